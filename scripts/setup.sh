@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One idempotent set-up: .venv with pinned deps and Synod installed, CometBFT + abci-cli built at the
+# pinned tag into .venv/bin, ABCI protos compiled from the Go module cache, Synod's protos compiled.
+# A second run checks each step's stamp and does nothing slow.
+#   SYNOD_SETUP_SKIP_GO=1   skip the Go build (the Docker Python stage copies the binaries in)
+#   SYNOD_SETUP_EXTRAS=ml,dev   which optional dependency groups to install (default: ml,dev)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+PY=${PYTHON:-python3}
+EXTRAS=${SYNOD_SETUP_EXTRAS:-ml,dev}
+COMETBFT_VERSION=$(sed -n 's/^COMETBFT_VERSION = "\(.*\)"$/\1/p' app/node/toolchain.py)
+[ -n "$COMETBFT_VERSION" ] || { echo "setup: cannot read COMETBFT_VERSION from app/node/toolchain.py" >&2; exit 1; }
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "python virtualenv (.venv)"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+stamp_in=$(cat pyproject.toml; echo "$EXTRAS"; "$VENV/bin/python" --version)
+stamp_py=$(printf '%s' "$stamp_in" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$VENV/.synod-deps" 2>/dev/null)" != "$stamp_py" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip==25.3
+  "$VENV/bin/python" -m pip install -q -e ".[${EXTRAS}]"
+  echo "$stamp_py" > "$VENV/.synod-deps"
+else
+  echo "dependencies up to date"
+fi
+
+step "CometBFT $COMETBFT_VERSION and abci-cli"
+if [ "${SYNOD_SETUP_SKIP_GO:-0}" = 1 ]; then
+  echo "skipped (SYNOD_SETUP_SKIP_GO=1)"
+elif [ "$("$VENV/bin/cometbft" version 2>/dev/null)" = "${COMETBFT_VERSION#v}" ] && [ -x "$VENV/bin/abci-cli" ]; then
+  echo "cometbft $("$VENV/bin/cometbft" version) already built"
+else
+  command -v go >/dev/null || { echo "setup: Go is required to build CometBFT (https://go.dev/dl)" >&2; exit 1; }
+  GOBIN="$VENV/bin" go install \
+    "github.com/cometbft/cometbft/cmd/cometbft@${COMETBFT_VERSION}" \
+    "github.com/cometbft/cometbft/abci/cmd/abci-cli@${COMETBFT_VERSION}"
+  echo "built $("$VENV/bin/cometbft" version)"
+fi
+
+step "protobuf code (app/pb)"
+if [ "${SYNOD_SETUP_SKIP_GO:-0}" = 1 ] && [ -f app/pb/.stamp ]; then
+  echo "using the protos compiled in the Go stage"
+else
+  "$VENV/bin/python" -m app.node.protobuild
+fi
+
+printf '\nready: %s\n' "$("$VENV/bin/synod" --version 2>/dev/null || echo 'synod CLI not importable yet')"
