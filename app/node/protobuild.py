@@ -23,19 +23,7 @@ SYNOD_PROTO_DIR = REPO_ROOT / "proto"
 # The tendermint packages we need: ABCI, and the header/commit/validator types for the light client.
 TENDERMINT_PACKAGES = ("abci", "crypto", "types", "version")
 
-_PB_INIT = '''"""Generated protobuf code (by app/node/protobuild.py; never edited, never committed).
-
-The generated modules import each other by proto package (`tendermint.abci`, `synod.tx.v1`), so
-this folder goes on sys.path once, here.
-"""
-
-import os as _os
-import sys as _sys
-
-_here = _os.path.dirname(_os.path.abspath(__file__))
-if _here not in _sys.path:
-    _sys.path.append(_here)
-'''
+_PB_INIT = '"""Generated protobuf code (app/node/protobuild.py); app/__init__.py puts it on sys.path."""\n'
 
 
 def _module_dir(module_at_version: str) -> Path:
