@@ -1,0 +1,167 @@
+"""The ABCI adapter: the 16 ABCI 2.0 methods, in lifecycle order, translated to SynodApp calls.
+
+This is the only place that speaks `tendermint.abci`. Every enum answered is a valid non-zero value
+(status 0 from ProcessProposal or VerifyVoteExtension makes CometBFT panic).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from app.app import BlockResult, SynodApp, TxResult
+from app.core.events import Event
+from tendermint.abci import types_pb2 as abci
+from tendermint.crypto import proof_pb2
+
+__all__ = ["AbciHandlers", "APP_VERSION"]
+
+log = logging.getLogger("synod.abci")
+
+# Reported in Info and checked against the block header's app version.
+APP_VERSION = 1
+
+
+def _events(events: list[Event]) -> list[abci.Event]:
+    """Convert our events to ABCI events (all attributes indexed)."""
+    return [
+        abci.Event(
+            type=e.type,
+            attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
+        )
+        for e in events
+    ]
+
+
+def _exec_result(r: TxResult) -> abci.ExecTxResult:
+    """A FinalizeBlock tx result."""
+    return abci.ExecTxResult(
+        code=r.code,
+        codespace=r.codespace,
+        log=r.log,
+        gas_wanted=r.gas_wanted,
+        gas_used=r.gas_used,
+        events=_events(r.events),
+    )
+
+
+class AbciHandlers:
+    """One method per ABCI request, each documented with when CometBFT calls it."""
+
+    def __init__(self, app: SynodApp, version: str = "0.1.0") -> None:
+        self.app = app
+        self.version = version
+
+    # --- info/query connection --------------------------------------------------------------
+
+    def echo(self, req: abci.RequestEcho) -> abci.ResponseEcho:
+        """Connection check: echo the message."""
+        return abci.ResponseEcho(message=req.message)
+
+    def flush(self, req: abci.RequestFlush) -> abci.ResponseFlush:
+        """Answered in order after all earlier requests; the server then writes out its buffer."""
+        return abci.ResponseFlush()
+
+    def info(self, req: abci.RequestInfo) -> abci.ResponseInfo:
+        """At start-up (handshake): report the last *committed* height and app hash for replay."""
+        height, app_hash = self.app.info()
+        return abci.ResponseInfo(
+            data="synod",
+            version=self.version,
+            app_version=APP_VERSION,
+            last_block_height=height,
+            last_block_app_hash=app_hash if height else b"",
+        )
+
+    def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
+        """Read committed state; `prove` adds a Merkle proof against the answered height."""
+        r = self.app.query(req.path, req.data, req.height, req.prove)
+        resp = abci.ResponseQuery(
+            code=r.code, codespace=r.codespace, log=r.log, key=r.key, value=r.value, height=r.height
+        )
+        if r.proof_ops:
+            resp.proof_ops.CopyFrom(
+                proof_pb2.ProofOps(ops=[proof_pb2.ProofOp(type=t, key=k, data=d) for t, k, d in r.proof_ops])
+            )
+        return resp
+
+    # --- mempool connection -------------------------------------------------------------------
+
+    def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
+        """Before a tx enters the mempool (NEW) and again after each Commit (RECHECK)."""
+        r = self.app.check_tx(req.tx)
+        return abci.ResponseCheckTx(
+            code=r.code,
+            codespace=r.codespace,
+            log=r.log,
+            gas_wanted=r.gas_wanted,
+            gas_used=r.gas_used,
+            events=_events(r.events),
+        )
+
+    # --- consensus connection -----------------------------------------------------------------
+
+    def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
+        """Once, at genesis: stage the app state; the validators come from genesis.json."""
+        app_hash = self.app.init_chain(req.chain_id, req.app_state_bytes, req.initial_height or 1)
+        return abci.ResponseInitChain(app_hash=app_hash)
+
+    def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
+        """When this node proposes: keep mempool order, within the block's byte budget."""
+        txs, total = [], 0
+        for tx in req.txs:
+            total += len(tx)
+            if total > req.max_tx_bytes:
+                break
+            txs.append(tx)
+        return abci.ResponsePrepareProposal(txs=txs)
+
+    def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
+        """On every validator for each proposal. Invalid txs fail in FinalizeBlock, so accept."""
+        return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
+
+    def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
+        """Only when vote extensions are enabled; Synod adds none yet."""
+        return abci.ResponseExtendVote(vote_extension=b"")
+
+    def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
+        """Only when vote extensions are enabled: accept the empty extension, reject anything else."""
+        status = (
+            abci.ResponseVerifyVoteExtension.ACCEPT
+            if not req.vote_extension
+            else abci.ResponseVerifyVoteExtension.REJECT
+        )
+        return abci.ResponseVerifyVoteExtension(status=status)
+
+    def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
+        """For each decided block (and again on replay): execute and stage, never persist."""
+        result: BlockResult = self.app.finalize_block(
+            req.height, list(req.txs), req.time.seconds, req.time.nanos
+        )
+        return abci.ResponseFinalizeBlock(
+            tx_results=[_exec_result(r) for r in result.tx_results],
+            events=_events(result.events),
+            app_hash=result.app_hash,
+        )
+
+    def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
+        """After FinalizeBlock, with the mempool locked: persist atomically."""
+        self.app.commit()
+        return abci.ResponseCommit(retain_height=0)
+
+    # --- snapshot connection (state sync offers nothing yet) ----------------------------------
+
+    def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
+        """When a peer asks what we can serve: no snapshots yet."""
+        return abci.ResponseListSnapshots()
+
+    def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
+        """During state sync: we cannot restore snapshots yet, so reject each one."""
+        return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+
+    def load_snapshot_chunk(self, req: abci.RequestLoadSnapshotChunk) -> abci.ResponseLoadSnapshotChunk:
+        """When a peer fetches a chunk: we serve none."""
+        return abci.ResponseLoadSnapshotChunk()
+
+    def apply_snapshot_chunk(self, req: abci.RequestApplySnapshotChunk) -> abci.ResponseApplySnapshotChunk:
+        """Never reached (every offer is rejected); abort if it is."""
+        return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)

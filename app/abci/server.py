@@ -1,0 +1,134 @@
+"""The ABCI 2.0 socket server (asyncio).
+
+CometBFT opens four connections (consensus, mempool, query, snapshot) and tells them apart only by
+what it asks. For each connection we answer strictly in request order; `Flush` is answered after
+everything before it and forces the buffered responses onto the wire. All handlers run under one
+app lock across connections. Handlers are synchronous, so a request never interleaves with another.
+
+We never answer with `Response.exception` and never close a socket on bad input: CometBFT would
+stop. A handler that raises is a bug in the state machine; continuing could fork the node from the
+network, so the server stops and the supervisor takes the node down with a message saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from app.abci.framing import FrameDecoder, FrameError, encode_frame
+from tendermint.abci import types_pb2 as abci
+
+__all__ = ["AbciServer", "parse_address"]
+
+log = logging.getLogger("synod.abci")
+
+_READ_CHUNK = 1 << 20
+# Without a Flush, still push responses out once this many bytes are buffered.
+_HIGH_WATER = 4 << 20
+
+
+def parse_address(addr: str) -> tuple[str, int | str]:
+    """`tcp://127.0.0.1:26658` -> ("tcp", ("127.0.0.1", 26658)); `unix:///path` -> ("unix", path)."""
+    if addr.startswith("unix://"):
+        return "unix", addr[len("unix://") :]
+    hostport = addr.removeprefix("tcp://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"ABCI address {addr!r} must look like tcp://HOST:PORT or unix:///PATH")
+    return host, int(port)
+
+
+class AbciServer:
+    """Serves an object with one method per ABCI request type (see app/abci/handlers.py)."""
+
+    def __init__(self, handlers: Any) -> None:
+        self._handlers = handlers
+        self._lock = asyncio.Lock()
+        self._server: asyncio.base_events.Server | None = None
+        self._failed: asyncio.Future[BaseException] | None = None
+        self._dispatch: dict[str, Callable[[Any], Any]] = {}
+        for field in abci.Request.DESCRIPTOR.oneofs_by_name["value"].fields:
+            method = getattr(handlers, field.name, None)
+            if method is None:
+                raise TypeError(f"ABCI handlers lack a method for {field.name}")
+            self._dispatch[field.name] = method
+        self.connections = 0
+
+    async def start(self, address: str) -> None:
+        """Listen on a tcp:// or unix:// address."""
+        loop = asyncio.get_running_loop()
+        self._failed = loop.create_future()
+        host, port = parse_address(address)
+        if host == "unix":
+            self._server = await asyncio.start_unix_server(self._serve, path=str(port))
+        else:
+            self._server = await asyncio.start_server(self._serve, host, port)
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (useful when started on port 0)."""
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def wait_failed(self) -> BaseException:
+        """Resolve when a handler fails fatally."""
+        assert self._failed is not None
+        return await self._failed
+
+    async def stop(self) -> None:
+        """Stop listening and close connections."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record a fatal handler error once."""
+        if self._failed is not None and not self._failed.done():
+            self._failed.set_result(exc)
+
+    def handle_request(self, request: abci.Request) -> abci.Response:
+        """Dispatch one decoded request to its handler and wrap the answer."""
+        kind = request.WhichOneof("value")
+        if kind is None:
+            raise ValueError("empty ABCI request")
+        response = self._dispatch[kind](getattr(request, kind))
+        wrapped = abci.Response()
+        getattr(wrapped, kind).CopyFrom(response)
+        return wrapped
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One CometBFT connection: decode frames, answer in order, flush on Flush."""
+        self.connections += 1
+        decoder = FrameDecoder()
+        buffered = 0
+        try:
+            while True:
+                data = await reader.read(_READ_CHUNK)
+                if not data:
+                    return
+                for frame in decoder.feed(data):
+                    request = abci.Request.FromString(frame)
+                    async with self._lock:
+                        response = self.handle_request(request)
+                    out = encode_frame(response.SerializeToString())
+                    writer.write(out)
+                    buffered += len(out)
+                    if request.WhichOneof("value") == "flush" or buffered > _HIGH_WATER:
+                        await writer.drain()
+                        buffered = 0
+        except (FrameError, DecodeError) as e:
+            log.error("CometBFT sent bytes that are not ABCI requests: %s", e)
+            self._fail(e)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        except Exception as e:
+            log.exception("ABCI handler failed; stopping so this node cannot diverge")
+            self._fail(e)
+        finally:
+            self.connections -= 1

@@ -1,0 +1,256 @@
+"""The Synod application: module wiring, transaction pipeline, block lifecycle and queries.
+
+Pure state machine: no network, clock, randomness or floats. The ABCI adapter (app/abci) calls
+these methods in CometBFT's order; every method here is deterministic in (committed state, input).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from app.core.context import BlockInfo, Context
+from app.core.errors import (
+    UNKNOWN_CODE,
+    ErrTxTooLarge,
+    ErrUnauthorized,
+    ErrUnknownMessage,
+    SynodError,
+)
+from app.core.events import Event
+from app.core.gas import DEFAULT_GAS_CONFIG, INFINITE_GAS, GasMeter
+from app.core.msgs import MsgRoute
+from app.core.tx import DecodedTx, decode_tx, parse_canonical
+from app.modules.auth import genesis as auth_genesis
+from app.modules.auth import keys as auth_keys
+from app.modules.auth.ante import FEE_COLLECTOR, run_ante
+from app.modules.auth.keeper import AuthKeeper
+from app.modules.bank import genesis as bank_genesis
+from app.modules.bank import keys as bank_keys
+from app.modules.bank import msg_server as bank_msgs
+from app.modules.bank.invariants import check_supply
+from app.modules.bank.keeper import BankKeeper
+from app.queries import QueryResult, QueryRouter
+from app.state.backend import Backend
+from app.state.kv import Branch, GasKV
+from app.state.store import CommitStore
+
+__all__ = ["SynodApp", "TxResult", "BlockResult", "MODULE_ACCOUNTS", "GenesisError"]
+
+log = logging.getLogger("synod.app")
+
+# Keyless escrow accounts, one per purpose (later modules add theirs here).
+MODULE_ACCOUNTS = (FEE_COLLECTOR,)
+
+# Store prefixes: 0x00 is the app's own metadata; each module owns one byte. Checked at start-up.
+APP_PREFIX = b"\x00"
+_CHAIN_ID_KEY = APP_PREFIX + b"chain_id"
+STORE_PREFIXES = {"app": APP_PREFIX, "auth": auth_keys.STORE_PREFIX, "bank": bank_keys.STORE_PREFIX}
+
+
+class GenesisError(ValueError):
+    """The app_state in genesis.json is invalid; the message names the module and field."""
+
+
+@dataclass
+class TxResult:
+    """The outcome of one transaction, as CheckTx and FinalizeBlock report it."""
+
+    code: int = 0
+    codespace: str = ""
+    log: str = ""
+    gas_wanted: int = 0
+    gas_used: int = 0
+    events: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def failure(cls, err: SynodError, gas_wanted: int, gas_used: int) -> TxResult:
+        """A failed result carrying the registered code."""
+        return cls(err.code, err.codespace, str(err), gas_wanted, gas_used)
+
+
+@dataclass
+class BlockResult:
+    """The outcome of FinalizeBlock."""
+
+    tx_results: list[TxResult]
+    events: list[Event]
+    app_hash: bytes
+
+
+def _check_prefixes() -> None:
+    """No two modules may share a store prefix."""
+    seen: dict[bytes, str] = {}
+    for name, prefix in STORE_PREFIXES.items():
+        for other_prefix, other in seen.items():
+            if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
+                raise RuntimeError(f"store prefix of {name} collides with {other}")
+        seen[prefix] = name
+
+
+class SynodApp:
+    """The state machine behind CometBFT."""
+
+    def __init__(self, backend: Backend, *, check_invariants: bool = False) -> None:
+        _check_prefixes()
+        self.store = CommitStore(backend)
+        self.auth = AuthKeeper()
+        self.bank = BankKeeper(self.auth, MODULE_ACCOUNTS)
+        self.routes: dict[str, MsgRoute] = {r.type_url: r for r in bank_msgs.routes(self.bank)}
+        self.queries = QueryRouter(self)
+        self.check_invariants = check_invariants
+        self._check_state = self.store.branch()
+        self._block: Branch | None = None
+        raw = self.store.view.get(_CHAIN_ID_KEY)
+        self.chain_id = raw.decode() if raw else ""
+
+    # --- lifecycle, in the order CometBFT calls it -------------------------------------------
+
+    def info(self) -> tuple[int, bytes]:
+        """Last committed height and app hash (what Info reports; CometBFT replays from there)."""
+        return self.store.height, self.store.app_hash
+
+    def init_chain(self, chain_id: str, app_state: bytes, initial_height: int) -> bytes:
+        """Stage genesis state (persisted with the first block's Commit); return its app hash."""
+        if self.store.height:
+            raise RuntimeError("InitChain on a non-empty store: remove the data directory first")
+        self.chain_id = chain_id
+        block = self.store.branch()
+        block.set(_CHAIN_ID_KEY, chain_id.encode())
+        self._init_genesis(block, app_state)
+        self._block = block
+        return self.store.stage(block, initial_height - 1)
+
+    def _init_genesis(self, store: Branch, app_state: bytes) -> None:
+        """Apply each module's genesis (auth before bank: bank creates funded accounts)."""
+        try:
+            doc = json.loads(app_state or b"{}")
+            if not isinstance(doc, dict):
+                raise GenesisError("app_state must be a JSON object keyed by module name")
+            unknown = sorted(set(doc) - {"auth", "bank"})
+            if unknown:
+                raise GenesisError(f"app_state has unknown modules {unknown}")
+            auth_gs = _parse_genesis(doc, "auth", auth_genesis.default_genesis())
+            bank_gs = _parse_genesis(doc, "bank", bank_genesis.default_genesis())
+            auth_genesis.init_genesis(store, self.auth, auth_gs)
+            bank_genesis.init_genesis(store, self.bank, bank_gs)
+        except (ValueError, SynodError) as e:
+            raise GenesisError(f"invalid genesis app_state: {e}") from e
+        self._run_invariants(store)
+
+    def check_tx(self, raw: bytes) -> TxResult:
+        """Mempool admission: run the tx on the check state (reset at every Commit)."""
+        block = BlockInfo(self.chain_id, self.store.height + 1)
+        return self._run_tx(self._check_state, raw, block, is_check=True)
+
+    def finalize_block(
+        self, height: int, txs: list[bytes], time_seconds: int = 0, time_nanos: int = 0
+    ) -> BlockResult:
+        """Execute a decided block on a branch and stage its app hash; nothing is persisted."""
+        block = self._block if self._block is not None else self.store.branch()
+        self._block = None
+        info = BlockInfo(self.chain_id, height, time_seconds, time_nanos)
+        results = [self._run_tx(block, raw, info, is_check=False) for raw in txs]
+        self._run_invariants(block)
+        app_hash = self.store.stage(block, height)
+        return BlockResult(results, [], app_hash)
+
+    def commit(self) -> int:
+        """Persist the staged block atomically; reset the check state. Returns the new height."""
+        staged = self.store.commit()
+        self._check_state = self.store.branch()
+        return staged.height
+
+    def query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> QueryResult:
+        """Answer a read over committed state (never the block being executed)."""
+        return self.queries.handle(path, data, height, prove)
+
+    # --- the transaction pipeline ---------------------------------------------------------------
+
+    def _decode_msgs(self, tx: DecodedTx) -> list[tuple[MsgRoute, Message]]:
+        """Unpack each Any, run its stateless check and require the tx signer to be its signer."""
+        msgs = []
+        for i, any_msg in enumerate(tx.body.messages):
+            route = self.routes.get(any_msg.type_url)
+            if route is None:
+                raise ErrUnknownMessage.wrap(
+                    f"message {i} has type {any_msg.type_url!r}, which this chain does not know"
+                )
+            msg = parse_canonical(route.cls, any_msg.value, f"message {i}")
+            route.validate(msg)
+            if route.signer(msg) != tx.signer:
+                raise ErrUnauthorized.wrap(
+                    f"message {i} must be signed by {route.signer(msg)}, but the tx is signed by {tx.signer}"
+                )
+            msgs.append((route, msg))
+        return msgs
+
+    def _run_tx(self, parent: Branch, raw: bytes, block: BlockInfo, is_check: bool) -> TxResult:
+        """Ante on one branch (kept if it passes), messages on another (kept only on success)."""
+        meter = GasMeter(INFINITE_GAS)
+        gas_wanted = 0
+        try:
+            max_bytes = self.auth.get_params(parent).max_tx_bytes
+            if len(raw) > max_bytes:
+                raise ErrTxTooLarge.wrap(f"tx is {len(raw)} bytes, the limit is {max_bytes}")
+            tx = decode_tx(raw)
+            msgs = self._decode_msgs(tx)
+            gas_wanted = tx.gas_limit
+            meter = GasMeter(tx.gas_limit)
+            ante = parent.branch()
+            ctx = Context(GasKV(ante, meter, DEFAULT_GAS_CONFIG), block, meter, is_check=is_check)
+            run_ante(ctx, tx, self.auth, self.bank)
+            ante.write()
+        except SynodError as e:
+            return TxResult.failure(e, gas_wanted, min(meter.consumed, gas_wanted))
+        except Exception as e:  # a bug, not bad input: the tx fails, the node lives on
+            log.exception("unexpected error in ante handler")
+            return TxResult(UNKNOWN_CODE, "sdk", f"internal error: {type(e).__name__}", gas_wanted)
+        return self._run_msgs(parent, tx, msgs, meter, block, is_check)
+
+    def _run_msgs(
+        self,
+        parent: Branch,
+        tx: DecodedTx,
+        msgs: list[tuple[MsgRoute, Message]],
+        meter: GasMeter,
+        block: BlockInfo,
+        is_check: bool,
+    ) -> TxResult:
+        """Run all messages atomically: all are applied or none."""
+        branch = parent.branch()
+        ctx = Context(GasKV(branch, meter, DEFAULT_GAS_CONFIG), block, meter, is_check=is_check)
+        ctx.events.emit("tx", signer=tx.signer, fee=str(tx.fee), sequence=tx.auth_info.sequence)
+        try:
+            for route, msg in msgs:
+                ctx.events.emit("message", action=route.type_url, sender=tx.signer)
+                route.handle(ctx, msg)
+        except SynodError as e:
+            return TxResult.failure(e, tx.gas_limit, min(meter.consumed, tx.gas_limit))
+        except Exception as e:
+            log.exception("unexpected error in message handler")
+            return TxResult(
+                UNKNOWN_CODE, "sdk", f"internal error: {type(e).__name__}", tx.gas_limit, tx.gas_limit
+            )
+        branch.write()
+        return TxResult(gas_wanted=tx.gas_limit, gas_used=meter.consumed, events=ctx.events.events)
+
+    def _run_invariants(self, store: Branch) -> None:
+        """Crash loudly in tests if an invariant breaks (never enabled on a live node)."""
+        if self.check_invariants:
+            check_supply(store, self.bank)
+
+
+def _parse_genesis(doc: dict, module: str, default: Message) -> Message:
+    """Parse one module's genesis JSON (proto3 JSON mapping) over its defaults."""
+    if module not in doc:
+        return default
+    try:
+        # Parse over the defaults, so a genesis that omits a field (or all params) keeps its default.
+        return json_format.ParseDict(doc[module], default)
+    except json_format.ParseError as e:
+        raise GenesisError(f"{module}: {e}") from None

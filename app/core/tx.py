@@ -1,0 +1,113 @@
+"""The transaction envelope: strict decoding, sign bytes, and the stateless checks.
+
+A transaction is `TxRaw{body_bytes, auth_info_bytes, signature}`. The signature covers
+`SignDoc{body_bytes, auth_info_bytes, chain_id, account_number}` built from the *transmitted*
+bytes, so no re-serialization can change what was signed. Encodings must be canonical (what the
+protobuf library itself emits), which also makes the tx hash a unique name for the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError, Message
+
+from app.core.coins import Coins
+from app.core.crypto import PUBKEY_LEN, SIGNATURE_LEN, address_from_pubkey
+from app.core.errors import (
+    ErrInvalidCoins,
+    ErrInvalidGasLimit,
+    ErrInvalidPubKey,
+    ErrTxDecode,
+    ErrUnauthorized,
+)
+from synod.tx.v1 import tx_pb2
+
+__all__ = ["DecodedTx", "decode_tx", "sign_bytes", "encode_tx", "parse_canonical"]
+
+
+@dataclass(frozen=True)
+class DecodedTx:
+    """A structurally valid transaction (signature and state not yet checked)."""
+
+    raw: bytes
+    body: tx_pb2.TxBody
+    auth_info: tx_pb2.AuthInfo
+    body_bytes: bytes
+    auth_info_bytes: bytes
+    signature: bytes
+    signer: str
+    fee: Coins
+
+    @property
+    def gas_limit(self) -> int:
+        """The gas limit the signer set (and pays for)."""
+        return self.auth_info.fee.gas_limit
+
+
+def parse_canonical(cls: type[Message], data: bytes, what: str) -> Message:
+    """Parse `data` as `cls`, rejecting malformed, unknown-field or non-canonical encodings."""
+    msg = cls()
+    try:
+        msg.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        raise ErrTxDecode.wrap(f"{what}: malformed protobuf ({e})") from None
+    if msg.SerializeToString(deterministic=True) != data:
+        raise ErrTxDecode.wrap(
+            f"{what}: non-canonical encoding (unknown fields, duplicates or wrong field order)"
+        )
+    return msg
+
+
+def _fee_coins(fee: tx_pb2.Fee) -> Coins:
+    """Validate the fee coins (amounts are base-10 integer strings)."""
+    pairs = []
+    for c in fee.amount:
+        if not c.amount.isdigit() or (len(c.amount) > 1 and c.amount[0] == "0"):
+            raise ErrInvalidCoins.wrap(f"fee amount {c.amount!r} is not a canonical integer")
+        pairs.append((c.denom, int(c.amount)))
+    return Coins.of(pairs)
+
+
+def decode_tx(raw: bytes) -> DecodedTx:
+    """Decode and structurally check a transaction; raises a registered error."""
+    tx = parse_canonical(tx_pb2.TxRaw, raw, "tx")
+    body = parse_canonical(tx_pb2.TxBody, tx.body_bytes, "tx body")
+    auth = parse_canonical(tx_pb2.AuthInfo, tx.auth_info_bytes, "tx auth info")
+    if not body.messages:
+        raise ErrTxDecode.wrap("transaction has no messages")
+    if len(auth.public_key) != PUBKEY_LEN:
+        raise ErrInvalidPubKey.wrap(
+            f"public key must be {PUBKEY_LEN} bytes of ed25519, got {len(auth.public_key)}"
+        )
+    if len(tx.signature) != SIGNATURE_LEN:
+        raise ErrUnauthorized.wrap(f"signature must be {SIGNATURE_LEN} bytes, got {len(tx.signature)}")
+    if auth.fee.gas_limit == 0:
+        raise ErrInvalidGasLimit.wrap("gas limit is 0: set --gas (e.g. 200000)")
+    return DecodedTx(
+        raw=raw,
+        body=body,
+        auth_info=auth,
+        body_bytes=tx.body_bytes,
+        auth_info_bytes=tx.auth_info_bytes,
+        signature=tx.signature,
+        signer=address_from_pubkey(auth.public_key),
+        fee=_fee_coins(auth.fee),
+    )
+
+
+def sign_bytes(body_bytes: bytes, auth_info_bytes: bytes, chain_id: str, account_number: int) -> bytes:
+    """The bytes a signer signs: SignDoc binding the tx to a chain and an account."""
+    doc = tx_pb2.SignDoc(
+        body_bytes=body_bytes,
+        auth_info_bytes=auth_info_bytes,
+        chain_id=chain_id,
+        account_number=account_number,
+    )
+    return doc.SerializeToString(deterministic=True)
+
+
+def encode_tx(body_bytes: bytes, auth_info_bytes: bytes, signature: bytes) -> bytes:
+    """Assemble the wire bytes of a signed transaction."""
+    raw = tx_pb2.TxRaw(body_bytes=body_bytes, auth_info_bytes=auth_info_bytes, signature=signature)
+    return raw.SerializeToString(deterministic=True)

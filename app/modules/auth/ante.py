@@ -1,0 +1,93 @@
+"""The ante handler: everything checked and charged before a transaction's messages run.
+
+Order: size and memo -> gas for bytes -> account, public key, sequence -> signature -> fee ->
+sequence increment. It runs on its own branch, so a transaction that fails here changes nothing;
+one that passes pays its fee even if its messages fail later.
+"""
+
+from __future__ import annotations
+
+from app.core.coins import Coins
+from app.core.context import Context
+from app.core.crypto import decode_address, is_valid_signature
+from app.core.errors import (
+    ErrInsufficientFee,
+    ErrInvalidGasLimit,
+    ErrInvalidPubKey,
+    ErrInvalidSequence,
+    ErrMemoTooLarge,
+    ErrTxTimeoutHeight,
+    ErrUnauthorized,
+    ErrUnknownRequest,
+)
+from app.core.tx import DecodedTx, sign_bytes
+from app.modules.auth.expected import FeeBank
+from app.modules.auth.keeper import AuthKeeper
+from synod.auth.v1 import auth_pb2
+
+__all__ = ["FEE_COLLECTOR", "check_tx_limits", "run_ante"]
+
+FEE_COLLECTOR = "fee_collector"
+
+
+def check_tx_limits(tx: DecodedTx, params: auth_pb2.Params, height: int) -> None:
+    """Stateless limits that depend only on params and the block height."""
+    if len(tx.body.memo) > params.max_memo_chars:
+        raise ErrMemoTooLarge.wrap(
+            f"memo has {len(tx.body.memo)} characters, the limit is {params.max_memo_chars}"
+        )
+    if tx.body.timeout_height and height > tx.body.timeout_height:
+        raise ErrTxTimeoutHeight.wrap(
+            f"block height {height} is past the tx timeout height {tx.body.timeout_height}"
+        )
+    if tx.gas_limit > params.max_gas_per_tx:
+        raise ErrInvalidGasLimit.wrap(
+            f"gas limit {tx.gas_limit} exceeds the per-tx maximum {params.max_gas_per_tx}"
+        )
+
+
+def _check_fee(tx: DecodedTx, params: auth_pb2.Params) -> Coins:
+    """The fee must be in the fee denom and cover gas limit x minimum gas price."""
+    required = tx.gas_limit * params.min_gas_price
+    offered = tx.fee.amount_of(params.fee_denom)
+    if any(d != params.fee_denom for d, _ in tx.fee):
+        raise ErrInsufficientFee.wrap(f"fees must be paid in {params.fee_denom}")
+    if offered < required:
+        raise ErrInsufficientFee.wrap(
+            f"fee {offered}{params.fee_denom} is below gas limit {tx.gas_limit} x minimum gas "
+            f"price {params.min_gas_price} = {required}{params.fee_denom}; raise --fees"
+        )
+    return tx.fee
+
+
+def run_ante(ctx: Context, tx: DecodedTx, auth: AuthKeeper, bank: FeeBank) -> None:
+    """Authenticate the signer, charge gas and the fee, and bump the sequence."""
+    params = auth.get_params(ctx.store)
+    check_tx_limits(tx, params, ctx.block.height)
+    ctx.gas.consume(len(tx.raw) * params.tx_size_cost_per_byte, "tx size")
+    address = decode_address(tx.signer)
+    account = auth.get_account(ctx.store, address)
+    if account is None:
+        raise ErrUnknownRequest.wrap(
+            f"account {tx.signer} does not exist: it must receive tokens before it can sign"
+        )
+    if account.public_key and account.public_key != tx.auth_info.public_key:
+        raise ErrInvalidPubKey.wrap(f"public key does not match the one on record for {tx.signer}")
+    if tx.auth_info.sequence != account.sequence:
+        raise ErrInvalidSequence.wrap(
+            f"account sequence mismatch: expected {account.sequence}, got "
+            f"{tx.auth_info.sequence}; query the account and sign again"
+        )
+    ctx.gas.consume(params.sig_verify_cost_ed25519, "signature verification")
+    doc = sign_bytes(tx.body_bytes, tx.auth_info_bytes, ctx.block.chain_id, account.account_number)
+    if not is_valid_signature(tx.auth_info.public_key, doc, tx.signature):
+        raise ErrUnauthorized.wrap(
+            f"signature verification failed; check the chain id ({ctx.block.chain_id}), account "
+            f"number ({account.account_number}) and sequence ({account.sequence})"
+        )
+    fee = _check_fee(tx, params)
+    if fee:
+        bank.send_coins_from_account_to_module(ctx.store, address, FEE_COLLECTOR, fee)
+    account.public_key = tx.auth_info.public_key
+    account.sequence += 1
+    auth.set_account(ctx.store, account, address)

@@ -1,0 +1,34 @@
+"""auth parameters: transaction size, signature cost and the fee floor."""
+
+from __future__ import annotations
+
+from app.core.coins import validate_denom
+from synod.auth.v1 import auth_pb2
+
+__all__ = ["default_params", "validate_params", "FEE_DENOM"]
+
+FEE_DENOM = "usyn"
+
+
+def default_params() -> auth_pb2.Params:
+    """Defaults: 1 MiB transactions (updates carry model deltas), Cosmos-like gas costs."""
+    return auth_pb2.Params(
+        max_memo_chars=256,
+        max_tx_bytes=1 << 20,
+        tx_size_cost_per_byte=10,
+        sig_verify_cost_ed25519=590,
+        min_gas_price=1,
+        fee_denom=FEE_DENOM,
+        max_gas_per_tx=50_000_000,
+    )
+
+
+def validate_params(p: auth_pb2.Params) -> None:
+    """Reject parameters that would make every transaction invalid."""
+    validate_denom(p.fee_denom)
+    if p.max_tx_bytes < 256:
+        raise ValueError("auth.max_tx_bytes must be at least 256")
+    if p.max_gas_per_tx == 0:
+        raise ValueError("auth.max_gas_per_tx must be positive")
+    if p.tx_size_cost_per_byte == 0 or p.sig_verify_cost_ed25519 == 0:
+        raise ValueError("auth gas costs must be positive, or spam would be free")

@@ -1,0 +1,64 @@
+"""bank message handlers: validate -> keeper -> events."""
+
+from __future__ import annotations
+
+from app.core.coins import Coins
+from app.core.context import Context
+from app.core.crypto import AddressError, decode_address
+from app.core.errors import ErrInvalidAddress, ErrInvalidCoins
+from app.core.msgs import MsgRoute
+from app.modules.bank.errors import ErrNoCoins, ErrTooManyDenoms
+from app.modules.bank.keeper import BankKeeper
+from synod.bank.v1 import tx_pb2
+
+__all__ = ["routes", "coins_from_proto", "validate_send"]
+
+
+def coins_from_proto(coins: list) -> Coins:
+    """Parse proto coins whose amounts are canonical positive base-10 strings."""
+    pairs = []
+    for c in coins:
+        if not c.amount.isdigit() or c.amount[0] == "0":
+            raise ErrInvalidCoins.wrap(f"amount {c.amount!r}{c.denom} must be a positive integer")
+        pairs.append((c.denom, int(c.amount)))
+    return Coins.of(pairs)
+
+
+def _address(addr: str, field: str) -> bytes:
+    """Decode an address field, naming the field in the error."""
+    try:
+        return decode_address(addr)
+    except AddressError as e:
+        raise ErrInvalidAddress.wrap(f"{field}: {e}") from None
+
+
+def validate_send(msg: tx_pb2.MsgSend) -> None:
+    """Stateless checks of MsgSend."""
+    _address(msg.from_address, "from_address")
+    _address(msg.to_address, "to_address")
+    if not msg.amount:
+        raise ErrNoCoins.wrap("MsgSend has no amount")
+    coins_from_proto(list(msg.amount))
+
+
+def routes(bank: BankKeeper) -> list[MsgRoute]:
+    """The bank module's message routes."""
+
+    def handle_send(ctx: Context, msg: tx_pb2.MsgSend) -> None:
+        coins = coins_from_proto(list(msg.amount))
+        limit = bank.get_params(ctx.store).max_send_denoms
+        if len(coins) > limit:
+            raise ErrTooManyDenoms.wrap(f"{len(coins)} denoms in one send, the limit is {limit}")
+        bank.send_coins(ctx.store, decode_address(msg.from_address), decode_address(msg.to_address), coins)
+        ctx.events.emit(
+            "transfer", sender=msg.from_address, recipient=msg.to_address, amount=str(coins)
+        )
+
+    return [
+        MsgRoute(
+            cls=tx_pb2.MsgSend,
+            signer=lambda m: m.from_address,
+            validate=validate_send,
+            handle=handle_send,
+        )
+    ]

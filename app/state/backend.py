@@ -1,0 +1,90 @@
+"""Database backends: LevelDB through plyvel for nodes, a dict for unit tests.
+
+A backend knows raw keys only; app/state/store.py decides the layout. `write_batch` is the only
+way to change a backend, and it is atomic.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import plyvel
+
+__all__ = ["Backend", "LevelDBBackend", "MemoryBackend"]
+
+
+class Backend(Protocol):
+    """Raw key-value storage with atomic batches."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def write_batch(self, puts: Mapping[bytes, bytes], deletes: list[bytes]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LevelDBBackend:
+    """LevelDB via plyvel; the app process holds its exclusive lock."""
+
+    def __init__(self, path: str | Path) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self._db = plyvel.DB(str(path), create_if_missing=True)
+
+    def get(self, key: bytes) -> bytes | None:
+        """Value or None."""
+        return self._db.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix in key order."""
+        with self._db.iterator(prefix=prefix) as it:
+            yield from it
+
+    def write_batch(self, puts: Mapping[bytes, bytes], deletes: list[bytes]) -> None:
+        """Apply all puts and deletes atomically (transaction=True: all or nothing on error)."""
+        with self._db.write_batch(transaction=True, sync=True) as wb:
+            for k in deletes:
+                wb.delete(k)
+            for k, v in puts.items():
+                wb.put(k, v)
+
+    def close(self) -> None:
+        """Release the LevelDB lock."""
+        if not self._db.closed:
+            self._db.close()
+
+
+class MemoryBackend:
+    """An in-memory backend with sorted iteration (unit and integration tests)."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        """Value or None."""
+        return self._data.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix in key order (over a snapshot of the keys)."""
+        keys = self._keys
+        i = bisect.bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            k = keys[i]
+            if k in self._data:
+                yield k, self._data[k]
+            i += 1
+
+    def write_batch(self, puts: Mapping[bytes, bytes], deletes: list[bytes]) -> None:
+        """Apply a batch; rebuilds the sorted key list (fine at test sizes)."""
+        for k in deletes:
+            self._data.pop(k, None)
+        self._data.update(puts)
+        self._keys = sorted(self._data)
+
+    def close(self) -> None:
+        """Nothing to release."""
