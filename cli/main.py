@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cli.keys import keys
+
 __all__ = ["cli", "main"]
 
 
@@ -11,6 +13,9 @@ __all__ = ["cli", "main"]
 @click.version_option(package_name="synod", prog_name="synod")
 def cli() -> None:
     """Synod: an application-specific blockchain for decentralized machine learning."""
+
+
+cli.add_command(keys)
 
 
 def main() -> None:
