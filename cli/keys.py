@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import click
 
 from app.client.keyring import KeyInfo, Keyring, KeyringError
+from cli.common import home_option, output_option
 
 __all__ = ["keys"]
 
@@ -24,34 +22,6 @@ _MNEMONIC_WARNING = (
     "**Important** write this mnemonic phrase in a safe place.\n"
     "It is the only way to recover your account if you lose the key file."
 )
-
-
-def _default_home() -> str:
-    """`$SYNOD_HOME`, else `~/.synod`."""
-    return os.environ.get("SYNOD_HOME") or str(Path.home() / ".synod")
-
-
-def _home_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add `--home`, defaulting to `$SYNOD_HOME` or `~/.synod`."""
-    return click.option(
-        "--home",
-        type=click.Path(file_okay=False),
-        default=_default_home,
-        show_default="$SYNOD_HOME or ~/.synod",
-        help="Node home directory; keys live in HOME/keyring.",
-    )(command)
-
-
-def _output_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add `--output text|json`."""
-    return click.option(
-        "--output",
-        "-o",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="Output format.",
-    )(command)
 
 
 @contextmanager
@@ -88,8 +58,8 @@ def keys() -> None:
 @keys.command()
 @click.argument("name")
 @click.option("--recover", is_flag=True, help="Restore a key from an existing bip39 mnemonic.")
-@_home_option
-@_output_option
+@home_option
+@output_option
 def add(name: str, recover: bool, home: str, output: str) -> None:
     """Create key NAME from a new mnemonic, or restore one with --recover."""
     keyring = Keyring(home)
@@ -112,8 +82,8 @@ def add(name: str, recover: bool, home: str, output: str) -> None:
 
 
 @keys.command(name="list")
-@_home_option
-@_output_option
+@home_option
+@output_option
 def list_(home: str, output: str) -> None:
     """List all keys, sorted by name."""
     with _keyring_errors():
@@ -129,8 +99,8 @@ def list_(home: str, output: str) -> None:
 @keys.command()
 @click.argument("name_or_address")
 @click.option("--address", "-a", "address_only", is_flag=True, help="Print the bare address only.")
-@_home_option
-@_output_option
+@home_option
+@output_option
 def show(name_or_address: str, address_only: bool, home: str, output: str) -> None:
     """Show the key with this name or address."""
     with _keyring_errors():
@@ -146,7 +116,7 @@ def show(name_or_address: str, address_only: bool, home: str, output: str) -> No
 @keys.command()
 @click.argument("name")
 @click.option("--yes", "-y", is_flag=True, help="Delete without asking for confirmation.")
-@_home_option
+@home_option
 def delete(name: str, yes: bool, home: str) -> None:
     """Delete key NAME; only its mnemonic can bring it back."""
     keyring = Keyring(home)

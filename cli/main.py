@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from cli.keys import keys
+from cli.node import init, start, status
+from cli.query import query
+from cli.tx import tx
 
 __all__ = ["cli", "main"]
 
@@ -15,7 +18,8 @@ def cli() -> None:
     """Synod: an application-specific blockchain for decentralized machine learning."""
 
 
-cli.add_command(keys)
+for _command in (init, start, status, keys, tx, query):
+    cli.add_command(_command)
 
 
 def main() -> None:

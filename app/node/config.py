@@ -1,0 +1,132 @@
+"""Node home layout, CometBFT config edits and genesis writing (used by `synod init` and localnet).
+
+A home holds CometBFT's files and ours side by side, as in the Cosmos SDK:
+
+    config/config.toml, config/genesis.json, config/*_key.json   (CometBFT)
+    data/                                                         (CometBFT's block and state stores)
+    data/synod.db/                                                (the app's LevelDB)
+    keyring/                                                      (local keys, app/client/keyring.py)
+    log/cometbft.log                                              (CometBFT's output under `synod start`)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from app.node.toolchain import check_cometbft
+
+__all__ = [
+    "NodeHome",
+    "DEFAULT_DENOM",
+    "GENESIS_VALIDATOR_FUNDS",
+    "cometbft_init",
+    "set_toml",
+    "read_toml",
+    "fast_block_settings",
+    "write_app_genesis",
+]
+
+DEFAULT_DENOM = "usyn"
+GENESIS_VALIDATOR_FUNDS = 1_000_000_000_000_000
+
+
+class NodeHome:
+    """Paths inside a node home."""
+
+    def __init__(self, home: str | Path) -> None:
+        self.root = Path(home).expanduser().resolve()
+
+    @property
+    def config_toml(self) -> Path:
+        return self.root / "config" / "config.toml"
+
+    @property
+    def genesis(self) -> Path:
+        return self.root / "config" / "genesis.json"
+
+    @property
+    def app_db(self) -> Path:
+        return self.root / "data" / "synod.db"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "log"
+
+    def exists(self) -> bool:
+        """True once `synod init` has run here."""
+        return self.config_toml.exists() and self.genesis.exists()
+
+    def require(self) -> None:
+        """Raise a helpful error if the home was never initialised."""
+        if not self.exists():
+            raise FileNotFoundError(
+                f"{self.root} is not a node home (no config/config.toml or genesis.json): "
+                f"run `synod init --home {self.root} --chain-id CHAIN --moniker NAME` first"
+            )
+
+
+def cometbft_init(home: NodeHome) -> None:
+    """Create CometBFT's config, keys and genesis with the pinned binary."""
+    binary = check_cometbft()
+    subprocess.run([binary, "init", "--home", str(home.root)], check=True, capture_output=True, text=True)
+
+
+_SECTION_RE = re.compile(r"^\[([^\]]+)\]\s*$")
+
+
+def set_toml(path: Path, settings: dict[tuple[str, str], str]) -> None:
+    """Set existing `key = value` lines by (section, key); values are TOML literals.
+
+    CometBFT writes every key of its config, so editing lines in place keeps its comments. A key
+    that is not found is an error (it would mean the pinned CometBFT changed its config layout).
+    """
+    lines = path.read_text().splitlines()
+    section = ""
+    pending = dict(settings)
+    for i, line in enumerate(lines):
+        m = _SECTION_RE.match(line)
+        if m:
+            section = m.group(1)
+            continue
+        key = line.split("=", 1)[0].strip()
+        if "=" in line and (section, key) in pending:
+            lines[i] = f"{key} = {pending.pop((section, key))}"
+    if pending:
+        raise KeyError(f"{path}: keys not found: {sorted(pending)}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file."""
+    import tomllib
+
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+def fast_block_settings(timeout_commit: str = "500ms") -> dict[tuple[str, str], str]:
+    """Local-network timeouts: quick blocks; propose timeout well above PrepareProposal's time."""
+    return {
+        ("consensus", "timeout_commit"): f'"{timeout_commit}"',
+        ("consensus", "timeout_propose"): '"2s"',
+        ("consensus", "timeout_prevote"): '"500ms"',
+        ("consensus", "timeout_precommit"): '"500ms"',
+    }
+
+
+def write_app_genesis(home: NodeHome, chain_id: str, balances: dict[str, int]) -> None:
+    """Set chain id and the app_state (funded addresses) in genesis.json."""
+    doc = json.loads(home.genesis.read_text())
+    doc["chain_id"] = chain_id
+    doc["app_state"] = {
+        "bank": {
+            "balances": [
+                {"address": addr, "coins": [{"denom": DEFAULT_DENOM, "amount": str(amount)}]}
+                for addr, amount in sorted(balances.items())
+            ]
+        }
+    }
+    home.genesis.write_text(json.dumps(doc, indent=2) + "\n")
