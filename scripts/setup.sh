@@ -2,8 +2,9 @@
 # One idempotent set-up: .venv with pinned deps and Synod installed, CometBFT + abci-cli built at the
 # pinned tag into .venv/bin, ABCI protos compiled from the Go module cache, Synod's protos compiled.
 # A second run checks each step's stamp and does nothing slow.
-#   SYNOD_SETUP_SKIP_GO=1   skip the Go build (the Docker Python stage copies the binaries in)
-#   SYNOD_SETUP_EXTRAS=ml,dev   which optional dependency groups to install (default: ml,dev)
+#   SYNOD_SETUP_STEPS=python,go,protos   which steps to run (default: all three; the Dockerfile
+#                                        runs "go" in its Go stage and "python,protos" after it)
+#   SYNOD_SETUP_EXTRAS=ml,dev            optional dependency groups to install (default: ml,dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -13,8 +14,11 @@ EXTRAS=${SYNOD_SETUP_EXTRAS:-ml,dev}
 COMETBFT_VERSION=$(sed -n 's/^COMETBFT_VERSION = "\(.*\)"$/\1/p' app/node/toolchain.py)
 [ -n "$COMETBFT_VERSION" ] || { echo "setup: cannot read COMETBFT_VERSION from app/node/toolchain.py" >&2; exit 1; }
 
+STEPS=${SYNOD_SETUP_STEPS:-python,go,protos}
 step() { printf '\n==> %s\n' "$*"; }
+want() { [[ ",$STEPS," == *",$1,"* ]]; }
 
+if want python; then
 step "python virtualenv (.venv)"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
@@ -28,11 +32,11 @@ if [ "$(cat "$VENV/.synod-deps" 2>/dev/null)" != "$stamp_py" ]; then
 else
   echo "dependencies up to date"
 fi
+fi
 
+if want go; then
 step "CometBFT $COMETBFT_VERSION and abci-cli"
-if [ "${SYNOD_SETUP_SKIP_GO:-0}" = 1 ]; then
-  echo "skipped (SYNOD_SETUP_SKIP_GO=1)"
-elif [ "$("$VENV/bin/cometbft" version 2>/dev/null)" = "${COMETBFT_VERSION#v}" ] && [ -x "$VENV/bin/abci-cli" ]; then
+if [ "$("$VENV/bin/cometbft" version 2>/dev/null)" = "${COMETBFT_VERSION#v}" ] && [ -x "$VENV/bin/abci-cli" ]; then
   echo "cometbft $("$VENV/bin/cometbft" version) already built"
 else
   command -v go >/dev/null || { echo "setup: Go is required to build CometBFT (https://go.dev/dl)" >&2; exit 1; }
@@ -41,12 +45,10 @@ else
     "github.com/cometbft/cometbft/abci/cmd/abci-cli@${COMETBFT_VERSION}"
   echo "built $("$VENV/bin/cometbft" version)"
 fi
-
-step "protobuf code (app/pb)"
-if [ "${SYNOD_SETUP_SKIP_GO:-0}" = 1 ] && [ -f app/pb/.stamp ]; then
-  echo "using the protos compiled in the Go stage"
-else
-  "$VENV/bin/python" -m app.node.protobuild
 fi
 
-printf '\nready: %s\n' "$("$VENV/bin/synod" --version 2>/dev/null || echo 'synod CLI not importable yet')"
+if want protos; then
+step "protobuf code (app/pb)"
+"$VENV/bin/python" -m app.node.protobuild
+printf '\nready: %s\n' "$("$VENV/bin/synod" --version)"
+fi

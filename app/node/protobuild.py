@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,19 @@ _PB_INIT = '"""Generated protobuf code (app/node/protobuild.py); app/__init__.py
 
 
 def _module_dir(module_at_version: str) -> Path:
-    """Download a Go module (cached) and return its directory in the module cache."""
+    """Download a Go module (cached) and return its directory in the module cache.
+
+    Without a Go toolchain (the Docker image's Python stage), $GOMODCACHE must already hold the
+    module, copied from the Go stage.
+    """
+    if shutil.which("go") is None:
+        cache = os.environ.get("GOMODCACHE")
+        if cache and (Path(cache) / module_at_version).is_dir():
+            return Path(cache) / module_at_version
+        raise SystemExit(
+            f"go is not installed and $GOMODCACHE does not hold {module_at_version}: install Go "
+            f"(https://go.dev/dl) and run scripts/setup.sh again"
+        )
     out = subprocess.run(
         ["go", "mod", "download", "-json", module_at_version],
         capture_output=True,
