@@ -7,34 +7,20 @@ bench/results/smt.json. Keys are sha256 of counters, so every run does the same 
 from __future__ import annotations
 
 import hashlib
-import json
-import platform
 import time
-from pathlib import Path
 
 from app.state.smt import EMPTY, apply_updates, hash_key, hash_value, prove, verify_membership
+from bench.common import print_table, write_results
 
 __all__ = ["main"]
 
 KEY_COUNT = 100_000
 BATCH_SIZE = 1_000
-RESULTS = Path(__file__).resolve().parent / "results" / "smt.json"
 
 
 def _pairs(count: int) -> list[tuple[bytes, bytes]]:
     """Return `count` deterministic (key, value) pairs: key = sha256(counter), value = counter."""
     return [(hashlib.sha256(i.to_bytes(8, "big")).digest(), b"v%d" % i) for i in range(count)]
-
-
-def _machine() -> dict[str, str]:
-    """Describe the machine the figures were taken on."""
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "system": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-    }
 
 
 def main() -> None:
@@ -68,20 +54,19 @@ def main() -> None:
         "nodes_stored": len(store),
         "mean_proof_bytes": round(sum(len(p.encode()) for p in proofs) / KEY_COUNT, 1),
         "max_proof_depth": max(p.depth for p in proofs),
-        "machine": _machine(),
     }
     rows = [
         (f"insert (batches of {BATCH_SIZE})", insert_s, results["keys_per_s_insert"]),
         ("prove", prove_s, results["proofs_per_s"]),
         ("verify", verify_s, results["verifications_per_s"]),
     ]
-    print(f"sparse Merkle tree, {KEY_COUNT} keys")
-    print(f"{'operation':<24}{'seconds':>10}{'per second':>14}")
-    for name, seconds, rate in rows:
-        print(f"{name:<24}{seconds:>10.2f}{rate:>14,}")
+    print_table(
+        f"sparse Merkle tree, {KEY_COUNT} keys",
+        ["operation", "seconds", "per second"],
+        [[name, f"{seconds:.2f}", f"{rate:,}"] for name, seconds, rate in rows],
+    )
     print(f"nodes stored {len(store)}, mean proof {results['mean_proof_bytes']} bytes")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_results("smt", results)
 
 
 if __name__ == "__main__":
