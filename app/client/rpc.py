@@ -1,0 +1,191 @@
+"""A CometBFT JSON-RPC client over HTTP GET (stdlib only), for the CLI, agents and light client.
+
+Parameters go in the query string as CometBFT's URI handler expects them: integers and booleans
+bare, byte strings as 0x-prefixed hex, text JSON-quoted.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+__all__ = ["RpcError", "NodeUnreachable", "CometRPC", "decode_base64"]
+
+_PER_PAGE = 100  # CometBFT's maximum page size for /validators
+_START_HINT = "is the node running? start it with `synod start --home H`"
+
+
+class RpcError(Exception):
+    """A CometBFT RPC call failed; `code` and `data` carry the node's JSON-RPC error, if any."""
+
+    def __init__(self, message: str, code: int | None = None, data: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.data = data
+
+
+class NodeUnreachable(RpcError):
+    """No CometBFT node answered at the URL (refused, unresolvable, or timed out)."""
+
+
+def decode_base64(value: str | None) -> bytes:
+    """Decode a base64 field of an RPC answer (CometBFT writes null for empty bytes)."""
+    return base64.b64decode(value) if value else b""
+
+
+def _encode_param(value: int | bool | bytes | str) -> str:
+    """One URI parameter in the form CometBFT's URI handler parses."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return json.dumps(value)
+
+
+def _hash_bytes(tx_hash: bytes | str) -> bytes:
+    """A tx hash given as bytes or hex text (with or without 0x)."""
+    if isinstance(tx_hash, bytes):
+        return tx_hash
+    text = tx_hash[2:] if tx_hash.lower().startswith("0x") else tx_hash
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise ValueError(f"transaction hash {tx_hash!r} is not hex") from exc
+
+
+class CometRPC:
+    """Calls one node's RPC endpoint; every failure is an RpcError that says what to do."""
+
+    def __init__(self, url: str = "http://127.0.0.1:26657", timeout: float = 10.0) -> None:
+        """Talk to the node at url (tcp:// is accepted as http://), waiting at most timeout s."""
+        if url.startswith("tcp://"):
+            url = "http://" + url[len("tcp://") :]
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, **params: int | bool | bytes | str | None) -> Any:
+        """GET url/method?params and return the JSON-RPC "result"."""
+        query = urllib.parse.urlencode({k: _encode_param(v) for k, v in params.items() if v is not None})
+        target = f"{self.url}/{method}" + (f"?{query}" if query else "")
+        try:
+            with urllib.request.urlopen(target, timeout=self.timeout) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as exc:
+            # CometBFT answers JSON-RPC errors with HTTP 500 and the error in the body.
+            body = exc.read()
+            if not self._is_json_rpc(body):
+                raise RpcError(f"{method} at {self.url}: HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise NodeUnreachable(
+                f"cannot reach CometBFT RPC at {self.url} ({method}: {reason}); {_START_HINT}"
+            ) from exc
+        return self._result(method, body)
+
+    @staticmethod
+    def _is_json_rpc(body: bytes) -> bool:
+        """True if body is a JSON-RPC envelope."""
+        try:
+            return isinstance(json.loads(body), dict)
+        except ValueError:
+            return False
+
+    def _result(self, method: str, body: bytes) -> Any:
+        """The "result" of a JSON-RPC answer, or RpcError carrying the node's message."""
+        try:
+            answer = json.loads(body)
+        except ValueError as exc:
+            raise RpcError(f"{method} at {self.url} answered with non-JSON: {body[:200]!r}") from exc
+        error = answer.get("error")
+        if error:
+            data = str(error.get("data") or "")
+            raise RpcError(
+                f"{method} at {self.url} failed: {error.get('message')} {data}".strip(),
+                code=error.get("code"),
+                data=data,
+            )
+        if "result" not in answer:
+            raise RpcError(f"{method} at {self.url} answered without a result: {body[:200]!r}")
+        return answer["result"]
+
+    def status(self) -> dict[str, Any]:
+        """Node info, sync info (latest height, hash, app hash) and validator info."""
+        return self._call("status")
+
+    def block(self, height: int | None = None) -> dict[str, Any]:
+        """{"block_id": ..., "block": ...} at height (latest if None)."""
+        return self._call("block", height=height)
+
+    def commit(self, height: int | None = None) -> dict[str, Any]:
+        """The signed header ({"header", "commit"}) at height (latest if None)."""
+        return self._call("commit", height=height)["signed_header"]
+
+    def validators(self, height: int | None = None) -> list[dict[str, Any]]:
+        """Every validator of the set at height (latest if None), across all pages."""
+        collected: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            result = self._call("validators", height=height, page=page, per_page=_PER_PAGE)
+            # Pin the height the first page came from, so later pages read the same set.
+            height = int(result["block_height"])
+            collected.extend(result["validators"])
+            if len(collected) >= int(result["total"]) or not result["validators"]:
+                return collected
+            page += 1
+
+    def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict[str, Any]:
+        """The app's "response" (key/value base64: see decode_base64); height 0 is latest."""
+        return self._call("abci_query", path=path, data=data, height=height, prove=prove)["response"]
+
+    def broadcast_tx_sync(self, tx: bytes) -> dict[str, Any]:
+        """Submit tx and return its CheckTx outcome ({"code", "log", "hash", ...}); code 0 = ok."""
+        return self._call("broadcast_tx_sync", tx=tx)
+
+    def tx(self, tx_hash: bytes | str) -> dict[str, Any] | None:
+        """The included tx and its result, or None if the node has not indexed it (yet)."""
+        try:
+            return self._call("tx", hash=_hash_bytes(tx_hash), prove=False)
+        except NodeUnreachable:
+            raise
+        except RpcError as exc:
+            if "not found" in exc.data:
+                return None
+            raise
+
+    def wait_for_tx(self, tx_hash: bytes | str, timeout: float = 30.0, poll: float = 0.2) -> dict[str, Any]:
+        """Poll until tx_hash is included in a block, and return it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.tx(tx_hash)
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                shown = _hash_bytes(tx_hash).hex().upper()
+                raise RpcError(
+                    f"transaction {shown} was not included within {timeout}s at {self.url}: it "
+                    "may have been dropped from the mempool; check broadcast's CheckTx code and "
+                    "that the node is producing blocks"
+                )
+            time.sleep(poll)
+
+    def wait_for_height(self, height: int, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll status until the latest block height reaches height, and return that status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            latest = int(status["sync_info"]["latest_block_height"])
+            if latest >= height:
+                return status
+            if time.monotonic() >= deadline:
+                raise RpcError(
+                    f"node at {self.url} is at height {latest}, not {height}, after {timeout}s: "
+                    "is it producing blocks (check its log and peers)?"
+                )
+            time.sleep(0.1)
