@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 import bech32
 import nacl.exceptions
@@ -41,6 +42,12 @@ def address_bytes_from_pubkey(pubkey: bytes) -> bytes:
     return hashlib.sha256(pubkey).digest()[:ADDRESS_LEN]
 
 
+# bech32 is pure Python and was the largest cost per transaction; both directions are pure
+# functions, so a bounded cache is safe for determinism.
+_ADDRESS_CACHE = 1 << 16
+
+
+@lru_cache(maxsize=_ADDRESS_CACHE)
 def encode_address(raw: bytes, prefix: str = ADDRESS_PREFIX) -> str:
     """Bech32-encode 20 address bytes."""
     if len(raw) != ADDRESS_LEN:
@@ -50,6 +57,7 @@ def encode_address(raw: bytes, prefix: str = ADDRESS_PREFIX) -> str:
     return bech32.bech32_encode(prefix, data)
 
 
+@lru_cache(maxsize=_ADDRESS_CACHE)
 def decode_address(addr: str, prefix: str = ADDRESS_PREFIX) -> bytes:
     """Decode a bech32 address, checking prefix, checksum, case and length."""
     if not isinstance(addr, str) or not addr:

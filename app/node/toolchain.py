@@ -50,7 +50,10 @@ def find_binary(name: str) -> str:
 def check_cometbft() -> str:
     """Return the cometbft binary path after checking that it is the pinned version."""
     path = find_binary("cometbft")
-    out = subprocess.run([path, "version"], capture_output=True, text=True, check=False)
+    try:
+        out = subprocess.run([path, "version"], capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise ToolchainError(f"cannot run {path} ({e}): run `bash scripts/setup.sh`") from None
     version = out.stdout.strip()
     if version != COMETBFT_VERSION.lstrip("v"):
         raise ToolchainError(
