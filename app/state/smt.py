@@ -204,9 +204,7 @@ class _Batch:
             node_hash = self.put(_INTERNAL_PREFIX + pair)
         return node_hash, _KIND_INTERNAL
 
-    def join(
-        self, left: tuple[bytes, int | None], right: tuple[bytes, int | None]
-    ) -> tuple[bytes, int]:
+    def join(self, left: tuple[bytes, int | None], right: tuple[bytes, int | None]) -> tuple[bytes, int]:
         """Combine two updated children, hoisting a leaf left alone by its sibling."""
         left_hash, right_hash = left[0], right[0]
         if left_hash == EMPTY and right_hash == EMPTY:
@@ -335,10 +333,7 @@ class Proof:
         """Return the full top-down sibling list, EMPTY ones included."""
         bits = int.from_bytes(self.bitmap, "big") >> (-self.depth % 8)
         present = iter(self.siblings)
-        return [
-            next(present) if (bits >> (self.depth - 1 - i)) & 1 else EMPTY
-            for i in range(self.depth)
-        ]
+        return [next(present) if (bits >> (self.depth - 1 - i)) & 1 else EMPTY for i in range(self.depth)]
 
     def encode(self) -> bytes:
         """Return terminal (1) || depth (2, big-endian) || bitmap || siblings || other leaf."""
@@ -365,9 +360,7 @@ class Proof:
         expected = end + count * HASH_SIZE + other_size
         if len(data) != expected:
             raise ProofError(f"proof is {len(data)} bytes, its header implies {expected}")
-        siblings = tuple(
-            data[i : i + HASH_SIZE] for i in range(end, end + count * HASH_SIZE, HASH_SIZE)
-        )
+        siblings = tuple(data[i : i + HASH_SIZE] for i in range(end, end + count * HASH_SIZE, HASH_SIZE))
         other = None
         if other_size:
             other = (data[-2 * HASH_SIZE : -HASH_SIZE], data[-HASH_SIZE:])
@@ -389,9 +382,7 @@ def _terminal_hash(key_hash: bytes, value_hash: bytes | None, proof: Proof) -> b
     """Return the hash at the end of the path, checking the terminal fits the claim."""
     if value_hash is not None:
         if proof.terminal != Terminal.LEAF:
-            raise ProofError(
-                "membership claimed but the proof ends at an empty subtree or another leaf"
-            )
+            raise ProofError("membership claimed but the proof ends at an empty subtree or another leaf")
         return _leaf_hash(key_hash, value_hash)
     if proof.terminal == Terminal.LEAF:
         raise ProofError("absence claimed but the proof ends at the key's own leaf")
@@ -402,8 +393,7 @@ def _terminal_hash(key_hash: bytes, value_hash: bytes | None, proof: Proof) -> b
     if other_key_hash == key_hash:
         raise ProofError("absence proof's other leaf is the key itself")
     shared = (
-        MAX_DEPTH
-        - (int.from_bytes(other_key_hash, "big") ^ int.from_bytes(key_hash, "big")).bit_length()
+        MAX_DEPTH - (int.from_bytes(other_key_hash, "big") ^ int.from_bytes(key_hash, "big")).bit_length()
     )
     if shared < proof.depth:
         raise ProofError("absence proof's other leaf does not lie on the key's path")
@@ -417,9 +407,7 @@ def compute_root_from_proof(key_hash: bytes, value_hash: bytes | None, proof: Pr
         _check_hash("value hash", value_hash)
     node_hash = _terminal_hash(key_hash, value_hash, proof)
     path = int.from_bytes(key_hash, "big")
-    for depth, sibling in zip(
-        range(proof.depth - 1, -1, -1), reversed(proof.all_siblings()), strict=True
-    ):
+    for depth, sibling in zip(range(proof.depth - 1, -1, -1), reversed(proof.all_siblings()), strict=True):
         if _bit(path, depth):
             node_hash = _internal_hash(sibling, node_hash)
         else:

@@ -130,8 +130,7 @@ def test_two_keys_sharing_first_bit_hang_below_an_empty_sibling() -> None:
     b = next(
         k
         for k in keys
-        if _bit(hash_key(k), 0) == _bit(hash_key(a), 0)
-        and _bit(hash_key(k), 1) != _bit(hash_key(a), 1)
+        if _bit(hash_key(k), 0) == _bit(hash_key(a), 0) and _bit(hash_key(k), 1) != _bit(hash_key(a), 1)
     )
     lo, hi = (a, b) if _bit(hash_key(a), 1) == 0 else (b, a)
     inner = _sha(

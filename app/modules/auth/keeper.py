@@ -36,9 +36,7 @@ class AuthKeeper:
 
     def set_account(self, store: KVStore, account: auth_pb2.BaseAccount, address: bytes) -> None:
         """Store an account."""
-        self._store(store).set(
-            keys.account_key(address), account.SerializeToString(deterministic=True)
-        )
+        self._store(store).set(keys.account_key(address), account.SerializeToString(deterministic=True))
 
     def _next_account_number(self, store: KVStore) -> int:
         """Take the next account number."""

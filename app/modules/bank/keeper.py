@@ -29,9 +29,7 @@ class BankKeeper:
 
     def __init__(self, accounts: AccountCreator, module_names: tuple[str, ...]) -> None:
         self.accounts = accounts
-        self.module_addresses = {
-            name: decode_address(module_address(name)) for name in sorted(module_names)
-        }
+        self.module_addresses = {name: decode_address(module_address(name)) for name in sorted(module_names)}
 
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
@@ -60,10 +58,7 @@ class BankKeeper:
     def get_all_balances(self, store: KVStore, address: bytes) -> Coins:
         """Every non-zero balance of an address."""
         prefix = keys.balance_key(address)
-        pairs = [
-            (k[len(prefix) :].decode(), decode_amount(v))
-            for k, v in self._store(store).iterate(prefix)
-        ]
+        pairs = [(k[len(prefix) :].decode(), decode_amount(v)) for k, v in self._store(store).iterate(prefix)]
         return Coins.of(pairs)
 
     def set_balance(self, store: KVStore, address: bytes, denom: str, amount: int) -> None:

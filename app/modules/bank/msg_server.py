@@ -50,9 +50,7 @@ def routes(bank: BankKeeper) -> list[MsgRoute]:
         if len(coins) > limit:
             raise ErrTooManyDenoms.wrap(f"{len(coins)} denoms in one send, the limit is {limit}")
         bank.send_coins(ctx.store, decode_address(msg.from_address), decode_address(msg.to_address), coins)
-        ctx.events.emit(
-            "transfer", sender=msg.from_address, recipient=msg.to_address, amount=str(coins)
-        )
+        ctx.events.emit("transfer", sender=msg.from_address, recipient=msg.to_address, amount=str(coins))
 
     return [
         MsgRoute(
