@@ -21,7 +21,7 @@ from app.core.errors import (
     ErrUnknownMessage,
     SynodError,
 )
-from app.core.events import Event
+from app.core.events import Event, EventManager
 from app.core.gas import DEFAULT_GAS_CONFIG, INFINITE_GAS, GasMeter
 from app.core.msgs import MsgRoute
 from app.core.tx import DecodedTx, decode_tx, parse_canonical
@@ -34,6 +34,16 @@ from app.modules.bank import keys as bank_keys
 from app.modules.bank import msg_server as bank_msgs
 from app.modules.bank.invariants import check_supply
 from app.modules.bank.keeper import BankKeeper
+from app.modules.slashing import genesis as slashing_genesis
+from app.modules.slashing import hooks as slashing_hooks
+from app.modules.slashing import keys as slashing_keys
+from app.modules.slashing.keeper import SlashingKeeper
+from app.modules.slashing.types import Misbehavior, VoteInfo
+from app.modules.staking import genesis as staking_genesis
+from app.modules.staking import keys as staking_keys
+from app.modules.staking import msg_server as staking_msgs
+from app.modules.staking.invariants import check_bonded_pool, check_shares
+from app.modules.staking.keeper import BONDED_POOL, StakingKeeper
 from app.queries import QueryResult, QueryRouter
 from app.state.backend import Backend
 from app.state.kv import Branch, GasKV
@@ -44,12 +54,20 @@ __all__ = ["SynodApp", "TxResult", "BlockResult", "MODULE_ACCOUNTS", "GenesisErr
 log = logging.getLogger("synod.app")
 
 # Keyless escrow accounts, one per purpose (later modules add theirs here).
-MODULE_ACCOUNTS = (FEE_COLLECTOR,)
+MODULE_ACCOUNTS = (FEE_COLLECTOR, BONDED_POOL)
 
 # Store prefixes: 0x00 is the app's own metadata; each module owns one byte. Checked at start-up.
 APP_PREFIX = b"\x00"
 _CHAIN_ID_KEY = APP_PREFIX + b"chain_id"
-STORE_PREFIXES = {"app": APP_PREFIX, "auth": auth_keys.STORE_PREFIX, "bank": bank_keys.STORE_PREFIX}
+STORE_PREFIXES = {
+    "app": APP_PREFIX,
+    "auth": auth_keys.STORE_PREFIX,
+    "bank": bank_keys.STORE_PREFIX,
+    "staking": staking_keys.STORE_PREFIX,
+    "slashing": slashing_keys.STORE_PREFIX,
+}
+# Genesis is applied in this order: accounts, then balances, then bonds taken from balances.
+GENESIS_MODULES = ("auth", "bank", "staking", "slashing")
 
 
 class GenesisError(ValueError):
@@ -75,11 +93,12 @@ class TxResult:
 
 @dataclass
 class BlockResult:
-    """The outcome of FinalizeBlock."""
+    """The outcome of FinalizeBlock; validator updates are (ed25519 pubkey, power), effective at H+2."""
 
     tx_results: list[TxResult]
     events: list[Event]
     app_hash: bytes
+    validator_updates: list[tuple[bytes, int]] = field(default_factory=list)
 
 
 def _check_prefixes() -> None:
@@ -100,7 +119,11 @@ class SynodApp:
         self.store = CommitStore(backend)
         self.auth = AuthKeeper()
         self.bank = BankKeeper(self.auth, MODULE_ACCOUNTS)
-        self.routes: dict[str, MsgRoute] = {r.type_url: r for r in bank_msgs.routes(self.bank)}
+        self.staking = StakingKeeper(self.bank)
+        self.slashing = SlashingKeeper()
+        self.routes: dict[str, MsgRoute] = {
+            r.type_url: r for r in [*bank_msgs.routes(self.bank), *staking_msgs.routes(self.staking)]
+        }
         self.queries = QueryRouter(self)
         self.check_invariants = check_invariants
         self._check_state = self.store.branch()
@@ -114,33 +137,44 @@ class SynodApp:
         """Last committed height and app hash (what Info reports; CometBFT replays from there)."""
         return self.store.height, self.store.app_hash
 
-    def init_chain(self, chain_id: str, app_state: bytes, initial_height: int) -> bytes:
-        """Stage genesis state (persisted with the first block's Commit); return its app hash."""
+    def init_chain(
+        self, chain_id: str, app_state: bytes, initial_height: int
+    ) -> tuple[bytes, list[tuple[bytes, int]]]:
+        """Stage genesis (persisted with the first block's Commit); return app hash and validators."""
         if self.store.height:
             raise RuntimeError("InitChain on a non-empty store: remove the data directory first")
         self.chain_id = chain_id
         block = self.store.branch()
         block.set(_CHAIN_ID_KEY, chain_id.encode())
-        self._init_genesis(block, app_state)
+        validators = self._init_genesis(block, app_state)
         self._block = block
-        return self.store.stage(block, initial_height - 1)
+        return self.store.stage(block, initial_height - 1), validators
 
-    def _init_genesis(self, store: Branch, app_state: bytes) -> None:
-        """Apply each module's genesis (auth before bank: bank creates funded accounts)."""
+    def _init_genesis(self, store: Branch, app_state: bytes) -> list[tuple[bytes, int]]:
+        """Apply each module's genesis in GENESIS_MODULES order; return the bonded validators."""
         try:
             doc = json.loads(app_state or b"{}")
             if not isinstance(doc, dict):
                 raise GenesisError("app_state must be a JSON object keyed by module name")
-            unknown = sorted(set(doc) - {"auth", "bank"})
+            unknown = sorted(set(doc) - set(GENESIS_MODULES))
             if unknown:
                 raise GenesisError(f"app_state has unknown modules {unknown}")
-            auth_gs = _parse_genesis(doc, "auth", auth_genesis.default_genesis())
-            bank_gs = _parse_genesis(doc, "bank", bank_genesis.default_genesis())
-            auth_genesis.init_genesis(store, self.auth, auth_gs)
-            bank_genesis.init_genesis(store, self.bank, bank_gs)
+            auth_genesis.init_genesis(
+                store, self.auth, _parse_genesis(doc, "auth", auth_genesis.default_genesis())
+            )
+            bank_genesis.init_genesis(
+                store, self.bank, _parse_genesis(doc, "bank", bank_genesis.default_genesis())
+            )
+            validators = staking_genesis.init_genesis(
+                store, self.staking, _parse_genesis(doc, "staking", staking_genesis.default_genesis())
+            )
+            slashing_genesis.init_genesis(
+                store, self.slashing, _parse_genesis(doc, "slashing", slashing_genesis.default_genesis())
+            )
         except (ValueError, SynodError) as e:
             raise GenesisError(f"invalid genesis app_state: {e}") from e
         self._run_invariants(store)
+        return validators
 
     def check_tx(self, raw: bytes) -> TxResult:
         """Mempool admission: run the tx on the check state (reset at every Commit)."""
@@ -148,16 +182,39 @@ class SynodApp:
         return self._run_tx(self._check_state, raw, block, is_check=True)
 
     def finalize_block(
-        self, height: int, txs: list[bytes], time_seconds: int = 0, time_nanos: int = 0
+        self,
+        height: int,
+        txs: list[bytes],
+        time_seconds: int = 0,
+        time_nanos: int = 0,
+        misbehavior: list[Misbehavior] | None = None,
+        votes: list[VoteInfo] | None = None,
     ) -> BlockResult:
-        """Execute a decided block on a branch and stage its app hash; nothing is persisted."""
+        """Execute a decided block on a branch and stage its app hash; nothing is persisted.
+
+        Order: evidence and liveness (slashing), the transactions, then matured unbondings and
+        the new validator set (staking).
+        """
         block = self._block if self._block is not None else self.store.branch()
         self._block = None
         info = BlockInfo(self.chain_id, height, time_seconds, time_nanos)
+        events = EventManager()
+        slashing_hooks.process_misbehavior(
+            block, info, self.staking, self.slashing, misbehavior or [], events
+        )
+        slashing_hooks.process_liveness(block, info, self.staking, self.slashing, votes or [], events)
         results = [self._run_tx(block, raw, info, is_check=False) for raw in txs]
+        for entry in self.staking.complete_unbonding(block, time_seconds):
+            events.emit(
+                "complete_unbonding",
+                delegator=entry.delegator_address,
+                validator=entry.validator_address,
+                amount=entry.balance,
+            )
+        updates = self.staking.apply_validator_set(block)
         self._run_invariants(block)
         app_hash = self.store.stage(block, height)
-        return BlockResult(results, [], app_hash)
+        return BlockResult(results, events.events, app_hash, updates)
 
     def commit(self) -> int:
         """Persist the staged block atomically; reset the check state. Returns the new height."""
@@ -243,6 +300,8 @@ class SynodApp:
         """Crash loudly in tests if an invariant breaks (never enabled on a live node)."""
         if self.check_invariants:
             check_supply(store, self.bank)
+            check_bonded_pool(store, self.staking)
+            check_shares(store, self.staking)
 
 
 def _parse_genesis(doc: dict, module: str, default: Message) -> Message:

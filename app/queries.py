@@ -10,12 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from app.core.crypto import AddressError, decode_address
+from app.core.crypto import AddressError, decode_address, encode_address
 from app.core.errors import ErrInvalidAddress, ErrInvalidRequest, ErrNotFound, ErrUnknownRequest, SynodError
+from app.modules.staking.logic import compute_tokens_for_shares
 from app.state.store import QueryError
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
 from synod.base.v1 import coin_pb2
+from synod.slashing.v1 import slashing_pb2
+from synod.staking.v1 import query_pb2 as staking_query
 
 if TYPE_CHECKING:
     from app.app import SynodApp
@@ -61,6 +64,24 @@ class QueryRouter:
             "/bank/supply": self._supply,
             "/bank/params": lambda _: bank_query.QueryParamsResponse(
                 params=app.bank.get_params(self._view)
+            ).SerializeToString(),
+            "/staking/validators": self._validators,
+            "/staking/validator": self._validator,
+            "/staking/delegations": self._delegations,
+            "/staking/unbonding": lambda _: staking_query.QueryUnbondingResponse(
+                entries=list(app.staking.iterate_unbonding(self._view))
+            ).SerializeToString(),
+            "/staking/params": lambda _: staking_query.QueryParamsResponse(
+                params=app.staking.get_params(self._view)
+            ).SerializeToString(),
+            "/slashing/signing-infos": lambda _: slashing_pb2.QuerySigningInfosResponse(
+                infos=list(app.slashing.iterate_signing_infos(self._view))
+            ).SerializeToString(),
+            "/slashing/evidence": lambda _: slashing_pb2.QueryEvidenceResponse(
+                evidence=list(app.slashing.iterate_evidence(self._view))
+            ).SerializeToString(),
+            "/slashing/params": lambda _: slashing_pb2.QueryParamsResponse(
+                params=app.slashing.get_params(self._view)
             ).SerializeToString(),
         }
 
@@ -110,6 +131,40 @@ class QueryRouter:
         resp = bank_query.QueryAllBalancesResponse(
             balances=[coin_pb2.Coin(denom=d, amount=str(a)) for d, a in coins]
         )
+        return resp.SerializeToString()
+
+    def _validators(self, _: bytes) -> bytes:
+        """Every validator with the power last sent to CometBFT (0 if not in the active set)."""
+        powers = self._app.staking.get_last_powers(self._view)
+        validators = list(self._app.staking.iterate_validators(self._view))
+        return staking_query.QueryValidatorsResponse(
+            validators=validators,
+            powers=[powers.get(decode_address(v.operator_address), 0) for v in validators],
+        ).SerializeToString()
+
+    def _validator(self, data: bytes) -> bytes:
+        """One validator by operator address."""
+        operator = _address(data)
+        v = self._app.staking.get_validator(self._view, operator)
+        if v is None:
+            raise ErrNotFound.wrap(f"no validator with operator {data.decode(errors='replace')}")
+        power = self._app.staking.get_last_powers(self._view).get(operator, 0)
+        return staking_query.QueryValidatorResponse(validator=v, power=power).SerializeToString()
+
+    def _delegations(self, data: bytes) -> bytes:
+        """A delegator's delegations and their current token value."""
+        staking = self._app.staking
+        resp = staking_query.QueryDelegationsResponse()
+        for delegator, operator, shares in staking.iterate_delegations(self._view, _address(data)):
+            v = staking.require_validator(self._view, operator)
+            resp.delegations.add(
+                delegator_address=encode_address(delegator),
+                validator_address=v.operator_address,
+                shares=str(shares),
+            )
+            resp.balances.append(
+                str(compute_tokens_for_shares(shares, int(v.tokens), int(v.delegator_shares)))
+            )
         return resp.SerializeToString()
 
     def _supply(self, _: bytes) -> bytes:

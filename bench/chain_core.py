@@ -156,7 +156,7 @@ def _inprocess(work: Workload, blocks: dict[int, list[list[bytes]]], checktxs: l
     with tempfile.TemporaryDirectory() as d:
         backend = LevelDBBackend(d)
         app = SynodApp(backend)
-        app.init_chain(CHAIN_ID, work.app_state(), 1)
+        app.init_chain(CHAIN_ID, work.app_state(), 1)  # (app hash, validators) unused
         height, out = 0, {}
         for size, repeats in blocks.items():
             fin, com = [], []

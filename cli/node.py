@@ -11,8 +11,10 @@ import click
 from app.client.keyring import Keyring, KeyringError
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    GenesisBond,
     NodeHome,
     cometbft_init,
+    consensus_pubkey,
     fast_block_settings,
     set_toml,
     write_app_genesis,
@@ -45,9 +47,13 @@ def init(home: str, chain_id: str, moniker: str, timeout_commit: str) -> None:
         info, mnemonic = Keyring(node.root).add("validator")
     except KeyringError as e:
         raise click.ClickException(str(e)) from None
-    write_app_genesis(node, chain_id, {info.address: GENESIS_VALIDATOR_FUNDS})
+    bond = GenesisBond(info.address, consensus_pubkey(node), moniker)
+    write_app_genesis(node, chain_id, {info.address: GENESIS_VALIDATOR_FUNDS}, [bond])
     click.echo(f"initialised {node.root} for chain {chain_id} (moniker {moniker})")
-    click.echo(f"validator key: {info.address}, funded with {GENESIS_VALIDATOR_FUNDS}usyn")
+    click.echo(
+        f"validator key: {info.address}, funded with {GENESIS_VALIDATOR_FUNDS}usyn, "
+        f"{bond.self_bond}usyn of it bonded"
+    )
     click.echo("\n**Important** write this mnemonic phrase in a safe place:", err=True)
     click.echo(mnemonic, err=True)
     click.echo(f"\nstart the node with: synod start --home {node.root}")

@@ -10,8 +10,10 @@ import logging
 
 from app.app import BlockResult, SynodApp, TxResult
 from app.core.events import Event
+from app.modules.slashing.types import DUPLICATE_VOTE, LIGHT_CLIENT_ATTACK, Misbehavior, VoteInfo
 from tendermint.abci import types_pb2 as abci
-from tendermint.crypto import proof_pb2
+from tendermint.crypto import keys_pb2, proof_pb2
+from tendermint.types import validator_pb2
 
 __all__ = ["AbciHandlers", "APP_VERSION"]
 
@@ -29,6 +31,43 @@ def _events(events: list[Event]) -> list[abci.Event]:
             attributes=[abci.EventAttribute(key=k, value=v, index=True) for k, v in e.attributes],
         )
         for e in events
+    ]
+
+
+def _validator_updates(updates: list[tuple[bytes, int]]) -> list[abci.ValidatorUpdate]:
+    """(ed25519 pubkey, power) pairs as ABCI validator updates."""
+    return [abci.ValidatorUpdate(pub_key=keys_pb2.PublicKey(ed25519=pk), power=p) for pk, p in updates]
+
+
+_MISBEHAVIOR_KINDS = {
+    abci.DUPLICATE_VOTE: DUPLICATE_VOTE,
+    abci.LIGHT_CLIENT_ATTACK: LIGHT_CLIENT_ATTACK,
+}
+
+
+def _misbehavior(req: abci.RequestFinalizeBlock) -> list[Misbehavior]:
+    """Evidence in the block, in CometBFT's order."""
+    return [
+        Misbehavior(
+            kind=_MISBEHAVIOR_KINDS.get(m.type, "UNKNOWN"),
+            address=m.validator.address,
+            power=m.validator.power,
+            height=m.height,
+            time_seconds=m.time.seconds,
+        )
+        for m in req.misbehavior
+    ]
+
+
+def _votes(req: abci.RequestFinalizeBlock) -> list[VoteInfo]:
+    """Who signed the previous block: ABSENT is a miss; NIL counts as signed."""
+    return [
+        VoteInfo(
+            address=v.validator.address,
+            power=v.validator.power,
+            signed=v.block_id_flag != validator_pb2.BLOCK_ID_FLAG_ABSENT,
+        )
+        for v in req.decided_last_commit.votes
     ]
 
 
@@ -102,8 +141,9 @@ class AbciHandlers:
 
     def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
         """Once, at genesis: stage the app state; the validators come from genesis.json."""
-        app_hash = self.app.init_chain(req.chain_id, req.app_state_bytes, req.initial_height or 1)
-        return abci.ResponseInitChain(app_hash=app_hash)
+        app_hash, validators = self.app.init_chain(req.chain_id, req.app_state_bytes, req.initial_height or 1)
+        # An empty list keeps genesis.json's validators; staking genesis validators replace them.
+        return abci.ResponseInitChain(app_hash=app_hash, validators=_validator_updates(validators))
 
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
         """When this node proposes: keep mempool order, within the block's byte budget."""
@@ -135,12 +175,13 @@ class AbciHandlers:
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
         """For each decided block (and again on replay): execute and stage, never persist."""
         result: BlockResult = self.app.finalize_block(
-            req.height, list(req.txs), req.time.seconds, req.time.nanos
+            req.height, list(req.txs), req.time.seconds, req.time.nanos, _misbehavior(req), _votes(req)
         )
         return abci.ResponseFinalizeBlock(
             tx_results=[_exec_result(r) for r in result.tx_results],
             events=_events(result.events),
             app_hash=result.app_hash,
+            validator_updates=_validator_updates(result.validator_updates),
         )
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:

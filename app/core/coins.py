@@ -7,10 +7,21 @@ from collections.abc import Iterable
 
 from app.core.errors import ErrInvalidCoins
 
-__all__ = ["Coins", "DENOM_RE", "parse_coins", "validate_denom", "MAX_AMOUNT"]
+__all__ = [
+    "Coins",
+    "DENOM_RE",
+    "parse_coins",
+    "parse_amount",
+    "coins_from_proto",
+    "validate_denom",
+    "MAX_AMOUNT",
+]
 
 DENOM_RE = re.compile(r"^[a-z][a-z0-9/]{2,127}$")
-_COIN_RE = re.compile(r"^([0-9]+)([a-z][a-z0-9/]{2,127})$")
+_COIN_RE = re.compile(r"^([0-9]+)([a-z][a-z0-9/]{2,127})$", re.ASCII)
+# A canonical amount: ASCII digits, no leading zero, at most 78 digits (2^256 has 78). str.isdigit
+# would accept superscripts and other Unicode digits, and int() of a huge string raises ValueError.
+_AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,77})", re.ASCII)
 # Amounts are bounded like the Cosmos SDK's sdk.Int (256 bits) so no state value grows without bound.
 MAX_AMOUNT = (1 << 256) - 1
 
@@ -51,6 +62,21 @@ class Coins(tuple[tuple[str, int], ...]):
 
     def __str__(self) -> str:
         return ",".join(f"{a}{d}" for d, a in self)
+
+
+def parse_amount(text: str, what: str = "amount", positive: bool = True) -> int:
+    """Parse a canonical base-10 integer amount string (as carried in protos)."""
+    if not _AMOUNT_RE.fullmatch(text):
+        raise ErrInvalidCoins.wrap(f"{what} {text[:40]!r} is not a canonical base-10 integer")
+    value = int(text)
+    if value > MAX_AMOUNT or (positive and value == 0):
+        raise ErrInvalidCoins.wrap(f"{what} must be {'positive and ' if positive else ''}below 2^256")
+    return value
+
+
+def coins_from_proto(coins: Iterable[object], what: str = "amount") -> Coins:
+    """Validated Coins from proto coins (each amount a canonical positive integer string)."""
+    return Coins.of([(c.denom, parse_amount(c.amount, f"{what} of {c.denom}")) for c in coins])  # type: ignore[attr-defined]
 
 
 def parse_coins(text: str) -> Coins:

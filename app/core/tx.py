@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
 
-from app.core.coins import Coins
+from app.core.coins import Coins, coins_from_proto
 from app.core.crypto import PUBKEY_LEN, SIGNATURE_LEN, address_from_pubkey
 from app.core.errors import (
-    ErrInvalidCoins,
     ErrInvalidGasLimit,
     ErrInvalidPubKey,
     ErrTxDecode,
@@ -52,21 +51,14 @@ def parse_canonical(cls: type[Message], data: bytes, what: str) -> Message:
         msg.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
         raise ErrTxDecode.wrap(f"{what}: malformed protobuf ({e})") from None
+    # The library keeps unknown fields when re-serializing, so drop them (recursively) first:
+    # any unknown field then shows up as a difference from the transmitted bytes.
+    msg.DiscardUnknownFields()
     if msg.SerializeToString(deterministic=True) != data:
         raise ErrTxDecode.wrap(
             f"{what}: non-canonical encoding (unknown fields, duplicates or wrong field order)"
         )
     return msg
-
-
-def _fee_coins(fee: tx_pb2.Fee) -> Coins:
-    """Validate the fee coins (amounts are base-10 integer strings)."""
-    pairs = []
-    for c in fee.amount:
-        if not c.amount.isdigit() or (len(c.amount) > 1 and c.amount[0] == "0"):
-            raise ErrInvalidCoins.wrap(f"fee amount {c.amount!r} is not a canonical integer")
-        pairs.append((c.denom, int(c.amount)))
-    return Coins.of(pairs)
 
 
 def decode_tx(raw: bytes) -> DecodedTx:
@@ -92,7 +84,7 @@ def decode_tx(raw: bytes) -> DecodedTx:
         auth_info_bytes=tx.auth_info_bytes,
         signature=tx.signature,
         signer=address_from_pubkey(auth.public_key),
-        fee=_fee_coins(auth.fee),
+        fee=coins_from_proto(auth.fee.amount, "fee"),
     )
 
 

@@ -11,9 +11,11 @@ A home holds CometBFT's files and ours side by side, as in the Cosmos SDK:
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.node.toolchain import check_cometbft
@@ -27,10 +29,25 @@ __all__ = [
     "read_toml",
     "fast_block_settings",
     "write_app_genesis",
+    "GenesisBond",
+    "consensus_pubkey",
+    "GENESIS_SELF_BOND",
 ]
 
 DEFAULT_DENOM = "usyn"
 GENESIS_VALIDATOR_FUNDS = 1_000_000_000_000_000
+# Bonded at genesis out of the funds above: 10^6 voting power at the default power reduction.
+GENESIS_SELF_BOND = 1_000_000_000_000
+
+
+@dataclass(frozen=True)
+class GenesisBond:
+    """A validator bonded in genesis: its operator account, CometBFT key, name and self-bond."""
+
+    operator_address: str
+    consensus_pubkey: bytes
+    moniker: str
+    self_bond: int = GENESIS_SELF_BOND
 
 
 class NodeHome:
@@ -117,11 +134,28 @@ def fast_block_settings(timeout_commit: str = "500ms") -> dict[tuple[str, str], 
     }
 
 
-def write_app_genesis(home: NodeHome, chain_id: str, balances: dict[str, int]) -> None:
-    """Set chain id and the app_state (funded addresses) in genesis.json."""
+def consensus_pubkey(home: NodeHome) -> bytes:
+    """The node's CometBFT ed25519 public key, from config/priv_validator_key.json."""
+    doc = json.loads((home.root / "config" / "priv_validator_key.json").read_text())
+    return base64.b64decode(doc["pub_key"]["value"])
+
+
+def write_app_genesis(
+    home: NodeHome,
+    chain_id: str,
+    balances: dict[str, int],
+    bonds: list[GenesisBond] | None = None,
+    staking_params: dict | None = None,
+    slashing_params: dict | None = None,
+) -> None:
+    """Set chain id and app_state in genesis.json: funded addresses, and validators bonded from them.
+
+    With bonds, the app returns the validator set from InitChain and genesis.json's own validator
+    list is emptied (as in the Cosmos SDK), so stake alone decides voting power.
+    """
     doc = json.loads(home.genesis.read_text())
     doc["chain_id"] = chain_id
-    doc["app_state"] = {
+    state: dict = {
         "bank": {
             "balances": [
                 {"address": addr, "coins": [{"denom": DEFAULT_DENOM, "amount": str(amount)}]}
@@ -129,4 +163,21 @@ def write_app_genesis(home: NodeHome, chain_id: str, balances: dict[str, int]) -
             ]
         }
     }
+    if bonds:
+        state["staking"] = {
+            "params": staking_params or {},
+            "validators": [
+                {
+                    "operator_address": b.operator_address,
+                    "consensus_pubkey": base64.b64encode(b.consensus_pubkey).decode(),
+                    "moniker": b.moniker,
+                    "self_bond": str(b.self_bond),
+                }
+                for b in bonds
+            ],
+        }
+        doc["validators"] = []
+    if slashing_params:
+        state["slashing"] = {"params": slashing_params}
+    doc["app_state"] = state
     home.genesis.write_text(json.dumps(doc, indent=2) + "\n")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.core.coins import coins_from_proto
 from app.core.crypto import decode_address, encode_address
 from app.modules.bank.keeper import BankKeeper
-from app.modules.bank.msg_server import coins_from_proto
 from app.modules.bank.params import default_params, validate_params
 from app.state.kv import KVStore
 from synod.bank.v1 import bank_pb2

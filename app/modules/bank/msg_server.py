@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from app.core.coins import Coins
+from app.core.coins import coins_from_proto
 from app.core.context import Context
 from app.core.crypto import AddressError, decode_address
-from app.core.errors import ErrInvalidAddress, ErrInvalidCoins
+from app.core.errors import ErrInvalidAddress
 from app.core.msgs import MsgRoute
 from app.modules.bank.errors import ErrNoCoins, ErrTooManyDenoms
 from app.modules.bank.keeper import BankKeeper
 from synod.bank.v1 import tx_pb2
 
-__all__ = ["routes", "coins_from_proto", "validate_send"]
-
-
-def coins_from_proto(coins: list) -> Coins:
-    """Parse proto coins whose amounts are canonical positive base-10 strings."""
-    pairs = []
-    for c in coins:
-        if not c.amount.isdigit() or c.amount[0] == "0":
-            raise ErrInvalidCoins.wrap(f"amount {c.amount!r}{c.denom} must be a positive integer")
-        pairs.append((c.denom, int(c.amount)))
-    return Coins.of(pairs)
+__all__ = ["routes", "validate_send"]
 
 
 def _address(addr: str, field: str) -> bytes:
