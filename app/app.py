@@ -126,6 +126,10 @@ class SynodApp:
         }
         self.queries = QueryRouter(self)
         self.check_invariants = check_invariants
+        self.reload()
+
+    def reload(self) -> None:
+        """(Re)read what depends on committed state: at start and after a state-sync restore."""
         self._check_state = self.store.branch()
         self._block: Branch | None = None
         raw = self.store.view.get(_CHAIN_ID_KEY)

@@ -17,6 +17,7 @@ from app.node.config import (
     consensus_pubkey,
     fast_block_settings,
     set_toml,
+    write_app_config,
     write_app_genesis,
 )
 from app.node.run import run_node
@@ -42,6 +43,7 @@ def init(home: str, chain_id: str, moniker: str, timeout_commit: str) -> None:
         cometbft_init(node)
     except ToolchainError as e:
         raise click.ClickException(str(e)) from None
+    write_app_config(node)
     set_toml(node.config_toml, {("", "moniker"): f'"{moniker}"', **fast_block_settings(timeout_commit)})
     try:
         info, mnemonic = Keyring(node.root).add("validator")

@@ -11,6 +11,7 @@ import logging
 from app.app import BlockResult, SynodApp, TxResult
 from app.core.events import Event
 from app.modules.slashing.types import DUPLICATE_VOTE, LIGHT_CLIENT_ATTACK, Misbehavior, VoteInfo
+from app.state.snapshots import SnapshotInfo, SnapshotManager
 from tendermint.abci import types_pb2 as abci
 from tendermint.crypto import keys_pb2, proof_pb2
 from tendermint.types import validator_pb2
@@ -86,9 +87,12 @@ def _exec_result(r: TxResult) -> abci.ExecTxResult:
 class AbciHandlers:
     """One method per ABCI request, each documented with when CometBFT calls it."""
 
-    def __init__(self, app: SynodApp, version: str = "0.1.0") -> None:
+    def __init__(
+        self, app: SynodApp, version: str = "0.1.0", snapshots: SnapshotManager | None = None
+    ) -> None:
         self.app = app
         self.version = version
+        self.snapshots = snapshots
 
     # --- info/query connection --------------------------------------------------------------
 
@@ -186,23 +190,45 @@ class AbciHandlers:
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
         """After FinalizeBlock, with the mempool locked: persist atomically."""
-        self.app.commit()
+        height = self.app.commit()
+        if self.snapshots is not None:
+            self.snapshots.maybe_snapshot(height)  # returns at once; serialization runs off-thread
         return abci.ResponseCommit(retain_height=0)
 
-    # --- snapshot connection (state sync offers nothing yet) ----------------------------------
+    # --- snapshot connection: state sync (app/state/snapshots.py) -------------------------
 
     def list_snapshots(self, req: abci.RequestListSnapshots) -> abci.ResponseListSnapshots:
-        """When a peer asks what we can serve: no snapshots yet."""
-        return abci.ResponseListSnapshots()
+        """When a syncing peer asks what we can serve: our recent complete snapshots."""
+        if self.snapshots is None:
+            return abci.ResponseListSnapshots()
+        return abci.ResponseListSnapshots(
+            snapshots=[
+                abci.Snapshot(
+                    height=s.height, format=s.format, chunks=s.chunks, hash=s.hash, metadata=s.metadata
+                )
+                for s in self.snapshots.list_snapshots()
+            ]
+        )
 
     def offer_snapshot(self, req: abci.RequestOfferSnapshot) -> abci.ResponseOfferSnapshot:
-        """During state sync: we cannot restore snapshots yet, so reject each one."""
-        return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+        """On a node state-syncing: accept a snapshot whose app hash the light client trusts."""
+        if self.snapshots is None:
+            return abci.ResponseOfferSnapshot(result=abci.ResponseOfferSnapshot.REJECT)
+        s = req.snapshot
+        info = SnapshotInfo(s.height, s.format, s.chunks, s.hash, s.metadata)
+        return abci.ResponseOfferSnapshot(result=self.snapshots.offer(info, req.app_hash))
 
     def load_snapshot_chunk(self, req: abci.RequestLoadSnapshotChunk) -> abci.ResponseLoadSnapshotChunk:
-        """When a peer fetches a chunk: we serve none."""
-        return abci.ResponseLoadSnapshotChunk()
+        """When a syncing peer fetches a chunk of one of our snapshots."""
+        if self.snapshots is None:
+            return abci.ResponseLoadSnapshotChunk()
+        return abci.ResponseLoadSnapshotChunk(
+            chunk=self.snapshots.load_chunk(req.height, req.format, req.chunk)
+        )
 
     def apply_snapshot_chunk(self, req: abci.RequestApplySnapshotChunk) -> abci.ResponseApplySnapshotChunk:
-        """Never reached (every offer is rejected); abort if it is."""
-        return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)
+        """On a node state-syncing, per chunk in order; the last one rebuilds and checks the state."""
+        if self.snapshots is None:
+            return abci.ResponseApplySnapshotChunk(result=abci.ResponseApplySnapshotChunk.ABORT)
+        result, refetch, reject = self.snapshots.apply_chunk(req.index, req.chunk, req.sender)
+        return abci.ResponseApplySnapshotChunk(result=result, refetch_chunks=refetch, reject_senders=reject)

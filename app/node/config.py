@@ -3,6 +3,7 @@
 A home holds CometBFT's files and ours side by side, as in the Cosmos SDK:
 
     config/config.toml, config/genesis.json, config/*_key.json   (CometBFT)
+    config/app.toml                                               (Synod: snapshots, ...)
     data/                                                         (CometBFT's block and state stores)
     data/synod.db/                                                (the app's LevelDB)
     keyring/                                                      (local keys, app/client/keyring.py)
@@ -32,6 +33,9 @@ __all__ = [
     "GenesisBond",
     "consensus_pubkey",
     "GENESIS_SELF_BOND",
+    "AppConfig",
+    "load_app_config",
+    "write_app_config",
 ]
 
 DEFAULT_DENOM = "usyn"
@@ -69,6 +73,14 @@ class NodeHome:
         return self.root / "data" / "synod.db"
 
     @property
+    def snapshot_dir(self) -> Path:
+        return self.root / "data" / "synod-snapshots"
+
+    @property
+    def app_toml(self) -> Path:
+        return self.root / "config" / "app.toml"
+
+    @property
     def log_dir(self) -> Path:
         return self.root / "log"
 
@@ -83,6 +95,36 @@ class NodeHome:
                 f"{self.root} is not a node home (no config/config.toml or genesis.json): "
                 f"run `synod init --home {self.root} --chain-id CHAIN --moniker NAME` first"
             )
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Node-local app settings (config/app.toml); never part of consensus."""
+
+    snapshot_interval: int = 100
+    snapshot_keep_recent: int = 2
+
+
+def write_app_config(home: NodeHome, cfg: AppConfig | None = None) -> None:
+    """Write config/app.toml with the given settings (defaults if none)."""
+    cfg = cfg or AppConfig()
+    home.app_toml.write_text(
+        "# Synod app settings (node-local, not consensus)\n\n"
+        "# Take a state-sync snapshot every N blocks (0 disables), keeping the newest K.\n"
+        f"snapshot_interval = {cfg.snapshot_interval}\n"
+        f"snapshot_keep_recent = {cfg.snapshot_keep_recent}\n"
+    )
+
+
+def load_app_config(home: NodeHome) -> AppConfig:
+    """Read config/app.toml; defaults where it or a key is absent, an error for unknown keys."""
+    if not home.app_toml.exists():
+        return AppConfig()
+    doc = read_toml(home.app_toml)
+    unknown = sorted(set(doc) - set(AppConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{home.app_toml}: unknown settings {unknown}")
+    return AppConfig(**doc)
 
 
 def cometbft_init(home: NodeHome) -> None:

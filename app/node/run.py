@@ -13,14 +13,16 @@ import ctypes
 import logging
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from app.abci.handlers import AbciHandlers
 from app.abci.server import AbciServer
 from app.app import SynodApp
-from app.node.config import NodeHome, read_toml
+from app.node.config import NodeHome, load_app_config, read_toml
 from app.node.toolchain import check_cometbft
 from app.state.backend import LevelDBBackend
+from app.state.snapshots import SnapshotManager
 
 __all__ = ["run_node", "NodeExit"]
 
@@ -62,9 +64,20 @@ async def run_node(home: NodeHome) -> NodeExit:
     home.require()
     binary = check_cometbft()
     abci_address = read_toml(home.config_toml).get("proxy_app", "tcp://127.0.0.1:26658")
+    cfg = load_app_config(home)
     backend = LevelDBBackend(home.app_db)
     app = SynodApp(backend)
-    server = AbciServer(AbciHandlers(app))
+    # One worker: snapshots are serialized off the consensus path, one at a time.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+    snapshots = SnapshotManager(
+        home.snapshot_dir,
+        app.store,
+        interval=cfg.snapshot_interval,
+        keep_recent=cfg.snapshot_keep_recent,
+        executor=pool,
+        on_restored=app.reload,
+    )
+    server = AbciServer(AbciHandlers(app, snapshots=snapshots))
     await server.start(abci_address)
     height, app_hash = app.info()
     log.info("app listening on %s (committed height %d, app hash %s)", abci_address, height, app_hash.hex())
@@ -96,6 +109,8 @@ async def run_node(home: NodeHome) -> NodeExit:
         task.cancel()
     await _stop_process(cometbft)
     await server.stop()
+    snapshots.close()  # the worker may still be reading the database
+    pool.shutdown(wait=True)
     backend.close()
     cometbft_log.close()
     if cause == "signal":

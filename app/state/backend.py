@@ -9,15 +9,25 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import plyvel
 
-__all__ = ["Backend", "LevelDBBackend", "MemoryBackend"]
+__all__ = ["Backend", "ConsistentReader", "LevelDBBackend", "MemoryBackend"]
+
+
+class ConsistentReader(Protocol):
+    """One frozen version of a backend, safe to read from another thread (snapshots)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def close(self) -> None: ...
 
 
 class Backend(Protocol):
-    """Raw key-value storage with atomic batches."""
+    """Raw key-value storage with atomic batches and point-in-time readers."""
 
     def get(self, key: bytes) -> bytes | None: ...
 
@@ -25,7 +35,52 @@ class Backend(Protocol):
 
     def write_batch(self, puts: Mapping[bytes, bytes], deletes: list[bytes]) -> None: ...
 
+    def snapshot(self) -> ConsistentReader: ...
+
     def close(self) -> None: ...
+
+
+class _PlyvelSnapshotReader:
+    """A plyvel snapshot: LevelDB's own MVCC view, unaffected by later commits."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        """Value as of the snapshot."""
+        return self._snapshot.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix in key order, as of the snapshot."""
+        with self._snapshot.iterator(prefix=prefix) as it:
+            yield from it
+
+    def close(self) -> None:
+        """Release the versions the snapshot pinned."""
+        self._snapshot.close()
+
+
+class _CopiedReader:
+    """A frozen copy of an in-memory backend (tests only: O(entries) to open)."""
+
+    def __init__(self, data: dict[bytes, bytes]) -> None:
+        self._backend = MemoryBackend()
+        self._backend.write_batch(data, [])
+
+    def get(self, key: bytes) -> bytes | None:
+        """Value as of the copy."""
+        return self._backend.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix, as of the copy."""
+        return self._backend.iterate(prefix)
+
+    def snapshot(self) -> ConsistentReader:
+        """A frozen copy."""
+        return _CopiedReader(dict(self._data))
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class LevelDBBackend:
@@ -51,6 +106,10 @@ class LevelDBBackend:
                 wb.delete(k)
             for k, v in puts.items():
                 wb.put(k, v)
+
+    def snapshot(self) -> ConsistentReader:
+        """A point-in-time reader (cheap: LevelDB pins the versions it needs)."""
+        return _PlyvelSnapshotReader(self._db.snapshot())
 
     def close(self) -> None:
         """Release the LevelDB lock."""
@@ -85,6 +144,10 @@ class MemoryBackend:
             self._data.pop(k, None)
         self._data.update(puts)
         self._keys = sorted(self._data)
+
+    def snapshot(self) -> ConsistentReader:
+        """A frozen copy."""
+        return _CopiedReader(dict(self._data))
 
     def close(self) -> None:
         """Nothing to release."""

@@ -23,13 +23,23 @@ from app.state import smt
 from app.state.backend import Backend
 from app.state.kv import Branch
 
-__all__ = ["CommitStore", "StagedBlock", "StateView", "QueryError"]
+__all__ = [
+    "CommitStore",
+    "StagedBlock",
+    "StateView",
+    "QueryError",
+    "STATE_PREFIX",
+    "NODE_PREFIX",
+    "ROOT_PREFIX",
+    "META_HEIGHT",
+    "META_APP_HASH",
+]
 
-_STATE = b"s"
-_NODE = b"n"
-_ROOT = b"r"
-_META_HEIGHT = b"m" + b"height"
-_META_APP_HASH = b"m" + b"app_hash"
+STATE_PREFIX = b"s"
+NODE_PREFIX = b"n"
+ROOT_PREFIX = b"r"
+META_HEIGHT = b"m" + b"height"
+META_APP_HASH = b"m" + b"app_hash"
 
 
 class QueryError(LookupError):
@@ -46,11 +56,11 @@ class StateView:
 
     def get(self, key: bytes) -> bytes | None:
         """Committed value of a state key."""
-        return self._backend.get(_STATE + key)
+        return self._backend.get(STATE_PREFIX + key)
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Committed entries under prefix, keys without the layout prefix."""
-        for k, v in self._backend.iterate(_STATE + prefix):
+        for k, v in self._backend.iterate(STATE_PREFIX + prefix):
             yield k[1:], v
 
 
@@ -70,9 +80,9 @@ class CommitStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.view = StateView(backend)
-        raw_height = backend.get(_META_HEIGHT)
+        raw_height = backend.get(META_HEIGHT)
         self.height = from_u64be(raw_height) if raw_height else 0
-        self.app_hash = backend.get(_META_APP_HASH) or smt.EMPTY
+        self.app_hash = backend.get(META_APP_HASH) or smt.EMPTY
         self._staged: StagedBlock | None = None
 
     def branch(self) -> Branch:
@@ -83,7 +93,7 @@ class CommitStore:
         """Read a tree node: staged ones first, then the database."""
         if self._staged is not None and node_hash in self._staged.nodes:
             return self._staged.nodes[node_hash]
-        return self.backend.get(_NODE + node_hash)
+        return self.backend.get(NODE_PREFIX + node_hash)
 
     def stage(self, block: Branch, height: int) -> bytes:
         """Compute the app hash of committed state + `block`'s writes; keep it for commit()."""
@@ -109,14 +119,14 @@ class CommitStore:
         deletes: list[bytes] = []
         for k, v in staged.writes.items():
             if v is None:
-                deletes.append(_STATE + k)
+                deletes.append(STATE_PREFIX + k)
             else:
-                puts[_STATE + k] = v
+                puts[STATE_PREFIX + k] = v
         for h, node in staged.nodes.items():
-            puts[_NODE + h] = node
-        puts[_ROOT + u64be(staged.height)] = staged.app_hash
-        puts[_META_HEIGHT] = u64be(staged.height)
-        puts[_META_APP_HASH] = staged.app_hash
+            puts[NODE_PREFIX + h] = node
+        puts[ROOT_PREFIX + u64be(staged.height)] = staged.app_hash
+        puts[META_HEIGHT] = u64be(staged.height)
+        puts[META_APP_HASH] = staged.app_hash
         self.backend.write_batch(puts, deletes)
         self.height = staged.height
         self.app_hash = staged.app_hash
@@ -125,7 +135,7 @@ class CommitStore:
 
     def root_at(self, height: int) -> bytes | None:
         """The app hash committed at `height`, if recorded."""
-        return self.backend.get(_ROOT + u64be(height))
+        return self.backend.get(ROOT_PREFIX + u64be(height))
 
     def prove(self, key: bytes, height: int = 0) -> tuple[bytes | None, smt.Proof, int]:
         """Value, Merkle proof and height for a key in committed state (latest height only).
@@ -144,4 +154,4 @@ class CommitStore:
 
     def _committed_node(self, node_hash: bytes) -> bytes | None:
         """Read a committed tree node (never a staged one: queries see committed state only)."""
-        return self.backend.get(_NODE + node_hash)
+        return self.backend.get(NODE_PREFIX + node_hash)

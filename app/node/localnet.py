@@ -1,0 +1,437 @@
+"""A multi-validator network on one machine: generate it, start/stop/kill its nodes, read their status.
+
+`cometbft testnet` writes one home per validator (DIR/node{i}); we give them one genesis (our chain id,
+app_state funding each node's `validator` key) and put node i on its own loopback address
+127.0.0.(i+1), with the same ports everywhere (Linux routes all of 127/8 to `lo`):
+
+    p2p 26656, rpc 26657, app (ABCI) 26658
+
+Each node runs as `synod start --home DIR/node{i}` in its own session (process group), its output in
+DIR/node{i}/synod.log (CometBFT's in DIR/node{i}/log/cometbft.log). DIR/localnet.json records the
+spec and, per running node, its pid, kernel start time and command line: a pid is signalled only
+while /proc still shows that same process, never a reused one.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from app.client.keyring import KeyInfo, Keyring
+from app.client.rpc import CometRPC, RpcError
+from app.node.config import (
+    GENESIS_VALIDATOR_FUNDS,
+    NodeHome,
+    fast_block_settings,
+    read_toml,
+    set_toml,
+    write_app_genesis,
+)
+from app.node.processes import ProcessRecord, is_running, signal_and_wait, spawn_detached
+from app.node.toolchain import REPO_ROOT, check_cometbft, find_binary
+
+__all__ = [
+    "P2P_PORT",
+    "RPC_PORT",
+    "ABCI_PORT",
+    "LocalnetError",
+    "LocalnetSpec",
+    "NodeStatus",
+    "default_directory",
+    "genesis_balances",
+    "generate",
+    "remove",
+    "load_spec",
+    "is_generated",
+    "node_home",
+    "node_ip",
+    "rpc_address",
+    "parse_node",
+    "check_ports",
+    "start_node",
+    "stop_node",
+    "kill_node",
+    "running_nodes",
+    "node_status",
+    "network_status",
+    "down",
+    "log_path",
+    "logs",
+]
+
+P2P_PORT = 26656
+RPC_PORT = 26657
+ABCI_PORT = 26658
+_STATE_FILE = "localnet.json"
+_MNEMONIC_FILE = "validator.mnemonic"
+_STOP_TIMEOUT_SECONDS = 30.0
+_KILL_TIMEOUT_SECONDS = 10.0
+
+
+class LocalnetError(Exception):
+    """A localnet operation cannot proceed; the message says why and what to do."""
+
+
+def default_directory() -> Path:
+    """`$SYNOD_LOCALNET_DIR`, else `<repo>/localnet/run`."""
+    return Path(os.environ.get("SYNOD_LOCALNET_DIR") or REPO_ROOT / "localnet" / "run")
+
+
+@dataclass(frozen=True)
+class LocalnetSpec:
+    """What `generate` builds: N validators in `directory`, node i on base_ip + i."""
+
+    validators: int = 4
+    directory: Path = field(default_factory=default_directory)
+    chain_id: str = "synod-localnet"
+    timeout_commit: str = "300ms"
+    base_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One node as seen from its pid record and its RPC (None where it did not answer)."""
+
+    index: int
+    rpc: str
+    up: bool
+    pid: int | None
+    height: int | None = None
+    app_hash: str | None = None
+    voting_power: int | None = None
+    catching_up: bool | None = None
+
+
+def genesis_balances(keys: list[KeyInfo]) -> dict[str, int]:
+    """Genesis funds of each validator's account key (staking will add bonded stake here)."""
+    return {key.address: GENESIS_VALIDATOR_FUNDS for key in keys}
+
+
+# --- layout -------------------------------------------------------------------------------------
+
+
+def node_home(directory: Path, index: int) -> NodeHome:
+    """Node i's home: DIR/node{i}."""
+    return NodeHome(Path(directory) / f"node{index}")
+
+
+def node_ip(base_ip: str, index: int) -> str:
+    """Node i's address: base_ip + i (127.0.0.1 -> 127.0.0.1, 127.0.0.2, ...)."""
+    return str(ipaddress.ip_address(base_ip) + index)
+
+
+def rpc_address(spec: LocalnetSpec, index: int) -> str:
+    """Node i's CometBFT RPC address, in the form `--node` takes."""
+    return f"tcp://{node_ip(spec.base_ip, index)}:{RPC_PORT}"
+
+
+def parse_node(spec: LocalnetSpec, node: str) -> int:
+    """Accept `2` or `node2` and check it names a node of this network."""
+    text = node.removeprefix("node")
+    if not text.isdigit() or int(text) >= spec.validators:
+        raise LocalnetError(
+            f"no node {node!r}: use 0..{spec.validators - 1} or node0..node{spec.validators - 1}"
+        )
+    return int(text)
+
+
+def is_generated(directory: Path) -> bool:
+    """True if `generate` completed in directory."""
+    return (Path(directory) / _STATE_FILE).is_file()
+
+
+# --- localnet.json --------------------------------------------------------------------------------
+
+
+def _read_state(directory: Path) -> dict:
+    """The parsed localnet.json, or a helpful error."""
+    path = Path(directory) / _STATE_FILE
+    if not path.is_file():
+        raise LocalnetError(
+            f"no localnet in {directory} (no {_STATE_FILE}): create one with `synod localnet up`"
+        )
+    return json.loads(path.read_text())
+
+
+def _write_state(directory: Path, state: dict) -> None:
+    """Replace localnet.json atomically."""
+    path = Path(directory) / _STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def load_spec(directory: Path) -> LocalnetSpec:
+    """The spec that `generate` recorded in DIR/localnet.json."""
+    spec = dict(_read_state(directory)["spec"])
+    spec["directory"] = Path(directory).resolve()
+    return LocalnetSpec(**spec)
+
+
+# --- generation ---------------------------------------------------------------------------------
+
+
+def _cometbft_testnet(spec: LocalnetSpec) -> None:
+    """Run `cometbft testnet` into spec.directory (its --home points at a scratch dir it litters)."""
+    with tempfile.TemporaryDirectory(prefix="cometbft-testnet-") as scratch:
+        args = [
+            check_cometbft(),
+            "testnet",
+            "--v",
+            str(spec.validators),
+            "--n",
+            "0",
+            "--o",
+            str(spec.directory),
+            "--starting-ip-address",
+            spec.base_ip,
+            "--populate-persistent-peers",
+            "--home",
+            scratch,
+        ]
+        proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise LocalnetError(f"`cometbft testnet` failed ({proc.returncode}): {proc.stderr.strip()}")
+
+
+def _node_settings(spec: LocalnetSpec, index: int, peers: list[str]) -> dict[tuple[str, str], str]:
+    """config.toml edits for node i: own loopback address, fast blocks, no self in its peer list."""
+    ip = node_ip(spec.base_ip, index)
+    # `cometbft testnet` lists every node, itself included (a dial to self only logs an error).
+    others = [p for p in peers if p.rsplit("@", 1)[1] != f"{ip}:{P2P_PORT}"]
+    return {
+        ("", "moniker"): f'"node{index}"',
+        ("", "proxy_app"): f'"tcp://{ip}:{ABCI_PORT}"',
+        ("rpc", "laddr"): f'"tcp://{ip}:{RPC_PORT}"',
+        ("p2p", "laddr"): f'"tcp://{ip}:{P2P_PORT}"',
+        ("p2p", "persistent_peers"): '"' + ",".join(others) + '"',
+        ("p2p", "addr_book_strict"): "false",
+        ("p2p", "allow_duplicate_ip"): "true",
+        ("instrumentation", "prometheus"): "false",
+        **fast_block_settings(spec.timeout_commit),
+    }
+
+
+def _create_validator_key(home: NodeHome) -> KeyInfo:
+    """Add the node's `validator` account key; keep its mnemonic beside it (0600)."""
+    info, mnemonic = Keyring(home.root).add("validator")
+    fd = os.open(home.root / _MNEMONIC_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(mnemonic + "\n")
+    return info
+
+
+def generate(spec: LocalnetSpec) -> LocalnetSpec:
+    """Write N node homes into an empty spec.directory, sharing one genesis; return the spec."""
+    directory = Path(spec.directory).resolve()
+    spec = LocalnetSpec(**{**asdict(spec), "directory": directory})
+    if spec.validators < 1:
+        raise LocalnetError("a localnet needs at least 1 validator")
+    if directory.exists() and any(directory.iterdir()):
+        raise LocalnetError(f"{directory} is not empty: remove it (or use `synod localnet up --fresh`)")
+    directory.mkdir(parents=True, exist_ok=True)
+    _cometbft_testnet(spec)
+    homes = [node_home(directory, i) for i in range(spec.validators)]
+    peers = read_toml(homes[0].config_toml)["p2p"]["persistent_peers"].split(",")
+    keys = []
+    for i, home in enumerate(homes):
+        set_toml(home.config_toml, _node_settings(spec, i, peers))
+        keys.append(_create_validator_key(home))
+    # `cometbft testnet` already gives every node the same validators and genesis time: write our
+    # chain id and app_state once, then copy that file so every node starts from identical bytes.
+    write_app_genesis(homes[0], spec.chain_id, genesis_balances(keys))
+    for home in homes[1:]:
+        shutil.copyfile(homes[0].genesis, home.genesis)
+    state_spec = {k: v for k, v in asdict(spec).items() if k != "directory"}
+    _write_state(directory, {"spec": state_spec, "nodes": {}})
+    return spec
+
+
+def remove(directory: Path) -> None:
+    """Delete a stopped localnet's directory (only one that `generate` made)."""
+    directory = Path(directory)
+    if not is_generated(directory) and not (directory / "node0" / "config").is_dir():
+        raise LocalnetError(f"{directory} does not look like a localnet (no {_STATE_FILE}); not removing it")
+    if is_generated(directory) and running_nodes(directory):
+        raise LocalnetError(f"the localnet in {directory} is running: `synod localnet down` first")
+    shutil.rmtree(directory)
+
+
+# --- processes ------------------------------------------------------------------------------------
+
+
+def _records(directory: Path) -> dict[int, ProcessRecord]:
+    """The pid records of the nodes started here, by index."""
+    return {int(i): ProcessRecord(**rec) for i, rec in _read_state(directory)["nodes"].items()}
+
+
+def _is_node_process(directory: Path, index: int, record: ProcessRecord) -> bool:
+    """True if record is alive, still the process we started, and that is node i's `synod start`."""
+    home = node_home(directory, index).root
+    return record.cmdline[-3:] == ["start", "--home", str(home)] and is_running(record)
+
+
+def running_nodes(directory: Path) -> dict[int, int]:
+    """{node index: pid} of the recorded nodes whose process is alive and still the one we started."""
+    return {i: rec.pid for i, rec in _records(directory).items() if _is_node_process(directory, i, rec)}
+
+
+def _set_record(directory: Path, index: int, record: ProcessRecord | None) -> None:
+    """Record node i's process, or forget it (None)."""
+    state = _read_state(directory)
+    if record is None:
+        state["nodes"].pop(str(index), None)
+    else:
+        state["nodes"][str(index)] = asdict(record)
+    _write_state(directory, state)
+
+
+def check_ports(spec: LocalnetSpec, index: int) -> None:
+    """Raise LocalnetError if node i's address cannot take its p2p, rpc and app ports."""
+    ip = node_ip(spec.base_ip, index)
+    for port in (P2P_PORT, RPC_PORT, ABCI_PORT):
+        with socket.socket() as probe:
+            # Like CometBFT's and asyncio's listeners: only a live listener blocks the port.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((ip, port))
+            except OSError as e:
+                if e.errno == errno.EADDRNOTAVAIL:
+                    raise LocalnetError(
+                        f"{ip} is not a local address: on macOS add loopback aliases "
+                        f"(`sudo ifconfig lo0 alias {ip}`), or generate with another --base-ip"
+                    ) from None
+                raise LocalnetError(
+                    f"{ip}:{port} is already in use (another localnet or `synod start` on this "
+                    f"machine?): stop it, or generate this network with another --base-ip"
+                ) from None
+
+
+def start_node(directory: Path, index: int) -> int:
+    """Launch `synod start --home DIR/node{i}` detached; record and return its pid."""
+    spec = load_spec(directory)
+    if index in running_nodes(directory):
+        raise LocalnetError(f"node{index} is already running")
+    check_ports(spec, index)
+    home = node_home(spec.directory, index)
+    argv = [find_binary("synod"), "start", "--home", str(home.root)]
+    record = spawn_detached(argv, log_path(spec.directory, index), cwd=home.root)
+    if record is None:
+        raise LocalnetError(f"node{index} exited at once: see {log_path(spec.directory, index)}")
+    _set_record(directory, index, record)
+    return record.pid
+
+
+def _signal_nodes(directory: Path, indices: list[int], sig: signal.Signals, timeout: float) -> list[int]:
+    """Signal those of the nodes that are still ours and wait for them; return the ones signalled."""
+    records = _records(directory)
+    chosen = {i: records[i] for i in indices if i in records and _is_node_process(directory, i, records[i])}
+    signalled = signal_and_wait(list(chosen.values()), sig, timeout)
+    for index in indices:
+        _set_record(directory, index, None)
+    return [i for i, rec in chosen.items() if rec in signalled]
+
+
+def stop_node(directory: Path, index: int) -> bool:
+    """SIGTERM node i (its supervisor stops CometBFT, then the app) and wait; False if not running."""
+    return bool(_signal_nodes(directory, [index], signal.SIGTERM, _STOP_TIMEOUT_SECONDS))
+
+
+def kill_node(directory: Path, index: int) -> bool:
+    """SIGKILL node i's app and CometBFT at once (a crash); False if it was not running."""
+    return bool(_signal_nodes(directory, [index], signal.SIGKILL, _KILL_TIMEOUT_SECONDS))
+
+
+def down(directory: Path) -> list[int]:
+    """Stop every recorded node that is still ours (all at once, then wait); return their indices."""
+    spec = load_spec(directory)
+    return _signal_nodes(directory, list(range(spec.validators)), signal.SIGTERM, _STOP_TIMEOUT_SECONDS)
+
+
+# --- status and logs ------------------------------------------------------------------------------
+
+
+def _validator_address(home: NodeHome) -> str:
+    """Node's consensus address (upper-case hex) from its priv_validator_key.json."""
+    return json.loads((home.root / "config" / "priv_validator_key.json").read_text())["address"]
+
+
+def _voting_powers(spec: LocalnetSpec, ups: list[int]) -> dict[str, int]:
+    """{consensus address: power} from the first node that answers /validators."""
+    for index in ups:
+        try:
+            validators = CometRPC(rpc_address(spec, index), timeout=2).validators()
+        except RpcError:
+            continue
+        return {v["address"].upper(): int(v["voting_power"]) for v in validators}
+    return {}
+
+
+def network_status(directory: Path) -> list[NodeStatus]:
+    """Every node's pid, height, app hash, voting power and catching-up flag."""
+    spec = load_spec(directory)
+    running = running_nodes(directory)
+    statuses = {}
+    for index in range(spec.validators):
+        with contextlib.suppress(RpcError):
+            statuses[index] = CometRPC(rpc_address(spec, index), timeout=2).status()["sync_info"]
+    powers = _voting_powers(spec, list(statuses))
+    result = []
+    for index in range(spec.validators):
+        sync = statuses.get(index)
+        result.append(
+            NodeStatus(
+                index=index,
+                rpc=rpc_address(spec, index),
+                up=index in running and sync is not None,
+                pid=running.get(index),
+                height=int(sync["latest_block_height"]) if sync else None,
+                app_hash=sync["latest_app_hash"] if sync else None,
+                voting_power=powers.get(_validator_address(node_home(spec.directory, index))),
+                catching_up=sync["catching_up"] if sync else None,
+            )
+        )
+    return result
+
+
+def node_status(directory: Path, index: int) -> NodeStatus:
+    """Node i's status (see network_status)."""
+    return network_status(directory)[index]
+
+
+def log_path(directory: Path, index: int, cometbft: bool = False) -> Path:
+    """DIR/node{i}/synod.log (the `synod start` output), or CometBFT's own log."""
+    home = node_home(directory, index)
+    return home.log_dir / "cometbft.log" if cometbft else home.root / "synod.log"
+
+
+def logs(
+    directory: Path, index: int, lines: int = 50, follow: bool = False, cometbft: bool = False
+) -> Iterator[str]:
+    """The last `lines` lines of node i's log; with follow, then every new line until interrupted."""
+    path = log_path(directory, index, cometbft)
+    if not path.exists():
+        raise LocalnetError(f"{path} does not exist yet: has node{index} been started?")
+    with path.open(errors="replace") as handle:
+        # A deque streams the file: CometBFT's log grows by megabytes an hour.
+        tail = collections.deque(handle, maxlen=max(lines, 0))
+        yield from (line.rstrip("\n") for line in tail)
+        while follow:
+            line = handle.readline()
+            if line:
+                yield line.rstrip("\n")
+            else:
+                time.sleep(0.2)

@@ -1,0 +1,560 @@
+"""State-sync snapshots: take them off the consensus path, serve their chunks, restore from a peer's.
+
+Format 1 (`FORMAT`). A snapshot at height H is the committed flat state after Commit of H: every
+(state key, value) pair in ascending key order, without tree nodes (the receiver rebuilds the sparse
+Merkle tree, which also verifies every value against the light-client-trusted app hash).
+
+Chunk i (zlib, level 6) decompresses to records, each `uvarint(len(key)) key uvarint(len(value))
+value`; keys strictly ascend across the whole snapshot. A chunk is closed before the record that
+would take its uncompressed size past `chunk_bytes` (a record larger than that sits alone), so chunk
+boundaries do not depend on the compressor, and a snapshot always has at least one chunk.
+
+Metadata (the ABCI `Snapshot.metadata`), big-endian, exactly this long:
+
+    magic "SYNS" (4) | format u8 | height u64 | app_hash (32) | entries u64 | chunks u32
+    | sha256 of each chunk (32 each)
+
+`Snapshot.hash` = sha256(concatenated chunk hashes). Two nodes with the same zlib build produce
+byte-identical chunks for the same height.
+
+On disk: `<directory>/<height:020d>.<format>/` holds `metadata` and `chunk-<index:08d>` files. It is
+written as `.tmp-<name>` and renamed once complete; pruning renames to `.trash-<name>` before deleting,
+so a listed snapshot is always whole.
+
+Off the consensus path: `maybe_snapshot` opens a consistent reader (Backend.snapshot)
+during Commit and hands the serialization to an executor. app/state may not import threading (the
+import-linter contract), so the node passes one in, e.g. ThreadPoolExecutor(max_workers=1); without
+one the work runs inline. A snapshot requested while the previous one is still being written is
+skipped, so slow disks never queue up pinned LevelDB versions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import shutil
+import struct
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+from functools import partial
+from itertools import islice
+from pathlib import Path
+from typing import Protocol
+
+from app.core.codec import VarintError, decode_uvarint, encode_uvarint, u64be
+from app.state import smt
+from app.state.backend import ConsistentReader
+
+# The store's layout constants: store.py is the one place that names them.
+from app.state.store import META_APP_HASH, META_HEIGHT, NODE_PREFIX, ROOT_PREFIX, STATE_PREFIX, CommitStore
+
+__all__ = [
+    "FORMAT",
+    "ChunkResult",
+    "OfferResult",
+    "SnapshotError",
+    "SnapshotExecutor",
+    "SnapshotInfo",
+    "SnapshotManager",
+    "SnapshotMetadata",
+    "commit_restored_state",
+    "compute_snapshot_hash",
+    "decode_chunk",
+    "iter_chunks",
+    "rebuild_tree",
+    "wipe_uncommitted_state",
+]
+
+log = logging.getLogger("synod.snapshots")
+
+FORMAT = 1
+_MAGIC = b"SYNS"
+_META_HEADER = struct.Struct(">4sBQ32sQI")
+_MAX_CHUNKS = 2**32 - 1  # Snapshot.chunks is a uint32
+_MAX_CHUNK_PLAIN = 256 << 20  # a snapshot's maker is untrusted: bound what one chunk may inflate to
+_ZLIB_LEVEL = 6
+_REBUILD_BATCH = 65_536
+_WIPE_BATCH = 10_000
+_METADATA = "metadata"
+_TMP, _TRASH = ".tmp-", ".trash-"
+_DIR_RE = re.compile(r"^(\d{20})\.(\d+)$")
+
+
+class SnapshotError(Exception):
+    """A snapshot is malformed, or its contents do not match what it or the trusted app hash claim."""
+
+
+class OfferResult(IntEnum):
+    """Values of abci.ResponseOfferSnapshot.Result (app/state stays ABCI-unaware; a test pins them)."""
+
+    ACCEPT = 1
+    ABORT = 2
+    REJECT = 3
+    REJECT_FORMAT = 4
+
+
+class ChunkResult(IntEnum):
+    """Values of abci.ResponseApplySnapshotChunk.Result (a test pins them)."""
+
+    ACCEPT = 1
+    ABORT = 2
+    RETRY = 3
+    RETRY_SNAPSHOT = 4
+    REJECT_SNAPSHOT = 5
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One snapshot as ABCI's Snapshot message describes it."""
+
+    height: int
+    format: int
+    chunks: int
+    hash: bytes
+    metadata: bytes
+
+
+@dataclass(frozen=True)
+class SnapshotMetadata:
+    """The decoded `Snapshot.metadata` of format 1."""
+
+    height: int
+    app_hash: bytes
+    entries: int
+    chunk_hashes: tuple[bytes, ...]
+
+    def encode(self) -> bytes:
+        """Header then the chunk hashes (see the module docstring)."""
+        header = _META_HEADER.pack(
+            _MAGIC, FORMAT, self.height, self.app_hash, self.entries, len(self.chunk_hashes)
+        )
+        return header + b"".join(self.chunk_hashes)
+
+    @classmethod
+    def decode(cls, data: bytes) -> SnapshotMetadata:
+        """Parse metadata; raise SnapshotError unless it is exactly one valid encoding."""
+        if len(data) < _META_HEADER.size:
+            raise SnapshotError(f"metadata is {len(data)} bytes, shorter than its header")
+        magic, version, height, app_hash, entries, count = _META_HEADER.unpack_from(data)
+        if magic != _MAGIC or version != FORMAT:
+            raise SnapshotError("metadata is not Synod snapshot format 1")
+        if count == 0 or len(data) != _META_HEADER.size + 32 * count:
+            raise SnapshotError(f"metadata length does not match its {count} chunk hashes")
+        body = data[_META_HEADER.size :]
+        hashes = tuple(body[i : i + 32] for i in range(0, len(body), 32))
+        return cls(height, app_hash, entries, hashes)
+
+
+def compute_snapshot_hash(chunk_hashes: Iterable[bytes]) -> bytes:
+    """The snapshot's hash: sha256 over its chunk hashes, concatenated in order."""
+    return hashlib.sha256(b"".join(chunk_hashes)).digest()
+
+
+def iter_chunks(entries: Iterable[tuple[bytes, bytes]], chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """Yield (compressed chunk, number of records) over ordered entries; always at least one chunk."""
+    buf, count, emitted = bytearray(), 0, False
+    for key, value in entries:
+        record = encode_uvarint(len(key)) + key + encode_uvarint(len(value)) + value
+        if count and len(buf) + len(record) > chunk_bytes:
+            yield zlib.compress(buf, _ZLIB_LEVEL), count
+            buf, count, emitted = bytearray(), 0, True
+        buf += record
+        count += 1
+    if count or not emitted:
+        yield zlib.compress(buf, _ZLIB_LEVEL), count
+
+
+def decode_chunk(chunk: bytes) -> list[tuple[bytes, bytes]]:
+    """Inflate one chunk into its (key, value) records; raise SnapshotError if malformed."""
+    inflater = zlib.decompressobj()
+    try:
+        plain = inflater.decompress(chunk, _MAX_CHUNK_PLAIN)
+    except zlib.error as e:
+        raise SnapshotError(f"chunk is not valid zlib data: {e}") from None
+    if inflater.unconsumed_tail:
+        raise SnapshotError(f"chunk inflates past {_MAX_CHUNK_PLAIN} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise SnapshotError("chunk is not exactly one complete zlib stream")
+    records, pos = [], 0
+    while pos < len(plain):
+        key, pos = _read_field(plain, pos)
+        value, pos = _read_field(plain, pos)
+        records.append((key, value))
+    return records
+
+
+def _read_field(buf: bytes, pos: int) -> tuple[bytes, int]:
+    """Read one uvarint-length-prefixed field at pos."""
+    try:
+        decoded = decode_uvarint(buf, pos)
+    except VarintError as e:
+        raise SnapshotError(f"chunk record: {e}") from None
+    if decoded is None or decoded[1] + decoded[0] > len(buf):
+        raise SnapshotError("chunk ends inside a record")
+    n, start = decoded
+    return buf[start : start + n], start + n
+
+
+# --- restoring into the store (the raw layout lives in store.py) ------------------------------
+
+
+def wipe_uncommitted_state(store: CommitStore) -> int:
+    """Delete every state entry, tree node and root of a store at height 0; return how many."""
+    if store.height != 0:
+        raise SnapshotError(f"refusing to wipe a store with committed height {store.height}")
+    wiped = 0
+    for prefix in (STATE_PREFIX, NODE_PREFIX, ROOT_PREFIX):
+        while keys := [k for k, _ in islice(store.backend.iterate(prefix), _WIPE_BATCH)]:
+            store.backend.write_batch({}, keys)
+            wiped += len(keys)
+    return wiped
+
+
+def rebuild_tree(store: CommitStore, leaves: list[bytes]) -> bytes:
+    """Build the tree over (key_hash || value_hash) leaves from empty, writing nodes; return the root.
+
+    Batches take contiguous key-hash ranges, so a batch rewrites only the nodes on its left edge
+    and memory stays bounded by the batch, not the state.
+    """
+    leaves.sort()
+    root = smt.EMPTY
+
+    def read_node(node_hash: bytes) -> bytes | None:
+        return store.backend.get(NODE_PREFIX + node_hash)
+
+    for start in range(0, len(leaves), _REBUILD_BATCH):
+        updates = {leaf[:32]: leaf[32:] for leaf in leaves[start : start + _REBUILD_BATCH]}
+        root, nodes = smt.apply_updates(root, updates, read_node)
+        store.backend.write_batch({NODE_PREFIX + h: node for h, node in nodes.items()}, [])
+    return root
+
+
+def commit_restored_state(store: CommitStore, height: int, app_hash: bytes) -> None:
+    """Make restored state the committed state: root, height and app hash in one atomic batch."""
+    meta = {ROOT_PREFIX + u64be(height): app_hash, META_HEIGHT: u64be(height), META_APP_HASH: app_hash}
+    store.backend.write_batch(meta, [])
+    store.height = height
+    store.app_hash = app_hash
+
+
+# --- background work ---------------------------------------------------------------------------
+
+
+class SnapshotFuture(Protocol):
+    """What an executor's submit() returns (concurrent.futures.Future fits)."""
+
+    def done(self) -> bool: ...
+
+    def result(self, timeout: float | None = None) -> object: ...
+
+
+class SnapshotExecutor(Protocol):
+    """Runs snapshot serialization; ThreadPoolExecutor(max_workers=1) fits."""
+
+    def submit(self, fn: Callable[[], None], /) -> SnapshotFuture: ...
+
+
+class _Completed:
+    """The outcome of work already run."""
+
+    def __init__(self, error: Exception | None) -> None:
+        self._error = error
+
+    def done(self) -> bool:
+        return True
+
+    def result(self, timeout: float | None = None) -> object:
+        if self._error is not None:
+            raise self._error
+        return None
+
+
+class _InlineExecutor:
+    """Runs work at once, in the caller's thread (the default: app/state may not start threads)."""
+
+    def submit(self, fn: Callable[[], None], /) -> SnapshotFuture:
+        try:
+            fn()
+        except Exception as e:
+            return _Completed(e)
+        return _Completed(None)
+
+
+@dataclass
+class _Restore:
+    """A restore in progress: the accepted offer and what its chunks have delivered so far."""
+
+    info: SnapshotInfo
+    meta: SnapshotMetadata
+    trusted_app_hash: bytes
+    next_index: int = 0
+    entries: int = 0
+    last_key: bytes | None = None
+    leaves: list[bytes] = field(default_factory=list)
+
+    def add(self, records: list[tuple[bytes, bytes]]) -> None:
+        """Check the records continue the strictly ascending key order; keep their leaf hashes."""
+        for key, value in records:
+            if self.last_key is not None and key <= self.last_key:
+                raise SnapshotError("snapshot keys are not strictly ascending")
+            self.last_key = key
+            self.leaves.append(smt.hash_key(key) + smt.hash_value(value))
+        self.entries += len(records)
+        if self.entries > self.meta.entries:
+            raise SnapshotError(f"snapshot holds more than the {self.meta.entries} entries it declares")
+
+
+def _dir_name(height: int, fmt: int) -> str:
+    return f"{height:020d}.{fmt}"
+
+
+def _chunk_name(index: int) -> str:
+    return f"chunk-{index:08d}"
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write and fsync a file."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a directory's entries (new files, a rename) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SnapshotManager:
+    """Takes snapshots after Commit, serves them to peers, and restores this node from a peer's."""
+
+    def __init__(
+        self,
+        directory: Path,
+        store: CommitStore,
+        interval: int,
+        keep_recent: int = 2,
+        chunk_bytes: int = 4 << 20,
+        *,
+        executor: SnapshotExecutor | None = None,
+        on_restored: Callable[[], None] | None = None,
+    ) -> None:
+        """interval 0 disables snapshots; keep_recent 0 keeps them all; executor None runs inline."""
+        if interval < 0 or keep_recent < 0 or chunk_bytes <= 0:
+            raise ValueError("interval and keep_recent must be >= 0 and chunk_bytes > 0")
+        self.directory = Path(directory)
+        self.store = store
+        self.interval = interval
+        self.keep_recent = keep_recent
+        self.chunk_bytes = chunk_bytes
+        self._executor: SnapshotExecutor = executor if executor is not None else _InlineExecutor()
+        self._on_restored = on_restored
+        self._pending: SnapshotFuture | None = None
+        self._restore: _Restore | None = None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for path in self.directory.iterdir():
+            if path.name.startswith((_TMP, _TRASH)):
+                shutil.rmtree(path, ignore_errors=True)
+        # At height 0 nothing is committed: state found there is debris of an interrupted restore,
+        # and InitChain must not run on top of it.
+        if store.height == 0 and (wiped := wipe_uncommitted_state(store)):
+            log.warning("removed %d entries left by an interrupted state-sync restore", wiped)
+
+    # --- taking and serving snapshots (called on the consensus and snapshot connections) --------
+
+    def maybe_snapshot(self, height: int) -> None:
+        """Right after Commit of `height`: freeze a view now, serialize it in the executor."""
+        if self.interval == 0 or height <= 0 or height % self.interval:
+            return
+        if self.store.height != height:
+            log.warning("snapshot of height %d skipped: the store is at %d", height, self.store.height)
+            return
+        if self._pending is not None and not self._pending.done():
+            log.warning("snapshot of height %d skipped: the previous one is still being written", height)
+            return
+        if (self.directory / _dir_name(height, FORMAT)).exists():
+            return
+        try:
+            reader = self.store.backend.snapshot()
+            job = partial(self._write_snapshot, reader, height, self.store.app_hash)
+            self._pending = self._executor.submit(job)
+        except Exception:  # a snapshot must never fail the Commit that asked for it
+            log.exception("snapshot of height %d could not be started", height)
+
+    def wait(self) -> None:
+        """Block until the last snapshot requested is written; re-raise its error, if any."""
+        if self._pending is not None:
+            self._pending.result()
+
+    def close(self) -> None:
+        """Wait for a snapshot in progress (call before closing the backend it reads)."""
+        with contextlib.suppress(Exception):  # already logged by the worker
+            self.wait()
+
+    def list_snapshots(self) -> list[SnapshotInfo]:
+        """Complete snapshots, newest first."""
+        infos = []
+        for path in self.directory.iterdir():
+            match = _DIR_RE.match(path.name)
+            if match is None or int(match[2]) != FORMAT:
+                continue
+            try:
+                raw = (path / _METADATA).read_bytes()
+                meta = SnapshotMetadata.decode(raw)
+            except (OSError, SnapshotError):
+                continue  # pruned meanwhile, or not ours
+            hashes = meta.chunk_hashes
+            infos.append(SnapshotInfo(meta.height, FORMAT, len(hashes), compute_snapshot_hash(hashes), raw))
+        infos.sort(key=lambda s: s.height, reverse=True)
+        return infos
+
+    def load_chunk(self, height: int, format: int, chunk: int) -> bytes:
+        """One chunk of a complete snapshot, or b"" if this node has no such chunk."""
+        if format != FORMAT or height < 0 or chunk < 0:
+            return b""
+        try:
+            return (self.directory / _dir_name(height, format) / _chunk_name(chunk)).read_bytes()
+        except OSError:
+            return b""
+
+    def _write_snapshot(self, reader: ConsistentReader, height: int, app_hash: bytes) -> None:
+        """Serialize the frozen view into a temp directory, then publish it with one rename."""
+        name = _dir_name(height, FORMAT)
+        tmp = self.directory / (_TMP + name)
+        try:
+            tmp.mkdir()
+            entries = ((k[len(STATE_PREFIX) :], v) for k, v in reader.iterate(STATE_PREFIX))
+            hashes, total = [], 0
+            for index, (chunk, count) in enumerate(iter_chunks(entries, self.chunk_bytes)):
+                _write_file(tmp / _chunk_name(index), chunk)
+                hashes.append(hashlib.sha256(chunk).digest())
+                total += count
+            if len(hashes) > _MAX_CHUNKS:
+                raise SnapshotError(f"{len(hashes)} chunks exceed ABCI's uint32: raise chunk_bytes")
+            _write_file(tmp / _METADATA, SnapshotMetadata(height, app_hash, total, tuple(hashes)).encode())
+            _fsync_dir(tmp)
+            os.rename(tmp, self.directory / name)
+            _fsync_dir(self.directory)
+        except Exception:
+            log.exception("snapshot of height %d failed", height)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        finally:
+            reader.close()
+        log.info("snapshot of height %d written: %d entries in %d chunks", height, total, len(hashes))
+        self._prune()
+
+    def _prune(self) -> None:
+        """Keep the `keep_recent` newest snapshots (rename first, so a listed one is always whole)."""
+        if self.keep_recent == 0:
+            return
+        names = sorted(p.name for p in self.directory.iterdir() if _DIR_RE.match(p.name))
+        for name in names[: -self.keep_recent]:
+            trash = self.directory / (_TRASH + name)
+            try:
+                os.rename(self.directory / name, trash)
+            except OSError:
+                log.exception("could not prune snapshot %s", name)
+                continue
+            shutil.rmtree(trash, ignore_errors=True)
+
+    # --- restoring (called on the snapshot connection of a node that state-syncs) ---------------
+
+    def offer(self, snapshot: SnapshotInfo, trusted_app_hash: bytes) -> int:
+        """Accept a snapshot whose metadata is well formed and agrees with the trusted app hash."""
+        self._restore = None
+        if self.store.height != 0:
+            log.error(
+                "state sync offered a snapshot, but this node has committed height %d", self.store.height
+            )
+            return OfferResult.ABORT
+        if snapshot.format != FORMAT:
+            return OfferResult.REJECT_FORMAT
+        try:
+            meta = SnapshotMetadata.decode(snapshot.metadata)
+        except SnapshotError as e:
+            log.warning("snapshot at height %d rejected: %s", snapshot.height, e)
+            return OfferResult.REJECT
+        if (
+            meta.height != snapshot.height
+            or meta.app_hash != trusted_app_hash  # early out: the rebuilt root is checked regardless
+            or len(meta.chunk_hashes) != snapshot.chunks
+            or compute_snapshot_hash(meta.chunk_hashes) != snapshot.hash
+        ):
+            log.warning("snapshot at height %d rejected: metadata disagrees with the offer", snapshot.height)
+            return OfferResult.REJECT
+        wipe_uncommitted_state(self.store)
+        self._restore = _Restore(snapshot, meta, trusted_app_hash)
+        return OfferResult.ACCEPT
+
+    def apply_chunk(self, index: int, chunk: bytes, sender: str) -> tuple[int, list[int], list[str]]:
+        """Verify and apply the next chunk; after the last, rebuild the tree and commit the height."""
+        restore = self._restore
+        if restore is None:
+            log.error("snapshot chunk %d arrived with no accepted offer", index)
+            return ChunkResult.ABORT, [], []
+        try:
+            result = self._apply_chunk(restore, index, chunk, sender)
+        except SnapshotError as e:
+            log.warning("snapshot at height %d rejected: %s", restore.info.height, e)
+            self._abandon_restore()
+            return ChunkResult.REJECT_SNAPSHOT, [], []
+        except Exception:
+            log.exception("restoring snapshot at height %d failed", restore.info.height)
+            self._abandon_restore()
+            return ChunkResult.ABORT, [], []
+        restored = result[0] == ChunkResult.ACCEPT and self._restore is None
+        if restored and self._on_restored is not None:
+            self._on_restored()
+        return result
+
+    def _apply_chunk(
+        self, restore: _Restore, index: int, chunk: bytes, sender: str
+    ) -> tuple[int, list[int], list[str]]:
+        """Apply chunk `index` (CometBFT sends them in order, again after a RETRY)."""
+        hashes = restore.meta.chunk_hashes
+        if not 0 <= index < len(hashes):
+            raise SnapshotError(f"chunk index {index} outside 0..{len(hashes) - 1}")
+        if index < restore.next_index:
+            return ChunkResult.ACCEPT, [], []  # already applied: a refetch of an earlier chunk
+        if index > restore.next_index:
+            self._abandon_restore()
+            return ChunkResult.RETRY_SNAPSHOT, [], []
+        if hashlib.sha256(chunk).digest() != hashes[index]:
+            log.warning("snapshot chunk %d from %r does not match its hash: refetching", index, sender)
+            return ChunkResult.RETRY, [index], [sender] if sender else []
+        records = decode_chunk(chunk)
+        restore.add(records)
+        self.store.backend.write_batch({STATE_PREFIX + k: v for k, v in records}, [])
+        restore.next_index += 1
+        if restore.next_index == len(hashes):
+            self._finish_restore(restore)
+        return ChunkResult.ACCEPT, [], []
+
+    def _finish_restore(self, restore: _Restore) -> None:
+        """Rebuild the tree from the restored values; commit only if its root is the trusted hash."""
+        if restore.entries != restore.meta.entries:
+            raise SnapshotError(f"snapshot holds {restore.entries} entries, declares {restore.meta.entries}")
+        root = rebuild_tree(self.store, restore.leaves)
+        if root != restore.trusted_app_hash:
+            raise SnapshotError(
+                f"rebuilt app hash {root.hex()} is not the trusted {restore.trusted_app_hash.hex()}"
+            )
+        commit_restored_state(self.store, restore.info.height, root)
+        self._restore = None
+        log.info("restored height %d from a snapshot (%d entries)", restore.info.height, restore.entries)
+
+    def _abandon_restore(self) -> None:
+        """Forget the restore and remove whatever it wrote (never touches committed state)."""
+        self._restore = None
+        if self.store.height == 0:
+            wipe_uncommitted_state(self.store)
