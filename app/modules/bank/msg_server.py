@@ -7,7 +7,7 @@ from app.core.context import Context
 from app.core.crypto import AddressError, decode_address
 from app.core.errors import ErrInvalidAddress
 from app.core.msgs import MsgRoute
-from app.modules.bank.errors import ErrNoCoins, ErrTooManyDenoms
+from app.modules.bank.errors import ErrBlockedRecipient, ErrNoCoins, ErrTooManyDenoms
 from app.modules.bank.keeper import BankKeeper
 from synod.bank.v1 import tx_pb2
 
@@ -39,7 +39,11 @@ def routes(bank: BankKeeper) -> list[MsgRoute]:
         limit = bank.get_params(ctx.store).max_send_denoms
         if len(coins) > limit:
             raise ErrTooManyDenoms.wrap(f"{len(coins)} denoms in one send, the limit is {limit}")
-        bank.send_coins(ctx.store, decode_address(msg.from_address), decode_address(msg.to_address), coins)
+        recipient = decode_address(msg.to_address)
+        if recipient in bank.module_addresses.values():
+            # Escrows move only through their module's rules (as the Cosmos SDK's blocked addresses).
+            raise ErrBlockedRecipient.wrap(f"{msg.to_address} is a module account; send to a person")
+        bank.send_coins(ctx.store, decode_address(msg.from_address), recipient, coins)
         ctx.events.emit("transfer", sender=msg.from_address, recipient=msg.to_address, amount=str(coins))
 
     return [
