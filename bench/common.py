@@ -42,4 +42,4 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         table.add_column(c, justify="right" if c != columns[0] else "left")
     for r in rows:
         table.add_row(*[str(x) for x in r])
-    Console().print(table)
+    Console(width=160).print(table)
