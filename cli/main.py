@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.keys import keys
+from cli.localnet import localnet
 from cli.node import init, start, status
 from cli.query import query
 from cli.tx import tx
@@ -18,7 +19,7 @@ def cli() -> None:
     """Synod: an application-specific blockchain for decentralized machine learning."""
 
 
-for _command in (init, start, status, keys, tx, query):
+for _command in (init, start, status, keys, tx, query, localnet):
     cli.add_command(_command)
 
 

@@ -34,10 +34,13 @@ from app.client.keyring import KeyInfo, Keyring
 from app.client.rpc import CometRPC, RpcError
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    GenesisBond,
     NodeHome,
+    consensus_pubkey,
     fast_block_settings,
     read_toml,
     set_toml,
+    write_app_config,
     write_app_genesis,
 )
 from app.node.processes import ProcessRecord, is_running, signal_and_wait, spawn_detached
@@ -52,6 +55,7 @@ __all__ = [
     "NodeStatus",
     "default_directory",
     "genesis_balances",
+    "genesis_bonds",
     "generate",
     "remove",
     "load_spec",
@@ -115,9 +119,26 @@ class NodeStatus:
     catching_up: bool | None = None
 
 
+# Fast local parameters so unbonding and downtime jail play out in seconds, not weeks.
+LOCALNET_STAKING_PARAMS = {"unbonding_seconds": "20"}
+LOCALNET_SLASHING_PARAMS = {
+    "signed_blocks_window": "20",
+    "min_signed_per_window_bps": 5000,
+    "downtime_jail_seconds": "10",
+}
+
+
 def genesis_balances(keys: list[KeyInfo]) -> dict[str, int]:
-    """Genesis funds of each validator's account key (staking will add bonded stake here)."""
+    """Genesis funds of each validator's account key (the self-bond is taken from them)."""
     return {key.address: GENESIS_VALIDATOR_FUNDS for key in keys}
+
+
+def genesis_bonds(keys: list[KeyInfo], homes: list[NodeHome]) -> list[GenesisBond]:
+    """Each node's validator, bonded from its account key with the node's CometBFT key."""
+    return [
+        GenesisBond(key.address, consensus_pubkey(home), f"node{i}")
+        for i, (key, home) in enumerate(zip(keys, homes, strict=True))
+    ]
 
 
 # --- layout -------------------------------------------------------------------------------------
@@ -249,10 +270,18 @@ def generate(spec: LocalnetSpec) -> LocalnetSpec:
     keys = []
     for i, home in enumerate(homes):
         set_toml(home.config_toml, _node_settings(spec, i, peers))
+        write_app_config(home)
         keys.append(_create_validator_key(home))
     # `cometbft testnet` already gives every node the same validators and genesis time: write our
     # chain id and app_state once, then copy that file so every node starts from identical bytes.
-    write_app_genesis(homes[0], spec.chain_id, genesis_balances(keys))
+    write_app_genesis(
+        homes[0],
+        spec.chain_id,
+        genesis_balances(keys),
+        genesis_bonds(keys, homes),
+        staking_params=LOCALNET_STAKING_PARAMS,
+        slashing_params=LOCALNET_SLASHING_PARAMS,
+    )
     for home in homes[1:]:
         shutil.copyfile(homes[0].genesis, home.genesis)
     state_spec = {k: v for k, v in asdict(spec).items() if k != "directory"}
@@ -316,7 +345,8 @@ def check_ports(spec: LocalnetSpec, index: int) -> None:
                     ) from None
                 raise LocalnetError(
                     f"{ip}:{port} is already in use (another localnet or `synod start` on this "
-                    f"machine?): stop it, or generate this network with another --base-ip"
+                    f"machine?): stop that, or put this network elsewhere, e.g. "
+                    f"`synod localnet up --fresh --base-ip 127.0.1.1`"
                 ) from None
 
 
