@@ -1,40 +1,30 @@
 #!/usr/bin/env bash
-# The main job, as far as it exists today: set up, start a validator node (app + CometBFT), send
-# tokens with the CLI, query them back, survive a kill -9, and shut down cleanly.
-# The multi-validator localnet and the learning task join this demo with their issues.
+# The main job, as far as it exists today: set up, start a 4-validator localnet (each validator an
+# app + CometBFT pair on 127.0.0.(i+1), bonded in genesis), send tokens through node0 and read them
+# through node3, kill -9 a validator while blocks keep coming, bring it back, and shut down.
+# The federated-learning task joins this demo with its issue (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 S=.venv/bin/synod
-HOME_DIR=${SYNOD_DEMO_HOME:-$(mktemp -d -t synod-demo.XXXX)}
-NODE_PID=""
-cleanup() { [ -n "$NODE_PID" ] && kill -TERM "$NODE_PID" 2>/dev/null && wait "$NODE_PID" 2>/dev/null; true; }
-trap cleanup EXIT
-
+DIR=${SYNOD_DEMO_DIR:-$(mktemp -d -t synod-demo.XXXX)/localnet}
+trap '$S localnet down --dir "$DIR" >/dev/null 2>&1 || true' EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-wait_blocks() {
-  for _ in $(seq 1 100); do
-    h=$($S status --home "$HOME_DIR" --output json 2>/dev/null | sed -n 's/.*"height": \([0-9]*\).*/\1/p' || true)
-    [ -n "$h" ] && [ "$h" -ge "$1" ] && { echo "chain at height $h"; return 0; }
-    sleep 0.3
-  done
-  echo "demo: no blocks; see $HOME_DIR/log/cometbft.log" >&2; exit 1
-}
 
-say "init a validator node in $HOME_DIR"
-$S init --home "$HOME_DIR" --chain-id synod-demo --moniker demo 2>/dev/null
-say "start it (synod start: the app and CometBFT $(.venv/bin/cometbft version) as one pair)"
-$S start --home "$HOME_DIR" >"$HOME_DIR/node.log" 2>&1 & NODE_PID=$!
-wait_blocks 2
-say "create a key and send it 12345usyn"
-$S keys add alice --home "$HOME_DIR" >/dev/null 2>&1
-ALICE=$($S keys show alice --address --home "$HOME_DIR")
-$S tx bank send validator "$ALICE" 12345usyn --yes --home "$HOME_DIR"
-$S query bank balances "$ALICE" --home "$HOME_DIR"
-say "kill -9 the node, restart it: nothing committed is lost"
-kill -9 "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
-$S start --home "$HOME_DIR" >>"$HOME_DIR/node.log" 2>&1 & NODE_PID=$!
-wait_blocks 4
-$S query bank balances "$ALICE" --home "$HOME_DIR"
-$S status --home "$HOME_DIR"
-say "done: stopping the node (home kept at $HOME_DIR)"
+say "4-validator localnet in $DIR"
+$S localnet up --fresh --dir "$DIR"
+say "send 12345usyn through node0, read it through node3"
+$S keys add alice --home "$DIR/node0" >/dev/null 2>&1
+ALICE=$($S keys show alice --address --home "$DIR/node0")
+$S tx bank send validator "$ALICE" 12345usyn --yes --home "$DIR/node0"
+$S query bank balances "$ALICE" --home "$DIR/node3"
+say "kill -9 node2: the other three keep committing"
+$S localnet kill node2 --dir "$DIR"
+sleep 3
+$S localnet status --dir "$DIR"
+say "restart node2: it catches up"
+$S localnet start node2 --dir "$DIR"
+sleep 4
+$S localnet status --dir "$DIR"
+$S query staking validators --home "$DIR/node1" 2>/dev/null || true
+say "done: shutting the network down (data kept in $DIR)"
