@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -172,9 +172,9 @@ def up(
         if no_start:
             click.echo(f"generated {spec.validators} node homes in {spec.directory} (not started)")
             return
-        for index in range(spec.validators):
+        for index in range(spec.nodes):
             net.check_ports(spec, index)
-        for index in range(spec.validators):
+        for index in range(spec.nodes):
             net.start_node(spec.directory, index)
         try:
             _wait_for_blocks(spec.directory, wait_seconds)
@@ -183,8 +183,9 @@ def up(
                 "interrupted; the nodes keep running: stop them with "
                 f"`synod localnet down --dir {spec.directory}`"
             ) from None
-    click.echo(f"localnet {spec.chain_id} is up ({spec.validators} validators, dir {spec.directory}):")
-    for index in range(spec.validators):
+    full = f", {spec.full_nodes} full nodes" if spec.full_nodes else ""
+    click.echo(f"localnet {spec.chain_id} is up ({spec.validators} validators{full}, dir {spec.directory}):")
+    for index in range(spec.nodes):
         home = net.node_home(spec.directory, index).root
         click.echo(f"  node{index}  --node {net.rpc_address(spec, index)}   --home {home}")
 
@@ -200,12 +201,15 @@ def status(directory: Path, output: str) -> None:
         emit(output, {"nodes": [asdict(s) for s in statuses]}, "")
         return
     table = Table()
-    for column in ("node", "address", "height", "app hash", "power", "state", "pid"):
+    for column in ("node", "role", "address", "height", "app hash", "power", "state", "pid"):
         table.add_column(column)
     for s in statuses:
         state = "up" if s.up else ("starting" if s.pid else "down")
+        if s.up and s.catching_up:
+            state = "catching up"
         table.add_row(
             f"node{s.index}",
+            s.role,
             s.rpc.removeprefix("tcp://"),
             "-" if s.height is None else str(s.height),
             (s.app_hash or "-")[:12],
@@ -230,6 +234,65 @@ def _wait_rpc(directory: Path, index: int, timeout: float = 60) -> None:
             if time.monotonic() >= deadline:
                 raise net.LocalnetError(f"node{index} did not answer RPC within {timeout:.0f}s") from None
             time.sleep(_POLL_SECONDS)
+
+
+def _wait_caught_up(directory: Path, index: int, timeout: float) -> int:
+    """Wait until node i has synced and is within 2 blocks of the highest validator; its height."""
+    spec = net.load_spec(directory)
+    rpc = CometRPC(net.rpc_address(spec, index), timeout=2)
+    deadline = time.monotonic() + timeout
+    height = None
+    while True:
+        if index not in net.running_nodes(directory):
+            raise net.LocalnetError(f"node{index} exited; its log ends with:\n{_log_tail(directory, index)}")
+        with suppress(RpcError):
+            sync = rpc.status()["sync_info"]
+            height = int(sync["latest_block_height"])
+            heads = [s.height for s in net.network_status(directory)[: spec.validators] if s.height]
+            if not sync["catching_up"] and heads and height >= max(heads) - 2:
+                return height
+        if time.monotonic() >= deadline:
+            raise net.LocalnetError(
+                f"node{index} had not caught up within {timeout:.0f}s (at height {height}); it keeps "
+                f"running: see `synod localnet logs {index} --cometbft --dir {directory}`"
+            )
+        time.sleep(_POLL_SECONDS)
+
+
+@localnet.command("add-node")
+@_dir_option
+@click.option(
+    "--state-sync",
+    is_flag=True,
+    help="Restore the app state from a validator's snapshot instead of replaying every block.",
+)
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=120,
+    show_default=True,
+    help="Seconds to wait for the node to catch up (0: do not wait).",
+)
+def add_node(directory: Path, state_sync: bool, wait_seconds: float) -> None:
+    """Add a non-validator full node to the running network and start it.
+
+    With --state-sync it trusts a recent block of a running validator and restores from the
+    validators' latest snapshot, then follows the chain from there.
+    """
+    with _errors():
+        index = net.add_node(directory, state_sync=state_sync)
+        home = net.node_home(directory, index).root
+        kind = "full node, state sync" if state_sync else "full node"
+        click.echo(f"created node{index} ({kind}) in {home}", err=True)
+        pid = net.start_node(directory, index)
+        _wait_rpc(directory, index)
+        if wait_seconds > 0:
+            height = _wait_caught_up(directory, index, wait_seconds)
+            click.echo(f"node{index} started (pid {pid}) and caught up at height {height}")
+        else:
+            click.echo(f"node{index} started (pid {pid})")
+    click.echo(f"  node{index}  --node {net.rpc_address(net.load_spec(directory), index)}   --home {home}")
 
 
 @localnet.command()

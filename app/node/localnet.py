@@ -10,13 +10,19 @@ Each node runs as `synod start --home DIR/node{i}` in its own session (process g
 DIR/node{i}/synod.log (CometBFT's in DIR/node{i}/log/cometbft.log). DIR/localnet.json records the
 spec and, per running node, its pid, kernel start time and command line: a pid is signalled only
 while /proc still shows that same process, never a reused one.
+
+`add_node` appends a non-validator full node (node{N} on base_ip + N, counted in spec.full_nodes),
+optionally set to state-sync from the validators' snapshots, which `generate` has them take every
+10 blocks (config/app.toml).
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import errno
+import hashlib
 import ipaddress
 import json
 import os
@@ -34,8 +40,10 @@ from app.client.keyring import KeyInfo, Keyring
 from app.client.rpc import CometRPC, RpcError
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    AppConfig,
     GenesisBond,
     NodeHome,
+    cometbft_init,
     consensus_pubkey,
     fast_block_settings,
     read_toml,
@@ -57,6 +65,8 @@ __all__ = [
     "genesis_balances",
     "genesis_bonds",
     "generate",
+    "add_node",
+    "LOCALNET_APP_CONFIG",
     "remove",
     "load_spec",
     "is_generated",
@@ -103,6 +113,13 @@ class LocalnetSpec:
     chain_id: str = "synod-localnet"
     timeout_commit: str = "300ms"
     base_ip: str = "127.0.0.1"
+    # Non-validator full nodes added later (`add_node`): node{validators}, node{validators+1}, ...
+    full_nodes: int = 0
+
+    @property
+    def nodes(self) -> int:
+        """Every node of the network: the validators, then the full nodes."""
+        return self.validators + self.full_nodes
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,7 @@ class NodeStatus:
     app_hash: str | None = None
     voting_power: int | None = None
     catching_up: bool | None = None
+    role: str = "validator"
 
 
 # Fast local parameters so unbonding and downtime jail play out in seconds, not weeks.
@@ -126,6 +144,10 @@ LOCALNET_SLASHING_PARAMS = {
     "min_signed_per_window_bps": 5000,
     "downtime_jail_seconds": "10",
 }
+# Snapshots every 10 blocks (a few seconds here), so a node added with state sync finds one soon.
+LOCALNET_APP_CONFIG = AppConfig(snapshot_interval=10, snapshot_keep_recent=2)
+# State sync trusts a block this far below a validator's head (it must be committed by +2/3).
+_TRUST_BLOCKS_BELOW_HEAD = 3
 
 
 def genesis_balances(keys: list[KeyInfo]) -> dict[str, int]:
@@ -162,10 +184,8 @@ def rpc_address(spec: LocalnetSpec, index: int) -> str:
 def parse_node(spec: LocalnetSpec, node: str) -> int:
     """Accept `2` or `node2` and check it names a node of this network."""
     text = node.removeprefix("node")
-    if not text.isdigit() or int(text) >= spec.validators:
-        raise LocalnetError(
-            f"no node {node!r}: use 0..{spec.validators - 1} or node0..node{spec.validators - 1}"
-        )
+    if not text.isdigit() or int(text) >= spec.nodes:
+        raise LocalnetError(f"no node {node!r}: use 0..{spec.nodes - 1} or node0..node{spec.nodes - 1}")
     return int(text)
 
 
@@ -270,7 +290,7 @@ def generate(spec: LocalnetSpec) -> LocalnetSpec:
     keys = []
     for i, home in enumerate(homes):
         set_toml(home.config_toml, _node_settings(spec, i, peers))
-        write_app_config(home)
+        write_app_config(home, LOCALNET_APP_CONFIG)
         keys.append(_create_validator_key(home))
     # `cometbft testnet` already gives every node the same validators and genesis time: write our
     # chain id and app_state once, then copy that file so every node starts from identical bytes.
@@ -287,6 +307,85 @@ def generate(spec: LocalnetSpec) -> LocalnetSpec:
     state_spec = {k: v for k, v in asdict(spec).items() if k != "directory"}
     _write_state(directory, {"spec": state_spec, "nodes": {}})
     return spec
+
+
+def _node_id(home: NodeHome) -> str:
+    """The node's p2p ID: hex of the first 20 bytes of sha256(its ed25519 node public key)."""
+    doc = json.loads((home.root / "config" / "node_key.json").read_text())
+    public = base64.b64decode(doc["priv_key"]["value"])[32:]
+    return hashlib.sha256(public).digest()[:20].hex()
+
+
+def _validator_peers(spec: LocalnetSpec) -> list[str]:
+    """`id@ip:port` of every validator, for a full node's persistent_peers."""
+    return [
+        f"{_node_id(node_home(spec.directory, i))}@{node_ip(spec.base_ip, i)}:{P2P_PORT}"
+        for i in range(spec.validators)
+    ]
+
+
+def _trusted_block(spec: LocalnetSpec, running: list[int]) -> tuple[int, str]:
+    """(height, block hash) of a committed block a few below a running validator's head."""
+    errors = []
+    for index in running:
+        rpc = CometRPC(rpc_address(spec, index), timeout=5)
+        try:
+            head = int(rpc.status()["sync_info"]["latest_block_height"])
+            height = max(head - _TRUST_BLOCKS_BELOW_HEAD, 1)
+            return height, rpc.block(height)["block_id"]["hash"]
+        except RpcError as e:
+            errors.append(str(e))
+    raise LocalnetError(
+        "state sync needs a trusted block from a running validator, and none answered "
+        f"({'; '.join(errors) or 'none is running'}): start the network with `synod localnet up`"
+    )
+
+
+def _state_sync_settings(spec: LocalnetSpec, height: int, block_hash: str) -> dict[tuple[str, str], str]:
+    """[statesync] for a new node: two validators' RPCs (CometBFT needs two) and a trusted block."""
+    servers = [f"http://{node_ip(spec.base_ip, i)}:{RPC_PORT}" for i in range(min(spec.validators, 2))]
+    if len(servers) < 2:
+        servers *= 2  # a one-validator network: the same server twice satisfies CometBFT's check
+    return {
+        ("statesync", "enable"): "true",
+        ("statesync", "rpc_servers"): '"' + ",".join(servers) + '"',
+        ("statesync", "trust_height"): str(height),
+        ("statesync", "trust_hash"): f'"{block_hash}"',
+        ("statesync", "trust_period"): '"168h0m0s"',
+        # CometBFT refuses a discovery time under 5s; the default 15s would only slow the test.
+        ("statesync", "discovery_time"): '"5s"',
+    }
+
+
+def add_node(directory: Path, state_sync: bool = False) -> int:
+    """Create the next node as a non-validator full node (state-synced if asked); return its index.
+
+    It gets its own node and consensus keys (the latter in no validator set), node0's genesis, and
+    the validators as persistent peers. It is recorded in localnet.json but not started.
+    """
+    spec = load_spec(directory)
+    index = spec.nodes
+    check_ports(spec, index)
+    trusted = _trusted_block(spec, sorted(running_nodes(directory))) if state_sync else None
+    home = node_home(spec.directory, index)
+    if home.root.exists():
+        raise LocalnetError(f"{home.root} already exists: remove it first (a failed add-node?)")
+    home.root.mkdir()
+    try:
+        cometbft_init(home)
+        shutil.copyfile(node_home(spec.directory, 0).genesis, home.genesis)
+        settings = _node_settings(spec, index, _validator_peers(spec))
+        if trusted is not None:
+            settings.update(_state_sync_settings(spec, *trusted))
+        set_toml(home.config_toml, settings)
+        write_app_config(home, LOCALNET_APP_CONFIG)
+    except BaseException:
+        shutil.rmtree(home.root, ignore_errors=True)
+        raise
+    state = _read_state(directory)
+    state["spec"]["full_nodes"] = spec.full_nodes + 1
+    _write_state(directory, state)
+    return index
 
 
 def remove(directory: Path) -> None:
@@ -388,7 +487,7 @@ def kill_node(directory: Path, index: int) -> bool:
 def down(directory: Path) -> list[int]:
     """Stop every recorded node that is still ours (all at once, then wait); return their indices."""
     spec = load_spec(directory)
-    return _signal_nodes(directory, list(range(spec.validators)), signal.SIGTERM, _STOP_TIMEOUT_SECONDS)
+    return _signal_nodes(directory, list(range(spec.nodes)), signal.SIGTERM, _STOP_TIMEOUT_SECONDS)
 
 
 # --- status and logs ------------------------------------------------------------------------------
@@ -415,12 +514,12 @@ def network_status(directory: Path) -> list[NodeStatus]:
     spec = load_spec(directory)
     running = running_nodes(directory)
     statuses = {}
-    for index in range(spec.validators):
+    for index in range(spec.nodes):
         with contextlib.suppress(RpcError):
             statuses[index] = CometRPC(rpc_address(spec, index), timeout=2).status()["sync_info"]
     powers = _voting_powers(spec, list(statuses))
     result = []
-    for index in range(spec.validators):
+    for index in range(spec.nodes):
         sync = statuses.get(index)
         result.append(
             NodeStatus(
@@ -430,8 +529,12 @@ def network_status(directory: Path) -> list[NodeStatus]:
                 pid=running.get(index),
                 height=int(sync["latest_block_height"]) if sync else None,
                 app_hash=sync["latest_app_hash"] if sync else None,
-                voting_power=powers.get(_validator_address(node_home(spec.directory, index))),
+                # Known set, key not in it: power 0 (a full node, or a validator that left the set).
+                voting_power=powers.get(
+                    _validator_address(node_home(spec.directory, index)), 0 if powers else None
+                ),
                 catching_up=sync["catching_up"] if sync else None,
+                role="validator" if index < spec.validators else "full",
             )
         )
     return result
