@@ -182,7 +182,8 @@ class SynodApp:
 
     def check_tx(self, raw: bytes) -> TxResult:
         """Mempool admission: run the tx on the check state (reset at every Commit)."""
-        block = BlockInfo(self.chain_id, self.store.height + 1)
+        # As of the last committed block's time (the next block's time is not known yet).
+        block = BlockInfo(self.chain_id, self.store.height + 1, *self.store.time)
         return self._run_tx(self._check_state, raw, block, is_check=True)
 
     def finalize_block(
@@ -217,7 +218,7 @@ class SynodApp:
             )
         updates = self.staking.apply_validator_set(block)
         self._run_invariants(block)
-        app_hash = self.store.stage(block, height)
+        app_hash = self.store.stage(block, height, (time_seconds, time_nanos))
         return BlockResult(results, events.events, app_hash, updates)
 
     def commit(self) -> int:

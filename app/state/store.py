@@ -33,6 +33,7 @@ __all__ = [
     "ROOT_PREFIX",
     "META_HEIGHT",
     "META_APP_HASH",
+    "META_TIME",
 ]
 
 STATE_PREFIX = b"s"
@@ -40,6 +41,9 @@ NODE_PREFIX = b"n"
 ROOT_PREFIX = b"r"
 META_HEIGHT = b"m" + b"height"
 META_APP_HASH = b"m" + b"app_hash"
+# Block time (seconds, nanos) of the last committed block: CheckTx runs "as of" it. Metadata, not
+# state: it is already in every header, so it stays out of the app hash.
+META_TIME = b"m" + b"time"
 
 
 class QueryError(LookupError):
@@ -72,6 +76,7 @@ class StagedBlock:
     app_hash: bytes
     writes: dict[bytes, bytes | None]
     nodes: dict[bytes, bytes]
+    time: tuple[int, int] = (0, 0)
 
 
 class CommitStore:
@@ -83,6 +88,8 @@ class CommitStore:
         raw_height = backend.get(META_HEIGHT)
         self.height = from_u64be(raw_height) if raw_height else 0
         self.app_hash = backend.get(META_APP_HASH) or smt.EMPTY
+        raw_time = backend.get(META_TIME)
+        self.time = (from_u64be(raw_time[:8]), from_u64be(raw_time[8:])) if raw_time else (0, 0)
         self._staged: StagedBlock | None = None
 
     def branch(self) -> Branch:
@@ -95,14 +102,14 @@ class CommitStore:
             return self._staged.nodes[node_hash]
         return self.backend.get(NODE_PREFIX + node_hash)
 
-    def stage(self, block: Branch, height: int) -> bytes:
+    def stage(self, block: Branch, height: int, time: tuple[int, int] = (0, 0)) -> bytes:
         """Compute the app hash of committed state + `block`'s writes; keep it for commit()."""
         assert block.parent is self.view, "stage() takes a branch made by branch()"
         self._staged = None
         writes = block.writes
         updates = {smt.hash_key(k): (None if v is None else smt.hash_value(v)) for k, v in writes.items()}
         root, nodes = smt.apply_updates(self.app_hash, updates, self._read_node)
-        self._staged = StagedBlock(height, root, dict(writes), nodes)
+        self._staged = StagedBlock(height, root, dict(writes), nodes, time)
         return root
 
     @property
@@ -127,9 +134,11 @@ class CommitStore:
         puts[ROOT_PREFIX + u64be(staged.height)] = staged.app_hash
         puts[META_HEIGHT] = u64be(staged.height)
         puts[META_APP_HASH] = staged.app_hash
+        puts[META_TIME] = u64be(staged.time[0]) + u64be(staged.time[1])
         self.backend.write_batch(puts, deletes)
         self.height = staged.height
         self.app_hash = staged.app_hash
+        self.time = staged.time
         self._staged = None
         return staged
 

@@ -86,3 +86,47 @@ def test_sigterm_stops_both(node: SynodNode) -> None:
     node.wait_height(2)
     assert node.stop() == 0
     assert node.cometbft_pids() == []
+
+
+def test_staking_delegate_and_undelegate_through_the_cli(node: SynodNode) -> None:
+    def comet_power() -> int:
+        (validator,) = node.rpc.validators()
+        return int(validator["voting_power"])
+
+    def wait_power(power: int, blocks: int = 4) -> None:
+        """Validator updates take effect two blocks after the tx's block; allow a few more."""
+        deadline = node.height() + blocks
+        while comet_power() != power:
+            assert node.height() <= deadline, f"CometBFT power is {comet_power()}, expected {power}"
+            time.sleep(0.1)
+
+    node.wait_height(1)
+    listed = json.loads(node.cli("query", "staking", "validators", "--output", "json").stdout)
+    (genesis,) = listed["validators"]
+    operator = node.cli("keys", "show", "validator", "--address").stdout.strip()
+    assert genesis["operator_address"] == operator
+    assert genesis["power"] == 1_000_000 and genesis["jailed"] is False and genesis["tombstoned"] is False
+    assert comet_power() == 1_000_000
+
+    delegator = json.loads(node.cli("keys", "add", "delegator", "--output", "json").stdout)["address"]
+    node.cli("tx", "bank", "send", "validator", delegator, "10000000usyn", "--yes", "--output", "json")
+    delegated = node.cli(
+        "tx", "staking", "delegate", "delegator", operator, "2000000usyn", "--yes", "--output", "json"
+    )
+    assert json.loads(delegated.stdout)["code"] == 0
+    wait_power(1_000_002)
+    shown = json.loads(node.cli("query", "staking", "delegations", delegator, "--output", "json").stdout)
+    assert [(d["validator_address"], d["balance"]) for d in shown["delegations"]] == [(operator, "2000000")]
+
+    undelegated = node.cli(
+        "tx", "staking", "undelegate", "delegator", operator, "1000000usyn", "--yes", "--output", "json"
+    )
+    result = json.loads(undelegated.stdout)
+    assert result["code"] == 0
+    entries = json.loads(node.cli("query", "staking", "unbonding", "--output", "json").stdout)["entries"]
+    assert [(e["delegator_address"], e["validator_address"], e["balance"]) for e in entries] == [
+        (delegator, operator, "1000000")
+    ]
+    assert int(entries[0]["creation_height"]) == result["height"]
+    wait_power(1_000_001)
+    assert "1000001" in node.cli("query", "staking", "validators").stdout

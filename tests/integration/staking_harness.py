@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
@@ -18,7 +19,11 @@ from app.abci.handlers import AbciHandlers
 from app.app import SynodApp
 from app.client.txbuilder import DEFAULT_GAS, build_tx
 from app.core.coins import Coins
-from app.core.crypto import address_bytes_from_pubkey, decode_address
+from app.core.crypto import address_bytes_from_pubkey, decode_address, module_address
+from app.core.errors import ErrorCode
+from app.modules.auth import keys as auth_keys
+from app.modules.auth.ante import FEE_COLLECTOR
+from app.modules.bank import keys as bank_keys
 from app.modules.slashing import keys as slashing_keys
 from app.state.backend import Backend, MemoryBackend
 from synod.bank.v1 import query_pb2 as bank_query
@@ -45,6 +50,7 @@ __all__ = [
     "updates",
     "fee",
     "state_without_liveness",
+    "assert_rejected",
 ]
 
 POWER_REDUCTION = 1_000_000
@@ -166,7 +172,7 @@ class StakingChain:
         self.time = GENESIS_TIME
         # CometBFT's validator set per height: consensus pubkey -> power.
         self.valsets: dict[int, dict[bytes, int]] = {}
-        self.names = {}
+        self.names: dict[bytes, str] = {}
 
     # --- genesis and blocks -------------------------------------------------------------------
 
@@ -196,7 +202,9 @@ class StakingChain:
         """Last committed height."""
         return self.app.store.height
 
-    def votes(self, height: int, absent: tuple[str, ...] = (), nil: tuple[str, ...] = ()) -> list[abci.VoteInfo]:
+    def votes(
+        self, height: int, absent: tuple[str, ...] = (), nil: tuple[str, ...] = ()
+    ) -> list[abci.VoteInfo]:
         """decided_last_commit of block `height`: the set of height-1, each flagged."""
         if height <= 1:
             return []
@@ -214,11 +222,11 @@ class StakingChain:
 
     def finalize(
         self,
-        txs: list[bytes] = (),  # type: ignore[assignment]
+        txs: Sequence[bytes] = (),
         *,
         absent: tuple[str, ...] = (),
         nil: tuple[str, ...] = (),
-        misbehavior: list[abci.Misbehavior] = (),  # type: ignore[assignment]
+        misbehavior: Sequence[abci.Misbehavior] = (),
         time: int | None = None,
     ) -> abci.ResponseFinalizeBlock:
         """FinalizeBlock for the next height (no Commit); time advances BLOCK_SECONDS by default."""
@@ -243,7 +251,7 @@ class StakingChain:
         self.valsets[h + 2] = nxt
         return resp
 
-    def block(self, txs: list[bytes] = (), **kw) -> abci.ResponseFinalizeBlock:  # type: ignore[assignment]  # noqa: ANN003
+    def block(self, txs: Sequence[bytes] = (), **kw) -> abci.ResponseFinalizeBlock:  # noqa: ANN003
         """FinalizeBlock + Commit."""
         resp = self.finalize(txs, **kw)
         self.abci.commit(abci.RequestCommit())
@@ -319,7 +327,9 @@ class StakingChain:
 
     def delegation_value(self, delegator: str, validator: str) -> int:
         """Token value of a delegation, via the delegations query (0 if none)."""
-        resp = self.query("/staking/delegations", address(delegator).encode(), staking_query.QueryDelegationsResponse)
+        resp = self.query(
+            "/staking/delegations", address(delegator).encode(), staking_query.QueryDelegationsResponse
+        )
         for d, bal in zip(resp.delegations, resp.balances, strict=True):  # type: ignore[attr-defined]
             if d.validator_address == address(validator):
                 return int(bal)
@@ -343,5 +353,43 @@ def updates(resp: abci.ResponseFinalizeBlock) -> dict[bytes, int]:
 
 def state_without_liveness(chain: StakingChain) -> dict[bytes, bytes]:
     """Every committed key except slashing's liveness records (which every block's votes touch)."""
-    skip = (slashing_keys.STORE_PREFIX + slashing_keys.SIGNING_INFO, slashing_keys.STORE_PREFIX + slashing_keys.MISSED)
+    skip = (
+        slashing_keys.STORE_PREFIX + slashing_keys.SIGNING_INFO,
+        slashing_keys.STORE_PREFIX + slashing_keys.MISSED,
+    )
     return {k: v for k, v in chain.app.store.view.iterate(b"") if not k.startswith(skip)}
+
+
+def _fee_keys(signer: str) -> set[bytes]:
+    """The state keys a tx that fails after the ante handler may change: fee, sequence, fee escrow."""
+    payer, collector = decode_address(address(signer)), decode_address(module_address(FEE_COLLECTOR))
+    return {
+        auth_keys.STORE_PREFIX + auth_keys.account_key(payer),
+        auth_keys.STORE_PREFIX + auth_keys.account_key(collector),  # created by the first fee
+        auth_keys.STORE_PREFIX + auth_keys.NEXT_ACCOUNT_NUMBER,
+        bank_keys.STORE_PREFIX + bank_keys.balance_key(payer, "usyn"),
+        bank_keys.STORE_PREFIX + bank_keys.balance_key(collector, "usyn"),
+    }
+
+
+def assert_rejected(
+    chain: StakingChain,
+    signer: str,
+    msg: Message,
+    error: ErrorCode,
+    *,
+    charged: bool = True,
+    **block_kw: object,
+) -> abci.ExecTxResult:
+    """The tx fails with the error's code and changes nothing but the fee and the sequence."""
+    state = state_without_liveness(chain)
+    balance = chain.balance(signer)
+
+    result = chain.run_tx(signer, msg, **block_kw)
+
+    assert (result.codespace, result.code) == (error.codespace, error.code), result.log
+    after = state_without_liveness(chain)
+    changed = {k for k in state.keys() | after.keys() if state.get(k) != after.get(k)}
+    assert changed <= (_fee_keys(signer) if charged else set()), "only the fee and the sequence may change"
+    assert chain.balance(signer) == balance - (fee() if charged else 0)
+    return result

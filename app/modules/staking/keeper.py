@@ -154,7 +154,8 @@ class StakingKeeper:
         worth = logic.compute_tokens_for_shares(held, tokens, shares)
         if amount > worth:
             raise ErrInsufficientShares.wrap(f"delegation is worth {worth}, cannot undelegate {amount}")
-        burn = min(held, logic.compute_shares_to_remove(amount, tokens, shares))
+        # Withdrawing the whole value burns every share: rounding must not strand dust shares.
+        burn = held if amount == worth else min(held, logic.compute_shares_to_remove(amount, tokens, shares))
         self._set_delegation(store, delegator, operator, held - burn)
         v.tokens = str(tokens - amount)
         v.delegator_shares = str(shares - burn)
