@@ -123,6 +123,10 @@ class CometRPC:
         """{"block_id": ..., "block": ...} at height (latest if None)."""
         return self._call("block", height=height)
 
+    def block_results(self, height: int | None = None) -> dict[str, Any]:
+        """Results of a block: txs_results (codes, events), finalize_block_events, validator_updates."""
+        return self._call("block_results", height=height)
+
     def commit(self, height: int | None = None) -> dict[str, Any]:
         """The signed header ({"header", "commit"}) at height (latest if None)."""
         return self._call("commit", height=height)["signed_header"]

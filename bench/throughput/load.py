@@ -179,7 +179,7 @@ def fetch_blocks(rpc: CometRPC, first: int, last: int) -> dict[int, tuple[float,
 
 def block_codes(rpc: CometRPC, height: int) -> list[int]:
     """The result code of each tx in block `height`."""
-    res = rpc._call("block_results", height=height)  # noqa: SLF001 (no public wrapper)
+    res = rpc.block_results(height)
     return [int(r.get("code", 0)) for r in (res.get("txs_results") or [])]
 
 

@@ -1,0 +1,230 @@
+"""Shared pieces for end-to-end tests on a real `synod localnet`: placement, clients, CLI and queries.
+
+Everything here is read-only towards the network except `start_extra_node`/`stop_extra_node`, which
+run one extra `synod start` home that the caller made (and stop only the process they started).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from app.client.keyring import Keyring
+from app.client.rpc import CometRPC, NodeUnreachable, RpcError
+from app.node import localnet as net
+from app.node.toolchain import find_binary
+from tests.e2e.nodes import synod
+
+__all__ = ["BLOCK_TIMEOUT", "Localnet", "free_base_ip", "synod_json", "wait_until"]
+
+BLOCK_TIMEOUT = 60.0
+T = TypeVar("T")
+
+
+def free_base_ip(directory: Path, nodes: int) -> str:
+    """The first 127.0.X.1 (X from 100, offset by our pid) whose `nodes` addresses' ports are all free."""
+    last_error = None
+    offset = (os.getpid() + 37) % 100
+    for k in range(100):
+        base_ip = f"127.0.{100 + (offset + k) % 100}.1"
+        spec = net.LocalnetSpec(validators=nodes, directory=directory, base_ip=base_ip)
+        try:
+            for index in range(nodes):
+                net.check_ports(spec, index)
+        except net.LocalnetError as e:
+            last_error = e
+            continue
+        return base_ip
+    pytest.fail(f"no free loopback block 127.0.100-199.1-{nodes} for a localnet (last: {last_error})")
+
+
+def synod_json(*args: str, check: bool = True) -> dict:
+    """Run `synod ARGS -o json` and parse its output."""
+    out = synod(*args, "-o", "json", check=check)
+    return json.loads(out.stdout)
+
+
+def wait_until(what: str, probe: Callable[[], T | None], timeout: float, poll: float = 0.2) -> T:
+    """Call probe until it returns something truthy (RPC errors count as "not yet"); fail after timeout."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            result = probe()
+            if result:
+                return result
+            last = result
+        except RpcError as e:  # a node restarting or catching up
+            last = e
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+        time.sleep(poll)
+
+
+def _parse_block_time(text: str) -> float:
+    """CometBFT's RFC 3339 time with nanoseconds, as Unix seconds."""
+    whole, _, frac = text.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp()
+    return seconds + (float("0." + frac) if frac else 0.0)
+
+
+class Localnet:
+    """A generated localnet: its directory, one RPC client per node, and per-node identities."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.spec = net.load_spec(directory)
+        self.size = self.spec.validators
+        self.rpc = [CometRPC(net.rpc_address(self.spec, i), timeout=5) for i in range(self.size)]
+
+    # --- identities ----------------------------------------------------------------------------
+
+    def home(self, index: int) -> str:
+        """Node i's home, for `--home`."""
+        return str(net.node_home(self.directory, index).root)
+
+    def operator(self, index: int) -> str:
+        """Node i's validator operator address (its `validator` account key)."""
+        return Keyring(self.home(index)).get("validator").address
+
+    def consensus_address(self, index: int) -> str:
+        """Node i's CometBFT validator address (upper-case hex)."""
+        path = Path(self.home(index)) / "config" / "priv_validator_key.json"
+        return json.loads(path.read_text())["address"].upper()
+
+    # --- chain progress ------------------------------------------------------------------------
+
+    def height(self, index: int = 0) -> int:
+        """Node i's latest block height."""
+        return int(self.rpc[index].status()["sync_info"]["latest_block_height"])
+
+    def block_time(self, index: int = 0) -> float:
+        """Node i's latest block time (Unix seconds)."""
+        return _parse_block_time(self.rpc[index].status()["sync_info"]["latest_block_time"])
+
+    def header_time(self, height: int, index: int = 0) -> float:
+        """Block `height`'s header time (Unix seconds) as node i stores it."""
+        return _parse_block_time(self.rpc[index].block(height)["block"]["header"]["time"])
+
+    def wait_all(
+        self, height: int, nodes: Sequence[int] | None = None, timeout: float = BLOCK_TIMEOUT
+    ) -> None:
+        """Block until each of nodes (default: all) answers and has committed height."""
+        deadline = time.monotonic() + timeout
+        for index in range(self.size) if nodes is None else nodes:
+            while True:
+                try:
+                    self.rpc[index].wait_for_height(height, timeout=max(deadline - time.monotonic(), 0))
+                    break
+                except NodeUnreachable:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.2)
+
+    def ensure_all_running(self) -> None:
+        """Start every node that is not running, then wait for a common new block."""
+        for index in sorted(set(range(self.size)) - set(net.running_nodes(self.directory))):
+            net.start_node(self.directory, index)
+        self.wait_all(1)
+        self.wait_all(max(self.height(i) for i in range(self.size)) + 1)
+
+    # --- CometBFT views ------------------------------------------------------------------------
+
+    def powers(self, height: int | None = None, via: int = 0) -> dict[str, int]:
+        """{consensus address: voting power} of CometBFT's validator set at height (latest if None)."""
+        return {v["address"].upper(): int(v["voting_power"]) for v in self.rpc[via].validators(height=height)}
+
+    def block_events(self, height: int, via: int = 0) -> list[dict[str, Any]]:
+        """FinalizeBlock events of block `height` as [{"type", "attributes": {key: value}}]."""
+        result = self.rpc[via].block_results(height)
+        return [
+            {"type": e["type"], "attributes": {a["key"]: a.get("value", "") for a in e.get("attributes", [])}}
+            for e in result.get("finalize_block_events") or []
+        ]
+
+    # --- app queries through the CLI ------------------------------------------------------------
+
+    def query(self, *args: str, via: int = 0) -> dict:
+        """`synod query ARGS --home node{via} -o json`."""
+        return synod_json("query", *args, "--home", self.home(via))
+
+    def signing_info(self, operator: str, via: int = 0) -> list[dict]:
+        """The `synod query slashing signing-infos` entries of one operator."""
+        infos = self.query("slashing", "signing-infos", via=via)["infos"]
+        return [i for i in infos if i["operator_address"] == operator]
+
+    def validator(self, operator: str, via: int = 0) -> dict:
+        """`synod query staking validator OPERATOR` as JSON."""
+        return self.query("staking", "validator", operator, via=via)
+
+    def balance(self, address: str, denom: str = "usyn", via: int = 0) -> int:
+        """The address's balance of denom."""
+        coins = self.query("bank", "balances", address, via=via)["balances"]
+        return sum(int(c["amount"]) for c in coins if c["denom"] == denom)
+
+    def supply(self, denom: str = "usyn", via: int = 0) -> int:
+        """Total supply of denom."""
+        return sum(
+            int(c["amount"]) for c in self.query("bank", "supply", via=via)["supply"] if c["denom"] == denom
+        )
+
+    def tx(self, *args: str, via: int, check: bool = True) -> dict:
+        """`synod tx ARGS --yes --home node{via} -o json` (waits for inclusion); asserts code 0 if check."""
+        out = synod("tx", *args, "--yes", "--home", self.home(via), "-o", "json", check=check)
+        if not check:
+            return {"returncode": out.returncode, "stdout": out.stdout, "stderr": out.stderr}
+        result = json.loads(out.stdout)
+        assert result["code"] == 0, result
+        return result
+
+    # --- an extra node (a copy of a validator home) ---------------------------------------------
+
+    @staticmethod
+    def start_extra_node(home: Path) -> subprocess.Popen:
+        """`synod start --home HOME` in its own session, output in HOME/synod.log."""
+        log = (home / "synod.log").open("ab")
+        try:
+            return subprocess.Popen(
+                [find_binary("synod"), "start", "--home", str(home)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=home,
+            )
+        finally:
+            log.close()
+
+    @staticmethod
+    def stop_extra_node(proc: subprocess.Popen) -> None:
+        """SIGTERM the process group we started (supervisor + its CometBFT); SIGKILL it after 30 s."""
+        if proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def grep_logs(self, needle: str, homes: Sequence[Path], limit: int = 15) -> str:
+        """The last `limit` lines containing needle (case-insensitive) of each home's CometBFT log."""
+        chunks = []
+        for home in homes:
+            path = home / "log" / "cometbft.log"
+            if not path.exists():
+                chunks.append(f"--- {path}: missing")
+                continue
+            hits = [
+                ln for ln in path.read_text(errors="replace").splitlines() if needle.lower() in ln.lower()
+            ]
+            chunks.append(f"--- {path}: {len(hits)} lines with {needle!r}\n" + "\n".join(hits[-limit:]))
+        return "\n".join(chunks)
