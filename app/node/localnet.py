@@ -64,6 +64,7 @@ __all__ = [
     "default_directory",
     "genesis_balances",
     "genesis_bonds",
+    "find_free_base_ip",
     "generate",
     "add_node",
     "LOCALNET_APP_CONFIG",
@@ -425,6 +426,27 @@ def _set_record(directory: Path, index: int, record: ProcessRecord | None) -> No
     else:
         state["nodes"][str(index)] = asdict(record)
     _write_state(directory, state)
+
+
+def find_free_base_ip(directory: Path, nodes: int, salt: int = 0) -> str:
+    """The first 127.0.X.1 (X in 100-199, starting at an offset from our pid) with `nodes` free addresses.
+
+    Tests and benchmarks run their networks there, clear of a user's localnet on 127.0.0.x and of
+    each other.
+    """
+    last_error: LocalnetError | None = None
+    offset = (os.getpid() + salt) % 100
+    for k in range(100):
+        base_ip = f"127.0.{100 + (offset + k) % 100}.1"
+        spec = LocalnetSpec(validators=nodes, directory=directory, base_ip=base_ip)
+        try:
+            for index in range(nodes):
+                check_ports(spec, index)
+        except LocalnetError as e:
+            last_error = e
+            continue
+        return base_ip
+    raise LocalnetError(f"no free loopback block 127.0.100-199.1-{nodes} (last: {last_error})")
 
 
 def check_ports(spec: LocalnetSpec, index: int) -> None:

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from app.client.txbuilder import build_tx, msg_send
 from app.core.coins import Coins
 from app.core.crypto import PrivateKey, decode_address
+from app.node import localnet as net
 from bench.chain_core import Workload
 from bench.common import print_table, write_results
 from bench.throughput import network as nw
@@ -215,7 +216,7 @@ def main() -> None:
     nets: list[nw._Net] = []
     results: dict[str, list[StepResult]] = {}
     try:
-        base_ip = nw.free_base_ip(root / "ours")
+        base_ip = net.find_free_base_ip(root / "ours", nw.VALIDATORS)
         spec, kv_dir, addresses = nw.prepare(root, base_ip, [k.address for k in keys])
         # Genesis creates accounts in address order: account numbers are the sorted positions.
         numbers = {a: n for n, a in enumerate(sorted(addresses, key=decode_address))}

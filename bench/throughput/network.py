@@ -23,29 +23,12 @@ from app.node import localnet as net
 from app.node.config import DEFAULT_DENOM
 from app.node.toolchain import check_cometbft, find_binary
 
-__all__ = ["VALIDATORS", "free_base_ip", "prepare", "OursNet", "KvNet", "proc_cpu_seconds"]
+__all__ = ["VALIDATORS", "prepare", "OursNet", "KvNet", "proc_cpu_seconds"]
 
 VALIDATORS = 4
 SENDER_FUNDS = 10_000_000
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _START_TIMEOUT = 120.0
-
-
-def free_base_ip(directory: Path) -> str:
-    """The first 127.0.X.1 (X from 100, offset by our pid) whose four nodes' ports are all free."""
-    offset = os.getpid() % 100
-    last = None
-    for k in range(100):
-        base_ip = f"127.0.{100 + (offset + k) % 100}.1"
-        spec = net.LocalnetSpec(validators=VALIDATORS, directory=directory, base_ip=base_ip)
-        try:
-            for index in range(VALIDATORS):
-                net.check_ports(spec, index)
-        except net.LocalnetError as e:
-            last = e
-            continue
-        return base_ip
-    raise RuntimeError(f"no free loopback block 127.0.100-199.1-4 (last: {last})")
 
 
 def _genesis_path(directory: Path, index: int) -> Path:

@@ -24,27 +24,10 @@ from app.node import localnet as net
 from app.node.toolchain import find_binary
 from tests.e2e.nodes import synod
 
-__all__ = ["BLOCK_TIMEOUT", "Localnet", "free_base_ip", "synod_json", "wait_until"]
+__all__ = ["BLOCK_TIMEOUT", "Localnet", "synod_json", "wait_until"]
 
 BLOCK_TIMEOUT = 60.0
 T = TypeVar("T")
-
-
-def free_base_ip(directory: Path, nodes: int) -> str:
-    """The first 127.0.X.1 (X from 100, offset by our pid) whose `nodes` addresses' ports are all free."""
-    last_error = None
-    offset = (os.getpid() + 37) % 100
-    for k in range(100):
-        base_ip = f"127.0.{100 + (offset + k) % 100}.1"
-        spec = net.LocalnetSpec(validators=nodes, directory=directory, base_ip=base_ip)
-        try:
-            for index in range(nodes):
-                net.check_ports(spec, index)
-        except net.LocalnetError as e:
-            last_error = e
-            continue
-        return base_ip
-    pytest.fail(f"no free loopback block 127.0.100-199.1-{nodes} for a localnet (last: {last_error})")
 
 
 def synod_json(*args: str, check: bool = True) -> dict:

@@ -8,7 +8,6 @@ One network serves the whole module (each test first brings every node back up).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -25,23 +24,6 @@ pytestmark = pytest.mark.e2e
 VALIDATORS = 4
 ALL_NODES = tuple(range(VALIDATORS))
 _BLOCK_TIMEOUT = 60.0
-
-
-def _free_base_ip(directory: Path) -> str:
-    """The first 127.0.X.1 (X from 100, offset by our pid) whose four nodes' ports are all free."""
-    last_error = None
-    offset = os.getpid() % 100
-    for k in range(100):
-        base_ip = f"127.0.{100 + (offset + k) % 100}.1"
-        spec = net.LocalnetSpec(validators=VALIDATORS, directory=directory, base_ip=base_ip)
-        try:
-            for index in range(VALIDATORS):
-                net.check_ports(spec, index)
-        except net.LocalnetError as e:
-            last_error = e
-            continue
-        return base_ip
-    pytest.fail(f"no free loopback block 127.0.100-199.1-4 for a localnet (last: {last_error})")
 
 
 def _localnet(*args: str, directory: Path) -> subprocess.CompletedProcess:
@@ -93,7 +75,7 @@ class Network:
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("localnet") / "run"
-    base_ip = _free_base_ip(directory)
+    base_ip = net.find_free_base_ip(directory, VALIDATORS)
     try:
         _localnet("up", "--validators", str(VALIDATORS), "--base-ip", base_ip, directory=directory)
         yield Network(directory)

@@ -8,7 +8,6 @@ chain. The network listens on its own free 127.0.X.1-5 block and is always broug
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -26,23 +25,6 @@ _SNAPSHOT_HEIGHT = 25  # past the snapshots at 10 and 20
 _TIMEOUT = 60.0
 
 
-def _free_base_ip(directory: Path) -> str:
-    """The first 127.0.X.1 (X from 100, offset by our pid) whose five nodes' ports are all free."""
-    last_error = None
-    offset = (os.getpid() + 50) % 100  # apart from test_localnet.py's first pick in the same run
-    for k in range(100):
-        base_ip = f"127.0.{100 + (offset + k) % 100}.1"
-        spec = net.LocalnetSpec(validators=VALIDATORS, directory=directory, base_ip=base_ip)
-        try:
-            for index in range(VALIDATORS + 1):
-                net.check_ports(spec, index)
-        except net.LocalnetError as e:
-            last_error = e
-            continue
-        return base_ip
-    pytest.fail(f"no free loopback block 127.0.100-199.1-5 for a localnet (last: {last_error})")
-
-
 def _localnet(*args: str, directory: Path) -> str:
     """Run `synod localnet ARGS --dir directory`; its stdout."""
     return synod("localnet", *args, "--dir", str(directory)).stdout
@@ -51,7 +33,7 @@ def _localnet(*args: str, directory: Path) -> str:
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("statesync") / "run"
-    base_ip = _free_base_ip(directory)
+    base_ip = net.find_free_base_ip(directory, VALIDATORS + 1, salt=13)
     try:
         _localnet("up", "--validators", str(VALIDATORS), "--base-ip", base_ip, directory=directory)
         yield directory

@@ -12,6 +12,7 @@ import app.pb  # noqa: F401  (puts app/pb on sys.path for the generated tendermi
 from app.client.light.merkle import hash_from_byte_slices
 from app.client.light.timestamps import Timestamp
 from app.client.light.types import BlockID, BlockIDFlag, Commit, Header, ValidatorSet
+from app.core.codec import encode_uvarint
 from tendermint.crypto import keys_pb2
 from tendermint.types import canonical_pb2, types_pb2, validator_pb2
 from tendermint.version import types_pb2 as version_pb2
@@ -81,16 +82,6 @@ def validator_set_hash(vals: ValidatorSet) -> bytes:
     return hash_from_byte_slices(leaves)
 
 
-def _uvarint(n: int) -> bytes:
-    """Unsigned LEB128 varint, the length prefix of protoio.MarshalDelimited."""
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def vote_sign_bytes(
     chain_id: str,
     height: int,
@@ -111,7 +102,7 @@ def vote_sign_bytes(
     vote.timestamp.SetInParent()
     vote.timestamp.CopyFrom(_timestamp(timestamp))
     body = vote.SerializeToString()
-    return _uvarint(len(body)) + body
+    return encode_uvarint(len(body)) + body
 
 
 def commit_vote_sign_bytes(chain_id: str, commit: Commit, index: int) -> bytes:
