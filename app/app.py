@@ -59,13 +59,8 @@ MODULE_ACCOUNTS = (FEE_COLLECTOR, BONDED_POOL)
 # Store prefixes: 0x00 is the app's own metadata; each module owns one byte. Checked at start-up.
 APP_PREFIX = b"\x00"
 _CHAIN_ID_KEY = APP_PREFIX + b"chain_id"
-STORE_PREFIXES = {
-    "app": APP_PREFIX,
-    "auth": auth_keys.STORE_PREFIX,
-    "bank": bank_keys.STORE_PREFIX,
-    "staking": staking_keys.STORE_PREFIX,
-    "slashing": slashing_keys.STORE_PREFIX,
-}
+MODULE_KEYS = {"auth": auth_keys, "bank": bank_keys, "staking": staking_keys, "slashing": slashing_keys}
+STORE_PREFIXES = {"app": APP_PREFIX, **{name: keys.STORE_PREFIX for name, keys in MODULE_KEYS.items()}}
 # Genesis is applied in this order: accounts, then balances, then bonds taken from balances.
 GENESIS_MODULES = ("auth", "bank", "staking", "slashing")
 
@@ -101,14 +96,25 @@ class BlockResult:
     validator_updates: list[tuple[bytes, int]] = field(default_factory=list)
 
 
-def _check_prefixes() -> None:
-    """No two modules may share a store prefix."""
-    seen: dict[bytes, str] = {}
-    for name, prefix in STORE_PREFIXES.items():
-        for other_prefix, other in seen.items():
+def _find_collision(prefixes: dict[str, bytes]) -> str | None:
+    """Name a pair whose prefixes overlap (one is a prefix of the other), if any."""
+    items = sorted(prefixes.items())
+    for i, (name, prefix) in enumerate(items):
+        for other, other_prefix in items[i + 1 :]:
             if prefix.startswith(other_prefix) or other_prefix.startswith(prefix):
-                raise RuntimeError(f"store prefix of {name} collides with {other}")
-        seen[prefix] = name
+                return f"{name} and {other}"
+    return None
+
+
+def _check_prefixes() -> None:
+    """No two modules share a store prefix, and no two tables of a module share a table prefix."""
+    clash = _find_collision(STORE_PREFIXES)
+    if clash:
+        raise RuntimeError(f"store prefixes collide: {clash}")
+    for module, keys in MODULE_KEYS.items():
+        clash = _find_collision(keys.TABLES)
+        if clash:
+            raise RuntimeError(f"{module} key tables collide: {clash}")
 
 
 class SynodApp:

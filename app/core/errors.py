@@ -28,7 +28,6 @@ __all__ = [
     "ErrInvalidRequest",
     "ErrTxTooLarge",
     "ErrTxTimeoutHeight",
-    "ErrInvalidChainID",
     "ErrUnknownMessage",
     "ErrInvalidGasLimit",
     "ErrNotFound",
@@ -107,7 +106,6 @@ ErrInsufficientFee = register(_SDK, 13, "insufficient fee")
 ErrInvalidRequest = register(_SDK, 18, "invalid request")
 ErrTxTooLarge = register(_SDK, 21, "tx too large")
 ErrTxTimeoutHeight = register(_SDK, 30, "tx timeout height")
-ErrInvalidChainID = register(_SDK, 28, "invalid chain-id")
 ErrUnknownMessage = register(_SDK, 33, "unknown message type")
 ErrInvalidGasLimit = register(_SDK, 41, "invalid gas limit")
 ErrNotFound = register(_SDK, 38, "not found")

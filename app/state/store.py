@@ -112,11 +112,6 @@ class CommitStore:
         self._staged = StagedBlock(height, root, dict(writes), nodes, time)
         return root
 
-    @property
-    def staged(self) -> StagedBlock | None:
-        """The block staged by FinalizeBlock, if any."""
-        return self._staged
-
     def commit(self) -> StagedBlock:
         """Persist the staged block in one atomic batch and make it the committed state."""
         staged = self._staged

@@ -541,3 +541,11 @@ def test_branch_matches_dict_model(base: dict[bytes, bytes], ops: list) -> None:
                 assert list(branch.iterate(prefix)) == expected
             for k in {*model, *base, key}:
                 assert branch.get(k) == model.get(k)
+
+
+def test_store_prefix_collisions_are_named() -> None:
+    from app.app import MODULE_KEYS, STORE_PREFIXES, _find_collision
+
+    assert _find_collision(STORE_PREFIXES) is None
+    assert all(_find_collision(keys.TABLES) is None for keys in MODULE_KEYS.values())
+    assert _find_collision({"a": b"\x01", "b": b"\x02", "c": b"\x01\x05"}) == "a and c"
