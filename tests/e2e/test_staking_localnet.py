@@ -167,7 +167,10 @@ def test_downtime_jails_slashes_one_percent_and_unjail_restores_power(localnet: 
     # Back up, caught up, and past the jail period in block time: unjail with node3's own key.
     net.start_node(localnet.directory, 3)
     localnet.wait_all(localnet.height(0) + 1)
-    wait_until("block time to pass jailed_until", lambda: localnet.block_time() > jailed_until, timeout=60)
+    # node3's CheckTx judges the jail by node3's own last committed block, so wait on node3's clock.
+    wait_until(
+        "node3's block time to pass jailed_until", lambda: localnet.block_time(3) > jailed_until, timeout=60
+    )
     unjailed = localnet.tx("staking", "unjail", "validator", via=3)
     _power_changes_at(localnet, unjailed["height"], consensus3, None, POWER - POWER // 100)
     after = localnet.validator(operator3)
