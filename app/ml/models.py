@@ -10,12 +10,19 @@ output, W flattened row-major (C order, index i * fan_out + j), then b.
 
 from __future__ import annotations
 
-import re
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from app.core.architectures import (
+    ARCHITECTURES,
+    ArchitectureError,
+    hidden_widths,
+    infer_n_classes,
+    layer_sizes,
+    param_count,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -32,61 +39,8 @@ __all__ = [
 
 ModelParams = tuple[tuple[jax.Array, jax.Array], ...]
 
-_WIDTHS = re.compile(r"[1-9]\d*(?:-[1-9]\d*)*")
-
-
-class ModelError(ValueError):
-    """Raised for an unknown architecture or a flat vector that does not fit it."""
-
-
-def _logreg_widths(options: str | None) -> tuple[int, ...] | None:
-    """Return no hidden layers for plain ``logreg``, None for anything else."""
-    return () if options is None else None
-
-
-def _mlp_widths(options: str | None) -> tuple[int, ...] | None:
-    """Return the hidden widths of ``mlp:H1-H2-...``, None if they are malformed."""
-    if options is None or not _WIDTHS.fullmatch(options):
-        return None
-    return tuple(int(width) for width in options.split("-"))
-
-
-# Family name -> parser of the text after "family:" into hidden widths (None when malformed).
-ARCHITECTURES = {"logreg": _logreg_widths, "mlp": _mlp_widths}
-
-
-def _hidden_widths(arch: str) -> tuple[int, ...]:
-    """Return the hidden layer widths that arch names."""
-    family, sep, options = arch.partition(":")
-    parse = ARCHITECTURES.get(family)
-    widths = parse(options if sep else None) if parse else None
-    if widths is None:
-        raise ModelError(f"unknown architecture {arch!r}; use 'logreg' or 'mlp:H1-H2-...' like 'mlp:64-32'")
-    return widths
-
-
-def layer_sizes(arch: str, n_features: int, n_classes: int) -> tuple[int, ...]:
-    """Return the widths from input to output, e.g. (64, 32, 10) for mlp:32 on digits."""
-    if n_features < 1 or n_classes < 2:
-        raise ModelError(f"need n_features >= 1 and n_classes >= 2, got {n_features} and {n_classes}")
-    return (n_features, *_hidden_widths(arch), n_classes)
-
-
-def param_count(arch: str, n_features: int, n_classes: int) -> int:
-    """Return the length of the flat parameter vector."""
-    sizes = layer_sizes(arch, n_features, n_classes)
-    return sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(sizes, sizes[1:], strict=False))
-
-
-def infer_n_classes(arch: str, n_features: int, size: int) -> int:
-    """Return the class count for which arch on n_features inputs has size parameters."""
-    hidden = (n_features, *_hidden_widths(arch))
-    # Every layer but the last is fixed; the last has (fan_in + 1) * n_classes parameters.
-    fixed = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(hidden, hidden[1:], strict=False))
-    n_classes, rest = divmod(size - fixed, hidden[-1] + 1)
-    if rest or n_classes < 2:
-        raise ModelError(f"{size} parameters do not fit {arch!r} on {n_features} features")
-    return n_classes
+# The registry's pure part is shared with the chain, which sizes weight vectors without JAX.
+ModelError = ArchitectureError
 
 
 def init_params(arch: str, n_features: int, n_classes: int, seed: int) -> ModelParams:
@@ -102,7 +56,7 @@ def init_params(arch: str, n_features: int, n_classes: int, seed: int) -> ModelP
 
 def apply(arch: str, params: ModelParams, x: jax.Array) -> jax.Array:
     """Return the logits of arch with params on the batch x of shape (n, n_features)."""
-    _hidden_widths(arch)  # rejects unknown names; every registered family is a dense stack
+    hidden_widths(arch)  # rejects unknown names; every registered family is a dense stack
     *hidden, (w_out, b_out) = params
     for w, b in hidden:
         x = jax.nn.relu(x @ w + b)

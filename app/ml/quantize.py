@@ -12,12 +12,14 @@ Defaults (see UPDATE_SPEC, WEIGHT_SPEC): updates are int16 deltas with 12 fracti
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, FixedPointFormat
+from app.core.fixedpoint import content_hash as payload_hash
 
 __all__ = [
     "UPDATE_SPEC",
@@ -71,8 +73,14 @@ class QuantSpec:
         return _DTYPES[self.dtype].itemsize
 
 
-UPDATE_SPEC = QuantSpec(scale_bits=12, dtype="int16", clip=4.0)
-WEIGHT_SPEC = QuantSpec(scale_bits=16, dtype="int32", clip=256.0)
+def _spec_of(fmt: FixedPointFormat, dtype: str) -> QuantSpec:
+    """Return the float codec of one of the chain's fixed-point formats."""
+    return QuantSpec(scale_bits=fmt.scale_bits, dtype=dtype, clip=fmt.bound / 2.0**fmt.scale_bits)
+
+
+# The chain's formats (app/core/fixedpoint.py) are the single source of these numbers.
+UPDATE_SPEC = _spec_of(UPDATE_FORMAT, "int16")
+WEIGHT_SPEC = _spec_of(WEIGHT_FORMAT, "int32")
 
 
 def quantize(vector: ArrayLike, spec: QuantSpec) -> NDArray[np.int64]:
@@ -114,8 +122,3 @@ def decode(payload: bytes, spec: QuantSpec, length: int) -> NDArray[np.int64]:
             "check the task's model size and quantization spec"
         )
     return np.frombuffer(payload, dtype=_DTYPES[spec.dtype]).astype(np.int64)
-
-
-def payload_hash(payload: bytes) -> bytes:
-    """Return the 32-byte SHA-256 digest of an encoded payload, the hash the chain checks."""
-    return hashlib.sha256(payload).digest()

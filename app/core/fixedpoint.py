@@ -1,0 +1,88 @@
+"""The fixed-point formats of model weights and updates on chain, and their byte encodings.
+
+A weight or update value x is carried as the integer q = round(x * 2**scale_bits), clipped to
++-bound. Updates are int16 deltas with 12 fractional bits clipped to +-4.0; global weights are int32
+with 16 fractional bits clipped to +-256.0. On the wire a vector is its integers little-endian at the
+dtype's width, with no header; its SHA-256 is the hash the chain records. Off-chain code
+(app/ml/quantize.py) converts floats to and from these integers; the chain only ever sees integers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "UPDATE_FORMAT",
+    "WEIGHT_FORMAT",
+    "FixedPointError",
+    "FixedPointFormat",
+    "compute_next_weights",
+    "content_hash",
+]
+
+
+class FixedPointError(ValueError):
+    """Raised for a payload of the wrong size or a vector outside its format's bound."""
+
+
+@dataclass(frozen=True)
+class FixedPointFormat:
+    """Integers with scale_bits fractional bits, stored little-endian as dtype, within +-bound."""
+
+    scale_bits: int
+    dtype: str
+    bound: int
+
+    @property
+    def width(self) -> int:
+        """Bytes per encoded integer."""
+        return np.dtype(self.dtype).itemsize
+
+    def encode(self, values: NDArray[np.integer]) -> bytes:
+        """Return the vector's wire bytes after checking every entry is within +-bound."""
+        vector = np.asarray(values)
+        if vector.ndim != 1 or not np.issubdtype(vector.dtype, np.integer):
+            raise FixedPointError(f"expected a 1-D integer vector, got {vector.dtype} {vector.shape}")
+        self.check_range(vector.astype(np.int64))
+        return vector.astype(self.dtype).tobytes()
+
+    def decode(self, payload: bytes, length: int) -> NDArray[np.int64]:
+        """Return the int64 vector in payload, which must hold exactly length entries within bound."""
+        if len(payload) != length * self.width:
+            raise FixedPointError(
+                f"payload has {len(payload)} bytes, but {length} values of {self.dtype} need "
+                f"{length * self.width}; check the task's model size"
+            )
+        vector = np.frombuffer(payload, dtype=self.dtype).astype(np.int64)
+        self.check_range(vector)
+        return vector
+
+    def check_range(self, vector: NDArray[np.int64]) -> None:
+        """Raise FixedPointError if an entry is outside +-bound."""
+        if vector.size and (int(vector.min()) < -self.bound or int(vector.max()) > self.bound):
+            raise FixedPointError(
+                f"entries must lie within +-{self.bound} ({self.bound >> self.scale_bits}.0 at "
+                f"{self.scale_bits} fractional bits); got [{int(vector.min())}, {int(vector.max())}]"
+            )
+
+
+# dtype little-endian explicitly: the wire format does not depend on the host.
+UPDATE_FORMAT = FixedPointFormat(scale_bits=12, dtype="<i2", bound=4 << 12)
+WEIGHT_FORMAT = FixedPointFormat(scale_bits=16, dtype="<i4", bound=256 << 16)
+_UPDATE_TO_WEIGHT_SHIFT = WEIGHT_FORMAT.scale_bits - UPDATE_FORMAT.scale_bits
+
+
+def compute_next_weights(weights: NDArray[np.int64], update: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Return weights + update (rescaled to the weight format), clipped to the weight bound."""
+    # |update| <= 2**31 after aggregation and the shift adds 4 bits: 2**35 + 2**24 fits int64.
+    moved = weights + (update.astype(np.int64) << _UPDATE_TO_WEIGHT_SHIFT)
+    return np.clip(moved, -WEIGHT_FORMAT.bound, WEIGHT_FORMAT.bound)
+
+
+def content_hash(payload: bytes) -> bytes:
+    """Return the SHA-256 digest by which the chain stores and names a payload."""
+    return hashlib.sha256(payload).digest()
