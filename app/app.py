@@ -44,6 +44,13 @@ from app.modules.staking import keys as staking_keys
 from app.modules.staking import msg_server as staking_msgs
 from app.modules.staking.invariants import check_bonded_pool, check_shares
 from app.modules.staking.keeper import BONDED_POOL, StakingKeeper
+from app.modules.tasks import genesis as tasks_genesis
+from app.modules.tasks import hooks as tasks_hooks
+from app.modules.tasks import keys as tasks_keys
+from app.modules.tasks import msg_server as tasks_msgs
+from app.modules.tasks.expected import UpdateJudge
+from app.modules.tasks.invariants import check_escrow
+from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
 from app.queries import QueryResult, QueryRouter
 from app.state.backend import Backend
 from app.state.kv import Branch, GasKV
@@ -54,15 +61,21 @@ __all__ = ["SynodApp", "TxResult", "BlockResult", "MODULE_ACCOUNTS", "GenesisErr
 log = logging.getLogger("synod.app")
 
 # Keyless escrow accounts, one per purpose (later modules add theirs here).
-MODULE_ACCOUNTS = (FEE_COLLECTOR, BONDED_POOL)
+MODULE_ACCOUNTS = (FEE_COLLECTOR, BONDED_POOL, TASKS_ESCROW)
 
 # Store prefixes: 0x00 is the app's own metadata; each module owns one byte. Checked at start-up.
 APP_PREFIX = b"\x00"
 _CHAIN_ID_KEY = APP_PREFIX + b"chain_id"
-MODULE_KEYS = {"auth": auth_keys, "bank": bank_keys, "staking": staking_keys, "slashing": slashing_keys}
+MODULE_KEYS = {
+    "auth": auth_keys,
+    "bank": bank_keys,
+    "staking": staking_keys,
+    "slashing": slashing_keys,
+    "tasks": tasks_keys,
+}
 STORE_PREFIXES = {"app": APP_PREFIX, **{name: keys.STORE_PREFIX for name, keys in MODULE_KEYS.items()}}
 # Genesis is applied in this order: accounts, then balances, then bonds taken from balances.
-GENESIS_MODULES = ("auth", "bank", "staking", "slashing")
+GENESIS_MODULES = ("auth", "bank", "staking", "slashing", "tasks")
 
 
 class GenesisError(ValueError):
@@ -127,8 +140,16 @@ class SynodApp:
         self.bank = BankKeeper(self.auth, MODULE_ACCOUNTS)
         self.staking = StakingKeeper(self.bank)
         self.slashing = SlashingKeeper()
+        self.tasks = TasksKeeper()
+        # Which revealed updates a round aggregates; the committee module will replace this.
+        self.update_judge: UpdateJudge = tasks_hooks.AcceptAll()
         self.routes: dict[str, MsgRoute] = {
-            r.type_url: r for r in [*bank_msgs.routes(self.bank), *staking_msgs.routes(self.staking)]
+            r.type_url: r
+            for r in [
+                *bank_msgs.routes(self.bank),
+                *staking_msgs.routes(self.staking),
+                *tasks_msgs.routes(self.tasks, self.bank),
+            ]
         }
         self.queries = QueryRouter(self)
         self.check_invariants = check_invariants
@@ -181,6 +202,9 @@ class SynodApp:
             slashing_genesis.init_genesis(
                 store, self.slashing, _parse_genesis(doc, "slashing", slashing_genesis.default_genesis())
             )
+            tasks_genesis.init_genesis(
+                store, self.tasks, _parse_genesis(doc, "tasks", tasks_genesis.default_genesis())
+            )
         except (ValueError, SynodError) as e:
             raise GenesisError(f"invalid genesis app_state: {e}") from e
         self._run_invariants(store)
@@ -203,8 +227,8 @@ class SynodApp:
     ) -> BlockResult:
         """Execute a decided block on a branch and stage its app hash; nothing is persisted.
 
-        Order: evidence and liveness (slashing), the transactions, then matured unbondings and
-        the new validator set (staking).
+        Order: evidence and liveness (slashing), the transactions, task deadlines (tasks), then
+        matured unbondings and the new validator set (staking).
         """
         block = self._block if self._block is not None else self.store.branch()
         self._block = None
@@ -215,6 +239,7 @@ class SynodApp:
         )
         slashing_hooks.process_liveness(block, info, self.staking, self.slashing, votes or [], events)
         results = [self._run_tx(block, raw, info, is_check=False) for raw in txs]
+        tasks_hooks.process_end_block(block, height, self.tasks, self.bank, self.update_judge, events)
         for entry in self.staking.complete_unbonding(block, time_seconds):
             events.emit(
                 "complete_unbonding",
@@ -313,6 +338,11 @@ class SynodApp:
             check_supply(store, self.bank)
             check_bonded_pool(store, self.staking)
             check_shares(store, self.staking)
+            check_escrow(store, self.tasks, self._module_balances)
+
+    def _module_balances(self, store: Branch, module: str) -> dict[str, int]:
+        """Every balance of a module account (for invariants)."""
+        return dict(self.bank.get_all_balances(store, self.bank.module_account(module)))
 
 
 def _parse_genesis(doc: dict, module: str, default: Message) -> Message:

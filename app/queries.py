@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from app.core.crypto import AddressError, decode_address, encode_address
 from app.core.errors import ErrInvalidAddress, ErrInvalidRequest, ErrNotFound, ErrUnknownRequest, SynodError
 from app.modules.staking.logic import compute_tokens_for_shares
+from app.modules.tasks import query_server as tasks_queries
 from app.state.store import QueryError
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
@@ -84,6 +85,7 @@ class QueryRouter:
                 params=app.slashing.get_params(self._view)
             ).SerializeToString(),
         }
+        self._routes.update(tasks_queries.routes(app.tasks, lambda: self._view, lambda: app.store.height))
 
     @property
     def _view(self):  # noqa: ANN202 - the committed StateView

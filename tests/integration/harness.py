@@ -55,6 +55,7 @@ class Chain:
         self.app = SynodApp(self.backend, check_invariants=self.check_invariants)
         self.abci = AbciHandlers(self.app)
         self.sequences: dict[str, int] = {}
+        self.fees_paid: dict[str, int] = {}  # by Chain.tx, which pays gas x 1usyn
 
     def init(self, balances: dict[str, int]) -> bytes:
         """InitChain with funded test keys and an empty block 1; returns the genesis app hash."""
@@ -108,6 +109,21 @@ class Chain:
             [msg_send(key.address, recipient_address, Coins.of([(DENOM, amount)]))],
             sequence=seq,
             **kw,
+        )
+
+    def tx(self, sender: str, msgs: list, gas: int = DEFAULT_GAS) -> bytes:
+        """A signed tx of any messages from a test key, paying gas x 1usyn, tracking sequences."""
+        seq = self.sequences.get(sender, 0)
+        self.sequences[sender] = seq + 1
+        self.fees_paid[sender] = self.fees_paid.get(sender, 0) + gas
+        return build_tx(
+            test_key(sender),
+            msgs,
+            chain_id=CHAIN_ID,
+            account_number=self.account_number(sender),
+            sequence=seq,
+            fee=Coins.of([(DENOM, gas)]),
+            gas_limit=gas,
         )
 
     def balance(self, address: str) -> int:

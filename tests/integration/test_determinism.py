@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "5f5ec641b9209b16d03f0d8eb870f0842c094a8cce66609b74cbe1da43d50ffd",
-    2: "6c15cff94436e25725ee7c68832cd9b70449dfa47de50d1df0f62c74d5a8bb1d",
-    3: "488d8023678215d0a3ea039f2d032b88141b3678d07e80ade8fe02a01e4e241e",
-    4: "6622fcf735a0c638702b80a67f9fb6047ecc5a36403cbc509bc0a5ab9ebf7ace",
+    1: "370ab78716c622b1a183822a04fd03bc0d4ff7869e67f1b5d384eadd23cd882f",
+    2: "4cedf1fc12a47726a2e4336a2d3a977607144a0b460b06698b776922e13a3832",
+    3: "df1bacd83499aa18ef827147d005a8ec5ee56c456b3ba8798534279aff9afcbb",
+    4: "349a305fe0a5633605e9ef797280f07bf78d27b6bda81ea00cab8716fdb6af59",
 }
 
 

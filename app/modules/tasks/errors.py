@@ -1,0 +1,37 @@
+"""tasks errors (codespace "tasks"); codes are never renumbered."""
+
+from __future__ import annotations
+
+from app.core.errors import register
+
+__all__ = [
+    "ErrAlreadyCommitted",
+    "ErrAlreadyJoined",
+    "ErrAlreadyRevealed",
+    "ErrBadUpdate",
+    "ErrCommitmentMismatch",
+    "ErrInvalidTask",
+    "ErrNoCommitment",
+    "ErrNotOwner",
+    "ErrNotParticipant",
+    "ErrTaskClosed",
+    "ErrTaskFull",
+    "ErrTaskNotFound",
+    "ErrWrongPhase",
+    "ErrWrongRound",
+]
+
+ErrInvalidTask = register("tasks", 2, "invalid task parameters")
+ErrTaskNotFound = register("tasks", 3, "task not found")
+ErrWrongPhase = register("tasks", 4, "message outside its phase")
+ErrTaskFull = register("tasks", 5, "task has its maximum number of workers")
+ErrAlreadyJoined = register("tasks", 6, "already joined this task")
+ErrNotParticipant = register("tasks", 7, "not a worker of this task")
+ErrAlreadyCommitted = register("tasks", 8, "already committed an update this round")
+ErrNoCommitment = register("tasks", 9, "no commitment to reveal")
+ErrCommitmentMismatch = register("tasks", 10, "reveal does not match the commitment")
+ErrAlreadyRevealed = register("tasks", 11, "already revealed this round")
+ErrBadUpdate = register("tasks", 12, "update has the wrong size or range")
+ErrNotOwner = register("tasks", 13, "only the task owner may do this")
+ErrWrongRound = register("tasks", 14, "message names a round that is not the current one")
+ErrTaskClosed = register("tasks", 15, "task is no longer open")

@@ -1,0 +1,191 @@
+"""tasks keeper: owns the tasks prefix store (tasks, participants, round state, checkpoints)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from app.core.codec import from_u64be, u64be
+from app.core.fixedpoint import content_hash
+from app.modules.tasks import keys
+from app.modules.tasks.errors import ErrTaskNotFound
+from app.modules.tasks.params import default_params
+from app.state.kv import KVStore, PrefixStore
+from synod.tasks.v1 import tasks_pb2
+
+__all__ = ["TasksKeeper", "TASKS_ESCROW"]
+
+# The module account that escrows rewards and worker stakes.
+TASKS_ESCROW = "tasks"
+
+
+def _put(ps: PrefixStore, key: bytes, msg: object) -> None:
+    """Store a proto message under key in its deterministic encoding."""
+    ps.set(key, msg.SerializeToString(deterministic=True))  # type: ignore[attr-defined]
+
+
+class TasksKeeper:
+    """Reads and writes tasks state; input validation lives in msg_server."""
+
+    def _store(self, store: KVStore) -> PrefixStore:
+        return PrefixStore(store, keys.STORE_PREFIX)
+
+    def get_params(self, store: KVStore) -> tasks_pb2.Params:
+        """Current params."""
+        raw = self._store(store).get(keys.PARAMS)
+        return tasks_pb2.Params.FromString(raw) if raw else default_params()
+
+    def set_params(self, store: KVStore, params: tasks_pb2.Params) -> None:
+        """Store params."""
+        _put(self._store(store), keys.PARAMS, params)
+
+    def next_task_id(self, store: KVStore) -> int:
+        """Allocate the next task id (ids start at 1)."""
+        ps = self._store(store)
+        raw = ps.get(keys.NEXT_TASK_ID)
+        task_id = from_u64be(raw) if raw else 1
+        ps.set(keys.NEXT_TASK_ID, u64be(task_id + 1))
+        return task_id
+
+    def get_task(self, store: KVStore, task_id: int) -> tasks_pb2.Task | None:
+        """One task, or None."""
+        raw = self._store(store).get(keys.task_key(task_id))
+        return tasks_pb2.Task.FromString(raw) if raw else None
+
+    def require_task(self, store: KVStore, task_id: int) -> tasks_pb2.Task:
+        """One task, or ErrTaskNotFound."""
+        task = self.get_task(store, task_id)
+        if task is None:
+            raise ErrTaskNotFound.wrap(f"no task with id {task_id}; list them with `synod query task list`")
+        return task
+
+    def set_task(self, store: KVStore, task: tasks_pb2.Task) -> None:
+        """Store a task."""
+        _put(self._store(store), keys.task_key(task.id), task)
+
+    def iterate_tasks(self, store: KVStore) -> Iterator[tasks_pb2.Task]:
+        """Every task by id."""
+        for _, raw in self._store(store).iterate(keys.TASK):
+            yield tasks_pb2.Task.FromString(raw)
+
+    def get_participant(self, store: KVStore, task_id: int, worker: bytes) -> tasks_pb2.Participant | None:
+        """One worker of a task, or None."""
+        raw = self._store(store).get(keys.participant_key(task_id, worker))
+        return tasks_pb2.Participant.FromString(raw) if raw else None
+
+    def set_participant(self, store: KVStore, worker: bytes, p: tasks_pb2.Participant) -> None:
+        """Store a participant."""
+        _put(self._store(store), keys.participant_key(p.task_id, worker), p)
+
+    def iterate_participants(
+        self, store: KVStore, task_id: int
+    ) -> Iterator[tuple[bytes, tasks_pb2.Participant]]:
+        """(worker address, participant) of a task, by address."""
+        prefix = keys.participant_key(task_id)
+        for k, raw in self._store(store).iterate(prefix):
+            yield k[len(prefix) :], tasks_pb2.Participant.FromString(raw)
+
+    def get_commitment(
+        self, store: KVStore, task_id: int, round_: int, worker: bytes
+    ) -> tasks_pb2.Commitment | None:
+        """A worker's commitment for a round, or None."""
+        raw = self._store(store).get(keys.commitment_key(task_id, round_, worker))
+        return tasks_pb2.Commitment.FromString(raw) if raw else None
+
+    def set_commitment(
+        self, store: KVStore, task_id: int, round_: int, worker: bytes, c: tasks_pb2.Commitment
+    ) -> None:
+        """Store a commitment."""
+        _put(self._store(store), keys.commitment_key(task_id, round_, worker), c)
+
+    def iterate_commitments(
+        self, store: KVStore, task_id: int, round_: int
+    ) -> Iterator[tuple[bytes, tasks_pb2.Commitment]]:
+        """(worker, commitment) of a round, by worker address."""
+        prefix = keys.commitment_key(task_id, round_)
+        for k, raw in self._store(store).iterate(prefix):
+            yield k[len(prefix) :], tasks_pb2.Commitment.FromString(raw)
+
+    def get_reveal(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> tasks_pb2.Reveal | None:
+        """A worker's reveal for a round, or None."""
+        raw = self._store(store).get(keys.reveal_key(task_id, round_, worker))
+        return tasks_pb2.Reveal.FromString(raw) if raw else None
+
+    def set_reveal(
+        self,
+        store: KVStore,
+        task_id: int,
+        round_: int,
+        worker: bytes,
+        reveal: tasks_pb2.Reveal,
+        update: bytes,
+    ) -> None:
+        """Store a reveal and its update payload."""
+        ps = self._store(store)
+        _put(ps, keys.reveal_key(task_id, round_, worker), reveal)
+        ps.set(keys.update_key(task_id, round_, worker), update)
+
+    def iterate_reveals(
+        self, store: KVStore, task_id: int, round_: int
+    ) -> Iterator[tuple[bytes, tasks_pb2.Reveal]]:
+        """(worker, reveal) of a round, by worker address."""
+        prefix = keys.reveal_key(task_id, round_)
+        for k, raw in self._store(store).iterate(prefix):
+            yield k[len(prefix) :], tasks_pb2.Reveal.FromString(raw)
+
+    def get_update(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> bytes | None:
+        """A revealed update payload, or None (also once its round is aggregated)."""
+        return self._store(store).get(keys.update_key(task_id, round_, worker))
+
+    def clear_round(self, store: KVStore, task_id: int, round_: int) -> None:
+        """Delete a round's commitments, reveals and payloads (its checkpoint record stays)."""
+        ps = self._store(store)
+        for prefix in (
+            keys.commitment_key(task_id, round_),
+            keys.reveal_key(task_id, round_),
+            keys.update_key(task_id, round_),
+        ):
+            for k, _ in list(ps.iterate(prefix)):
+                ps.delete(k)
+
+    def get_round(self, store: KVStore, task_id: int, round_: int) -> tasks_pb2.RoundRecord | None:
+        """A round's checkpoint record, or None."""
+        raw = self._store(store).get(keys.round_key(task_id, round_))
+        return tasks_pb2.RoundRecord.FromString(raw) if raw else None
+
+    def set_round(self, store: KVStore, record: tasks_pb2.RoundRecord) -> None:
+        """Store a round's checkpoint record."""
+        _put(self._store(store), keys.round_key(record.task_id, record.round), record)
+
+    def iterate_rounds(self, store: KVStore, task_id: int) -> Iterator[tasks_pb2.RoundRecord]:
+        """A task's checkpoint records by round."""
+        for _, raw in self._store(store).iterate(keys.round_key(task_id)):
+            yield tasks_pb2.RoundRecord.FromString(raw)
+
+    def put_model(self, store: KVStore, weights: bytes) -> bytes:
+        """Store weights by content hash (idempotent); return the hash."""
+        model_hash = content_hash(weights)
+        ps = self._store(store)
+        if ps.get(keys.model_key(model_hash)) is None:
+            ps.set(keys.model_key(model_hash), weights)
+        return model_hash
+
+    def get_model(self, store: KVStore, model_hash: bytes) -> bytes | None:
+        """Weights by content hash, or None."""
+        return self._store(store).get(keys.model_key(model_hash))
+
+    def schedule(self, store: KVStore, height: int, task_id: int) -> None:
+        """Ask the end-block of height to process the task."""
+        self._store(store).set(keys.schedule_key(height, task_id), b"")
+
+    def unschedule(self, store: KVStore, height: int, task_id: int) -> None:
+        """Withdraw a scheduled end-block visit."""
+        self._store(store).delete(keys.schedule_key(height, task_id))
+
+    def pop_scheduled(self, store: KVStore, height: int) -> list[int]:
+        """Remove and return the task ids scheduled at height, in id order."""
+        ps = self._store(store)
+        prefix = keys.schedule_key(height)
+        entries = [k for k, _ in ps.iterate(prefix)]
+        for k in entries:
+            ps.delete(k)
+        return [from_u64be(k[len(prefix) :]) for k in entries]

@@ -1,0 +1,349 @@
+"""tasks message handlers: validate -> keeper -> events."""
+
+from __future__ import annotations
+
+from app.core.architectures import ArchitectureError, param_count
+from app.core.coins import Coins, parse_amount, validate_denom
+from app.core.context import Context
+from app.core.crypto import AddressError, decode_address
+from app.core.errors import ErrInvalidAddress, SynodError
+from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, FixedPointError, content_hash
+from app.core.msgs import MsgRoute
+from app.modules.tasks import logic
+from app.modules.tasks.aggregation import AggregationError, make_params
+from app.modules.tasks.errors import (
+    ErrAlreadyCommitted,
+    ErrAlreadyJoined,
+    ErrAlreadyRevealed,
+    ErrBadUpdate,
+    ErrCommitmentMismatch,
+    ErrInvalidTask,
+    ErrNoCommitment,
+    ErrNotOwner,
+    ErrNotParticipant,
+    ErrTaskClosed,
+    ErrTaskFull,
+    ErrWrongPhase,
+    ErrWrongRound,
+)
+from app.modules.tasks.expected import TasksBank
+from app.modules.tasks.hooks import close_task
+from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
+from synod.tasks.v1 import tasks_pb2, tx_pb2
+
+__all__ = ["routes", "validate_post_task", "compute_rule_min_updates"]
+
+OPTIMIZERS = ("adam", "sgd")
+HASH_LEN = 32
+_MAX_NAME = 64
+_MAX_REF = 256
+_MAX_SAMPLES = 2**31 - 1  # the aggregation rules cap any one weight to this
+
+
+def _address(addr: str, field: str) -> bytes:
+    """Decode an address field, naming the field in the error."""
+    try:
+        return decode_address(addr)
+    except AddressError as e:
+        raise ErrInvalidAddress.wrap(f"{field}: {e}") from None
+
+
+def _require(ok: bool, message: str) -> None:
+    """Raise ErrInvalidTask with message unless ok."""
+    if not ok:
+        raise ErrInvalidTask.wrap(message)
+
+
+def compute_rule_min_updates(aggregation: tasks_pb2.Aggregation) -> int:
+    """Return the fewest updates the task's rule accepts, raising ErrInvalidTask if it is unusable."""
+    names = [p.name for p in aggregation.params]
+    _require(names == sorted(set(names)), "aggregation params must be sorted by name, each name once")
+    try:
+        return make_params(aggregation.rule, {p.name: p.value for p in aggregation.params}).min_updates()
+    except AggregationError as e:
+        raise ErrInvalidTask.wrap(f"aggregation: {e}") from None
+
+
+def _validate_hyper(h: tasks_pb2.Hyperparams) -> None:
+    """Hyperparameters every worker can apply."""
+    _require(
+        h.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {h.optimizer!r}"
+    )
+    _require(1 <= h.learning_rate_ppm <= 10_000_000, "learning_rate_ppm must be in [1, 10000000] (<= 10.0)")
+    _require(1 <= h.batch_size <= 65_536, "batch_size must be in [1, 65536]")
+    _require(1 <= h.local_epochs <= 1000, "local_epochs must be in [1, 1000]")
+
+
+def _validate_data(d: tasks_pb2.DataRef) -> None:
+    """A named dataset and an evaluation data reference with its 32-byte hash."""
+    _require(0 < len(d.dataset) <= _MAX_NAME, f"data.dataset must be 1-{_MAX_NAME} characters")
+    _require(0 < len(d.eval_data) <= _MAX_REF, f"data.eval_data must be 1-{_MAX_REF} characters")
+    _require(len(d.eval_hash) == HASH_LEN, f"data.eval_hash must be a {HASH_LEN}-byte SHA-256")
+
+
+def _validate_schedule(s: tasks_pb2.Schedule) -> None:
+    """Every phase needs at least one block (scoring may take none)."""
+    _require(s.rounds >= 1, "schedule.rounds must be at least 1")
+    for name in ("join_blocks", "commit_blocks", "reveal_blocks"):
+        _require(getattr(s, name) >= 1, f"schedule.{name} must be at least 1")
+
+
+def _validate_coins(msg: tx_pb2.MsgPostTask) -> None:
+    """A positive reward and a non-negative worker stake, each one valid coin."""
+    for name, positive in (("reward", True), ("worker_stake", False)):
+        coin = getattr(msg, name)
+        try:
+            validate_denom(coin.denom)
+            parse_amount(coin.amount, name, positive=positive)
+        except SynodError as e:
+            raise ErrInvalidTask.wrap(f"{name}: {e}") from None
+
+
+def validate_post_task(msg: tx_pb2.MsgPostTask) -> None:
+    """Stateless checks of MsgPostTask: everything but the limits in params."""
+    _address(msg.owner, "owner")
+    try:
+        size = param_count(msg.model.arch, msg.model.n_features, msg.model.n_classes)
+    except ArchitectureError as e:
+        raise ErrInvalidTask.wrap(f"model: {e}") from None
+    _validate_hyper(msg.hyper)
+    _validate_data(msg.data)
+    _validate_schedule(msg.schedule)
+    _validate_coins(msg)
+    _require(1 <= msg.min_workers <= msg.max_workers, "need 1 <= min_workers <= max_workers")
+    need = compute_rule_min_updates(msg.aggregation)
+    _require(
+        msg.min_workers >= need,
+        f"rule {msg.aggregation.rule!r} needs {need} updates per round; raise min_workers to at least {need}",
+    )
+    try:
+        WEIGHT_FORMAT.decode(msg.initial_weights, size)
+    except FixedPointError as e:
+        raise ErrInvalidTask.wrap(f"initial_weights: {e}") from None
+
+
+def _check_limits(msg: tx_pb2.MsgPostTask, params: tasks_pb2.Params) -> None:
+    """The task fits the chain's limits."""
+    s = msg.schedule
+    _require(s.rounds <= params.max_rounds, f"schedule.rounds must be at most {params.max_rounds}")
+    longest = max(s.join_blocks, s.commit_blocks, s.reveal_blocks, s.score_blocks)
+    _require(longest <= params.max_phase_blocks, f"phases may last at most {params.max_phase_blocks} blocks")
+    _require(msg.max_workers <= params.max_workers, f"max_workers must be at most {params.max_workers}")
+    size = param_count(msg.model.arch, msg.model.n_features, msg.model.n_classes)
+    _require(
+        size <= params.max_model_params,
+        f"model has {size} parameters, the limit is {params.max_model_params}",
+    )
+    _require(
+        len(msg.description) <= params.max_description_chars,
+        f"description must be at most {params.max_description_chars} characters",
+    )
+
+
+def _coin(c: object) -> Coins:
+    """One proto coin as Coins (empty when its amount is zero)."""
+    amount = int(c.amount)  # type: ignore[attr-defined]
+    return Coins.of([(c.denom, amount)]) if amount else Coins.of([])  # type: ignore[attr-defined]
+
+
+def _require_open_round(task: tasks_pb2.Task, round_: int, phase: str, height: int) -> None:
+    """The task is running, in phase, in round round_."""
+    if task.status != tasks_pb2.TASK_STATUS_RUNNING:
+        raise ErrTaskClosed.wrap(f"task {task.id} is {tasks_pb2.TaskStatus.Name(task.status)}, not running")
+    current = logic.compute_phase(task, height)
+    if current.round != round_:
+        raise ErrWrongRound.wrap(
+            f"task {task.id} is in round {current.round} at height {height}, not {round_}"
+        )
+    if current.name != phase:
+        raise ErrWrongPhase.wrap(
+            f"task {task.id} round {round_} is in its {current.name} phase at height {height} "
+            f"(until {current.end_height}); {phase} is not accepted now"
+        )
+
+
+def _participant(
+    k: TasksKeeper, ctx: Context, task_id: int, worker: bytes, addr: str
+) -> tasks_pb2.Participant:
+    """The worker's participation, or ErrNotParticipant."""
+    p = k.get_participant(ctx.store, task_id, worker)
+    if p is None:
+        raise ErrNotParticipant.wrap(f"{addr} has not joined task {task_id}")
+    return p
+
+
+def _post(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgPostTask) -> None:
+    """Escrow the reward, store the task and its round-0 checkpoint, schedule the join deadline."""
+    _check_limits(msg, k.get_params(ctx.store))
+    owner = decode_address(msg.owner)
+    bank.send_coins_from_account_to_module(ctx.store, owner, TASKS_ESCROW, _coin(msg.reward))
+    model_hash = k.put_model(ctx.store, msg.initial_weights)
+    task = tasks_pb2.Task(
+        id=k.next_task_id(ctx.store),
+        owner=msg.owner,
+        description=msg.description,
+        model=msg.model,
+        hyper=msg.hyper,
+        data=msg.data,
+        schedule=msg.schedule,
+        min_workers=msg.min_workers,
+        max_workers=msg.max_workers,
+        worker_stake=msg.worker_stake,
+        reward=msg.reward,
+        aggregation=msg.aggregation,
+        start_height=ctx.block.height,
+        status=tasks_pb2.TASK_STATUS_JOINING,
+        model_hash=model_hash,
+    )
+    k.set_task(ctx.store, task)
+    k.set_round(
+        ctx.store,
+        tasks_pb2.RoundRecord(
+            task_id=task.id,
+            round=0,
+            outcome=tasks_pb2.ROUND_OUTCOME_AGGREGATED,
+            model_hash=model_hash,
+            height=ctx.block.height,
+            note="initial model",
+        ),
+    )
+    k.schedule(ctx.store, logic.compute_join_end(task), task.id)
+    ctx.events.emit("post_task", task_id=task.id, owner=msg.owner, model_hash=model_hash.hex())
+
+
+def _join(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgJoinTask) -> None:
+    """Bond the worker stake and register the worker during the join phase."""
+    task = k.require_task(ctx.store, msg.task_id)
+    if task.status != tasks_pb2.TASK_STATUS_JOINING:
+        raise ErrWrongPhase.wrap(
+            f"task {task.id} is {tasks_pb2.TaskStatus.Name(task.status)}; joining has closed"
+        )
+    worker = decode_address(msg.worker)
+    if k.get_participant(ctx.store, task.id, worker) is not None:
+        raise ErrAlreadyJoined.wrap(f"{msg.worker} already joined task {task.id}")
+    if task.worker_count >= task.max_workers:
+        raise ErrTaskFull.wrap(f"task {task.id} already has its maximum of {task.max_workers} workers")
+    bank.send_coins_from_account_to_module(ctx.store, worker, TASKS_ESCROW, _coin(task.worker_stake))
+    k.set_participant(
+        ctx.store,
+        worker,
+        tasks_pb2.Participant(task_id=task.id, address=msg.worker, joined_height=ctx.block.height),
+    )
+    task.worker_count += 1
+    k.set_task(ctx.store, task)
+    ctx.events.emit("join_task", task_id=task.id, worker=msg.worker)
+
+
+def _commit(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgCommitUpdate) -> None:
+    """Record a worker's commitment in the round's commit phase."""
+    task = k.require_task(ctx.store, msg.task_id)
+    _require_open_round(task, msg.round, logic.COMMIT, ctx.block.height)
+    worker = decode_address(msg.worker)
+    _participant(k, ctx, task.id, worker, msg.worker)
+    if k.get_commitment(ctx.store, task.id, msg.round, worker) is not None:
+        raise ErrAlreadyCommitted.wrap(
+            f"{msg.worker} already committed to round {msg.round} of task {task.id}"
+        )
+    k.set_commitment(
+        ctx.store,
+        task.id,
+        msg.round,
+        worker,
+        tasks_pb2.Commitment(worker=msg.worker, hash=msg.commitment, height=ctx.block.height),
+    )
+    ctx.events.emit("commit_update", task_id=task.id, round=msg.round, worker=msg.worker)
+
+
+def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
+    """Check the update against its commitment, size and range; keep it until aggregation."""
+    task = k.require_task(ctx.store, msg.task_id)
+    _require_open_round(task, msg.round, logic.REVEAL, ctx.block.height)
+    worker = decode_address(msg.worker)
+    _participant(k, ctx, task.id, worker, msg.worker)
+    commitment = k.get_commitment(ctx.store, task.id, msg.round, worker)
+    if commitment is None:
+        raise ErrNoCommitment.wrap(f"{msg.worker} made no commitment in round {msg.round} of task {task.id}")
+    if k.get_reveal(ctx.store, task.id, msg.round, worker) is not None:
+        raise ErrAlreadyRevealed.wrap(f"{msg.worker} already revealed round {msg.round} of task {task.id}")
+    try:
+        UPDATE_FORMAT.decode(
+            msg.update, param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+        )
+    except FixedPointError as e:
+        raise ErrBadUpdate.wrap(str(e)) from None
+    expected = logic.compute_commitment(task.id, msg.round, worker, msg.salt, msg.num_samples, msg.update)
+    if expected != commitment.hash:
+        raise ErrCommitmentMismatch.wrap(
+            f"the update, salt and num_samples do not hash to {msg.worker}'s commitment for round {msg.round}"
+        )
+    reveal = tasks_pb2.Reveal(
+        worker=msg.worker,
+        update_hash=content_hash(msg.update),
+        num_samples=msg.num_samples,
+        height=ctx.block.height,
+    )
+    k.set_reveal(ctx.store, task.id, msg.round, worker, reveal, msg.update)
+    ctx.events.emit("reveal_update", task_id=task.id, round=msg.round, worker=msg.worker)
+
+
+def _cancel(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgCancelTask) -> None:
+    """The owner ends the task before its first round; everything escrowed goes back."""
+    task = k.require_task(ctx.store, msg.task_id)
+    if task.owner != msg.owner:
+        raise ErrNotOwner.wrap(f"task {task.id} belongs to {task.owner}")
+    if task.status != tasks_pb2.TASK_STATUS_JOINING:
+        raise ErrWrongPhase.wrap(f"task {task.id} can only be cancelled before its first round")
+    k.unschedule(ctx.store, logic.compute_join_end(task), task.id)
+    close_task(ctx.store, k, bank, task, tasks_pb2.TASK_STATUS_CANCELLED, ctx.events)
+
+
+def _validate_task_ref(task_id: int, address: str, field: str) -> None:
+    """A task id and a signer address."""
+    _address(address, field)
+    if task_id == 0:
+        raise ErrInvalidTask.wrap("task_id must be positive")
+
+
+def validate_join(msg: tx_pb2.MsgJoinTask) -> None:
+    """Stateless checks of MsgJoinTask."""
+    _validate_task_ref(msg.task_id, msg.worker, "worker")
+
+
+def validate_commit(msg: tx_pb2.MsgCommitUpdate) -> None:
+    """Stateless checks of MsgCommitUpdate."""
+    _validate_task_ref(msg.task_id, msg.worker, "worker")
+    if msg.round == 0:
+        raise ErrWrongRound.wrap("rounds are numbered from 1")
+    if len(msg.commitment) != HASH_LEN:
+        raise ErrBadUpdate.wrap(f"commitment must be {HASH_LEN} bytes, got {len(msg.commitment)}")
+
+
+def validate_reveal(msg: tx_pb2.MsgRevealUpdate) -> None:
+    """Stateless checks of MsgRevealUpdate (size and range need the task: see _reveal)."""
+    _validate_task_ref(msg.task_id, msg.worker, "worker")
+    if msg.round == 0:
+        raise ErrWrongRound.wrap("rounds are numbered from 1")
+    if len(msg.salt) != HASH_LEN:
+        raise ErrBadUpdate.wrap(f"salt must be {HASH_LEN} bytes, got {len(msg.salt)}")
+    if not 1 <= msg.num_samples <= _MAX_SAMPLES:
+        raise ErrBadUpdate.wrap(f"num_samples must be in [1, {_MAX_SAMPLES}], got {msg.num_samples}")
+
+
+def validate_cancel(msg: tx_pb2.MsgCancelTask) -> None:
+    """Stateless checks of MsgCancelTask."""
+    _validate_task_ref(msg.task_id, msg.owner, "owner")
+
+
+def routes(k: TasksKeeper, bank: TasksBank) -> list[MsgRoute]:
+    """The tasks module's message routes."""
+    return [
+        MsgRoute(
+            tx_pb2.MsgPostTask, lambda m: m.owner, validate_post_task, lambda c, m: _post(k, bank, c, m)
+        ),
+        MsgRoute(tx_pb2.MsgJoinTask, lambda m: m.worker, validate_join, lambda c, m: _join(k, bank, c, m)),
+        MsgRoute(tx_pb2.MsgCommitUpdate, lambda m: m.worker, validate_commit, lambda c, m: _commit(k, c, m)),
+        MsgRoute(tx_pb2.MsgRevealUpdate, lambda m: m.worker, validate_reveal, lambda c, m: _reveal(k, c, m)),
+        MsgRoute(
+            tx_pb2.MsgCancelTask, lambda m: m.owner, validate_cancel, lambda c, m: _cancel(k, bank, c, m)
+        ),
+    ]
