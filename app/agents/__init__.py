@@ -1,0 +1,1 @@
+"""Off-chain agents: task specs, the worker loop (JAX allowed; never imported by the state machine)."""
