@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from app.client.rpc import CometRPC, RpcError, decode_base64
+from app.client.rpc import CometRPC, QueryFailed
 from synod.auth.v1 import auth_pb2
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
@@ -12,16 +12,9 @@ from synod.bank.v1 import query_pb2 as bank_query
 __all__ = ["QueryFailed", "abci_query", "get_account", "get_auth_params", "get_balances"]
 
 
-class QueryFailed(RpcError):
-    """The app answered a query with a non-zero code."""
-
-
 def abci_query(rpc: CometRPC, path: str, data: bytes, response: type[Message]) -> Message:
     """Query the app and decode its answer; a non-zero code raises QueryFailed with the app's log."""
-    r = rpc.abci_query(path, data)
-    if int(r.get("code", 0)):
-        raise QueryFailed(r.get("log") or f"query {path} failed with code {r['code']}", int(r["code"]))
-    return response.FromString(decode_base64(r.get("value")))
+    return rpc.query_proto(path, data, response)
 
 
 def get_account(rpc: CometRPC, address: str) -> auth_pb2.BaseAccount:
