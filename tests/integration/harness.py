@@ -85,6 +85,14 @@ class Chain:
         self.abci.commit(abci.RequestCommit())
         return resp
 
+    def resync_sequences(self) -> None:
+        """Reload tracked sequences from committed state (a tx that failed before the ante left none)."""
+        from app.core.crypto import decode_address
+
+        for name in self.sequences:
+            acc = self.app.auth.get_account(self.app.store.view, decode_address(test_key(name).address))
+            self.sequences[name] = acc.sequence if acc is not None else 0
+
     def account_number(self, name: str) -> int:
         """Account number of a test key from committed state."""
         from app.core.crypto import decode_address

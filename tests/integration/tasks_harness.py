@@ -73,7 +73,9 @@ class TaskChain:
 
     def run(self, *txs: bytes):  # noqa: ANN201
         """One block with txs; returns the FinalizeBlock response."""
-        return self.chain.block(list(txs))
+        resp = self.chain.block(list(txs))
+        self.chain.resync_sequences()
+        return resp
 
     def advance_to(self, height: int) -> None:
         """Empty blocks until the last committed height is height - 1 (the next block is height)."""
