@@ -1,9 +1,9 @@
 """Krum and multi-Krum: keep the updates closest to their neighbours, which outliers cannot be.
 
 With n updates of which up to f are Byzantine, each update's score is the sum of squared Euclidean
-distances to its n - f - 2 nearest other updates (Blanchard et al., 2017). Krum (selected = 1) returns
-the best-scoring update itself; multi-Krum (selected = m > 1) returns the floored, unweighted mean of
-the m best. Equal scores are broken by worker id, since updates are ordered by worker id.
+distances to its n - f - 2 nearest other updates (Blanchard et al., 2017). Krum (m = 1) returns
+the best-scoring update itself; multi-Krum (m > 1) returns the floored, unweighted mean of the m best
+(El Mhamdi et al., 2018). Equal scores are broken by worker id, since updates are ordered by worker id.
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ __all__ = ["KrumParams", "compute_krum", "compute_krum_scores"]
 
 @dataclass(frozen=True)
 class KrumParams:
-    """byzantine is f, the updates assumed malicious; selected is m, how many best updates to average."""
+    """byzantine is f, the updates assumed malicious; m is how many best-scored updates to average."""
 
     byzantine: int = 1
-    selected: int = 1
+    m: int = 1
 
     def __post_init__(self) -> None:
         """Check f >= 0 and m >= 1."""
         require_int("byzantine", self.byzantine, 0, 2**20)
-        require_int("selected", self.selected, 1, 2**20)
+        require_int("m", self.m, 1, 2**20)
 
     def min_updates(self) -> int:
         """Return max(2f + 3, m + f): Krum needs n > 2f + 2, and m must not exceed the n - f honest ones."""
-        return max(2 * self.byzantine + 3, self.selected + self.byzantine)
+        return max(2 * self.byzantine + 3, self.m + self.byzantine)
 
 
 def _compute_pairwise_distances(matrix: NDArray[np.int64]) -> list[list[int]]:
@@ -68,4 +68,4 @@ def compute_krum(updates: Sequence[Update], params: object) -> NDArray[np.int64]
     scores = compute_krum_scores(matrix, checked.byzantine)
     # Sorting (score, index) pairs breaks equal scores by index, i.e. by worker id.
     best = [index for _, index in sorted(zip(scores, range(len(scores)), strict=True))]
-    return compute_floor_mean(matrix[best[: checked.selected]])
+    return compute_floor_mean(matrix[best[: checked.m]])

@@ -45,7 +45,7 @@ def compute_mean(updates: Sequence[Update], params: object) -> NDArray[np.int64]
         raise AggregationError(
             f"total weight {total} exceeds {MAX_TOTAL_WEIGHT}; set max_weight to cap sample counts"
         )
-    # |w_i * x_i| summed is at most total * 2**31 <= 2**62, inside int64.
-    weighted = (np.asarray(weights, dtype=np.int64)[:, None] * matrix).sum(axis=0)
+    # |w_i * x_i| summed is at most total * 2**31 <= 2**62, inside int64; integer matmul is exact.
+    weighted = np.asarray(weights, dtype=np.int64) @ matrix
     mean: NDArray[np.int64] = np.floor_divide(weighted, total)
     return mean
