@@ -297,13 +297,21 @@ class SynodApp:
             ante = parent.branch()
             ctx = Context(GasKV(ante, meter, DEFAULT_GAS_CONFIG), block, meter, is_check=is_check)
             run_ante(ctx, tx, self.auth, self.bank)
-            ante.write()
+            if not is_check:
+                ante.write()  # in a block, the fee and sequence stand even if a message fails
         except SynodError as e:
             return TxResult.failure(e, gas_wanted, min(meter.consumed, gas_wanted))
         except Exception as e:  # a bug, not bad input: the tx fails, the node lives on
             log.exception("unexpected error in ante handler")
             return TxResult(UNKNOWN_CODE, "sdk", f"internal error: {type(e).__name__}", gas_wanted)
-        return self._run_msgs(parent, tx, msgs, meter, block, is_check)
+        if not is_check:
+            return self._run_msgs(parent, tx, msgs, meter, block, is_check)
+        # A tx CheckTx rejects never enters the mempool, so its sequence bump and fee must not stay
+        # in the check state either, or the sender's next tx would be refused until the next Commit.
+        result = self._run_msgs(ante, tx, msgs, meter, block, is_check)
+        if result.code == 0:
+            ante.write()
+        return result
 
     def _run_msgs(
         self,

@@ -274,3 +274,13 @@ def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(
     finally:
         backend.close()
     assert memory.app.store.app_hash.hex() == GOLDEN_LIFECYCLE_APP_HASH
+
+
+def test_a_tx_checktx_rejects_leaves_no_sequence_bump_in_the_check_state(tc: TaskChain) -> None:
+    from tendermint.abci import types_pb2 as abci
+
+    _ok(tc.run(tc.post()))
+    bad = tc.commit("bob", 1, update_vector(1))  # bob is no participant, and it is the join phase
+    assert tc.chain.abci.check_tx(abci.RequestCheckTx(tx=bad)).code != 0
+    tc.chain.sequences["bob"] = 0
+    assert tc.chain.abci.check_tx(abci.RequestCheckTx(tx=tc.join("bob"))).code == 0
