@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import click
 
+from cli.demo import demo
 from cli.keys import keys
 from cli.localnet import localnet
 from cli.node import init, start, status
 from cli.query import query
+from cli.task import task_tx
+from cli.taskplot import task
+from cli.taskquery import task_query
 from cli.tx import tx
+from cli.worker import worker
 
 __all__ = ["cli", "main"]
 
@@ -19,8 +24,12 @@ def cli() -> None:
     """Synod: an application-specific blockchain for decentralized machine learning."""
 
 
-for _command in (init, start, status, keys, tx, query, localnet):
+for _command in (init, start, status, keys, tx, query, localnet, worker):
     cli.add_command(_command)
+cli.add_command(task)  # `synod task plot`
+cli.add_command(demo)  # `synod demo`
+tx.add_command(task_tx)  # `synod tx task ...`
+query.add_command(task_query)  # `synod query task ...`
 
 
 def main() -> None:

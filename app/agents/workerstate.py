@@ -1,0 +1,135 @@
+"""A worker's durable memory: one JSON file per round with the salt, update and sample count it committed.
+
+The file is written (temp file, fsync, rename) *before* the commitment is broadcast, so a worker
+killed at any point can still reveal what it committed to, and never trains a second, different
+update for a round whose commitment may already be on chain. Layout:
+``STATE_DIR/round-000003.json`` with STATE_DIR defaulting to ``HOME/worker/task-ID-ADDRESS/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.core.crypto import decode_address
+from app.modules.tasks.logic import compute_commitment
+
+__all__ = ["SavedUpdate", "StateFileError", "default_state_dir", "load_update", "save_update"]
+
+_VERSION = 1
+
+
+class StateFileError(Exception):
+    """A round's state file is unreadable or does not match its own commitment."""
+
+
+@dataclass(frozen=True)
+class SavedUpdate:
+    """What a worker commits to in one round, enough to reveal it later."""
+
+    task_id: int
+    round: int
+    worker: str
+    salt: bytes
+    num_samples: int
+    update: bytes  # int16 little-endian fixed point (UPDATE_FORMAT), as revealed
+    model_hash: bytes  # the global model the update was trained from
+
+    @property
+    def commitment(self) -> bytes:
+        """The hash MsgCommitUpdate carries for this update."""
+        return compute_commitment(
+            self.task_id, self.round, decode_address(self.worker), self.salt, self.num_samples, self.update
+        )
+
+    def to_json(self) -> str:
+        """The file's text."""
+        doc = {
+            "version": _VERSION,
+            "task_id": self.task_id,
+            "round": self.round,
+            "worker": self.worker,
+            "salt": self.salt.hex(),
+            "num_samples": self.num_samples,
+            "update": base64.b64encode(self.update).decode(),
+            "model_hash": self.model_hash.hex(),
+            "commitment": self.commitment.hex(),
+        }
+        return json.dumps(doc, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> SavedUpdate:
+        """Parse a file's text, checking that it reproduces the commitment it recorded."""
+        doc = json.loads(text)
+        if doc.get("version") != _VERSION:
+            raise ValueError(f"unknown state file version {doc.get('version')!r}")
+        saved = cls(
+            task_id=int(doc["task_id"]),
+            round=int(doc["round"]),
+            worker=str(doc["worker"]),
+            salt=bytes.fromhex(doc["salt"]),
+            num_samples=int(doc["num_samples"]),
+            update=base64.b64decode(doc["update"], validate=True),
+            model_hash=bytes.fromhex(doc["model_hash"]),
+        )
+        if saved.commitment.hex() != doc["commitment"]:
+            raise ValueError("its fields do not hash to the commitment it recorded")
+        return saved
+
+
+def default_state_dir(home: str | Path, task_id: int, address: str) -> Path:
+    """HOME/worker/task-ID-ADDRESS."""
+    return Path(home).expanduser() / "worker" / f"task-{task_id}-{address}"
+
+
+def _path(directory: Path, round_: int) -> Path:
+    """The file of one round."""
+    return Path(directory) / f"round-{round_:06d}.json"
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in directory durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_update(directory: Path, saved: SavedUpdate) -> Path:
+    """Write the round's file atomically (temp file, fsync, rename) and return its path."""
+    directory = Path(directory)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = _path(directory, saved.round)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with tmp.open("w") as handle:
+        handle.write(saved.to_json())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, target)
+    _fsync_dir(directory)
+    return target
+
+
+def load_update(directory: Path, task_id: int, round_: int, worker: str) -> SavedUpdate | None:
+    """The update saved for a round, or None; a damaged or foreign file raises StateFileError."""
+    path = _path(Path(directory), round_)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise StateFileError(f"cannot read {path}: {e}") from None
+    try:
+        saved = SavedUpdate.from_json(text)
+    except (ValueError, KeyError, TypeError) as e:
+        raise StateFileError(f"{path} is damaged ({e}); move it away to let the worker continue") from None
+    if (saved.task_id, saved.round, saved.worker) != (task_id, round_, worker):
+        raise StateFileError(
+            f"{path} belongs to task {saved.task_id} round {saved.round} of {saved.worker}, not task "
+            f"{task_id} round {round_} of {worker}: use a --state-dir of this task and key"
+        )
+    return saved

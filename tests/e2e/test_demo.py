@@ -1,0 +1,51 @@
+"""`synod demo`, small (2 workers, 2 rounds) on a fresh 4-validator localnet: about a minute and a half.
+
+It listens on a free 127.0.X.1-4 block, so it does not collide with a developer's localnet or with
+the other e2e modules' networks.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from app.node import localnet as net
+from app.node.toolchain import REPO_ROOT
+from tests.e2e.nodes import SYNOD
+
+pytestmark = pytest.mark.e2e
+
+_FINAL = re.compile(r"final test accuracy ([\d.]+)% after 2 rounds \(initial model ([\d.]+)%")
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that mention text (the demo's directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if entry.name.isdigit() and text in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.mark.timeout(360)
+def test_demo_trains_a_better_model_that_every_validator_agrees_on(tmp_path: Path) -> None:
+    directory = tmp_path / "demo"
+    base_ip = net.find_free_base_ip(tmp_path, 4, salt=7)
+    args = ["demo", "--rounds", "2", "--workers", "2", "--dir", str(directory), "--base-ip", base_ip]
+    proc = subprocess.run([SYNOD, *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=330)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    final = _FINAL.search(proc.stdout)
+    assert final is not None, output[-3000:]
+    assert float(final[1]) > float(final[2]), final[0]
+    assert "all 4 validators agree on the final model" in proc.stdout
+    assert (directory / "synod-demo.png").read_bytes().startswith(b"\x89PNG")
+    assert not net.running_nodes(directory / "localnet")
+    assert _processes_mentioning(str(directory)) == []

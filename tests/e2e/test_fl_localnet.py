@@ -1,0 +1,241 @@
+"""Federated learning end to end: a real four-validator localnet and three JAX workers as processes.
+
+The owner posts a digits logistic-regression task with `synod tx task post`; three `synod worker run
+--quiet` processes, each on a Dirichlet(0.5) label-skewed shard and each talking to a different
+validator, join and train for three rounds. Worker 1 is SIGKILLed right after its round-2
+commitment lands and restarted with the same command: it must reveal what it saved and never
+submit twice. Worker 2 is SIGKILLed for good after its round-3 commitment: the round closes
+without it (a missed reveal) and the task finishes on schedule.
+
+Timing: the localnet makes a block about every 0.4-0.8 s (timeout_commit 300ms plus consensus on a
+loaded machine). The join phase leaves time for three processes to import JAX, join and compile
+their training step; a round's commit phase then needs only the download, milliseconds of training
+and one block, and its reveal phase leaves a killed worker time to restart and reveal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.agents.txsender import TxSender
+from app.client.keyring import Keyring
+from app.client.tasks import TasksClient
+from app.client.txbuilder import msg_send
+from app.core.coins import Coins
+from app.core.fixedpoint import WEIGHT_FORMAT
+from app.ml.evaldata import load_eval_data
+from app.ml.quantize import WEIGHT_SPEC, dequantize
+from app.ml.train import evaluate
+from app.node import localnet as net
+from app.node.toolchain import find_binary
+from synod.tasks.v1 import tasks_pb2
+from tests.e2e.localnet_helpers import Localnet, wait_until
+from tests.e2e.nodes import synod
+
+pytestmark = pytest.mark.e2e
+
+VALIDATORS = 4
+WORKERS = 3
+ROUNDS, JOIN_BLOCKS, COMMIT_BLOCKS, REVEAL_BLOCKS = 3, 40, 14, 12
+REWARD, STAKE = 9_000_000, 1000
+RESTARTED, CRASHED = 1, 2
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory):
+    """Four validators on a free 127.0.X.1-4 block for this module, stopped at its end."""
+    directory = tmp_path_factory.mktemp("fl-localnet") / "run"
+    base_ip = net.find_free_base_ip(directory, VALIDATORS, salt=53)
+    try:
+        net.generate(net.LocalnetSpec(validators=VALIDATORS, directory=directory, base_ip=base_ip))
+        for index in range(VALIDATORS):
+            net.start_node(directory, index)
+        localnet = Localnet(directory)
+        localnet.wait_all(2)
+        yield localnet
+    finally:
+        if net.is_generated(directory):
+            net.down(directory)
+
+
+class Workers:
+    """The worker processes: keys in one home, each on its own shard and validator, logs in files."""
+
+    def __init__(self, localnet: Localnet, root: Path, task_id: int) -> None:
+        self.localnet, self.root, self.task_id = localnet, root, task_id
+        self.home = root / "workers"
+        keyring = Keyring(self.home)
+        self.addresses = [keyring.add(f"w{i}")[0].address for i in range(WORKERS)]
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.killed: set[int] = set()
+
+    def argv(self, i: int) -> list[str]:
+        """`synod worker run` for worker i."""
+        data = f"digits:shard={i}/{WORKERS}:dirichlet=0.5:seed=7"
+        node = net.rpc_address(self.localnet.spec, i % VALIDATORS)
+        return [
+            find_binary("synod"), "worker", "run", "--task", str(self.task_id), "--key", f"w{i}",
+            "--data", data, "--home", str(self.home), "--node", node, "--quiet", "-o", "json",
+        ]  # fmt: skip
+
+    def start(self, i: int) -> None:
+        """Launch worker i (appending to its log), in its own session."""
+        self.killed.discard(i)
+        with (self.root / f"w{i}.log").open("ab") as log, (self.root / f"w{i}.out").open("ab") as out:
+            self.procs[i] = subprocess.Popen(self.argv(i), stdout=out, stderr=log, start_new_session=True)
+
+    def kill(self, i: int) -> None:
+        """SIGKILL worker i (a crash) and reap it."""
+        os.kill(self.procs[i].pid, signal.SIGKILL)
+        self.procs[i].wait(timeout=10)
+        self.killed.add(i)
+
+    def check_running(self) -> bool:
+        """Fail at once, with its log, if a worker we did not kill has exited."""
+        for i, proc in self.procs.items():
+            if proc.poll() is not None and i not in self.killed:
+                pytest.fail(f"worker {i} exited {proc.returncode} early:\n{self.log(i)[-3000:]}")
+        return True
+
+    def log(self, i: int) -> str:
+        """Worker i's stderr so far."""
+        return (self.root / f"w{i}.log").read_text(errors="replace")
+
+    def finish(self, i: int, timeout: float) -> dict:
+        """Wait for worker i to exit 0 and return its JSON summary."""
+        try:
+            code = self.procs[i].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"worker {i} still running after {timeout:.0f} s:\n{self.log(i)[-3000:]}")
+        assert code == 0, f"worker {i} exited {code}:\n{self.log(i)[-3000:]}"
+        return json.loads((self.root / f"w{i}.out").read_text())
+
+    def stop_all(self) -> None:
+        """SIGKILL whatever of ours is still running."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def _fund(localnet: Localnet, addresses: list[str]) -> None:
+    """One tx from node0's validator account: 10^8 usyn to each worker (stake and fees)."""
+    key = Keyring(localnet.home(0)).private_key("validator")
+    sender = TxSender(localnet.rpc[0], key)
+    sender.send([msg_send(key.address, a, Coins.of([("usyn", 10**8)])) for a in addresses], timeout=60)
+
+
+def _post_task(localnet: Localnet) -> int:
+    """`synod tx task post` through node0; returns the task id."""
+    flags = {
+        "--dataset": "digits", "--arch": "logreg", "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
+        "--commit-blocks": COMMIT_BLOCKS, "--reveal-blocks": REVEAL_BLOCKS, "--min-workers": 2,
+        "--max-workers": WORKERS, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn", "--rule": "mean",
+    }  # fmt: skip
+    args = [str(part) for pair in flags.items() for part in pair]
+    posted = localnet.tx("task", "post", "validator", *args, via=0)
+    return int(posted["task_id"])
+
+
+def _wait_for_commitment(workers: Workers, client: TasksClient, round_: int, i: int) -> None:
+    """Block until worker i's commitment for round_ is in committed state."""
+    task_id, worker = workers.task_id, workers.addresses[i]
+    wait_until(
+        f"worker {i}'s round-{round_} commitment",
+        lambda: workers.check_running()
+        and any(c.worker == worker for c in client.round_state(task_id, round_).commitments),
+        timeout=120,
+        poll=0.1,
+    )
+
+
+def _accuracy(client: TasksClient, task: tasks_pb2.Task, round_: int) -> float:
+    """Test accuracy of a checkpoint on the task's hashed evaluation data."""
+    _, weights = client.model(task.id, round_)
+    size = len(weights) // WEIGHT_FORMAT.width
+    data = load_eval_data(task.data.eval_data, task.data.eval_hash)
+    flat = dequantize(WEIGHT_FORMAT.decode(weights, size), WEIGHT_SPEC)
+    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y)[0]
+
+
+def test_three_workers_train_a_model_through_kills_and_restarts(network: Localnet, tmp_path: Path) -> None:
+    started = time.monotonic()
+    task_id = _post_task(network)
+    workers = Workers(network, tmp_path, task_id)
+    _fund(network, workers.addresses)
+    print(f"task {task_id} posted and workers funded in {time.monotonic() - started:.0f} s")
+    client = TasksClient(network.rpc[0])
+    try:
+        for i in range(WORKERS):
+            workers.start(i)
+        _wait_for_commitment(workers, client, 2, RESTARTED)
+        workers.kill(RESTARTED)
+        workers.start(RESTARTED)
+        _wait_for_commitment(workers, client, 3, CRASHED)
+        workers.kill(CRASHED)
+        summaries = [workers.finish(i, timeout=150) for i in (0, RESTARTED)]
+    finally:
+        workers.stop_all()
+    _check_consensus_on_every_round(network, task_id)
+    _check_contributions(network, client, workers, task_id, summaries)
+    _check_learning(network, client, task_id, tmp_path)
+    print(f"federated learning e2e: {time.monotonic() - started:.0f} s after the network was up")
+
+
+def _check_consensus_on_every_round(network: Localnet, task_id: int) -> None:
+    """Every validator reports the same aggregated checkpoint for every round."""
+    views = [
+        [(r.round, r.outcome, r.model_hash) for r in TasksClient(rpc).rounds(task_id)] for rpc in network.rpc
+    ]
+    assert all(view == views[0] for view in views), views
+    assert [(r, o) for r, o, _ in views[0]] == [
+        (r, tasks_pb2.ROUND_OUTCOME_AGGREGATED) for r in range(ROUNDS + 1)
+    ]
+    assert len({h for _, _, h in views[0]}) == ROUNDS + 1  # every round moved the model
+
+
+def _check_contributions(
+    network: Localnet, client: TasksClient, workers: Workers, task_id: int, summaries: list[dict]
+) -> None:
+    """The restarted worker contributed once per round; the crashed one missed its last reveal."""
+    records = client.rounds(task_id)
+    addresses = workers.addresses
+    assert [(r.committed, r.revealed, len(r.accepted_workers)) for r in records[1:]] == [
+        (3, 3, 3),
+        (3, 3, 3),
+        (3, 2, 2),
+    ]
+    assert addresses[CRASHED] not in records[3].accepted_workers
+    members = {p.address: (p.accepted_updates, p.missed_reveals) for p in client.participants(task_id)}
+    assert members == {addresses[0]: (3, 0), addresses[RESTARTED]: (3, 0), addresses[CRASHED]: (2, 1)}
+    # Join, three commits, three reveals: any second submission that reached a block would show here.
+    account = network.query("auth", "account", addresses[RESTARTED])
+    assert int(account["sequence"]) == 1 + 2 * ROUNDS
+    assert "re-sending" not in workers.log(RESTARTED)  # the commitment had landed: nothing was re-sent
+    share = REWARD * 3 // 8  # 3 of the 8 accepted updates each
+    for summary in summaries:
+        assert summary["status"] == "finished" and summary["accepted_updates"] == 3
+        assert summary["reward"] == f"{share}usyn" and summary["stake_returned"] == f"{STAKE}usyn"
+
+
+def _check_learning(network: Localnet, client: TasksClient, task_id: int, tmp_path: Path) -> None:
+    """The final model beats the initial one on the held-out test data; the CLI download verifies."""
+    task = client.task(task_id).task
+    assert task.status == tasks_pb2.TASK_STATUS_FINISHED
+    initial, final = _accuracy(client, task, 0), _accuracy(client, task, ROUNDS)
+    assert final > max(initial + 0.3, 0.6), (initial, final)
+    out = synod(
+        "query", "task", "model", str(task_id), "--out", str(tmp_path / "final.npy"),
+        "--node", network.rpc[3].url, "--home", network.home(3),
+    ).stdout  # fmt: skip
+    assert "verified against the on-chain checkpoint" in out and task.model_hash.hex() in out
+    assert np.load(tmp_path / "final.npy").shape == (650,)
+    print(f"test accuracy: initial {initial:.1%}, after {ROUNDS} rounds {final:.1%}")
