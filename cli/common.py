@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from app.client.rpc import CometRPC, RpcError
-from app.node.config import NodeHome, read_toml
+from app.node.config import DEFAULT_GRPC_ADDRESS, NodeHome, load_app_config, read_toml
 
 __all__ = [
     "default_home",
@@ -20,6 +20,8 @@ __all__ = [
     "output_option",
     "node_option",
     "resolve_node",
+    "verify_options",
+    "resolve_grpc",
     "resolve_chain_id",
     "emit",
     "client_errors",
@@ -63,6 +65,31 @@ def node_option(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="CometBFT RPC address, e.g. tcp://127.0.0.1:26657 (default: from --home's config).",
     )(command)
+
+
+def verify_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--verify` (answer over gRPC, checked by the light client) and `--grpc`."""
+    command = click.option(
+        "--grpc",
+        default=None,
+        help="gRPC query address HOST:PORT for --verify (default: from --home's config/app.toml, "
+        f"else {DEFAULT_GRPC_ADDRESS}).",
+    )(command)
+    return click.option(
+        "--verify",
+        is_flag=True,
+        help="Read over gRPC and check every proof against a header the light client verified "
+        "(`synod light init` first); fail unless it verifies.",
+    )(command)
+
+
+def resolve_grpc(grpc: str | None, home: str) -> str:
+    """--grpc, else the home's grpc_address (config/app.toml), else the default."""
+    if grpc:
+        return grpc
+    node = NodeHome(home)
+    configured = load_app_config(node).grpc_address if node.app_toml.exists() else ""
+    return configured or DEFAULT_GRPC_ADDRESS
 
 
 def resolve_node(node: str | None, home: str) -> CometRPC:

@@ -6,6 +6,7 @@ import click
 
 from cli.demo import demo
 from cli.keys import keys
+from cli.light import light
 from cli.localnet import localnet
 from cli.node import init, start, status
 from cli.query import query
@@ -24,7 +25,7 @@ def cli() -> None:
     """Synod: an application-specific blockchain for decentralized machine learning."""
 
 
-for _command in (init, start, status, keys, tx, query, localnet, worker):
+for _command in (init, start, status, keys, tx, query, light, localnet, worker):
     cli.add_command(_command)
 cli.add_command(task)  # `synod task plot`
 cli.add_command(demo)  # `synod demo`

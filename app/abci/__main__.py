@@ -1,9 +1,9 @@
 """Run the ABCI server alone over a LevelDB directory (benchmarks, debugging with abci-cli).
 
-    python -m app.abci --db DIR [--address tcp://127.0.0.1:26658]
+    python -m app.abci --db DIR [--address tcp://127.0.0.1:26658] [--grpc 127.0.0.1:9090]
 
 `synod start` is the way to run a node; this serves the app without CometBFT, like the Cosmos
-SDK's `start --with-comet=false`.
+SDK's `start --with-comet=false`. With --grpc, the gRPC query server runs too, on the same loop.
 """
 
 from __future__ import annotations
@@ -15,19 +15,26 @@ import logging
 from app.abci.handlers import AbciHandlers
 from app.abci.server import AbciServer
 from app.app import SynodApp
+from app.grpc.server import QueryServer
 from app.state.backend import LevelDBBackend
 
 
-async def _serve(db: str, address: str) -> None:
+async def _serve(db: str, address: str, grpc_address: str | None) -> None:
     """Serve until a handler fails or the process is stopped."""
     backend = LevelDBBackend(db)
     server = AbciServer(AbciHandlers(SynodApp(backend)))
-    await server.start(address)
-    print(f"ABCI server on {address}, db {db}", flush=True)
+    queries = QueryServer(backend) if grpc_address else None
     try:
+        await server.start(address)
+        print(f"ABCI server on {address}, db {db}", flush=True)
+        if queries is not None and grpc_address:
+            port = await queries.start(grpc_address)
+            print(f"gRPC query server on {grpc_address} (port {port})", flush=True)
         raise SystemExit(f"ABCI handler failed: {await server.wait_failed()!r}")
     finally:
         await server.stop()
+        if queries is not None:
+            await queries.stop()
         backend.close()
 
 
@@ -36,9 +43,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m app.abci", description=__doc__)
     parser.add_argument("--db", required=True, help="LevelDB directory (created if absent)")
     parser.add_argument("--address", default="tcp://127.0.0.1:26658")
+    parser.add_argument("--grpc", default=None, help="HOST:PORT for the gRPC query server (off if omitted)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_serve(args.db, args.address))
+    asyncio.run(_serve(args.db, args.address, args.grpc))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 A home holds CometBFT's files and ours side by side, as in the Cosmos SDK:
 
     config/config.toml, config/genesis.json, config/*_key.json   (CometBFT)
-    config/app.toml                                               (Synod: snapshots, ...)
+    config/app.toml                                               (Synod: snapshots, gRPC address)
     data/                                                         (CometBFT's block and state stores)
     data/synod.db/                                                (the app's LevelDB)
     keyring/                                                      (local keys, app/client/keyring.py)
@@ -34,6 +34,7 @@ __all__ = [
     "consensus_pubkey",
     "GENESIS_SELF_BOND",
     "AppConfig",
+    "DEFAULT_GRPC_ADDRESS",
     "load_app_config",
     "write_app_config",
 ]
@@ -42,6 +43,8 @@ DEFAULT_DENOM = "usyn"
 GENESIS_VALIDATOR_FUNDS = 1_000_000_000_000_000
 # Bonded at genesis out of the funds above: 10^6 voting power at the default power reduction.
 GENESIS_SELF_BOND = 1_000_000_000_000
+# Where the gRPC query server listens unless config/app.toml says otherwise (the Cosmos SDK's port).
+DEFAULT_GRPC_ADDRESS = "127.0.0.1:9090"
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class AppConfig:
 
     snapshot_interval: int = 100
     snapshot_keep_recent: int = 2
+    # HOST:PORT of the gRPC query server ("" turns it off).
+    grpc_address: str = DEFAULT_GRPC_ADDRESS
 
 
 def write_app_config(home: NodeHome, cfg: AppConfig | None = None) -> None:
@@ -112,7 +117,9 @@ def write_app_config(home: NodeHome, cfg: AppConfig | None = None) -> None:
         "# Synod app settings (node-local, not consensus)\n\n"
         "# Take a state-sync snapshot every N blocks (0 disables), keeping the newest K.\n"
         f"snapshot_interval = {cfg.snapshot_interval}\n"
-        f"snapshot_keep_recent = {cfg.snapshot_keep_recent}\n"
+        f"snapshot_keep_recent = {cfg.snapshot_keep_recent}\n\n"
+        "# gRPC query server (verified reads: answers carry Merkle proofs); an empty string turns it off.\n"
+        f'grpc_address = "{cfg.grpc_address}"\n'
     )
 
 

@@ -4,7 +4,7 @@
 app_state funding each node's `validator` key) and put node i on its own loopback address
 127.0.0.(i+1), with the same ports everywhere (Linux routes all of 127/8 to `lo`):
 
-    p2p 26656, rpc 26657, app (ABCI) 26658
+    p2p 26656, rpc 26657, app (ABCI) 26658, gRPC queries 9090
 
 Each node runs as `synod start --home DIR/node{i}` in its own session (process group), its output in
 DIR/node{i}/synod.log (CometBFT's in DIR/node{i}/log/cometbft.log). DIR/localnet.json records the
@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from app.client.keyring import KeyInfo, Keyring
@@ -58,6 +58,7 @@ __all__ = [
     "P2P_PORT",
     "RPC_PORT",
     "ABCI_PORT",
+    "GRPC_PORT",
     "LocalnetError",
     "LocalnetSpec",
     "NodeStatus",
@@ -74,6 +75,7 @@ __all__ = [
     "node_home",
     "node_ip",
     "rpc_address",
+    "grpc_address",
     "parse_node",
     "check_ports",
     "start_node",
@@ -90,6 +92,7 @@ __all__ = [
 P2P_PORT = 26656
 RPC_PORT = 26657
 ABCI_PORT = 26658
+GRPC_PORT = 9090
 _STATE_FILE = "localnet.json"
 _MNEMONIC_FILE = "validator.mnemonic"
 _STOP_TIMEOUT_SECONDS = 30.0
@@ -180,6 +183,16 @@ def node_ip(base_ip: str, index: int) -> str:
 def rpc_address(spec: LocalnetSpec, index: int) -> str:
     """Node i's CometBFT RPC address, in the form `--node` takes."""
     return f"tcp://{node_ip(spec.base_ip, index)}:{RPC_PORT}"
+
+
+def grpc_address(spec: LocalnetSpec, index: int) -> str:
+    """Node i's gRPC query address (HOST:PORT), as its config/app.toml has it."""
+    return f"{node_ip(spec.base_ip, index)}:{GRPC_PORT}"
+
+
+def _app_config(spec: LocalnetSpec, index: int) -> AppConfig:
+    """config/app.toml of node i: localnet snapshots, gRPC on the node's own address."""
+    return replace(LOCALNET_APP_CONFIG, grpc_address=grpc_address(spec, index))
 
 
 def parse_node(spec: LocalnetSpec, node: str) -> int:
@@ -291,7 +304,7 @@ def generate(spec: LocalnetSpec) -> LocalnetSpec:
     keys = []
     for i, home in enumerate(homes):
         set_toml(home.config_toml, _node_settings(spec, i, peers))
-        write_app_config(home, LOCALNET_APP_CONFIG)
+        write_app_config(home, _app_config(spec, i))
         keys.append(_create_validator_key(home))
     # `cometbft testnet` already gives every node the same validators and genesis time: write our
     # chain id and app_state once, then copy that file so every node starts from identical bytes.
@@ -379,7 +392,7 @@ def add_node(directory: Path, state_sync: bool = False) -> int:
         if trusted is not None:
             settings.update(_state_sync_settings(spec, *trusted))
         set_toml(home.config_toml, settings)
-        write_app_config(home, LOCALNET_APP_CONFIG)
+        write_app_config(home, _app_config(spec, index))
     except BaseException:
         shutil.rmtree(home.root, ignore_errors=True)
         raise
@@ -450,9 +463,9 @@ def find_free_base_ip(directory: Path, nodes: int, salt: int = 0) -> str:
 
 
 def check_ports(spec: LocalnetSpec, index: int) -> None:
-    """Raise LocalnetError if node i's address cannot take its p2p, rpc and app ports."""
+    """Raise LocalnetError if node i's address cannot take its p2p, rpc, app and gRPC ports."""
     ip = node_ip(spec.base_ip, index)
-    for port in (P2P_PORT, RPC_PORT, ABCI_PORT):
+    for port in (P2P_PORT, RPC_PORT, ABCI_PORT, GRPC_PORT):
         with socket.socket() as probe:
             # Like CometBFT's and asyncio's listeners: only a live listener blocks the port.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -1,7 +1,9 @@
 """`synod start`: one app process and its CometBFT node, supervised as a pair.
 
-CometBFT never reconnects to a restarted app, so the two live and die together: SIGTERM or SIGINT
-stops CometBFT first (so it stops calling the app), then closes the app's database; if CometBFT
+The app process serves ABCI to CometBFT and, on the same asyncio loop, the gRPC query server
+(config/app.toml `grpc_address`; DESIGN.md section 1). CometBFT never reconnects to a restarted app,
+so the two live and die together: SIGTERM or SIGINT stops CometBFT first (so it stops calling the
+app), then the gRPC server, then closes the app's database; if CometBFT
 exits, or an ABCI handler fails, the other side is stopped too and the reason is printed. CometBFT
 gets PR_SET_PDEATHSIG, so even a SIGKILL of this process takes CometBFT down with it.
 """
@@ -15,10 +17,12 @@ import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import IO
 
 from app.abci.handlers import AbciHandlers
 from app.abci.server import AbciServer
 from app.app import SynodApp
+from app.grpc.server import QueryServer
 from app.node.config import NodeHome, load_app_config, read_toml
 from app.node.toolchain import check_cometbft
 from app.state.backend import LevelDBBackend
@@ -59,66 +63,116 @@ async def _stop_process(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+class _AppProcess:
+    """The app side of a node: database, state machine, snapshots, ABCI server and gRPC server."""
+
+    def __init__(self, home: NodeHome) -> None:
+        cfg = load_app_config(home)
+        self.grpc_address = cfg.grpc_address
+        self.backend = LevelDBBackend(home.app_db)
+        self.app = SynodApp(self.backend)
+        # One worker: snapshots are serialized off the consensus path, one at a time.
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+        self.snapshots = SnapshotManager(
+            home.snapshot_dir,
+            self.app.store,
+            interval=cfg.snapshot_interval,
+            keep_recent=cfg.snapshot_keep_recent,
+            executor=self.pool,
+            on_restored=self.app.reload,
+        )
+        self.server = AbciServer(AbciHandlers(self.app, snapshots=self.snapshots))
+        self.queries: QueryServer | None = None
+
+    async def start(self, abci_address: str) -> None:
+        """Serve ABCI; on failure release everything."""
+        try:
+            await self.server.start(abci_address)
+        except BaseException:
+            await self.stop()
+            raise
+        height, app_hash = self.app.info()
+        log.info("app on %s (committed height %d, app hash %s)", abci_address, height, app_hash.hex())
+
+    async def serve_queries(self) -> None:
+        """Serve gRPC queries, unless grpc_address is empty; GrpcBindError if it cannot listen."""
+        if not self.grpc_address:
+            log.info("gRPC query server off (grpc_address is empty in config/app.toml)")
+            return
+        self.queries = QueryServer(self.backend)
+        await self.queries.start(self.grpc_address)
+        log.info("gRPC query server on %s", self.grpc_address)
+
+    async def stop(self) -> None:
+        """Stop serving, let snapshot and query workers finish, then close the database."""
+        await self.server.stop()
+        if self.queries is not None:
+            await self.queries.stop()
+        self.snapshots.close()  # the worker may still be reading the database
+        self.pool.shutdown(wait=True)
+        self.backend.close()
+
+
+async def _start_cometbft(binary: str, home: NodeHome, log_file: IO[bytes]) -> asyncio.subprocess.Process:
+    """`cometbft start` on home, dying with this process."""
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        "start",
+        "--home",
+        str(home.root),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+    )
+    log.info("cometbft started (pid %d), log: %s", proc.pid, home.log_dir / "cometbft.log")
+    return proc
+
+
+async def _first_to_finish(waits: dict[asyncio.Future, str]) -> tuple[str, object]:
+    """Wait for the first of waits; cancel the rest; return (its name, its result)."""
+    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    first = next(iter(done))
+    for task in pending:
+        task.cancel()
+    return waits[first], first.result()
+
+
 async def run_node(home: NodeHome) -> NodeExit:
     """Run app + CometBFT until a signal, a CometBFT exit or an app failure."""
     home.require()
     binary = check_cometbft()
     abci_address = read_toml(home.config_toml).get("proxy_app", "tcp://127.0.0.1:26658")
-    cfg = load_app_config(home)
-    backend = LevelDBBackend(home.app_db)
-    app = SynodApp(backend)
-    # One worker: snapshots are serialized off the consensus path, one at a time.
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
-    snapshots = SnapshotManager(
-        home.snapshot_dir,
-        app.store,
-        interval=cfg.snapshot_interval,
-        keep_recent=cfg.snapshot_keep_recent,
-        executor=pool,
-        on_restored=app.reload,
-    )
-    server = AbciServer(AbciHandlers(app, snapshots=snapshots))
-    await server.start(abci_address)
-    height, app_hash = app.info()
-    log.info("app listening on %s (committed height %d, app hash %s)", abci_address, height, app_hash.hex())
+    node = _AppProcess(home)
+    await node.start(abci_address)
     home.log_dir.mkdir(exist_ok=True)
-    cometbft_log = (home.log_dir / "cometbft.log").open("ab")
-    cometbft = await asyncio.create_subprocess_exec(
-        binary,
-        "start",
-        "--home",
-        str(home.root),
-        stdout=cometbft_log,
-        stderr=subprocess.STDOUT,
-        preexec_fn=_die_with_parent,
-    )
-    log.info("cometbft started (pid %d), log: %s", cometbft.pid, home.log_dir / "cometbft.log")
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    waits = {
-        asyncio.ensure_future(stop.wait()): "signal",
-        asyncio.ensure_future(cometbft.wait()): "cometbft",
-        asyncio.ensure_future(server.wait_failed()): "app",
-    }
-    done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    first = next(iter(done))
-    cause = waits[first]
-    for task in pending:
-        task.cancel()
-    await _stop_process(cometbft)
-    await server.stop()
-    snapshots.close()  # the worker may still be reading the database
-    pool.shutdown(wait=True)
-    backend.close()
-    cometbft_log.close()
+    with (home.log_dir / "cometbft.log").open("ab") as cometbft_log:
+        cometbft = await _start_cometbft(binary, home, cometbft_log)
+        # Started after the fork: no gRPC thread may run while CometBFT's process is forked.
+        try:
+            await node.serve_queries()
+        except BaseException:
+            await _stop_process(cometbft)
+            await node.stop()
+            raise
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        cause, result = await _first_to_finish(
+            {
+                asyncio.ensure_future(stop.wait()): "signal",
+                asyncio.ensure_future(cometbft.wait()): "cometbft",
+                asyncio.ensure_future(node.server.wait_failed()): "app",
+            }
+        )
+        await _stop_process(cometbft)
+        await node.stop()
     if cause == "signal":
-        return NodeExit(0, f"stopped by signal at height {app.store.height}")
+        return NodeExit(0, f"stopped by signal at height {node.app.store.height}")
     if cause == "cometbft":
         return NodeExit(
             1,
-            f"CometBFT exited with code {first.result()}; the app was stopped too. "
+            f"CometBFT exited with code {result}; the app was stopped too. "
             f"See {home.log_dir / 'cometbft.log'}",
         )
-    return NodeExit(2, f"the app failed ({first.result()!r}); CometBFT was stopped too")
+    return NodeExit(2, f"the app failed ({result!r}); CometBFT was stopped too")

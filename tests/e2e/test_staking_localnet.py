@@ -207,6 +207,7 @@ def test_double_signing_twin_gets_the_validator_slashed_and_tombstoned(
             ("p2p", "laddr"): f'"tcp://{ip}:{net.P2P_PORT}"',
         },
     )
+    set_toml(twin / "config" / "app.toml", {("", "grpc_address"): f'"{ip}:{net.GRPC_PORT}"'})
 
     proc = localnet.start_extra_node(twin)
     try:

@@ -1,0 +1,51 @@
+"""Verified reads: gRPC answers checked against headers the light client verified (DESIGN.md 10)."""
+
+from app.client.verified.errors import (
+    BadPagination,
+    HeaderUnavailable,
+    MalformedProof,
+    MissingProof,
+    TamperedAnswer,
+    TamperedEntry,
+    VerificationError,
+    WrongHeight,
+    WrongKey,
+)
+from app.client.verified.proven import ProvenReader, ProvenState
+from app.client.verified.querier import Verified, VerifiedQuerier, merge_pages, verify_answer
+from app.client.verified.trust import (
+    DEFAULT_TRUSTING_PERIOD_S,
+    LightNotInitialized,
+    TrustState,
+    init_trust,
+    light_dir,
+    load_trust,
+    open_light_client,
+    open_verified_querier,
+)
+
+__all__ = [
+    "DEFAULT_TRUSTING_PERIOD_S",
+    "BadPagination",
+    "HeaderUnavailable",
+    "LightNotInitialized",
+    "MalformedProof",
+    "MissingProof",
+    "ProvenReader",
+    "ProvenState",
+    "TamperedAnswer",
+    "TamperedEntry",
+    "TrustState",
+    "Verified",
+    "VerificationError",
+    "VerifiedQuerier",
+    "WrongHeight",
+    "WrongKey",
+    "init_trust",
+    "light_dir",
+    "load_trust",
+    "merge_pages",
+    "open_light_client",
+    "open_verified_querier",
+    "verify_answer",
+]

@@ -1,0 +1,132 @@
+"""What every query service is made of: a state reader, answer functions, and the service record.
+
+An *answer* is a pure function `(StateReader, request) -> response` that reads raw state keys (built
+with the module's keys.py) and decodes them. The server runs it over committed state, recording a
+proof for every key it reads (app/grpc/committed.py); a verifying client runs the *same* function
+over the entries it has verified (app/client/verified), so the keys it checks are ones it computed
+itself and every field of the answer is re-derived from proven bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from google.protobuf import message_factory
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+
+from app.core.coins import DENOM_RE
+from app.core.crypto import ADDRESS_LEN, AddressError, decode_address
+from synod.base.v1 import pagination_pb2, proof_pb2
+
+__all__ = [
+    "DEFAULT_PAGE_LIMIT",
+    "MAX_PAGE_LIMIT",
+    "Answer",
+    "InvalidQuery",
+    "QueryService",
+    "StateReader",
+    "compute_page_limit",
+    "parse_address",
+    "parse_consensus_address",
+    "parse_denom",
+]
+
+DEFAULT_PAGE_LIMIT = 100
+# Caps the proofs one answer computes (each costs O(log n) node reads on the consensus loop's host).
+MAX_PAGE_LIMIT = 1000
+
+
+class InvalidQuery(ValueError):
+    """The request itself is malformed (bad address, denom or page key); gRPC INVALID_ARGUMENT."""
+
+
+class StateReader(Protocol):
+    """Reads full state keys (module prefix + table + key) of one committed height."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value under key, or None if absent."""
+        ...
+
+    def page(
+        self, prefix: bytes, page: pagination_pb2.PageRequest
+    ) -> tuple[list[tuple[bytes, bytes]], pagination_pb2.PageResponse]:
+        """(key, value) pairs under prefix from page.key on, at most the page limit, in key order."""
+        ...
+
+
+Answer = Callable[[StateReader, Any], Message]
+
+
+def compute_page_limit(page: pagination_pb2.PageRequest) -> int:
+    """The number of items a page holds: the asked limit, the default for 0, capped."""
+    return min(page.limit or DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT)
+
+
+def parse_address(text: str, field: str) -> bytes:
+    """The 20 raw bytes of a bech32 address field."""
+    try:
+        return decode_address(text)
+    except AddressError as e:
+        raise InvalidQuery(f"{field}: {e}") from None
+
+
+def parse_consensus_address(text: str) -> bytes:
+    """A CometBFT validator address: 20 bytes as hex."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = b""
+    if len(raw) != ADDRESS_LEN:
+        raise InvalidQuery(f"consensus_address {text!r} is not {ADDRESS_LEN} bytes of hex")
+    return raw
+
+
+def parse_denom(text: str) -> str:
+    """A denomination as the bank module accepts it."""
+    if not DENOM_RE.match(text):
+        raise InvalidQuery(f"denom {text!r} is not 3-128 of [a-z0-9/] starting with a letter")
+    return text
+
+
+def _message_class(descriptor: Any) -> type[Message]:
+    """The generated class of a message descriptor."""
+    return message_factory.GetMessageClass(descriptor)
+
+
+@dataclass(frozen=True)
+class QueryService:
+    """One module's gRPC Query service: its proto service and one answer function per method."""
+
+    module: str
+    descriptor: ServiceDescriptor
+    answers: Mapping[str, Answer]
+
+    def __post_init__(self) -> None:
+        """Fail at import if the answers and the proto service disagree, or an answer cannot carry a proof."""
+        methods = set(self.descriptor.methods_by_name)
+        if methods != set(self.answers):
+            raise TypeError(f"{self.name}: methods {sorted(methods)} but answers for {sorted(self.answers)}")
+        for name, method in self.descriptor.methods_by_name.items():
+            proof = method.output_type.fields_by_name.get("proof")
+            if proof is None or proof.message_type is not proof_pb2.StateProof.DESCRIPTOR:
+                raise TypeError(f"{self.name}/{name}: the response needs `synod.base.v1.StateProof proof`")
+
+    @property
+    def name(self) -> str:
+        """The full service name, e.g. synod.bank.v1.Query."""
+        return self.descriptor.full_name
+
+    def request_class(self, method: str) -> type[Message]:
+        """The request message class of a method."""
+        return _message_class(self.descriptor.methods_by_name[method].input_type)
+
+    def response_class(self, method: str) -> type[Message]:
+        """The response message class of a method."""
+        return _message_class(self.descriptor.methods_by_name[method].output_type)
+
+    def path(self, method: str) -> str:
+        """The gRPC method path, e.g. /synod.bank.v1.Query/Balance."""
+        return f"/{self.name}/{method}"
