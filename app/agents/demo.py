@@ -132,7 +132,7 @@ def _shard_summary(data_spec: str) -> str:
 
 
 @contextmanager
-def _interrupt_on_signals() -> Iterator[None]:
+def interrupt_on_signals() -> Iterator[None]:
     """Make SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt, so the clean-up runs for each."""
     # SIGINT too: a shell starts background jobs with it ignored, and Python then leaves it so.
 
@@ -324,6 +324,6 @@ class _Demo:
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the whole demo; raise DemoError (or KeyboardInterrupt) after cleaning up."""
-    with _interrupt_on_signals():
+    with interrupt_on_signals():
         demo = _Demo(options, console or Console(), _prepare_directory(options.directory))
         return demo.run()

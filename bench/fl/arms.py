@@ -22,6 +22,7 @@ __all__ = ["CHAIN_NAME", "run_centralized", "run_chain", "run_inprocess"]
 
 CHAIN_NAME = "on-chain FedAvg, integer (a)"
 OnRound = Callable[[int, float], None]
+OnStatus = Callable[[str], None]
 
 
 def run_centralized(config: FLConfig, data: FLData) -> ArmResult:
@@ -71,9 +72,10 @@ def run_inprocess(config: FLConfig, data: FLData, on_round: OnRound) -> ArmResul
     )
 
 
-def run_chain(config: FLConfig) -> ArmResult:
+def run_chain(
+    config: FLConfig, on_status: OnStatus | None = None, on_round: Callable[[int], None] | None = None
+) -> ArmResult:
     """Run the same rounds through the tasks module and worker agents on a localnet (issue 5, part a)."""
-    raise NotImplementedError(
-        "the on-chain arm needs the tasks module and the worker agent, which are not merged yet; "
-        "run without --chain for arms (b) and (c)"
-    )
+    from bench.fl.chain import run_chain as run  # the chain's runtime, loaded only for --chain
+
+    return run(config, on_status, on_round)

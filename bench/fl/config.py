@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -97,6 +98,7 @@ class ArmResult:
     accuracy_pct_per_round: list[float] = field(default_factory=list)
     round_seconds: list[float] = field(default_factory=list)
     note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # arm-specific figures for the results file
 
     @property
     def first_round_seconds(self) -> float | None:
