@@ -11,7 +11,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -211,3 +212,19 @@ class Localnet:
             ]
             chunks.append(f"--- {path}: {len(hits)} lines with {needle!r}\n" + "\n".join(hits[-limit:]))
         return "\n".join(chunks)
+
+
+@contextmanager
+def running_localnet(
+    directory: Path, validators: int, *, salt: int, spare_addresses: int = 0
+) -> Iterator[Localnet]:
+    """Generate and start a localnet on a free loopback block (plus spare addresses); always tear it down."""
+    base_ip = net.find_free_base_ip(directory, validators + spare_addresses, salt=salt)
+    try:
+        net.generate(net.LocalnetSpec(validators=validators, directory=directory, base_ip=base_ip))
+        for index in range(validators):
+            net.start_node(directory, index)
+        yield Localnet(directory)
+    finally:
+        if net.is_generated(directory):
+            net.down(directory)

@@ -37,7 +37,7 @@ from app.ml.train import evaluate
 from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.tasks.v1 import tasks_pb2
-from tests.e2e.localnet_helpers import Localnet, wait_until
+from tests.e2e.localnet_helpers import Localnet, running_localnet, wait_until
 from tests.e2e.nodes import synod
 
 pytestmark = pytest.mark.e2e
@@ -53,17 +53,9 @@ RESTARTED, CRASHED = 1, 2
 def network(tmp_path_factory: pytest.TempPathFactory):
     """Four validators on a free 127.0.X.1-4 block for this module, stopped at its end."""
     directory = tmp_path_factory.mktemp("fl-localnet") / "run"
-    base_ip = net.find_free_base_ip(directory, VALIDATORS, salt=53)
-    try:
-        net.generate(net.LocalnetSpec(validators=VALIDATORS, directory=directory, base_ip=base_ip))
-        for index in range(VALIDATORS):
-            net.start_node(directory, index)
-        localnet = Localnet(directory)
+    with running_localnet(directory, VALIDATORS, salt=59) as localnet:
         localnet.wait_all(2)
         yield localnet
-    finally:
-        if net.is_generated(directory):
-            net.down(directory)
 
 
 class Workers:

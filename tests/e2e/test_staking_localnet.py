@@ -20,7 +20,7 @@ import pytest
 
 from app.node import localnet as net
 from app.node.config import set_toml
-from tests.e2e.localnet_helpers import Localnet, wait_until
+from tests.e2e.localnet_helpers import Localnet, running_localnet, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -36,15 +36,8 @@ DOUBLE_SIGN_BURN = SELF_BOND * 5 // 100  # 5%
 def network(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("staking-localnet") / "run"
     # One address more than the validators: the double-signing twin listens on base_ip + 4.
-    base_ip = net.find_free_base_ip(directory, VALIDATORS + 1, salt=37)
-    try:
-        net.generate(net.LocalnetSpec(validators=VALIDATORS, directory=directory, base_ip=base_ip))
-        for index in range(VALIDATORS):
-            net.start_node(directory, index)
-        yield Localnet(directory)
-    finally:
-        if net.is_generated(directory):
-            net.down(directory)
+    with running_localnet(directory, VALIDATORS, salt=37, spare_addresses=1) as localnet:
+        yield localnet
 
 
 @pytest.fixture

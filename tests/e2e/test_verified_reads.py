@@ -40,7 +40,7 @@ from cli.chainquery import get_balances
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
 from synod.staking.v1 import query_pb2 as staking_query
-from tests.e2e.localnet_helpers import Localnet, synod_json, wait_until
+from tests.e2e.localnet_helpers import Localnet, running_localnet, synod_json, wait_until
 from tests.e2e.nodes import free_port, synod
 from tests.e2e.tampering import ForgingSource, StandIn, drop_two_signatures, forge_validator_set
 
@@ -55,17 +55,9 @@ WEEK = 7 * 24 * 3600
 @pytest.fixture(scope="module")
 def localnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
     directory = tmp_path_factory.mktemp("verified-reads") / "run"
-    base_ip = net.find_free_base_ip(directory, VALIDATORS, salt=53)
-    try:
-        net.generate(net.LocalnetSpec(validators=VALIDATORS, directory=directory, base_ip=base_ip))
-        for index in range(VALIDATORS):
-            net.start_node(directory, index)
-        network = Localnet(directory)
+    with running_localnet(directory, VALIDATORS, salt=53) as network:
         network.wait_all(3)
         yield network
-    finally:
-        if net.is_generated(directory):
-            net.down(directory)
 
 
 def _grpc(localnet: Localnet, index: int = 0) -> str:
