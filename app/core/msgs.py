@@ -9,8 +9,18 @@ from typing import Any
 from google.protobuf.message import Message
 
 from app.core.context import Context
+from app.core.crypto import AddressError, decode_address
+from app.core.errors import ErrInvalidAddress
 
-__all__ = ["MsgRoute", "type_url"]
+__all__ = ["MsgRoute", "decode_address_field", "type_url"]
+
+
+def decode_address_field(addr: str, field: str) -> bytes:
+    """Decode a bech32 address field of a message, naming the field in ErrInvalidAddress."""
+    try:
+        return decode_address(addr)
+    except AddressError as e:
+        raise ErrInvalidAddress.wrap(f"{field}: {e}") from None
 
 
 def type_url(cls: type[Message]) -> str:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from app.core.coins import coins_from_proto
 from app.core.context import Context
-from app.core.crypto import AddressError, decode_address
-from app.core.errors import ErrInvalidAddress
-from app.core.msgs import MsgRoute
+from app.core.crypto import decode_address
+from app.core.msgs import MsgRoute, decode_address_field
 from app.modules.bank.errors import ErrBlockedRecipient, ErrNoCoins, ErrTooManyDenoms
 from app.modules.bank.keeper import BankKeeper
 from synod.bank.v1 import tx_pb2
@@ -14,18 +13,10 @@ from synod.bank.v1 import tx_pb2
 __all__ = ["routes", "validate_send"]
 
 
-def _address(addr: str, field: str) -> bytes:
-    """Decode an address field, naming the field in the error."""
-    try:
-        return decode_address(addr)
-    except AddressError as e:
-        raise ErrInvalidAddress.wrap(f"{field}: {e}") from None
-
-
 def validate_send(msg: tx_pb2.MsgSend) -> None:
     """Stateless checks of MsgSend."""
-    _address(msg.from_address, "from_address")
-    _address(msg.to_address, "to_address")
+    decode_address_field(msg.from_address, "from_address")
+    decode_address_field(msg.to_address, "to_address")
     if not msg.amount:
         raise ErrNoCoins.wrap("MsgSend has no amount")
     coins_from_proto(list(msg.amount))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from app.core.coins import parse_amount
 from app.core.context import Context
-from app.core.crypto import PUBKEY_LEN, AddressError, address_bytes_from_pubkey, decode_address
-from app.core.errors import ErrInvalidAddress, ErrInvalidRequest
-from app.core.msgs import MsgRoute
+from app.core.crypto import PUBKEY_LEN, address_bytes_from_pubkey, decode_address
+from app.core.errors import ErrInvalidRequest
+from app.core.msgs import MsgRoute, decode_address_field
 from app.modules.staking.errors import (
     ErrBadDenom,
     ErrConsensusKeyTaken,
@@ -26,13 +26,6 @@ __all__ = ["routes"]
 _MAX_MONIKER = 70
 
 
-def _address(addr: str, field: str) -> bytes:
-    try:
-        return decode_address(addr)
-    except AddressError as e:
-        raise ErrInvalidAddress.wrap(f"{field}: {e}") from None
-
-
 def _amount(coin: coin_pb2.Coin) -> int:
     """A positive canonical integer amount (the denom is checked against params in the handler)."""
     return parse_amount(coin.amount, f"amount of {coin.denom}")
@@ -40,7 +33,7 @@ def _amount(coin: coin_pb2.Coin) -> int:
 
 def validate_create(msg: tx_pb2.MsgCreateValidator) -> None:
     """Stateless checks of MsgCreateValidator."""
-    _address(msg.operator_address, "operator_address")
+    decode_address_field(msg.operator_address, "operator_address")
     if len(msg.consensus_pubkey) != PUBKEY_LEN:
         raise ErrInvalidConsensusKey.wrap(f"consensus key must be {PUBKEY_LEN} bytes of ed25519")
     if not 0 < len(msg.moniker) <= _MAX_MONIKER:
@@ -50,14 +43,14 @@ def validate_create(msg: tx_pb2.MsgCreateValidator) -> None:
 
 def validate_delegation(msg: tx_pb2.MsgDelegate | tx_pb2.MsgUndelegate) -> None:
     """Stateless checks of MsgDelegate and MsgUndelegate."""
-    _address(msg.delegator_address, "delegator_address")
-    _address(msg.validator_address, "validator_address")
+    decode_address_field(msg.delegator_address, "delegator_address")
+    decode_address_field(msg.validator_address, "validator_address")
     _amount(msg.amount)
 
 
 def validate_unjail(msg: tx_pb2.MsgUnjail) -> None:
     """Stateless checks of MsgUnjail."""
-    _address(msg.validator_address, "validator_address")
+    decode_address_field(msg.validator_address, "validator_address")
 
 
 def routes(k: StakingKeeper) -> list[MsgRoute]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from app.core.architectures import ArchitectureError, param_count
 from app.core.coins import Coins, parse_amount, validate_denom
 from app.core.context import Context
-from app.core.crypto import AddressError, decode_address
-from app.core.errors import ErrInvalidAddress, SynodError
+from app.core.crypto import decode_address
+from app.core.errors import SynodError
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, FixedPointError, content_hash
-from app.core.msgs import MsgRoute
+from app.core.msgs import MsgRoute, decode_address_field
 from app.modules.tasks import logic
 from app.modules.tasks.aggregation import AggregationError, make_params
 from app.modules.tasks.errors import (
@@ -38,14 +38,6 @@ HASH_LEN = 32
 _MAX_NAME = 64
 _MAX_REF = 256
 _MAX_SAMPLES = 2**31 - 1  # the aggregation rules cap any one weight to this
-
-
-def _address(addr: str, field: str) -> bytes:
-    """Decode an address field, naming the field in the error."""
-    try:
-        return decode_address(addr)
-    except AddressError as e:
-        raise ErrInvalidAddress.wrap(f"{field}: {e}") from None
 
 
 def _require(ok: bool, message: str) -> None:
@@ -101,7 +93,7 @@ def _validate_coins(msg: tx_pb2.MsgPostTask) -> None:
 
 def validate_post_task(msg: tx_pb2.MsgPostTask) -> None:
     """Stateless checks of MsgPostTask: everything but the limits in params."""
-    _address(msg.owner, "owner")
+    decode_address_field(msg.owner, "owner")
     try:
         size = param_count(msg.model.arch, msg.model.n_features, msg.model.n_classes)
     except ArchitectureError as e:
@@ -299,7 +291,7 @@ def _cancel(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgCancel
 
 def _validate_task_ref(task_id: int, address: str, field: str) -> None:
     """A task id and a signer address."""
-    _address(address, field)
+    decode_address_field(address, field)
     if task_id == 0:
         raise ErrInvalidTask.wrap("task_id must be positive")
 

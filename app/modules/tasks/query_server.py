@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.core.crypto import AddressError, decode_address
-from app.core.errors import ErrInvalidAddress, ErrNotFound
+from app.core.errors import ErrNotFound
+from app.core.msgs import decode_address_field
 from app.core.tx import parse_canonical
 from app.modules.tasks import logic
 from app.modules.tasks.keeper import TasksKeeper
@@ -52,10 +52,7 @@ def _update(
     k: TasksKeeper, view: KVReader, req: query_pb2.QueryUpdateRequest
 ) -> query_pb2.QueryUpdateResponse:
     """A revealed update of the open round."""
-    try:
-        worker = decode_address(req.worker)
-    except AddressError as e:
-        raise ErrInvalidAddress.wrap(f"worker: {e}") from None
+    worker = decode_address_field(req.worker, "worker")
     reveal = k.get_reveal(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
     payload = k.get_update(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
     if reveal is None or payload is None:
