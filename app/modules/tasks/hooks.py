@@ -66,15 +66,18 @@ def _close_join(
 
 
 def _collect_updates(
-    store: KVStore, k: TasksKeeper, task: tasks_pb2.Task, round_: int, accepted: list[bytes]
+    store: KVStore,
+    k: TasksKeeper,
+    task: tasks_pb2.Task,
+    round_: int,
+    accepted: dict[bytes, tasks_pb2.Reveal],
 ) -> list[Update]:
     """The accepted workers' updates, decoded (they were checked at reveal)."""
     size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
     updates = []
-    for worker in accepted:
-        reveal = k.get_reveal(store, task.id, round_, worker)
+    for worker, reveal in accepted.items():
         payload = k.get_update(store, task.id, round_, worker)
-        assert reveal is not None and payload is not None  # judges pick among revealed workers
+        assert payload is not None  # stored together with its reveal
         vector = UPDATE_FORMAT.decode(payload, size)
         updates.append(Update(encode_address(worker), vector, min(reveal.num_samples, 2**31)))
     return updates
@@ -106,8 +109,10 @@ def _aggregate_round(
     """Aggregate the round's accepted updates into the next checkpoint; clear the round's state."""
     round_ = task.rounds_done + 1
     committed = [worker for worker, _ in k.iterate_commitments(store, task.id, round_)]
-    revealed = [worker for worker, _ in k.iterate_reveals(store, task.id, round_)]
-    accepted = sorted(set(judge.select_accepted(store, task, round_, revealed)) & set(revealed))
+    reveals = dict(k.iterate_reveals(store, task.id, round_))
+    revealed = list(reveals)
+    chosen = set(judge.select_accepted(store, task, round_, revealed))
+    accepted = {worker: reveals[worker] for worker in sorted(chosen & set(reveals))}
     updates = _collect_updates(store, k, task, round_, accepted)
     weights = k.get_model(store, task.model_hash)
     assert weights is not None  # every checkpoint hash was stored with its weights
@@ -127,11 +132,9 @@ def _aggregate_round(
         record.outcome = tasks_pb2.ROUND_OUTCOME_AGGREGATED
         record.model_hash = task.model_hash = k.put_model(store, new_weights)
         record.accepted_workers.extend(u.worker for u in updates)
-        record.accepted_update_hashes.extend(
-            k.get_reveal(store, task.id, round_, w).update_hash for w in accepted
-        )
-        _count(store, k, task.id, accepted, "accepted_updates")
-    _count(store, k, task.id, sorted(set(committed) - set(revealed)), "missed_reveals")
+        record.accepted_update_hashes.extend(reveal.update_hash for reveal in accepted.values())
+        _count(store, k, task.id, list(accepted), "accepted_updates")
+    _count(store, k, task.id, sorted(set(committed) - set(reveals)), "missed_reveals")
     k.clear_round(store, task.id, round_)
     k.set_round(store, record)
     task.rounds_done = round_
