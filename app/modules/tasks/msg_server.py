@@ -31,7 +31,7 @@ from app.modules.tasks.hooks import close_task
 from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
 from synod.tasks.v1 import tasks_pb2, tx_pb2
 
-__all__ = ["routes", "validate_post_task", "compute_rule_min_updates"]
+__all__ = ["routes", "validate_post_task"]
 
 OPTIMIZERS = ("adam", "sgd")
 HASH_LEN = 32
@@ -46,7 +46,7 @@ def _require(ok: bool, message: str) -> None:
         raise ErrInvalidTask.wrap(message)
 
 
-def compute_rule_min_updates(aggregation: tasks_pb2.Aggregation) -> int:
+def _compute_rule_min_updates(aggregation: tasks_pb2.Aggregation) -> int:
     """Return the fewest updates the task's rule accepts, raising ErrInvalidTask if it is unusable."""
     names = [p.name for p in aggregation.params]
     _require(names == sorted(set(names)), "aggregation params must be sorted by name, each name once")
@@ -103,7 +103,7 @@ def validate_post_task(msg: tx_pb2.MsgPostTask) -> None:
     _validate_schedule(msg.schedule)
     _validate_coins(msg)
     _require(1 <= msg.min_workers <= msg.max_workers, "need 1 <= min_workers <= max_workers")
-    need = compute_rule_min_updates(msg.aggregation)
+    need = _compute_rule_min_updates(msg.aggregation)
     _require(
         msg.min_workers >= need,
         f"rule {msg.aggregation.rule!r} needs {need} updates per round; raise min_workers to at least {need}",
