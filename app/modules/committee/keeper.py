@@ -1,0 +1,163 @@
+"""committee keeper: owns the committee prefix store (members, seed, committees, scores, reputation)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from app.core.codec import from_u64be, u64be
+from app.modules.committee import keys
+from app.modules.committee.params import default_params
+from app.state.kv import KVStore, PrefixStore
+from synod.committee.v1 import committee_pb2
+
+__all__ = ["CommitteeKeeper"]
+
+
+def _put(ps: PrefixStore, key: bytes, msg: object) -> None:
+    """Store a proto message under key in its deterministic encoding."""
+    ps.set(key, msg.SerializeToString(deterministic=True))  # type: ignore[attr-defined]
+
+
+class CommitteeKeeper:
+    """Reads and writes committee state; input validation lives in msg_server."""
+
+    def _store(self, store: KVStore) -> PrefixStore:
+        return PrefixStore(store, keys.STORE_PREFIX)
+
+    def get_params(self, store: KVStore) -> committee_pb2.Params:
+        """Current params."""
+        raw = self._store(store).get(keys.PARAMS)
+        return committee_pb2.Params.FromString(raw) if raw else default_params()
+
+    def set_params(self, store: KVStore, params: committee_pb2.Params) -> None:
+        """Store params."""
+        _put(self._store(store), keys.PARAMS, params)
+
+    # --- members -------------------------------------------------------------------------------
+
+    def get_member(self, store: KVStore, operator: bytes) -> committee_pb2.Member | None:
+        """One member by operator address, or None."""
+        raw = self._store(store).get(keys.member_key(operator))
+        return committee_pb2.Member.FromString(raw) if raw else None
+
+    def get_member_by_cons(self, store: KVStore, cons_address: bytes) -> committee_pb2.Member | None:
+        """One member by its validator's 20-byte CometBFT address, or None."""
+        operator = self._store(store).get(keys.member_by_cons_key(cons_address))
+        return self.get_member(store, operator) if operator else None
+
+    def set_member(self, store: KVStore, operator: bytes, member: committee_pb2.Member) -> None:
+        """Store a member and its consensus-address index."""
+        ps = self._store(store)
+        _put(ps, keys.member_key(operator), member)
+        ps.set(keys.member_by_cons_key(member.cons_address), operator)
+
+    def remove_member(self, store: KVStore, operator: bytes) -> None:
+        """Take a member off duty."""
+        member = self.get_member(store, operator)
+        if member is not None:
+            ps = self._store(store)
+            ps.delete(keys.member_key(operator))
+            ps.delete(keys.member_by_cons_key(member.cons_address))
+
+    def iterate_members(self, store: KVStore) -> Iterator[tuple[bytes, committee_pb2.Member]]:
+        """Every member with its raw operator address, in address order."""
+        for k, v in self._store(store).iterate(keys.MEMBER):
+            yield k[len(keys.MEMBER) :], committee_pb2.Member.FromString(v)
+
+    # --- beacon --------------------------------------------------------------------------------
+
+    def get_seed(self, store: KVStore) -> committee_pb2.Seed | None:
+        """The latest beacon output, or None before the first one."""
+        raw = self._store(store).get(keys.SEED)
+        return committee_pb2.Seed.FromString(raw) if raw else None
+
+    def set_seed(self, store: KVStore, seed: committee_pb2.Seed) -> None:
+        """Replace the latest beacon output."""
+        _put(self._store(store), keys.SEED, seed)
+
+    # --- committees and attestations -----------------------------------------------------------
+
+    def get_committee(self, store: KVStore, task_id: int, round_: int) -> committee_pb2.Committee | None:
+        """The committee of a (task, round), or None."""
+        raw = self._store(store).get(keys.committee_key(task_id, round_))
+        return committee_pb2.Committee.FromString(raw) if raw else None
+
+    def set_committee(self, store: KVStore, committee: committee_pb2.Committee) -> None:
+        """Store a sampled committee."""
+        _put(self._store(store), keys.committee_key(committee.task_id, committee.round), committee)
+
+    def get_attestation(
+        self, store: KVStore, task_id: int, round_: int, operator: bytes
+    ) -> committee_pb2.Attestation | None:
+        """One member's attestation for a (task, round), or None."""
+        raw = self._store(store).get(keys.attestation_key(task_id, round_, operator))
+        return committee_pb2.Attestation.FromString(raw) if raw else None
+
+    def set_attestation(self, store: KVStore, operator: bytes, att: committee_pb2.Attestation) -> None:
+        """Store an attestation (kept until the round is judged)."""
+        _put(self._store(store), keys.attestation_key(att.task_id, att.round, operator), att)
+
+    def iterate_attestations(
+        self, store: KVStore, task_id: int, round_: int
+    ) -> Iterator[tuple[bytes, committee_pb2.Attestation]]:
+        """A round's attestations with their raw operator addresses, in address order."""
+        prefix = keys.attestation_key(task_id, round_)
+        for k, v in self._store(store).iterate(prefix):
+            yield k[len(prefix) :], committee_pb2.Attestation.FromString(v)
+
+    def clear_attestations(self, store: KVStore, task_id: int, round_: int) -> None:
+        """Drop a judged round's attestations (its RoundScores keep the outcome)."""
+        ps = self._store(store)
+        for k, _ in list(ps.iterate(keys.attestation_key(task_id, round_))):
+            ps.delete(k)
+
+    def get_scores(self, store: KVStore, task_id: int, round_: int) -> committee_pb2.RoundScores | None:
+        """The judgement of a (task, round), or None."""
+        raw = self._store(store).get(keys.scores_key(task_id, round_))
+        return committee_pb2.RoundScores.FromString(raw) if raw else None
+
+    def set_scores(self, store: KVStore, scores: committee_pb2.RoundScores) -> None:
+        """Store a round's judgement."""
+        _put(self._store(store), keys.scores_key(scores.task_id, scores.round), scores)
+
+    # --- reputation, member points, replay index -----------------------------------------------
+
+    def get_reputation(self, store: KVStore, address: bytes) -> committee_pb2.Reputation | None:
+        """An address's reputation record, or None."""
+        raw = self._store(store).get(keys.reputation_key(address))
+        return committee_pb2.Reputation.FromString(raw) if raw else None
+
+    def set_reputation(self, store: KVStore, address: bytes, rep: committee_pb2.Reputation) -> None:
+        """Store a reputation record."""
+        _put(self._store(store), keys.reputation_key(address), rep)
+
+    def iterate_reputations(self, store: KVStore) -> Iterator[committee_pb2.Reputation]:
+        """Every reputation record, in address order."""
+        for _, v in self._store(store).iterate(keys.REPUTATION):
+            yield committee_pb2.Reputation.FromString(v)
+
+    def add_member_points(self, store: KVStore, task_id: int, operator: bytes, points: int) -> None:
+        """Credit a member with points toward its share of a task's committee reward."""
+        ps = self._store(store)
+        key = keys.member_points_key(task_id, operator)
+        raw = ps.get(key)
+        ps.set(key, u64be((from_u64be(raw) if raw else 0) + points))
+
+    def pop_member_points(self, store: KVStore, task_id: int) -> dict[bytes, int]:
+        """Every member's points in a task, removed (read once, when the task closes)."""
+        ps = self._store(store)
+        prefix = keys.member_points_key(task_id)
+        points = {}
+        for k, v in list(ps.iterate(prefix)):
+            points[k[len(prefix) :]] = from_u64be(v)
+            ps.delete(k)
+        return points
+
+    def get_update_seen(self, store: KVStore, task_id: int, update_hash: bytes) -> int | None:
+        """The round in which an update with this hash was first revealed in a task, or None."""
+        raw = self._store(store).get(keys.update_seen_key(task_id, update_hash))
+        return int.from_bytes(raw, "big") if raw else None
+
+    def set_update_seen(self, store: KVStore, task_id: int, update_hash: bytes, round_: int) -> None:
+        """Record the first round an update hash was revealed in a task."""
+        self._store(store).set(keys.update_seen_key(task_id, update_hash), round_.to_bytes(4, "big"))

@@ -1,0 +1,99 @@
+"""committee store keys: module prefix 0x06, then one-byte tables (big-endian integers)."""
+
+from __future__ import annotations
+
+from app.core.codec import u64be
+
+__all__ = [
+    "STORE_PREFIX",
+    "PARAMS",
+    "MEMBER",
+    "MEMBER_BY_CONS",
+    "SEED",
+    "COMMITTEE",
+    "ATTESTATION",
+    "SCORES",
+    "REPUTATION",
+    "MEMBER_POINTS",
+    "UPDATE_SEEN",
+    "TABLES",
+    "member_key",
+    "member_by_cons_key",
+    "committee_key",
+    "attestation_key",
+    "scores_key",
+    "reputation_key",
+    "member_points_key",
+    "update_seen_key",
+]
+
+STORE_PREFIX = b"\x06"
+
+PARAMS = b"\x00"  # -> committee.v1.Params
+MEMBER = b"\x01"  # + operator(20) -> committee.v1.Member
+MEMBER_BY_CONS = b"\x02"  # + consensus address(20) -> operator(20)
+SEED = b"\x03"  # -> committee.v1.Seed (the latest beacon output only)
+COMMITTEE = b"\x04"  # + task id(8) + round(4) -> committee.v1.Committee (kept)
+ATTESTATION = b"\x05"  # + task id(8) + round(4) + operator(20) -> committee.v1.Attestation (until judged)
+SCORES = b"\x06"  # + task id(8) + round(4) -> committee.v1.RoundScores (kept)
+REPUTATION = b"\x07"  # + address(20) -> committee.v1.Reputation
+MEMBER_POINTS = b"\x08"  # + task id(8) + operator(20) -> u64be: rounds attested within tolerance
+UPDATE_SEEN = b"\x09"  # + task id(8) + update sha256(32) -> u32 round first seen (replay check)
+
+TABLES = {
+    "params": PARAMS,
+    "member": MEMBER,
+    "member_by_cons": MEMBER_BY_CONS,
+    "seed": SEED,
+    "committee": COMMITTEE,
+    "attestation": ATTESTATION,
+    "scores": SCORES,
+    "reputation": REPUTATION,
+    "member_points": MEMBER_POINTS,
+    "update_seen": UPDATE_SEEN,
+}
+
+
+def _round(task_id: int, round_: int) -> bytes:
+    """Task id and round as 12 big-endian bytes."""
+    return u64be(task_id) + round_.to_bytes(4, "big")
+
+
+def member_key(operator: bytes = b"") -> bytes:
+    """Key of one member, or (no operator) the prefix of all members."""
+    return MEMBER + operator
+
+
+def member_by_cons_key(cons_address: bytes) -> bytes:
+    """Key of the consensus-address index entry of one member."""
+    return MEMBER_BY_CONS + cons_address
+
+
+def committee_key(task_id: int, round_: int) -> bytes:
+    """Key of one (task, round) committee."""
+    return COMMITTEE + _round(task_id, round_)
+
+
+def attestation_key(task_id: int, round_: int, operator: bytes = b"") -> bytes:
+    """Key of one attestation, or (no operator) the prefix of a round's attestations."""
+    return ATTESTATION + _round(task_id, round_) + operator
+
+
+def scores_key(task_id: int, round_: int) -> bytes:
+    """Key of one (task, round) judgement."""
+    return SCORES + _round(task_id, round_)
+
+
+def reputation_key(address: bytes) -> bytes:
+    """Key of one address's reputation."""
+    return REPUTATION + address
+
+
+def member_points_key(task_id: int, operator: bytes = b"") -> bytes:
+    """Key of a member's points in a task, or (no operator) the prefix of a task's points."""
+    return MEMBER_POINTS + u64be(task_id) + operator
+
+
+def update_seen_key(task_id: int, update_hash: bytes) -> bytes:
+    """Key recording that an update with this hash was revealed in a task."""
+    return UPDATE_SEEN + u64be(task_id) + update_hash

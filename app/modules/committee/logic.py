@@ -1,0 +1,193 @@
+"""Pure rules of the committee module: committee size, sampling, medians, verdicts, reputation.
+
+Everything here is integer arithmetic over its arguments, so every node computes the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from math import comb
+
+from app.core.codec import u64be
+from synod.committee.v1 import committee_pb2
+
+__all__ = [
+    "BPS",
+    "MemberScores",
+    "RoundVerdicts",
+    "compute_capture_probability_ppb",
+    "compute_committee",
+    "compute_committee_size",
+    "compute_member_faults",
+    "compute_reputation",
+    "compute_reward_points",
+    "compute_verdicts",
+    "compute_weighted_median",
+]
+
+BPS = 10_000
+PPB = 1_000_000_000
+SAMPLE_DOMAIN = b"synod/committee/sample/v1"
+
+
+def compute_capture_probability_ppb(size: int, adversarial_bps: int) -> int:
+    """P(adversaries hold at least half of `size` seats), in parts per billion, rounded up.
+
+    Each seat is modelled as an independent draw that is adversarial with probability
+    adversarial_bps / 10^4 (a binomial tail). Sampling without replacement, as compute_committee
+    does, concentrates more, so for equal-stake members this is an upper bound; bench/byzantine's
+    simulation measures the real rate with unequal stakes. Half (not a strict majority) already lets
+    adversaries set the lower weighted median, hence ceil(size / 2).
+    """
+    if size <= 0:
+        return PPB
+    bad, good = adversarial_bps, BPS - adversarial_bps
+    need = (size + 1) // 2
+    numerator = sum(comb(size, k) * bad**k * good ** (size - k) for k in range(need, size + 1))
+    denominator = BPS**size
+    return -(-numerator * PPB // denominator)
+
+
+def compute_committee_size(adversarial_bps: int, target_ppb: int, max_size: int) -> int:
+    """The smallest committee whose capture probability is at most the target (else max_size)."""
+    for size in range(1, max_size + 1):
+        if compute_capture_probability_ppb(size, adversarial_bps) <= target_ppb:
+            return size
+    return max_size
+
+
+def _draw(seed: bytes, task_id: int, round_: int, seat: int, total: int) -> int:
+    """A uniform integer in [0, total) for one seat (the modulo bias is below 2^-190)."""
+    digest = hashlib.sha256(
+        SAMPLE_DOMAIN + seed + u64be(task_id) + round_.to_bytes(4, "big") + seat.to_bytes(4, "big")
+    ).digest()
+    return int.from_bytes(digest, "big") % total
+
+
+def compute_committee(
+    seed: bytes, task_id: int, round_: int, members: list[tuple[bytes, int]], size: int
+) -> list[tuple[bytes, int]]:
+    """Sample `size` (member, weight) pairs by weight, without replacement, in seat order.
+
+    Successive sampling: each seat draws one of the remaining members with probability weight /
+    remaining weight. This is the same distribution as Efraimidis-Spirakis keys u^(1/w), in exact
+    integers. Members are taken in address order so the input order cannot matter; zero weights
+    are never drawn.
+    """
+    pool = sorted((m, w) for m, w in members if w > 0)
+    chosen: list[tuple[bytes, int]] = []
+    for seat in range(min(size, len(pool))):
+        draw = _draw(seed, task_id, round_, seat, sum(w for _, w in pool))
+        for i, (_, weight) in enumerate(pool):
+            if draw < weight:
+                chosen.append(pool.pop(i))
+                break
+            draw -= weight
+    return chosen
+
+
+def compute_weighted_median(values: list[tuple[int, int]]) -> int:
+    """The lower weighted median of (value, weight) pairs: the smallest value holding half the weight."""
+    ordered = sorted(values)
+    total = sum(w for _, w in ordered)
+    if total <= 0:
+        raise ValueError("weighted median of no weight")
+    seen = 0
+    for value, weight in ordered:
+        seen += weight
+        if 2 * seen >= total:
+            return value
+    raise AssertionError("unreachable: the weights sum to total")
+
+
+@dataclass(frozen=True)
+class MemberScores:
+    """One attesting member's weight, its baseline and its (score, spot check failed) per worker."""
+
+    operator: bytes
+    weight: int
+    baseline_bps: int
+    scores: dict[bytes, tuple[int, bool]]
+
+
+@dataclass(frozen=True)
+class RoundVerdicts:
+    """The judged round: baseline median, and per worker (verdict, median score)."""
+
+    baseline_bps: int
+    updates: dict[bytes, tuple[int, int]]
+
+
+def _judge_update(
+    worker: bytes, attested: list[MemberScores], baseline: int, max_drop_bps: int
+) -> tuple[int, int]:
+    """(verdict, median) of one scored update."""
+    total = sum(m.weight for m in attested)
+    flagged = sum(m.weight for m in attested if m.scores[worker][1])
+    if 2 * flagged > total:
+        return committee_pb2.VERDICT_FAILED_SPOT_CHECK, 0
+    median = compute_weighted_median([(m.scores[worker][0], m.weight) for m in attested])
+    if median + max_drop_bps < baseline:
+        return committee_pb2.VERDICT_FAILED_SCORE, median
+    return committee_pb2.VERDICT_ACCEPTED, median
+
+
+def compute_verdicts(
+    workers: list[bytes], attested: list[MemberScores], replayed: set[bytes], max_drop_bps: int
+) -> RoundVerdicts:
+    """Decide every revealed update of a round from the attestations.
+
+    A replayed update fails without scores. With no attestation at all the round is unscored and
+    every other update goes to the task's (robust) rule. Otherwise a majority of attesting weight
+    flagging the spot check fails it, and a stake-weighted median score more than max_drop_bps below
+    the median baseline (the current model's own score) fails it.
+    """
+    baseline = compute_weighted_median([(m.baseline_bps, m.weight) for m in attested]) if attested else 0
+    updates: dict[bytes, tuple[int, int]] = {}
+    for worker in workers:
+        if worker in replayed:
+            updates[worker] = (committee_pb2.VERDICT_REPLAYED, 0)
+        elif not attested:
+            updates[worker] = (committee_pb2.VERDICT_UNSCORED, 0)
+        else:
+            updates[worker] = _judge_update(worker, attested, baseline, max_drop_bps)
+    return RoundVerdicts(baseline, updates)
+
+
+def compute_member_faults(
+    seats: list[bytes], attested: list[MemberScores], verdicts: RoundVerdicts, tolerance_bps: int
+) -> dict[bytes, tuple[bool, int]]:
+    """Per seat: (faulty, largest deviation from the medians).
+
+    A member that did not attest is faulty; one that did is faulty when its baseline or any score of
+    a scored update lies further than tolerance_bps from the weighted median.
+    """
+    by_operator = {m.operator: m for m in attested}
+    out: dict[bytes, tuple[bool, int]] = {}
+    for operator in seats:
+        member = by_operator.get(operator)
+        if member is None:
+            out[operator] = (True, 0)
+            continue
+        deviation = abs(member.baseline_bps - verdicts.baseline_bps)
+        for worker, (verdict, median) in verdicts.updates.items():
+            if verdict in (committee_pb2.VERDICT_ACCEPTED, committee_pb2.VERDICT_FAILED_SCORE):
+                deviation = max(deviation, abs(member.scores[worker][0] - median))
+        out[operator] = (deviation > tolerance_bps, deviation)
+    return out
+
+
+def compute_reputation(current_bps: int, good: bool, window: int) -> int:
+    """One step of the integer moving average: (current x (window - 1) + outcome) // window."""
+    outcome = BPS if good else 0
+    return (current_bps * (window - 1) + outcome) // window
+
+
+def compute_reward_points(verdict: int, median_bps: int, reputation_bps: int) -> int:
+    """Reward points of one accepted update: its score weighted by its worker's reputation."""
+    if verdict == committee_pb2.VERDICT_UNSCORED:
+        median_bps = BPS
+    elif verdict != committee_pb2.VERDICT_ACCEPTED:
+        return 0
+    return median_bps * reputation_bps // BPS
