@@ -21,6 +21,7 @@ __all__ = [
     "FixedPointError",
     "FixedPointFormat",
     "compute_next_weights",
+    "compute_update_between",
     "content_hash",
 ]
 
@@ -81,6 +82,17 @@ def compute_next_weights(weights: NDArray[np.int64], update: NDArray[np.int64]) 
     # |update| <= 2**31 after aggregation and the shift adds 4 bits: 2**35 + 2**24 fits int64.
     moved = weights + (update.astype(np.int64) << _UPDATE_TO_WEIGHT_SHIFT)
     return np.clip(moved, -WEIGHT_FORMAT.bound, WEIGHT_FORMAT.bound)
+
+
+def compute_update_between(start: NDArray[np.int64], end: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Return the update that moves weights start to end: (end - start) in the update format.
+
+    Rounds half up ((d + 8) >> 4 for the 4-bit shift) and clips to the update bound, so a trace's
+    first and last checkpoints determine the update exactly and the chain can check it.
+    """
+    half = 1 << (_UPDATE_TO_WEIGHT_SHIFT - 1)
+    delta = (end.astype(np.int64) - start.astype(np.int64) + half) >> _UPDATE_TO_WEIGHT_SHIFT
+    return np.clip(delta, -UPDATE_FORMAT.bound, UPDATE_FORMAT.bound)
 
 
 def content_hash(payload: bytes) -> bytes:

@@ -77,17 +77,29 @@ def compute_phase(task: tasks_pb2.Task, height: int) -> Phase:
 
 
 def compute_commitment(
-    task_id: int, round_: int, worker: bytes, salt: bytes, num_samples: int, update: bytes
+    task_id: int,
+    round_: int,
+    worker: bytes,
+    salt: bytes,
+    num_samples: int,
+    update: bytes,
+    trace: bytes = b"",
+    data_spec: str = "",
 ) -> bytes:
     """Return the hash a worker commits to: it binds the task, round, worker, salt and update.
 
     Binding the worker's address stops a free-rider from re-submitting someone else's commitment;
-    the 32-byte salt stops anyone from confirming a guessed update against it.
+    the 32-byte salt stops anyone from confirming a guessed update against it. On trace tasks the
+    training trace and the shard it was trained on are bound too (nothing is added otherwise, so
+    commitments of other tasks are unchanged).
     """
     digest = hashlib.sha256(COMMIT_DOMAIN)
     for part in (u64be(task_id), round_.to_bytes(4, "big"), worker, salt, u64be(num_samples)):
         digest.update(part)
     digest.update(hashlib.sha256(update).digest())
+    if trace:
+        digest.update(hashlib.sha256(trace).digest())
+        digest.update(hashlib.sha256(data_spec.encode()).digest())
     return digest.digest()
 
 
