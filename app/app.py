@@ -34,6 +34,11 @@ from app.modules.bank import keys as bank_keys
 from app.modules.bank import msg_server as bank_msgs
 from app.modules.bank.invariants import check_supply
 from app.modules.bank.keeper import BankKeeper
+from app.modules.committee import genesis as committee_genesis
+from app.modules.committee import keys as committee_keys
+from app.modules.committee import msg_server as committee_msgs
+from app.modules.committee.hooks import CommitteeJudge
+from app.modules.committee.keeper import CommitteeKeeper
 from app.modules.slashing import genesis as slashing_genesis
 from app.modules.slashing import hooks as slashing_hooks
 from app.modules.slashing import keys as slashing_keys
@@ -72,10 +77,11 @@ MODULE_KEYS = {
     "staking": staking_keys,
     "slashing": slashing_keys,
     "tasks": tasks_keys,
+    "committee": committee_keys,
 }
 STORE_PREFIXES = {"app": APP_PREFIX, **{name: keys.STORE_PREFIX for name, keys in MODULE_KEYS.items()}}
 # Genesis is applied in this order: accounts, then balances, then bonds taken from balances.
-GENESIS_MODULES = ("auth", "bank", "staking", "slashing", "tasks")
+GENESIS_MODULES = ("auth", "bank", "staking", "slashing", "tasks", "committee")
 
 
 class GenesisError(ValueError):
@@ -141,14 +147,16 @@ class SynodApp:
         self.staking = StakingKeeper(self.bank)
         self.slashing = SlashingKeeper()
         self.tasks = TasksKeeper()
-        # Which revealed updates a round aggregates; the committee module will replace this.
-        self.update_judge: UpdateJudge = tasks_hooks.AcceptAll()
+        self.committee = CommitteeKeeper()
+        # Which revealed updates a round aggregates: committees score them (committee module).
+        self.update_judge: UpdateJudge = CommitteeJudge(self.committee, self.staking)
         self.routes: dict[str, MsgRoute] = {
             r.type_url: r
             for r in [
                 *bank_msgs.routes(self.bank),
                 *staking_msgs.routes(self.staking),
                 *tasks_msgs.routes(self.tasks, self.bank),
+                *committee_msgs.routes(self.committee, self.staking, self.tasks),
             ]
         }
         self.queries = QueryRouter(self)
@@ -204,6 +212,12 @@ class SynodApp:
             )
             tasks_genesis.init_genesis(
                 store, self.tasks, _parse_genesis(doc, "tasks", tasks_genesis.default_genesis())
+            )
+            committee_genesis.init_genesis(
+                store,
+                self.committee,
+                self.staking,
+                _parse_genesis(doc, "committee", committee_genesis.default_genesis()),
             )
         except (ValueError, SynodError) as e:
             raise GenesisError(f"invalid genesis app_state: {e}") from e

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "370ab78716c622b1a183822a04fd03bc0d4ff7869e67f1b5d384eadd23cd882f",
-    2: "4cedf1fc12a47726a2e4336a2d3a977607144a0b460b06698b776922e13a3832",
-    3: "df1bacd83499aa18ef827147d005a8ec5ee56c456b3ba8798534279aff9afcbb",
-    4: "349a305fe0a5633605e9ef797280f07bf78d27b6bda81ea00cab8716fdb6af59",
+    1: "fc1ba129f66907a2bbbed4260037706cf0258fa80d4e919e2a3f53974f237b5c",
+    2: "cff7ae160165ef2aa76922de2dac5b0627a79309f2c2ee5755ee41c6d573f4c6",
+    3: "07169922894ca8f4e440cd0a5da1eed9ca151395ea2d7f3ee7b8c361fa1340aa",
+    4: "eca74dc3dc2e574d85b5056f5ac1822b44c6c413912edcac8138522bd368c34a",
 }
 
 

@@ -97,10 +97,15 @@ def test_full_lifecycle_aggregates_each_round_pays_and_returns_stakes(tc: TaskCh
     task = tc.task()
     assert task.status == tasks_pb2.TASK_STATUS_FINISHED and task.rounds_done == 3
     assert tc.participant("dave").missed_reveals == 1
+    # dave's commitment that was never revealed cost him missed_reveal_slash_bps of his stake, burnt.
+    slash = 1000 * tc.app.tasks.get_params(tc.app.store.view).missed_reveal_slash_bps // 10_000
+    assert slash > 0 and tc.participant("dave").slashed == str(slash)
     # 9001 split 3:3:2 by accepted updates, floored; the remainder returns to alice; stakes come back.
     shares = {"bob": 9001 * 3 // 8, "carol": 9001 * 3 // 8, "dave": 9001 * 2 // 8}
+    slashed = {"bob": 0, "carol": 0, "dave": slash}
     for name, share in shares.items():
-        assert tc.chain.balance(test_key(name).address) == before[name] - tc.chain.fees_paid[name] + share
+        expected = before[name] - tc.chain.fees_paid[name] + share - slashed[name]
+        assert tc.chain.balance(test_key(name).address) == expected
     remainder = 9001 - sum(shares.values())
     assert remainder == 1
     alice = tc.chain.balance(test_key("alice").address)
@@ -257,7 +262,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "652efa9756b14bd1092130fe1bda201f776742141a6877bc6a5ccee60bc8baa6"
+GOLDEN_LIFECYCLE_APP_HASH = "e45b527fb43147180f85bd31df95c45cfd94e6f28169b3812a04eb8599cccbe4"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

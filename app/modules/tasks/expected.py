@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from app.core.coins import Coins
+from app.core.events import EventManager
 from app.state.kv import KVStore
 from synod.tasks.v1 import tasks_pb2
 
-__all__ = ["TasksBank", "UpdateJudge"]
+__all__ = ["Judgement", "TasksBank", "UpdateJudge"]
 
 
 class TasksBank(Protocol):
@@ -22,14 +24,52 @@ class TasksBank(Protocol):
         self, store: KVStore, module: str, recipient: bytes, coins: Coins
     ) -> None: ...
 
+    def burn_coins(self, store: KVStore, module: str, coins: Coins) -> None: ...
 
-class UpdateJudge(Protocol):
-    """Decides, at the end of a round, which revealed updates go into the aggregate.
 
-    This is where scores arrive before aggregation: the committee module (a later issue) plugs in
-    here; until then every revealed update is accepted.
+@dataclass(frozen=True)
+class Judgement:
+    """A judged round: per accepted worker (aggregation weight in bps, reward points); the rejected.
+
+    The aggregation weight scales the worker's sample count for weighted rules (its reputation);
+    reward points accumulate in Participant.reward_points and split the reward when the task ends.
+    Rejected workers (failed scores, failed spot checks, replays) are slashed by the tasks module.
     """
 
-    def select_accepted(
-        self, store: KVStore, task: tasks_pb2.Task, round_: int, revealed: list[bytes]
-    ) -> list[bytes]: ...
+    accepted: dict[bytes, tuple[int, int]]
+    rejected: list[bytes]
+
+
+class UpdateJudge(Protocol):
+    """Scores a round's revealed updates and decides which go into the aggregate.
+
+    The committee module implements it: open_scoring samples the round's committee when the reveal
+    phase closes (tasks with score_blocks > 0), judge_round turns its attestations into a
+    Judgement when the round ends, and pop_committee_rewards splits the committee's share of the
+    reward among its members when the task finishes.
+    """
+
+    def open_scoring(
+        self,
+        store: KVStore,
+        task: tasks_pb2.Task,
+        round_: int,
+        revealed: list[bytes],
+        height: int,
+        events: EventManager,
+    ) -> None: ...
+
+    def judge_round(
+        self,
+        store: KVStore,
+        task: tasks_pb2.Task,
+        round_: int,
+        reveals: dict[bytes, tasks_pb2.Reveal],
+        missed: list[bytes],
+        height: int,
+        events: EventManager,
+    ) -> Judgement: ...
+
+    def pop_committee_rewards(
+        self, store: KVStore, task: tasks_pb2.Task, reward: int
+    ) -> dict[bytes, int]: ...

@@ -20,17 +20,9 @@ from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
 from app.state.kv import KVStore
 from synod.tasks.v1 import tasks_pb2
 
-__all__ = ["AcceptAll", "close_task", "process_end_block"]
+__all__ = ["close_task", "process_end_block"]
 
-
-class AcceptAll:
-    """The judge until committees exist: every revealed update is accepted."""
-
-    def select_accepted(
-        self, store: KVStore, task: tasks_pb2.Task, round_: int, revealed: list[bytes]
-    ) -> list[bytes]:
-        """Return revealed unchanged."""
-        return revealed
+_BPS = 10_000
 
 
 def process_end_block(
@@ -39,14 +31,30 @@ def process_end_block(
     """Run every task deadline that falls at height, in task id order."""
     for task_id in k.pop_scheduled(store, height):
         task = k.require_task(store, task_id)
+        round_ = task.rounds_done + 1
         if task.status == tasks_pb2.TASK_STATUS_JOINING:
             _close_join(store, height, k, bank, task, events)
+        elif (
+            task.status == tasks_pb2.TASK_STATUS_RUNNING
+            and task.schedule.score_blocks
+            and height == logic.compute_reveal_end(task, round_)
+        ):
+            revealed = [worker for worker, _ in k.iterate_reveals(store, task.id, round_)]
+            judge.open_scoring(store, task, round_, revealed, height, events)
+            k.schedule(store, logic.compute_round_end(task, round_), task.id)
         elif task.status == tasks_pb2.TASK_STATUS_RUNNING:
-            _aggregate_round(store, height, k, judge, task, events)
+            _aggregate_round(store, height, k, bank, judge, task, events)
             if task.rounds_done == task.schedule.rounds:
-                close_task(store, k, bank, task, tasks_pb2.TASK_STATUS_FINISHED, events)
+                close_task(store, k, bank, task, tasks_pb2.TASK_STATUS_FINISHED, events, judge)
             else:
-                k.schedule(store, logic.compute_round_end(task, task.rounds_done + 1), task.id)
+                k.schedule(store, _compute_next_deadline(task, task.rounds_done + 1), task.id)
+
+
+def _compute_next_deadline(task: tasks_pb2.Task, round_: int) -> int:
+    """The round's first end-block visit: its reveal end if a committee scores it, else its end."""
+    if task.schedule.score_blocks:
+        return logic.compute_reveal_end(task, round_)
+    return logic.compute_round_end(task, round_)
 
 
 def _close_join(
@@ -61,7 +69,7 @@ def _close_join(
         return
     task.status = tasks_pb2.TASK_STATUS_RUNNING
     k.set_task(store, task)
-    k.schedule(store, logic.compute_round_end(task, 1), task.id)
+    k.schedule(store, _compute_next_deadline(task, 1), task.id)
     events.emit("task_started", task_id=task.id, workers=task.worker_count, height=height)
 
 
@@ -71,15 +79,17 @@ def _collect_updates(
     task: tasks_pb2.Task,
     round_: int,
     accepted: dict[bytes, tasks_pb2.Reveal],
+    weights_bps: dict[bytes, tuple[int, int]],
 ) -> list[Update]:
-    """The accepted workers' updates, decoded (they were checked at reveal)."""
+    """The accepted workers' updates, decoded (they were checked at reveal), weighted by reputation."""
     size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
     updates = []
     for worker, reveal in accepted.items():
         payload = k.get_update(store, task.id, round_, worker)
         assert payload is not None  # stored together with its reveal
         vector = UPDATE_FORMAT.decode(payload, size)
-        updates.append(Update(encode_address(worker), vector, min(reveal.num_samples, 2**31)))
+        weight = max(1, min(reveal.num_samples, 2**31) * weights_bps[worker][0] // _BPS)
+        updates.append(Update(encode_address(worker), vector, weight))
     return updates
 
 
@@ -102,18 +112,19 @@ def _aggregate_round(
     store: KVStore,
     height: int,
     k: TasksKeeper,
+    bank: TasksBank,
     judge: UpdateJudge,
     task: tasks_pb2.Task,
     events: EventManager,
 ) -> None:
-    """Aggregate the round's accepted updates into the next checkpoint; clear the round's state."""
+    """Judge the round, aggregate its accepted updates into the next checkpoint, slash, clear the round."""
     round_ = task.rounds_done + 1
     committed = [worker for worker, _ in k.iterate_commitments(store, task.id, round_)]
     reveals = dict(k.iterate_reveals(store, task.id, round_))
-    revealed = list(reveals)
-    chosen = set(judge.select_accepted(store, task, round_, revealed))
-    accepted = {worker: reveals[worker] for worker in sorted(chosen & set(reveals))}
-    updates = _collect_updates(store, k, task, round_, accepted)
+    missed = sorted(set(committed) - set(reveals))
+    judgement = judge.judge_round(store, task, round_, reveals, missed, height, events)
+    accepted = {worker: reveals[worker] for worker in sorted(judgement.accepted)}
+    updates = _collect_updates(store, k, task, round_, accepted, judgement.accepted)
     weights = k.get_model(store, task.model_hash)
     assert weights is not None  # every checkpoint hash was stored with its weights
     new_weights, note = _combine(task, updates, weights)
@@ -122,8 +133,10 @@ def _aggregate_round(
         round=round_,
         height=height,
         committed=len(committed),
-        revealed=len(revealed),
+        revealed=len(reveals),
         note=note,
+        rejected_workers=[encode_address(w) for w in judgement.rejected],
+        missed_workers=[encode_address(w) for w in missed],
     )
     if new_weights is None:
         record.outcome = tasks_pb2.ROUND_OUTCOME_SKIPPED
@@ -133,8 +146,12 @@ def _aggregate_round(
         record.model_hash = task.model_hash = k.put_model(store, new_weights)
         record.accepted_workers.extend(u.worker for u in updates)
         record.accepted_update_hashes.extend(reveal.update_hash for reveal in accepted.values())
-        _count(store, k, task.id, list(accepted), "accepted_updates")
-    _count(store, k, task.id, sorted(set(committed) - set(reveals)), "missed_reveals")
+        _credit(store, k, task.id, judgement.accepted)
+    params = k.get_params(store)
+    _slash(
+        store, k, bank, task, judgement.rejected, params.rejected_update_slash_bps, "rejected_update", events
+    )
+    _slash(store, k, bank, task, missed, params.missed_reveal_slash_bps, "missed_reveal", events)
     k.clear_round(store, task.id, round_)
     k.set_round(store, record)
     task.rounds_done = round_
@@ -146,17 +163,57 @@ def _aggregate_round(
         outcome=tasks_pb2.RoundOutcome.Name(record.outcome),
         model_hash=record.model_hash.hex(),
         accepted=len(record.accepted_workers),
-        revealed=len(revealed),
+        revealed=len(reveals),
+        rejected=len(judgement.rejected),
+        missed=len(missed),
     )
 
 
-def _count(store: KVStore, k: TasksKeeper, task_id: int, workers: list[bytes], field: str) -> None:
-    """Add one to a participant counter for each worker."""
-    for worker in workers:
+def _credit(store: KVStore, k: TasksKeeper, task_id: int, accepted: dict[bytes, tuple[int, int]]) -> None:
+    """Count each aggregated update and add its reward points to its worker."""
+    for worker, (_, points) in accepted.items():
         p = k.get_participant(store, task_id, worker)
-        assert p is not None  # only participants commit
-        setattr(p, field, getattr(p, field) + 1)
+        assert p is not None  # only participants reveal
+        p.accepted_updates += 1
+        p.reward_points += points
         k.set_participant(store, worker, p)
+
+
+def _slash(
+    store: KVStore,
+    k: TasksKeeper,
+    bank: TasksBank,
+    task: tasks_pb2.Task,
+    workers: list[bytes],
+    fraction_bps: int,
+    reason: str,
+    events: EventManager,
+) -> None:
+    """Burn a fraction of each offender's task stake and count the offence.
+
+    Burnt, not paid to anyone: neither the committee nor the other workers gain from a rejection,
+    so no one profits from failing an honest update.
+    """
+    stake = int(task.worker_stake.amount)
+    for worker in workers:
+        p = k.get_participant(store, task.id, worker)
+        assert p is not None  # only participants commit
+        if reason == "missed_reveal":
+            p.missed_reveals += 1
+        else:
+            p.rejected_updates += 1
+        amount = logic.compute_slash(stake, int(p.slashed or 0), fraction_bps)
+        if amount:
+            bank.burn_coins(store, TASKS_ESCROW, _payout({task.worker_stake.denom: amount}))
+            p.slashed = str(int(p.slashed or 0) + amount)
+        k.set_participant(store, worker, p)
+        events.emit(
+            "worker_slashed",
+            task_id=task.id,
+            worker=p.address,
+            reason=reason,
+            burned=f"{amount}{task.worker_stake.denom}",
+        )
 
 
 def _payout(denoms: dict[str, int]) -> Coins:
@@ -165,25 +222,40 @@ def _payout(denoms: dict[str, int]) -> Coins:
 
 
 def close_task(
-    store: KVStore, k: TasksKeeper, bank: TasksBank, task: tasks_pb2.Task, status: int, events: EventManager
+    store: KVStore,
+    k: TasksKeeper,
+    bank: TasksBank,
+    task: tasks_pb2.Task,
+    status: int,
+    events: EventManager,
+    judge: UpdateJudge | None = None,
 ) -> None:
-    """End a task: return stakes, pay rewards by accepted updates (finished tasks only), refund the rest."""
+    """End a task: return what is left of each stake; when finished, pay the committee its share and
+    the workers the rest by reward points; refund the remainder to the owner."""
     participants = list(k.iterate_participants(store, task.id))
-    counts = {worker: p.accepted_updates for worker, p in participants}
     finished = status == tasks_pb2.TASK_STATUS_FINISHED
-    shares, remainder = logic.compute_reward_shares(int(task.reward.amount), counts if finished else {})
-    stake, reward_denom = int(task.worker_stake.amount), task.reward.denom
-    for worker, _ in participants:
-        amounts = {task.worker_stake.denom: stake}
+    reward, reward_denom = int(task.reward.amount), task.reward.denom
+    committee = judge.pop_committee_rewards(store, task, reward) if judge is not None else {}
+    if not finished:
+        committee = {}
+    points = {worker: p.reward_points for worker, p in participants} if finished else {}
+    shares, remainder = logic.compute_reward_shares(reward - sum(committee.values()), points)
+    for worker, p in participants:
+        amounts = {task.worker_stake.denom: int(task.worker_stake.amount) - int(p.slashed or 0)}
         amounts[reward_denom] = amounts.get(reward_denom, 0) + shares.get(worker, 0)
         bank.send_coins_from_module_to_account(store, TASKS_ESCROW, worker, _payout(amounts))
         if shares.get(worker):
             events.emit(
-                "reward_paid",
-                task_id=task.id,
-                worker=encode_address(worker),
-                amount=f"{shares[worker]}{reward_denom}",
+                "reward_paid", task_id=task.id, worker=p.address, amount=f"{shares[worker]}{reward_denom}"
             )
+    for member, amount in sorted(committee.items()):
+        bank.send_coins_from_module_to_account(store, TASKS_ESCROW, member, _payout({reward_denom: amount}))
+        events.emit(
+            "committee_reward_paid",
+            task_id=task.id,
+            member=encode_address(member),
+            amount=f"{amount}{reward_denom}",
+        )
     bank.send_coins_from_module_to_account(
         store, TASKS_ESCROW, decode_address(task.owner), _payout({reward_denom: remainder})
     )

@@ -16,13 +16,14 @@ _OPEN = (tasks_pb2.TASK_STATUS_JOINING, tasks_pb2.TASK_STATUS_RUNNING)
 def check_escrow(
     store: KVStore, k: TasksKeeper, balance_of: Callable[[KVStore, str], dict[str, int]]
 ) -> None:
-    """The tasks escrow holds exactly the rewards and worker stakes of open tasks."""
+    """The tasks escrow holds exactly the rewards and the unslashed worker stakes of open tasks."""
     owed: dict[str, int] = {}
     for task in k.iterate_tasks(store):
         if task.status not in _OPEN:
             continue
         owed[task.reward.denom] = owed.get(task.reward.denom, 0) + int(task.reward.amount)
-        stakes = int(task.worker_stake.amount) * task.worker_count
+        slashed = sum(int(p.slashed or 0) for _, p in k.iterate_participants(store, task.id))
+        stakes = int(task.worker_stake.amount) * task.worker_count - slashed
         owed[task.worker_stake.denom] = owed.get(task.worker_stake.denom, 0) + stakes
     held = balance_of(store, TASKS_ESCROW)
     expected = {denom: amount for denom, amount in owed.items() if amount}

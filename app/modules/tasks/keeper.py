@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from app.core.codec import from_u64be, u64be
 from app.core.fixedpoint import content_hash
-from app.modules.tasks import keys
+from app.modules.tasks import keys, logic
 from app.modules.tasks.errors import ErrTaskNotFound
 from app.modules.tasks.params import default_params
 from app.state.kv import KVStore, PrefixStore
@@ -67,6 +67,14 @@ class TasksKeeper:
         for _, raw in self._store(store).iterate(keys.TASK):
             yield tasks_pb2.Task.FromString(raw)
 
+    def get_phase(self, store: KVStore, task_id: int, height: int) -> tuple[str, int] | None:
+        """(phase name, round) of a running task at height, or None if it is not running."""
+        task = self.get_task(store, task_id)
+        if task is None or task.status != tasks_pb2.TASK_STATUS_RUNNING:
+            return None
+        phase = logic.compute_phase(task, height)
+        return phase.name, phase.round
+
     def get_participant(self, store: KVStore, task_id: int, worker: bytes) -> tasks_pb2.Participant | None:
         """One worker of a task, or None."""
         raw = self._store(store).get(keys.participant_key(task_id, worker))
@@ -118,11 +126,14 @@ class TasksKeeper:
         worker: bytes,
         reveal: tasks_pb2.Reveal,
         update: bytes,
+        trace: bytes = b"",
     ) -> None:
-        """Store a reveal and its update payload."""
+        """Store a reveal, its update payload and (trace tasks) its training trace."""
         ps = self._store(store)
         _put(ps, keys.reveal_key(task_id, round_, worker), reveal)
         ps.set(keys.update_key(task_id, round_, worker), update)
+        if trace:
+            ps.set(keys.trace_key(task_id, round_, worker), trace)
 
     def iterate_reveals(
         self, store: KVStore, task_id: int, round_: int
@@ -136,13 +147,18 @@ class TasksKeeper:
         """A revealed update payload, or None (also once its round is aggregated)."""
         return self._store(store).get(keys.update_key(task_id, round_, worker))
 
+    def get_trace(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> bytes | None:
+        """A revealed training trace, or None (also once its round is aggregated)."""
+        return self._store(store).get(keys.trace_key(task_id, round_, worker))
+
     def clear_round(self, store: KVStore, task_id: int, round_: int) -> None:
-        """Delete a round's commitments, reveals and payloads (its checkpoint record stays)."""
+        """Delete a round's commitments, reveals, payloads and traces (its checkpoint record stays)."""
         ps = self._store(store)
         for prefix in (
             keys.commitment_key(task_id, round_),
             keys.reveal_key(task_id, round_),
             keys.update_key(task_id, round_),
+            keys.trace_key(task_id, round_),
         ):
             for k, _ in list(ps.iterate(prefix)):
                 ps.delete(k)

@@ -16,6 +16,7 @@ __all__ = [
     "ROUND",
     "MODEL",
     "SCHEDULE",
+    "TRACE",
     "TABLES",
     "task_key",
     "participant_key",
@@ -25,6 +26,7 @@ __all__ = [
     "round_key",
     "model_key",
     "schedule_key",
+    "trace_key",
 ]
 
 STORE_PREFIX = b"\x05"
@@ -39,6 +41,7 @@ UPDATE = b"\x06"  # + task id(8) + round(4) + worker(20) -> int16 update payload
 ROUND = b"\x07"  # + task id(8) + round(4) -> tasks.v1.RoundRecord (one checkpoint per round, kept)
 MODEL = b"\x08"  # + sha256(32) -> int32 weights payload (content-addressed, kept)
 SCHEDULE = b"\x09"  # + height(8) + task id(8) -> b"": the end-block of height has work for the task
+TRACE = b"\x0a"  # + task id(8) + round(4) + worker(20) -> int32 trace checkpoints (until aggregated)
 
 TABLES = {
     "params": PARAMS,
@@ -51,6 +54,7 @@ TABLES = {
     "round": ROUND,
     "model": MODEL,
     "schedule": SCHEDULE,
+    "trace": TRACE,
 }
 
 
@@ -97,3 +101,8 @@ def model_key(model_hash: bytes) -> bytes:
 def schedule_key(height: int, task_id: int | None = None) -> bytes:
     """Key of a task's end-block work at height, or (no task) the prefix of that height's work."""
     return SCHEDULE + u64be(height) + (b"" if task_id is None else u64be(task_id))
+
+
+def trace_key(task_id: int, round_: int, worker: bytes = b"") -> bytes:
+    """Key of one revealed training trace, or (no worker) the prefix of a round's traces."""
+    return TRACE + u64be(task_id) + _u32be(round_) + worker

@@ -21,8 +21,10 @@ __all__ = [
     "compute_commitment",
     "compute_join_end",
     "compute_phase",
+    "compute_reveal_end",
     "compute_reward_shares",
     "compute_round_end",
+    "compute_slash",
     "compute_round_start",
 ]
 
@@ -57,6 +59,12 @@ def compute_round_start(task: tasks_pb2.Task, round_: int) -> int:
 def compute_round_end(task: tasks_pb2.Task, round_: int) -> int:
     """Last height of round round_, whose end-block aggregates it."""
     return compute_round_start(task, round_ + 1) - 1
+
+
+def compute_reveal_end(task: tasks_pb2.Task, round_: int) -> int:
+    """Last height of round round_'s reveal phase, whose end-block samples the round's committee."""
+    s = task.schedule
+    return compute_round_start(task, round_) + s.commit_blocks + s.reveal_blocks - 1
 
 
 def compute_phase(task: tasks_pb2.Task, height: int) -> Phase:
@@ -114,3 +122,8 @@ def compute_reward_shares(reward: int, accepted: dict[bytes, int]) -> tuple[dict
         return {}, reward
     shares = {worker: reward * count // total for worker, count in sorted(accepted.items()) if count}
     return shares, reward - sum(shares.values())
+
+
+def compute_slash(stake: int, already_slashed: int, fraction_bps: int) -> int:
+    """Stake to take for one offence: a fraction of the whole stake, never more than what is left."""
+    return min(stake * fraction_bps // 10_000, stake - already_slashed)

@@ -29,6 +29,7 @@ from app.modules.tasks.errors import (
 from app.modules.tasks.expected import TasksBank
 from app.modules.tasks.hooks import close_task
 from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
+from app.modules.tasks.trace import check_trace
 from synod.tasks.v1 import tasks_pb2, tx_pb2
 
 __all__ = ["routes", "validate_post_task"]
@@ -112,6 +113,9 @@ def validate_post_task(msg: tx_pb2.MsgPostTask) -> None:
         WEIGHT_FORMAT.decode(msg.initial_weights, size)
     except FixedPointError as e:
         raise ErrInvalidTask.wrap(f"initial_weights: {e}") from None
+    if msg.trace.every_steps or msg.trace.tolerance:
+        _require(1 <= msg.trace.every_steps <= 1_000_000, "trace.every_steps must be in [1, 1000000]")
+        _require(msg.trace.tolerance <= 1 << 24, "trace.tolerance must be at most 2^24 weight units")
 
 
 def _check_limits(msg: tx_pb2.MsgPostTask, params: tasks_pb2.Params) -> None:
@@ -183,6 +187,7 @@ def _post(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgPostTask
         worker_stake=msg.worker_stake,
         reward=msg.reward,
         aggregation=msg.aggregation,
+        trace=msg.trace,
         start_height=ctx.block.height,
         status=tasks_pb2.TASK_STATUS_JOINING,
         model_hash=model_hash,
@@ -257,13 +262,19 @@ def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
         raise ErrNoCommitment.wrap(f"{msg.worker} made no commitment in round {msg.round} of task {task.id}")
     if k.get_reveal(ctx.store, task.id, msg.round, worker) is not None:
         raise ErrAlreadyRevealed.wrap(f"{msg.worker} already revealed round {msg.round} of task {task.id}")
+    size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
     try:
-        UPDATE_FORMAT.decode(
-            msg.update, param_count(task.model.arch, task.model.n_features, task.model.n_classes)
-        )
+        update = UPDATE_FORMAT.decode(msg.update, size)
     except FixedPointError as e:
         raise ErrBadUpdate.wrap(str(e)) from None
-    expected = logic.compute_commitment(task.id, msg.round, worker, msg.salt, msg.num_samples, msg.update)
+    if task.trace.every_steps:
+        max_checkpoints = k.get_params(ctx.store).max_trace_checkpoints
+        check_trace(task, size, update, msg.trace, msg.data_spec, max_checkpoints)
+    elif msg.trace or msg.data_spec:
+        raise ErrBadUpdate.wrap(f"task {task.id} takes no training trace; leave trace and data_spec empty")
+    expected = logic.compute_commitment(
+        task.id, msg.round, worker, msg.salt, msg.num_samples, msg.update, msg.trace, msg.data_spec
+    )
     if expected != commitment.hash:
         raise ErrCommitmentMismatch.wrap(
             f"the update, salt and num_samples do not hash to {msg.worker}'s commitment for round {msg.round}"
@@ -273,8 +284,10 @@ def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
         update_hash=content_hash(msg.update),
         num_samples=msg.num_samples,
         height=ctx.block.height,
+        trace_hash=content_hash(msg.trace) if msg.trace else b"",
+        data_spec=msg.data_spec,
     )
-    k.set_reveal(ctx.store, task.id, msg.round, worker, reveal, msg.update)
+    k.set_reveal(ctx.store, task.id, msg.round, worker, reveal, msg.update, msg.trace)
     ctx.events.emit("reveal_update", task_id=task.id, round=msg.round, worker=msg.worker)
 
 

@@ -15,6 +15,9 @@ def default_params() -> tasks_pb2.Params:
         max_workers=128,
         max_model_params=200_000,
         max_description_chars=512,
+        missed_reveal_slash_bps=1_000,
+        rejected_update_slash_bps=2_000,
+        max_trace_checkpoints=64,
     )
 
 
@@ -23,3 +26,6 @@ def validate_params(p: tasks_pb2.Params) -> None:
     for name in ("max_rounds", "max_phase_blocks", "max_workers", "max_model_params"):
         if getattr(p, name) == 0:
             raise ValueError(f"tasks.{name} must be positive")
+    for name in ("missed_reveal_slash_bps", "rejected_update_slash_bps"):
+        if getattr(p, name) > 10_000:
+            raise ValueError(f"tasks.{name} is in basis points and must be at most 10000")

@@ -62,6 +62,18 @@ def _update(
     return query_pb2.QueryUpdateResponse(reveal=reveal, update=payload)
 
 
+def _trace(k: TasksKeeper, view: KVReader, req: query_pb2.QueryTraceRequest) -> query_pb2.QueryTraceResponse:
+    """A revealed training trace of the open round (trace tasks)."""
+    worker = decode_address_field(req.worker, "worker")
+    reveal = k.get_reveal(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
+    trace = k.get_trace(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
+    if reveal is None or trace is None:
+        raise ErrNotFound.wrap(
+            f"no revealed trace of {req.worker} in round {req.round} of task {req.task_id}"
+        )
+    return query_pb2.QueryTraceResponse(reveal=reveal, trace=trace)
+
+
 def routes(
     k: TasksKeeper, view: Callable[[], KVReader], height: Callable[[], int]
 ) -> dict[str, Callable[[bytes], bytes]]:
@@ -99,6 +111,7 @@ def routes(
             ),
         ),
         "/tasks/update": handler(query_pb2.QueryUpdateRequest, lambda r: _update(k, view(), r)),
+        "/tasks/trace": handler(query_pb2.QueryTraceRequest, lambda r: _trace(k, view(), r)),
         "/tasks/params": handler(
             query_pb2.QueryParamsRequest,
             lambda r: query_pb2.QueryParamsResponse(params=k.get_params(view())),  # type: ignore[arg-type]

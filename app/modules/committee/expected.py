@@ -1,0 +1,35 @@
+"""What the committee module needs from other modules, declared by the consumer."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.state.kv import KVStore
+from synod.staking.v1 import staking_pb2
+
+__all__ = ["CommitteeStaking", "CommitteeTasks", "Slashed"]
+
+
+class Slashed(Protocol):
+    """What staking's slash reports."""
+
+    @property
+    def total(self) -> int: ...
+
+
+class CommitteeStaking(Protocol):
+    """Validators (who may serve), their last voting powers (seat weights), and slashing."""
+
+    def get_validator(self, store: KVStore, operator: bytes) -> staking_pb2.Validator | None: ...
+
+    def get_last_powers(self, store: KVStore) -> dict[bytes, int]: ...
+
+    def slash(
+        self, store: KVStore, operator: bytes, infraction_height: int, power: int, fraction_bps: int
+    ) -> Slashed: ...
+
+
+class CommitteeTasks(Protocol):
+    """Where a task stands: MsgAttest is accepted only in its round's score phase."""
+
+    def get_phase(self, store: KVStore, task_id: int, height: int) -> tuple[str, int] | None: ...
