@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from fractions import Fraction
+from math import comb
 
 import pytest
 from hypothesis import given
@@ -32,14 +33,8 @@ def test_capture_probability_is_the_binomial_tail_rounded_up() -> None:
     assert logic.compute_capture_probability_ppb(9, 0) == 0
     # An even size lets a tie capture the lower median: 4 seats are worse than 3.
     assert logic.compute_capture_probability_ppb(4, 3000) > logic.compute_capture_probability_ppb(3, 3000)
-    exact = sum(Fraction(3, 10) ** k * Fraction(7, 10) ** (7 - k) * _comb(7, k) for k in range(4, 8))
+    exact = sum(Fraction(3, 10) ** k * Fraction(7, 10) ** (7 - k) * comb(7, k) for k in range(4, 8))
     assert logic.compute_capture_probability_ppb(7, 3000) == -(-exact.numerator * 10**9 // exact.denominator)
-
-
-def _comb(n: int, k: int) -> int:
-    from math import comb
-
-    return comb(n, k)
 
 
 def test_committee_size_is_the_smallest_meeting_the_target() -> None:
