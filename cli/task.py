@@ -96,6 +96,8 @@ _POST_FLAGS: list[tuple[str, tuple[str, ...], type | click.ParamType]] = [
     ("--join-blocks", ("schedule", "join_blocks"), click.IntRange(1)),
     ("--commit-blocks", ("schedule", "commit_blocks"), click.IntRange(1)),
     ("--reveal-blocks", ("schedule", "reveal_blocks"), click.IntRange(1)),
+    ("--score-blocks", ("schedule", "score_blocks"), click.IntRange(0)),
+    ("--trace-every", ("trace", "every_steps"), click.IntRange(0)),
     ("--min-workers", ("workers", "min"), click.IntRange(1)),
     ("--max-workers", ("workers", "max"), click.IntRange(1)),
     ("--stake", ("workers", "stake"), str),

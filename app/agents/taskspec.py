@@ -35,6 +35,9 @@ DEFAULT_TASK_SPEC: dict[str, Any] = {
     "workers": {"min": 2, "max": 8, "stake": "1000000usyn"},
     "reward": "10000000usyn",
     "aggregation": {"rule": "mean", "params": {}},
+    # Public training data only: workers reveal a trace of checkpoints every `every_steps` steps
+    # and committees spot-check one segment (0: private data, no trace).
+    "trace": {"every_steps": 0, "tolerance": 64},
 }
 
 
@@ -119,6 +122,11 @@ def build_post_task(owner: str, spec: dict[str, Any]) -> tx_pb2.MsgPostTask:
                 ],
             ),
             initial_weights=weights,
+            trace=tasks_pb2.TraceSpec(
+                every_steps=int(spec["trace"]["every_steps"]), tolerance=int(spec["trace"]["tolerance"])
+            )
+            if int(spec["trace"]["every_steps"])
+            else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         raise TaskSpecError(f"invalid task spec: {e}") from None
