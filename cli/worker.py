@@ -12,6 +12,7 @@ from app.agents.worker import Worker, WorkerConfig, WorkerError
 from app.agents.workerstate import default_state_dir
 from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import RpcError
+from app.ml.attacks import AttackError, parse_worker_attack
 from cli.common import client_errors, emit, home_option, node_option, output_option, resolve_node
 
 __all__ = ["worker"]
@@ -20,6 +21,16 @@ __all__ = ["worker"]
 @click.group()
 def worker() -> None:
     """Federated-learning workers."""
+
+
+def _check_attack(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Reject an unknown or malformed worker attack spec before anything is sent."""
+    if value:
+        try:
+            parse_worker_attack(value)
+        except AttackError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
 
 
 @worker.command("run")
@@ -41,6 +52,14 @@ def worker() -> None:
     "--poll", type=click.FloatRange(0.05), default=0.3, show_default=True, help="Seconds between polls."
 )
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
+@click.option(
+    "--attack",
+    default="",
+    callback=_check_attack,
+    metavar="SPEC",
+    help="Behave maliciously, for experiments: an attack spec such as sign_flip, scaled:factor=10, "
+    "label_flip, alie:z=1.0, ipm:eps=0.5, gaussian:sigma=1.0, free_ride or withhold (app/ml/attacks).",
+)
 @home_option
 @node_option
 @output_option
@@ -51,6 +70,7 @@ def run(
     state_dir: str | None,
     poll: float,
     quiet: bool,
+    attack: str,
     home: str,
     node: str | None,
     output: str,
@@ -58,14 +78,15 @@ def run(
     """Join task --task, then each round train on --data, commit and reveal; exit when the task ends.
 
     Progress goes to stderr; the summary (rounds contributed, reward) to stdout. Killed at any
-    point, the same command resumes without submitting twice.
+    point, the same command resumes without submitting twice. With --attack the worker sends the
+    same messages as an honest one but trains and commits as the attack prescribes.
     """
     try:
         signer = Keyring(home).private_key(key)
     except KeyringError as e:
         raise click.ClickException(str(e)) from None
     directory = Path(state_dir) if state_dir else default_state_dir(home, task_id, signer.address)
-    config = WorkerConfig(task_id, data_spec, directory, poll_interval=poll)
+    config = WorkerConfig(task_id, data_spec, directory, poll_interval=poll, attack=attack)
     with client_errors():
         rpc = resolve_node(node, home)
     reporter = make_reporter(quiet, prefix=f"worker {signer.address[:14]}")

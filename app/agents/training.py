@@ -1,12 +1,15 @@
-"""The worker's local training: its private shard, the task's hyperparameters, a seed per round.
+"""The worker's local training: its shard, the task's hyperparameters, a seed per round and worker.
 
-JAX and scikit-learn are imported on first use: a worker restarted in a reveal phase only needs
-its saved update, and should reveal within seconds instead of first spending them on imports.
+On a trace task (public training data, task.trace.every_steps > 0) the update comes from a training
+trace (app/ml/trace.py) and is revealed with it and the data spec. JAX and scikit-learn are imported
+on first use: a worker restarted in a reveal phase only needs its saved update, and should reveal
+within seconds instead of first spending them on imports.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,13 +17,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.core.architectures import param_count
-from app.core.crypto import decode_address
+from app.core.crypto import decode_address, encode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from synod.tasks.v1 import tasks_pb2
 
-__all__ = ["LocalTrainer", "TrainedUpdate", "Trainer", "TrainingError", "compute_train_seed"]
+__all__ = ["LocalTrainer", "Relabel", "TrainedUpdate", "Trainer", "TrainingError", "compute_train_seed"]
 
 _SEED_DOMAIN = b"synod/worker/train-seed/v1"
+# Warm-up trains as nobody in particular: any valid address compiles the same step.
+_WARM_UP_WORKER = encode_address(bytes(20))
+
+# The labels a worker trains on, given the true ones and the class count (an attack's poison_labels).
+Relabel = Callable[[NDArray[np.int64], int], NDArray[np.int64]]
 
 
 class TrainingError(Exception):
@@ -36,10 +44,12 @@ def compute_train_seed(task_id: int, round_: int, worker: str) -> int:
 
 @dataclass(frozen=True)
 class TrainedUpdate:
-    """One round's encoded update and the samples it was trained on."""
+    """One round's encoded update, the samples it was trained on, and (trace tasks) its trace."""
 
     update: bytes
     num_samples: int
+    trace: bytes = b""  # int32 checkpoints, concatenated (app/ml/trace.py); empty off trace tasks
+    data_spec: str = ""  # the public shard the trace was trained on; empty off trace tasks
 
 
 class Trainer(Protocol):
@@ -47,14 +57,16 @@ class Trainer(Protocol):
 
     @property
     def samples(self) -> int:
-        """Rows of private training data."""
+        """Rows of training data."""
         ...
 
     def warm_up(self, initial_weights: bytes) -> None:
         """Prepare so that train is quick."""
 
-    def train(self, weights: bytes, round_: int, seed: int) -> TrainedUpdate:
-        """One round's update from the global weights."""
+    def train(
+        self, weights: bytes, round_: int, worker: str, relabel: Relabel | None = None
+    ) -> TrainedUpdate:
+        """One round's update from the global weights, trained on relabel(labels) when given."""
         ...
 
 
@@ -108,18 +120,49 @@ class LocalTrainer:
 
     def warm_up(self, initial_weights: bytes) -> None:
         """Load the shard and compile the training step once, so a round's training is quick."""
-        self.train(initial_weights, 0, seed=0)
+        self.train(initial_weights, 0, _WARM_UP_WORKER)
 
-    def train(self, weights: bytes, round_: int, seed: int) -> TrainedUpdate:
-        """Train from the global weights; return the UPDATE_FORMAT bytes of (new - global)."""
-        from app.ml.federated import compute_local_update
+    def train(
+        self, weights: bytes, round_: int, worker: str, relabel: Relabel | None = None
+    ) -> TrainedUpdate:
+        """Train from the global weights; return the UPDATE_FORMAT bytes of (new - global).
+
+        On a trace task the update is the one the trace's end points determine, with the trace.
+        """
         from app.ml.quantize import QuantizationError
 
         shard = self._load()
+        labels = shard.y if relabel is None else relabel(shard.y, shard.n_classes)
         try:
-            update_q, count = compute_local_update(
-                self.task.model.arch, self._weights(weights), shard.x, shard.y, self._config(seed)
-            )
+            if self.task.trace.every_steps:
+                return self._train_traced(weights, round_, worker, shard.x, labels)
+            return self._train_plain(weights, round_, worker, shard.x, labels)
         except QuantizationError as e:
             raise TrainingError(f"round {round_}: {e}") from None
+
+    def _train_plain(
+        self, weights: bytes, round_: int, worker: str, x: NDArray[np.float32], y: NDArray[np.int64]
+    ) -> TrainedUpdate:
+        """Untraced training (private data): the quantized float delta, shuffled by the round's seed."""
+        from app.ml.federated import compute_local_update
+
+        seed = compute_train_seed(self.task.id, round_, worker)
+        update_q, count = compute_local_update(
+            self.task.model.arch, self._weights(weights), x, y, self._config(seed)
+        )
         return TrainedUpdate(UPDATE_FORMAT.encode(update_q), int(count))
+
+    def _train_traced(
+        self, weights: bytes, round_: int, worker: str, x: NDArray[np.float32], y: NDArray[np.int64]
+    ) -> TrainedUpdate:
+        """Training with a trace (public data): checkpoints every task.trace.every_steps steps."""
+        from app.ml.trace import TraceError, trace_rule, train_with_trace
+
+        rule = trace_rule(self.task, round_, decode_address(worker))
+        try:
+            traced = train_with_trace(rule, self._weights(weights), x, y)
+        except TraceError as e:
+            raise TrainingError(f"round {round_}: {e}") from None
+        return TrainedUpdate(
+            UPDATE_FORMAT.encode(traced.update), traced.num_samples, traced.trace, self.data_spec
+        )

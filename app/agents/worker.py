@@ -4,8 +4,10 @@ Every poll (status height + /tasks/task) the worker observes the phase of the ne
 commitment and reveal in the current round, and the update it saved for that round, and takes
 the one step decide_action picks (app/agents/workerplan.py). Each round it trains on its private
 shard from the round's global model, writes the salt, update and sample count to its state file
-*before* broadcasting the commitment, and reveals them in the reveal phase. It exits when the task
-is finished, cancelled or failed, with a summary of what it contributed and earned.
+*before* broadcasting the commitment, and reveals them in the reveal phase. On a trace task (public
+training data) the update comes with its training trace and data spec, saved and revealed alike.
+With --attack it trains and commits as an attack prescribes (app/agents/workerattack.py). It exits
+when the task is finished, cancelled or failed, with a summary of what it contributed and earned.
 """
 
 from __future__ import annotations
@@ -13,22 +15,24 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from google.protobuf.message import Message
 
 from app.agents.progress import Reporter, StatusLine
-from app.agents.training import LocalTrainer, Trainer, TrainingError, compute_train_seed
+from app.agents.training import LocalTrainer, TrainedUpdate, Trainer, TrainingError
 from app.agents.txsender import SenderError, TxOutcome, TxRejected, TxSender
+from app.agents.workerattack import Attacker
 from app.agents.workerplan import TERMINAL_PHASES, Action, Observation, decide_action, is_time_to_prepare
 from app.agents.workerstate import SavedUpdate, StateFileError, load_update, save_update
+from app.agents.workersummary import WorkerSummary, compute_summary
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.tasks import CheckpointMismatch, TasksClient
 from app.client.tasktx import SALT_LEN, msg_commit, msg_join, msg_reveal
-from app.core.crypto import PrivateKey, decode_address
-from app.modules.tasks.logic import compute_reward_shares
+from app.core.crypto import PrivateKey
+from app.ml.attacks import AttackError, parse_worker_attack
 from synod.tasks.v1 import query_pb2, tasks_pb2
 
 __all__ = ["Worker", "WorkerConfig", "WorkerError", "WorkerSummary"]
@@ -59,34 +63,7 @@ class WorkerConfig:
     state_dir: Path
     poll_interval: float = 0.3
     tx_timeout: float = 20.0
-
-
-@dataclass(frozen=True)
-class WorkerSummary:
-    """The outcome for this worker once the task has ended."""
-
-    task_id: int
-    worker: str
-    status: str
-    rounds: int
-    rounds_done: int
-    accepted_updates: int
-    missed_reveals: int
-    reward: str
-    stake_returned: str
-
-    def describe(self) -> str:
-        """A few lines for people."""
-        return (
-            f"task {self.task_id} {self.status} after {self.rounds_done} of {self.rounds} rounds\n"
-            f"worker {self.worker}: contributed {self.accepted_updates} accepted updates, "
-            f"{self.missed_reveals} missed reveals\nreward received: {self.reward} "
-            f"(stake returned: {self.stake_returned})"
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        """The fields as JSON-able values."""
-        return asdict(self)
+    attack: str = ""  # an attack spec (app/ml/attacks), e.g. "sign_flip"; empty: an honest worker
 
 
 @dataclass(frozen=True)
@@ -128,6 +105,13 @@ class Worker:
         self._noted: set[tuple[int, Action]] = set()
         self._rounds_seen: int | None = None
         self._offline = False
+        self._attacker: Attacker | None = None
+        if config.attack:
+            try:
+                attack = parse_worker_attack(config.attack)
+            except AttackError as e:
+                raise WorkerError(f"--attack: {e}") from None
+            self._attacker = Attacker(attack, self.tasks, config.task_id, self.address)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -144,6 +128,7 @@ class Worker:
             if action is Action.EXIT:
                 return self._summary(view.task, view.resp.phase)
             self._act(action, view)
+            self._keep_revealed_updates(view)
             if action is Action.WAIT and is_time_to_prepare(obs, view.task.schedule.rounds):
                 self._warm_up(view.task)
             self._sleep(self.config.poll_interval)
@@ -222,6 +207,8 @@ class Worker:
                     round_, action, f"round {round_}: re-sending the commitment saved before a restart"
                 )
                 self._commit(saved)
+            elif saved.withhold:
+                self._note(round_, action, f"round {round_}: withholding the reveal (--attack)", warn=True)
             else:
                 self._reveal(saved)
         elif action is Action.MISSED:
@@ -266,6 +253,8 @@ class Worker:
     def _join(self, task: tasks_pb2.Task) -> None:
         """Check the data fits, then join (bonding the worker stake)."""
         trainer = self._trainer_for(task)
+        if task.trace.every_steps:
+            self._check_trace_fits(task, trainer.samples)
         outcome = self._send([msg_join(self.address, task.id)], "join")
         if outcome is not None:
             stake = f"{task.worker_stake.amount}{task.worker_stake.denom}"
@@ -273,6 +262,34 @@ class Worker:
                 f"joined task {task.id} in block {outcome.height} with {trainer.samples} private samples "
                 f"(stake {stake} bonded)"
             )
+
+    def _check_trace_fits(self, task: tasks_pb2.Task, samples: int) -> None:
+        """Refuse to join a trace task whose trace of our shard the chain would reject as too long."""
+        from app.ml.trace import compute_checkpoint_count
+
+        h = task.hyper
+        count = compute_checkpoint_count(samples, h.batch_size, h.local_epochs, task.trace.every_steps)
+        params = self._retrying(
+            "params", lambda: self.rpc.query_proto("/tasks/params", b"", query_pb2.QueryParamsResponse)
+        ).params
+        if count > params.max_trace_checkpoints:
+            raise WorkerError(
+                f"task {task.id} checkpoints every {task.trace.every_steps} steps: a trace of {samples} "
+                f"samples would have {count} checkpoints, more than the chain takes "
+                f"({params.max_trace_checkpoints}); use a smaller shard"
+            )
+
+    def _keep_revealed_updates(self, view: _View) -> None:
+        """An attacker that replays others' updates fetches them while their round is open."""
+        if self._attacker is None or view.resp.phase not in ("reveal", "score"):
+            return
+        attacker, round_ = self._attacker, view.resp.round
+        try:
+            fresh = self._retrying("revealed updates", lambda: attacker.collect(round_))
+        except QueryFailed:
+            return  # the round closed under us; its updates are gone
+        if fresh:
+            self.reporter.info(f"round {round_}: kept {fresh} updates other workers revealed")
 
     def _warm_up(self, task: tasks_pb2.Task) -> None:
         """Load the data and compile the training step once, so a commit phase has time to spare."""
@@ -298,30 +315,53 @@ class Worker:
         task, round_ = view.task, view.resp.round
         trainer = self._trainer_for(task)
         record, weights = self._download(task.id, task.rounds_done)
-        seed = compute_train_seed(task.id, round_, self.address)
         description = f"round {round_}: training on {trainer.samples} samples"
+        relabel = self._attacker.relabel if self._attacker is not None else None
         try:
             with self.reporter.training(description):
-                trained = trainer.train(weights, round_, seed)
+                trained = trainer.train(weights, round_, self.address, relabel)
+            crafted = self._attack(task, round_, trained, weights)
         except TrainingError as e:
             raise WorkerError(str(e)) from None
+        chosen = trained if crafted is None else crafted
         saved = SavedUpdate(
             task.id,
             round_,
             self.address,
             secrets.token_bytes(SALT_LEN),
-            trained.num_samples,
-            trained.update,
+            chosen.num_samples,
+            chosen.update,
             record.model_hash,
+            chosen.trace,
+            chosen.data_spec,
+            withhold=crafted is None,
         )
         save_update(self.config.state_dir, saved)
         self._warm = True
         self._commit(saved)
 
+    def _attack(
+        self, task: tasks_pb2.Task, round_: int, trained: TrainedUpdate, weights: bytes
+    ) -> TrainedUpdate | None:
+        """The attack's update in place of trained (None: withhold); trained itself when honest."""
+        if self._attacker is None:
+            return trained
+        previous = None
+        if self._attacker.needs_history and task.rounds_done >= 1:
+            previous = self._download(task.id, task.rounds_done - 1)[1]
+        return self._attacker.craft(task, round_, trained, weights, previous)
+
     def _commit(self, saved: SavedUpdate) -> None:
         """Broadcast the commitment to a saved update."""
         msg = msg_commit(
-            self.address, saved.task_id, saved.round, saved.salt, saved.num_samples, saved.update
+            self.address,
+            saved.task_id,
+            saved.round,
+            saved.salt,
+            saved.num_samples,
+            saved.update,
+            saved.trace,
+            saved.data_spec,
         )
         outcome = self._send([msg], f"round {saved.round} commit")
         if outcome is not None:
@@ -333,7 +373,14 @@ class Worker:
     def _reveal(self, saved: SavedUpdate) -> None:
         """Broadcast the saved update, its salt and sample count."""
         msg = msg_reveal(
-            self.address, saved.task_id, saved.round, saved.salt, saved.num_samples, saved.update
+            self.address,
+            saved.task_id,
+            saved.round,
+            saved.salt,
+            saved.num_samples,
+            saved.update,
+            saved.trace,
+            saved.data_spec,
         )
         outcome = self._send([msg], f"round {saved.round} reveal")
         if outcome is not None:
@@ -383,21 +430,4 @@ class Worker:
     def _summary(self, task: tasks_pb2.Task, phase: str) -> WorkerSummary:
         """What we contributed and earned, from the participant records and the chain's reward rule."""
         members = self._retrying("participants", lambda: self.tasks.participants(task.id))
-        mine = next((p for p in members if p.address == self.address), None)
-        reward = 0
-        if task.status == tasks_pb2.TASK_STATUS_FINISHED and mine is not None:
-            counts = {decode_address(p.address): p.accepted_updates for p in members}
-            shares, _ = compute_reward_shares(int(task.reward.amount), counts)
-            reward = shares.get(decode_address(self.address), 0)
-        stake = int(task.worker_stake.amount) if mine is not None else 0
-        return WorkerSummary(
-            task_id=task.id,
-            worker=self.address,
-            status=phase,
-            rounds=task.schedule.rounds,
-            rounds_done=task.rounds_done,
-            accepted_updates=mine.accepted_updates if mine else 0,
-            missed_reveals=mine.missed_reveals if mine else 0,
-            reward=f"{reward}{task.reward.denom}",
-            stake_returned=f"{stake}{task.worker_stake.denom}",
-        )
+        return compute_summary(task, phase, members, self.address)

@@ -4,6 +4,9 @@ The file is written (temp file, fsync, rename) *before* the commitment is broadc
 killed at any point can still reveal what it committed to, and never trains a second, different
 update for a round whose commitment may already be on chain. Layout:
 ``STATE_DIR/round-000003.json`` with STATE_DIR defaulting to ``HOME/worker/task-ID-ADDRESS/``.
+
+Version 2 adds the training trace and data spec of trace tasks (both bound by the commitment) and
+the withhold flag of a worker attacking with withhold; version 1 files (neither) still load.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from app.modules.tasks.logic import compute_commitment
 
 __all__ = ["SavedUpdate", "StateFileError", "default_state_dir", "load_update", "save_update"]
 
-_VERSION = 1
+_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 class StateFileError(Exception):
@@ -37,12 +41,22 @@ class SavedUpdate:
     num_samples: int
     update: bytes  # int16 little-endian fixed point (UPDATE_FORMAT), as revealed
     model_hash: bytes  # the global model the update was trained from
+    trace: bytes = b""  # trace tasks: the int32 checkpoints revealed beside the update
+    data_spec: str = ""  # trace tasks: the public shard the trace was trained on
+    withhold: bool = False  # an attacking worker that commits and never reveals
 
     @property
     def commitment(self) -> bytes:
         """The hash MsgCommitUpdate carries for this update."""
         return compute_commitment(
-            self.task_id, self.round, decode_address(self.worker), self.salt, self.num_samples, self.update
+            self.task_id,
+            self.round,
+            decode_address(self.worker),
+            self.salt,
+            self.num_samples,
+            self.update,
+            self.trace,
+            self.data_spec,
         )
 
     def to_json(self) -> str:
@@ -56,6 +70,9 @@ class SavedUpdate:
             "num_samples": self.num_samples,
             "update": base64.b64encode(self.update).decode(),
             "model_hash": self.model_hash.hex(),
+            "trace": base64.b64encode(self.trace).decode(),
+            "data_spec": self.data_spec,
+            "withhold": self.withhold,
             "commitment": self.commitment.hex(),
         }
         return json.dumps(doc, indent=2) + "\n"
@@ -64,7 +81,7 @@ class SavedUpdate:
     def from_json(cls, text: str) -> SavedUpdate:
         """Parse a file's text, checking that it reproduces the commitment it recorded."""
         doc = json.loads(text)
-        if doc.get("version") != _VERSION:
+        if doc.get("version") not in _READABLE_VERSIONS:
             raise ValueError(f"unknown state file version {doc.get('version')!r}")
         saved = cls(
             task_id=int(doc["task_id"]),
@@ -74,6 +91,9 @@ class SavedUpdate:
             num_samples=int(doc["num_samples"]),
             update=base64.b64decode(doc["update"], validate=True),
             model_hash=bytes.fromhex(doc["model_hash"]),
+            trace=base64.b64decode(doc.get("trace", ""), validate=True),
+            data_spec=str(doc.get("data_spec", "")),
+            withhold=doc.get("withhold", False) is True,
         )
         if saved.commitment.hex() != doc["commitment"]:
             raise ValueError("its fields do not hash to the commitment it recorded")

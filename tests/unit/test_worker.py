@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -67,6 +68,27 @@ def test_damaged_state_file_is_reported_not_guessed(tmp_path) -> None:
     path.write_text("{trunc")
     with pytest.raises(StateFileError, match="damaged"):
         load_update(tmp_path, 7, 3, BOB)
+
+
+def test_state_files_keep_the_trace_and_data_spec_the_commitment_binds(tmp_path) -> None:
+    saved = replace(_saved(), trace=bytes(range(40)) * 3, data_spec="wine:shard=1/4", withhold=True)
+    assert saved.commitment != _saved().commitment  # trace and shard are bound
+    expected = logic.compute_commitment(
+        7, 3, decode_address(BOB), saved.salt, 123, saved.update, saved.trace, "wine:shard=1/4"
+    )
+    assert saved.commitment == expected
+    save_update(tmp_path, saved)
+    assert load_update(tmp_path, 7, 3, BOB) == saved
+
+
+def test_version_1_state_files_still_load(tmp_path) -> None:
+    saved = _saved()
+    doc = json.loads(saved.to_json())
+    for name in ("trace", "data_spec", "withhold"):
+        del doc[name]
+    doc["version"] = 1
+    (tmp_path / "round-000003.json").write_text(json.dumps(doc))
+    assert load_update(tmp_path, 7, 3, BOB) == saved
 
 
 # --- restart reconciliation -------------------------------------------------------------------
@@ -263,9 +285,12 @@ class FakeTrainer:
     def warm_up(self, initial_weights: bytes) -> None:
         pass
 
-    def train(self, weights: bytes, round_: int, seed: int) -> TrainedUpdate:
+    def train(self, weights: bytes, round_: int, worker: str, relabel=None) -> TrainedUpdate:  # noqa: ANN001
         FakeTrainer.trained.append(round_)
-        return TrainedUpdate(UPDATE_FORMAT.encode(np.full(SIZE, 100 * round_, np.int64)), self.samples)
+        labels = np.arange(3) if relabel is None else relabel(np.arange(3), 3)
+        # Poisoned labels show in the update, so tests can see they were used.
+        value = 100 * round_ + (0 if relabel is None else int(np.sum(labels != np.arange(3))))
+        return TrainedUpdate(UPDATE_FORMAT.encode(np.full(SIZE, value, np.int64)), self.samples)
 
 
 @pytest.fixture
