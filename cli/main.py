@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from cli.committee import committee, committee_tx
+from cli.committeequery import committee_query, reputation, task_scores
 from cli.demo import demo
 from cli.keys import keys
 from cli.light import light
@@ -29,8 +31,13 @@ for _command in (init, start, status, keys, tx, query, light, localnet, worker):
     cli.add_command(_command)
 cli.add_command(task)  # `synod task plot`
 cli.add_command(demo)  # `synod demo`
+cli.add_command(committee)  # `synod committee run`
 tx.add_command(task_tx)  # `synod tx task ...`
+tx.add_command(committee_tx)  # `synod tx committee opt-in|opt-out`
 query.add_command(task_query)  # `synod query task ...`
+query.add_command(committee_query)  # `synod query committee ...`
+query.add_command(reputation)  # `synod query reputation ADDR`
+task_query.add_command(task_scores)  # `synod query task scores TASK ROUND`
 
 
 def main() -> None:

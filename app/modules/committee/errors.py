@@ -11,6 +11,8 @@ __all__ = [
     "ErrBadBeacon",
     "ErrBadBlsKey",
     "ErrNoCommittee",
+    "ErrNoScores",
+    "ErrNoSeed",
     "ErrNotMember",
     "ErrNotOnCommittee",
     "ErrNotValidator",
@@ -27,3 +29,5 @@ ErrWrongPhase = register("committee", 8, "attestation outside the round's score 
 ErrAlreadyAttested = register("committee", 9, "already attested this round")
 ErrBadAttestation = register("committee", 10, "attestation does not match the committee's updates")
 ErrBadBeacon = register("committee", 11, "beacon transaction is invalid")
+ErrNoScores = register("committee", 12, "this round has not been judged yet")
+ErrNoSeed = register("committee", 13, "no beacon seed yet")

@@ -1,0 +1,72 @@
+"""The committee member's next step for one (task, round), as a pure function of what the chain says.
+
+Like the worker, the member is level-triggered: every poll it looks at each committee-verified task
+in the phase of the next block, at the round's committee and at the attestations already on chain,
+and decide_action picks one step. A restarted member therefore never attests twice: the chain's
+record of its attestation is what it checks, not its own memory.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from app.modules.tasks.logic import SCORE
+from synod.committee.v1 import committee_pb2
+from synod.tasks.v1 import tasks_pb2
+
+__all__ = [
+    "Action",
+    "Observation",
+    "decide_action",
+    "is_committee_task",
+    "is_seated",
+    "has_attested",
+]
+
+
+class Action(enum.Enum):
+    """One step for one (task, round)."""
+
+    IDLE = "idle"  # not the round's score phase: nothing to do yet
+    NO_COMMITTEE = "no-committee"  # score phase, but no committee was sampled (no member, no reveal)
+    NOT_SEATED = "not-seated"  # the committee holds no seat of ours
+    ATTESTED = "attested"  # the chain holds our attestation already
+    ATTEST = "attest"  # seated, score phase, not yet attested: evaluate and send
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One (task, round) as of the next block."""
+
+    phase: str
+    round: int
+    committee: committee_pb2.Committee | None = None  # None: not sampled (or not asked, outside score)
+    seated: bool = False
+    attested: bool = False
+
+
+def is_committee_task(task: tasks_pb2.Task) -> bool:
+    """True for a running task whose rounds have a score phase, i.e. whose updates committees score."""
+    return task.status == tasks_pb2.TASK_STATUS_RUNNING and task.schedule.score_blocks > 0
+
+
+def is_seated(committee: committee_pb2.Committee, operator: str) -> bool:
+    """True if operator holds a seat of the committee."""
+    return any(seat.operator == operator for seat in committee.seats)
+
+
+def has_attested(attestations: list[committee_pb2.Attestation], operator: str) -> bool:
+    """True if the chain already holds operator's attestation among these."""
+    return any(a.attester == operator for a in attestations)
+
+
+def decide_action(obs: Observation) -> Action:
+    """The step to take now for this (task, round)."""
+    if obs.phase != SCORE:
+        return Action.IDLE
+    if obs.committee is None:
+        return Action.NO_COMMITTEE
+    if not obs.seated:
+        return Action.NOT_SEATED
+    return Action.ATTESTED if obs.attested else Action.ATTEST

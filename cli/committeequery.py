@@ -1,0 +1,239 @@
+"""`synod query committee ...`, `synod query task scores` and `synod query reputation`: committees,
+their members and sizing, the judged rounds and reputations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from app.client.committee import CommitteeClient
+from app.core.crypto import AddressError, decode_address
+from cli.common import client_errors, emit, home_option, node_option, output_option, resolve_node
+from cli.query import _fields, _table
+from synod.committee.v1 import committee_pb2
+
+__all__ = ["committee_query", "format_probability", "reputation", "task_scores"]
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--home, --node and --output."""
+    return home_option(node_option(output_option(command)))
+
+
+def _client(home: str, node: str | None) -> CommitteeClient:
+    """A committee client over the node's RPC."""
+    return CommitteeClient(resolve_node(node, home))
+
+
+def _to_dict(message: Message) -> dict[str, Any]:
+    """Proto3 JSON with the proto field names and zero values; bytes as hex, not base64."""
+    data = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    for field, value in message.ListFields():
+        if isinstance(value, bytes):
+            data[field.name] = value.hex()
+    return data
+
+
+def _percent(bps: int) -> str:
+    """Basis points as a percentage: 8125 -> 81.25%."""
+    return f"{bps / 100:.2f}%"
+
+
+def format_probability(ppb: int) -> str:
+    """A probability in parts per billion as a percentage and in scientific notation."""
+    return f"{ppb / 10**7:.4g}% ({ppb / 10**9:.2e})"
+
+
+def _verdict(verdict: int) -> str:
+    """VERDICT_FAILED_SCORE -> failed-score."""
+    return committee_pb2.Verdict.Name(verdict).removeprefix("VERDICT_").lower().replace("_", "-")
+
+
+@click.group("committee")
+def committee_query() -> None:
+    """Committees: sizing, members, a round's seats and attestations, the beacon seed."""
+
+
+@committee_query.command("params")
+@_common
+def params(home: str, node: str | None, output: str) -> None:
+    """Show the parameters, the committee size they ask for, and the capture probability at that size."""
+    with client_errors():
+        resp = _client(home, node).params()
+    p = resp.params
+    data = {
+        **_to_dict(p),
+        "committee_size": resp.committee_size,
+        "capture_probability_ppb": resp.capture_probability_ppb,
+        "eligible_members": resp.eligible_members,
+        "capture_probability_eligible_ppb": resp.capture_probability_eligible_ppb,
+        "target_met": resp.target_met,
+    }
+    seats = min(resp.committee_size, resp.eligible_members)
+    met = "yes" if resp.target_met else "no: more members must opt in, or the parameters must change"
+    text = _fields(
+        {
+            "adversarial stake": _percent(p.adversarial_stake_bps),
+            "capture target": format_probability(p.capture_target_ppb),
+            "committee size": f"{resp.committee_size} (max {p.max_committee_size})",
+            "capture probability": format_probability(resp.capture_probability_ppb),
+            "eligible members": resp.eligible_members,
+            f"capture at {seats} seats": format_probability(resp.capture_probability_eligible_ppb),
+            "target met": met,
+            "max score drop": _percent(p.max_score_drop_bps),
+            "attest tolerance": _percent(p.attest_tolerance_bps),
+            "member slashing": f"{_percent(p.member_slash_bps)} of stake per {p.max_member_faults} faults",
+            "reputation": f"starts at {_percent(p.initial_reputation_bps)}, window {p.reputation_window}",
+            "committee reward": f"{_percent(p.committee_reward_bps)} of a committee task's reward",
+        }
+    )
+    emit(output, data, text)
+
+
+@committee_query.command("members")
+@_common
+def members(home: str, node: str | None, output: str) -> None:
+    """List the validators on committee duty."""
+    with client_errors():
+        found = _client(home, node).members()
+    rows = [
+        (
+            m.operator,
+            m.cons_address.hex().upper(),
+            m.bls_pubkey.hex()[:16],
+            m.since_height,
+            m.faults,
+            m.slashes,
+        )
+        for m in found
+    ]
+    headers = ("OPERATOR", "CONSENSUS ADDRESS", "BLS KEY", "SINCE", "FAULTS", "SLASHES")
+    text = _table(headers, rows, "(no members: validators join with `synod tx committee opt-in`)")
+    emit(output, {"members": [_to_dict(m) for m in found]}, text)
+
+
+def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Attestation]) -> str:
+    """The human form of `query committee show`."""
+    attested = {a.attester: a for a in attestations}
+    head = _fields(
+        {
+            "committee": f"task {c.task_id} round {c.round}, sampled at height {c.height}",
+            "seats": f"{len(c.seats)} of target {c.target_size}",
+            "seed": f"{c.seed.seed.hex()} (beacon of height {c.seed.vote_height}, {c.seed.shares} shares)",
+        }
+    )
+    seats = [
+        (s.operator, s.power, "yes" if s.operator in attested else "no", _baseline(attested.get(s.operator)))
+        for s in c.seats
+    ]
+    seat_table = _table(("SEAT", "POWER", "ATTESTED", "BASELINE"), seats, "(no seats)")
+    workers = [(w, *(_score(a.scores[i]) for a in attestations)) for i, w in enumerate(c.workers)]
+    headers = ("WORKER", *(f"BY {a.attester[:14]}..." for a in attestations))
+    worker_table = _table(headers, workers, "(no revealed updates)")
+    return f"{head}\n\n{seat_table}\n\nscores attested so far:\n{worker_table}"
+
+
+def _baseline(a: committee_pb2.Attestation | None) -> str:
+    """An attestation's baseline score, or '-'."""
+    return "-" if a is None else _percent(a.baseline_bps)
+
+
+def _score(s: committee_pb2.UpdateScore) -> str:
+    """One attested score, flagged when the spot check failed."""
+    return _percent(s.score_bps) + (" spot-check-failed" if s.spot_check_failed else "")
+
+
+@committee_query.command("show")
+@click.argument("task_id", type=click.IntRange(1))
+@click.argument("round_", metavar="ROUND", type=click.IntRange(1))
+@_common
+def show(task_id: int, round_: int, home: str, node: str | None, output: str) -> None:
+    """Show the committee of TASK_ID's round ROUND: seats, workers to score, attestations so far."""
+    with client_errors():
+        resp = _client(home, node).committee(task_id, round_)
+    attestations = list(resp.attestations)
+    data = {
+        "committee": {**_to_dict(resp.committee), "seed": _to_dict(resp.committee.seed)},
+        "attestations": [_to_dict(a) for a in attestations],
+    }
+    emit(output, data, _show_text(resp.committee, attestations))
+
+
+@committee_query.command("seed")
+@_common
+def seed(home: str, node: str | None, output: str) -> None:
+    """Show the randomness beacon's latest output, which the next committees are sampled from."""
+    with client_errors():
+        s = _client(home, node).seed()
+    data = _to_dict(s)
+    text = _fields(
+        {
+            "seed": s.seed.hex(),
+            "height": f"{s.height} (the block that carried the shares)",
+            "vote height": f"{s.vote_height} (the height the shares sign)",
+            "shares": s.shares,
+        }
+    )
+    emit(output, data, text)
+
+
+@click.command("scores")
+@click.argument("task_id", type=click.IntRange(1))
+@click.argument("round_", metavar="ROUND", type=click.IntRange(1))
+@_common
+def task_scores(task_id: int, round_: int, home: str, node: str | None, output: str) -> None:
+    """Show how the committee judged TASK_ID's round ROUND: each update's verdict, each member's record."""
+    with client_errors():
+        s = _client(home, node).scores(task_id, round_)
+    data = _to_dict(s)
+    data["updates"] = [{**_to_dict(u), "verdict": _verdict(u.verdict)} for u in s.updates]
+    data["members"] = [_to_dict(m) for m in s.members]
+    updates = [
+        (u.worker, _verdict(u.verdict), _percent(u.median_bps), _percent(u.reputation_bps)) for u in s.updates
+    ]
+    members_ = [
+        (
+            m.operator,
+            m.attested,
+            m.faulty,
+            _percent(m.max_deviation_bps),
+            _percent(m.reputation_bps),
+            m.slashed,
+        )
+        for m in s.members
+    ]
+    text = "\n\n".join(
+        [
+            f"task {task_id} round {round_}: judged at height {s.height}, "
+            f"baseline {_percent(s.baseline_bps)}",
+            _table(("WORKER", "VERDICT", "MEDIAN", "REPUTATION"), updates, "(no revealed updates)"),
+            _table(
+                ("MEMBER", "ATTESTED", "FAULTY", "DEVIATION", "REPUTATION", "SLASHED"), members_, "(no seats)"
+            ),
+        ]
+    )
+    emit(output, data, text)
+
+
+@click.command("reputation")
+@click.argument("address")
+@_common
+def reputation(address: str, home: str, node: str | None, output: str) -> None:
+    """Show the reputation of a worker or committee member (the initial one when it has no record)."""
+    try:
+        decode_address(address)
+    except AddressError as e:
+        raise click.BadParameter(str(e), param_hint="ADDRESS") from None
+    with client_errors():
+        r = _client(home, node).reputation(address)
+    note = " (no record yet: the initial reputation)" if r.observations == 0 else ""
+    text = _fields(
+        {"address": r.address, "reputation": f"{_percent(r.score_bps)}{note}", "observations": r.observations}
+    )
+    emit(output, _to_dict(r), text)

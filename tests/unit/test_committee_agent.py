@@ -1,0 +1,360 @@
+"""The committee member agent: its decisions, the attestation it builds, and its loop against a fake node."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import pytest
+
+from app.agents.committee import CommitteeConfig, CommitteeMember, MemberError
+from app.agents.committeeplan import Action, Observation, decide_action, is_committee_task
+from app.agents.committeescore import RoundInputs, RoundScore, ScoringError, compute_attested
+from app.agents.progress import LogReporter
+from app.client.committeetx import msg_attest, msg_opt_in
+from app.client.tasktx import msg_commit, msg_join, msg_reveal
+from app.core import bls
+from app.core.crypto import PrivateKey, decode_address
+from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
+from app.ml.attacks import parse_committee_attack
+from app.ml.evaldata import load_eval_data
+from app.modules.committee.beacon import compute_possession_message
+from app.modules.tasks.logic import compute_round_end, compute_round_start
+from synod.committee.v1 import committee_pb2
+from synod.tasks.v1 import tasks_pb2
+from tests.integration.harness import CHAIN_ID, test_key
+from tests.integration.staking_harness import StakingChain
+from tests.integration.tasks_harness import TASK_GAS, post_msg
+from tests.unit.committee_fakes import (
+    ARCH,
+    ME,
+    N_FEATURES,
+    SEED,
+    SIZE,
+    WORKERS,
+    ChainNode,
+    FakeNode,
+    FakeScorer,
+    NoScoring,
+    key_of,
+)
+
+# --- decisions and messages --------------------------------------------------------------------
+
+
+COMMITTEE = committee_pb2.Committee(task_id=1, round=1, seats=[committee_pb2.Seat(operator=ME.address)])
+
+
+@pytest.mark.parametrize(
+    ("obs", "action"),
+    [
+        (Observation("commit", 1), Action.IDLE),
+        (Observation("reveal", 1), Action.IDLE),
+        (Observation("score", 1), Action.NO_COMMITTEE),
+        (Observation("score", 1, COMMITTEE, seated=False), Action.NOT_SEATED),
+        (Observation("score", 1, COMMITTEE, seated=True), Action.ATTEST),
+        (Observation("score", 1, COMMITTEE, seated=True, attested=True), Action.ATTESTED),
+    ],
+)
+def test_decide_action(obs: Observation, action: Action) -> None:
+    assert decide_action(obs) is action
+
+
+def test_only_running_tasks_with_a_score_phase_are_committee_tasks() -> None:
+    task = tasks_pb2.Task(status=tasks_pb2.TASK_STATUS_RUNNING, schedule=tasks_pb2.Schedule(score_blocks=2))
+    assert is_committee_task(task)
+    task.schedule.score_blocks = 0
+    assert not is_committee_task(task)
+    task.schedule.score_blocks, task.status = 2, tasks_pb2.TASK_STATUS_FINISHED
+    assert not is_committee_task(task)
+
+
+def test_attestation_lists_every_committee_worker_in_the_committee_order() -> None:
+    scores = {w: 7_000 + i for i, w in enumerate(reversed(WORKERS))}
+    msg = msg_attest(ME.address, 1, 2, 6_500, WORKERS, scores, {WORKERS[1]: True})
+    assert [s.worker for s in msg.scores] == WORKERS
+    assert [s.score_bps for s in msg.scores] == [scores[w] for w in WORKERS]
+    assert [s.spot_check_failed for s in msg.scores] == [False, True, False]
+    assert (msg.attester, msg.task_id, msg.round, msg.baseline_bps) == (ME.address, 1, 2, 6_500)
+    with pytest.raises(KeyError):
+        msg_attest(ME.address, 1, 2, 6_500, WORKERS, {WORKERS[0]: 1})
+
+
+def test_what_is_attested_honestly_lazily_and_in_collusion() -> None:
+    true = RoundScore(8_000, {w: 8_100 for w in WORKERS}, {WORKERS[2]: True})
+    assert compute_attested(true, WORKERS, None) is true
+    with pytest.raises(ValueError, match="only what it evaluated"):
+        compute_attested(None, WORKERS, None)
+    lazy = compute_attested(None, WORKERS, parse_committee_attack("lazy:score=6000"))
+    assert lazy == RoundScore(6_000, dict.fromkeys(WORKERS, 6_000), {})
+    collude = compute_attested(true, WORKERS, parse_committee_attack("collude"), frozenset({WORKERS[0]}))
+    assert collude.baseline_bps == 8_000 and collude.scores == {
+        WORKERS[0]: 10_000,
+        WORKERS[1]: 0,
+        WORKERS[2]: 0,
+    }
+    assert collude.spot_check_failed == {WORKERS[2]: True}  # its own findings stand
+
+
+# --- the loop, against a fake node -------------------------------------------------------------
+
+
+def _member(
+    node: FakeNode, scorer: object, log: io.StringIO | None = None, key: PrivateKey = ME, **config: object
+) -> CommitteeMember:
+    reporter = LogReporter(log if log is not None else io.StringIO())
+    return CommitteeMember(
+        node,  # type: ignore[arg-type]
+        key,
+        CommitteeConfig(once=True, **config),  # type: ignore[arg-type]
+        reporter,
+        sleep=lambda _s: None,
+        scorer=scorer,  # type: ignore[arg-type]
+    )
+
+
+def test_a_seated_member_scores_verified_downloads_and_attests_once(tmp_path) -> None:
+    node, scorer = FakeNode(), FakeScorer()
+    summary = _member(node, scorer).run()
+    (inputs,) = scorer.inputs
+    assert inputs.weights == node.weights and dict(inputs.updates) == node.updates and not inputs.traces
+    (att,) = node.attestations
+    assert (att.attester, att.task_id, att.round, att.baseline_bps) == (ME.address, 1, 1, 6_900)
+    assert [(s.worker, s.score_bps, s.spot_check_failed) for s in att.scores] == [
+        (w, 7_000 + 100 * i, False) for i, w in enumerate(WORKERS)
+    ]
+    (record,) = summary.records
+    assert (record.height, record.evaluated, record.honest, record.judged) == (
+        7,
+        True,
+        True,
+        "not judged yet",
+    )
+    assert "attested 1 rounds" in summary.describe() and "reputation 56.25%" in summary.describe()
+    assert summary.faults == 1 and summary.on_duty
+
+
+def test_a_restarted_member_sees_its_attestation_on_chain_and_does_not_resend() -> None:
+    node = FakeNode()
+    member = _member(node, FakeScorer())
+    member.poll_once()
+    member.poll_once()  # the round is settled: no second query of the committee, no second tx
+    assert len(node.attestations) == 1 and node.asked.count("/committee/committee") == 1
+    log = io.StringIO()
+    scorer = FakeScorer()
+    _member(node, scorer, log).run()
+    assert len(node.attestations) == 1 and not scorer.inputs
+    assert "our attestation is on chain already" in log.getvalue()
+
+
+def test_a_member_without_a_seat_neither_scores_nor_sends() -> None:
+    node, scorer, log = FakeNode(), FakeScorer(), io.StringIO()
+    summary = _member(node, scorer, log, key=key_of("validator9")).run()
+    assert not node.attestations and not scorer.inputs and summary.not_seated == 1
+    assert "is not on committee duty" in log.getvalue() and "synod tx committee opt-in" in log.getvalue()
+    assert not summary.on_duty and "not on committee duty" in summary.describe()
+    assert "/tasks/model" not in node.asked
+
+
+def test_outside_the_score_phase_nothing_happens() -> None:
+    node, scorer = FakeNode(), FakeScorer()
+    node.height = 4  # the next block is in the reveal phase
+    _member(node, scorer).run()
+    assert not node.attestations and "/committee/committee" not in node.asked
+
+
+def test_a_lazy_member_attests_without_downloading_or_evaluating() -> None:
+    node = FakeNode()
+    summary = _member(node, NoScoring(), attack=parse_committee_attack("lazy:score=6000")).run()
+    (att,) = node.attestations
+    assert att.baseline_bps == 6_000 and {s.score_bps for s in att.scores} == {6_000}
+    assert not {"/tasks/model", "/tasks/update"} & set(node.asked)
+    record = summary.records[0]
+    assert not record.evaluated and not record.honest and "without evaluating" in record.describe()
+
+
+def test_colluders_favour_their_workers_after_evaluating() -> None:
+    node, scorer = FakeNode(), FakeScorer()
+    attack = parse_committee_attack("collude:low=100")
+    _member(node, scorer, attack=attack, colluding_workers=frozenset({WORKERS[1]})).run()
+    assert scorer.inputs and [s.score_bps for s in node.attestations[0].scores] == [100, 10_000, 100]
+    assert node.attestations[0].baseline_bps == 6_900
+
+
+def test_trace_tasks_are_spot_checked_and_failures_flagged() -> None:
+    node, scorer = FakeNode(trace=True), FakeScorer(spot_fail=(WORKERS[2],))
+    _member(node, scorer).run()
+    traces = scorer.inputs[0].traces
+    assert {w: t.trace for w, t in traces.items()} == node.traces
+    assert traces[WORKERS[1]].data_spec == "wine:shard=1/3" and traces[WORKERS[1]].num_samples == 41
+    assert [s.spot_check_failed for s in node.attestations[0].scores] == [False, False, True]
+
+
+def test_a_corrupt_update_is_not_scored_and_asked_again() -> None:
+    node, scorer = FakeNode(), FakeScorer()
+    node.corrupt = {WORKERS[1]}
+    log = io.StringIO()
+    member = _member(node, scorer, log)
+    member.poll_once()
+    assert not node.attestations and not scorer.inputs
+    assert "the node served corrupt data" in log.getvalue()
+    node.corrupt = set()
+    member.poll_once()
+    assert len(node.attestations) == 1
+
+
+def test_updates_gone_before_scoring_and_rounds_without_a_committee_are_not_errors() -> None:
+    node, scorer, log = FakeNode(), FakeScorer(), io.StringIO()
+    node.cleared = True
+    member = _member(node, scorer, log)
+    member.poll_once()
+    assert not node.attestations and "looking at the chain again" in log.getvalue()
+    node.cleared = False
+    del node.committee.seats[:]  # the node answers "no committee" for an unsampled round
+    member.poll_once()
+    member.poll_once()
+    assert not node.attestations and log.getvalue().count("no committee was sampled") == 1
+
+
+def test_a_too_late_attestation_counts_as_missed() -> None:
+    node = FakeNode()
+    node.reject = ("committee", 8, "round 1 of task 1 is not in its score phase")
+    summary = _member(node, FakeScorer()).run()
+    assert not node.attestations and [r.attested for r in summary.records] == [False]
+    assert "missed 1" in summary.describe()
+
+
+def test_an_unexpected_rejection_stops_the_member_with_the_chain_s_reason() -> None:
+    node = FakeNode()
+    node.reject = ("committee", 10, "scores must name the committee's 3 workers in its order")
+    with pytest.raises(MemberError, match="code 10, committee.*committee's 3 workers"):
+        _member(node, FakeScorer()).run()
+
+
+def test_the_summary_reports_the_chain_s_judgement() -> None:
+    node = FakeNode()
+    member = _member(node, FakeScorer())
+    member.poll_once()
+    node.scores = committee_pb2.RoundScores(
+        task_id=1,
+        round=1,
+        members=[
+            committee_pb2.MemberVerdict(
+                operator=ME.address, attested=True, faulty=True, max_deviation_bps=900
+            )
+        ],
+    )
+    summary = member.summary()
+    assert summary.records[0].judged == "faulty, deviation 9.00%"
+    assert summary.to_dict()["records"][0]["judged"] == "faulty, deviation 9.00%"
+
+
+# --- real scoring -------------------------------------------------------------------------------
+
+
+def test_local_scorer_scores_as_app_ml_scoring_does_and_checks_the_eval_hash() -> None:
+    from app.agents.committeescore import LocalScorer
+    from app.ml.scoring import score_model, score_updates
+
+    data = load_eval_data("wine:test:split=0")
+    node = FakeNode()
+    node.task.data.CopyFrom(
+        tasks_pb2.DataRef(dataset="wine", eval_data=data.reference, eval_hash=data.digest)
+    )
+    inputs = RoundInputs(node.task, node.committee, node.weights, node.updates)
+    result = LocalScorer().score(inputs)
+    weights = WEIGHT_FORMAT.decode(node.weights, SIZE)
+    updates = [UPDATE_FORMAT.decode(node.updates[w], SIZE) for w in WORKERS]
+    assert result.baseline_bps == score_model(ARCH, weights, data.x, data.y)
+    assert list(result.scores.values()) == score_updates(ARCH, weights, updates, data.x, data.y)
+    assert list(result.scores) == WORKERS and result.spot_check_failed == {}
+    node.task.data.eval_hash = b"\x00" * 32
+    with pytest.raises(ScoringError, match="task 1: .*differs from the task owner's"):
+        LocalScorer().score(RoundInputs(node.task, node.committee, node.weights, node.updates))
+
+
+# --- against the App ----------------------------------------------------------------------------
+
+
+def _committee_round_on_the_app():  # noqa: ANN202
+    """A StakingChain with validators 0-2 on committee duty and task 1 (wine, 2 workers) in round 1's
+    score phase, and a node over it."""
+
+    chain, validators = StakingChain(), [f"validator{i}" for i in range(3)]
+    chain.init(
+        dict.fromkeys([*validators, "alice", "bob", "carol"], 10**13), dict.fromkeys(validators, 10**10)
+    )
+    chain.block()
+    for v in validators:
+        secret, operator = bls.generate_key(hashlib.sha256(v.encode()).digest()), test_key(v).address
+        possession = bls.sign(secret, compute_possession_message(CHAIN_ID, operator))
+        assert chain.run_tx(v, msg_opt_in(operator, bls.public_key(secret), possession)).code == 0
+    # The beacon's seed arrives through vote extensions, which this harness does not drive: stage one
+    # in the block the next FinalizeBlock executes (SynodApp keeps a block staged before it).
+    block = chain.app.store.branch()
+    chain.app.committee.set_seed(block, SEED)
+    chain.app._block = block
+    data = load_eval_data("wine:test:split=0")
+    schedule = tasks_pb2.Schedule(rounds=1, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=3)
+    post = post_msg(
+        "alice", schedule=schedule, initial_weights=WEIGHT_FORMAT.encode(np.zeros(SIZE, np.int64))
+    )
+    post.model.n_features = N_FEATURES
+    post.data.CopyFrom(tasks_pb2.DataRef(dataset="wine", eval_data=data.reference, eval_hash=data.digest))
+    chain.block([chain.tx("alice", post, gas_limit=TASK_GAS)])
+    chain.block([chain.tx(w, msg_join(test_key(w).address, 1)) for w in ("bob", "carol")])
+    start = compute_round_start(chain.app.tasks.require_task(chain.app.store.view, 1), 1)
+    updates = {
+        w: UPDATE_FORMAT.encode(np.full(SIZE, 300 * (i + 1), np.int64))
+        for i, w in enumerate(("bob", "carol"))
+    }
+    while chain.height < start - 1:
+        chain.block()
+    chain.block(
+        [chain.tx(w, msg_commit(test_key(w).address, 1, 1, b"s" * 32, 50, u)) for w, u in updates.items()]
+    )
+    chain.block()
+    revealed = chain.block(
+        [
+            chain.tx(w, msg_reveal(test_key(w).address, 1, 1, b"s" * 32, 50, u), gas_limit=TASK_GAS)
+            for w, u in updates.items()
+        ]
+    )
+    assert [r.code for r in revealed.tx_results] == [0, 0], [r.log for r in revealed.tx_results]
+    chain.block()  # the reveal phase's last end-block samples the committee
+    return chain, ChainNode(chain)
+
+
+def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() -> None:
+    chain, node = _committee_round_on_the_app()
+    view = lambda: chain.app.store.view  # noqa: E731
+    assert len(chain.app.committee.get_committee(view(), 1, 1).seats) == 3
+    honest = [_member(node, None, key=test_key(f"validator{i}")) for i in (0, 1)]  # type: ignore[arg-type]
+    for member in honest:  # scorer None: the real LocalScorer, JAX on the task's evaluation data
+        member.run()
+    attested = {a.attester: a for _, a in chain.app.committee.iterate_attestations(view(), 1, 1)}
+    first, second = (attested[test_key(f"validator{i}").address] for i in (0, 1))
+    assert first.baseline_bps == second.baseline_bps and first.scores == second.scores  # deterministic
+    sequence = chain.app.auth.get_account(view(), decode_address(test_key("validator0").address)).sequence
+    _member(node, NoScoring(), key=test_key("validator0")).run()  # restarted: nothing to do
+    assert (
+        chain.app.auth.get_account(view(), decode_address(test_key("validator0").address)).sequence
+        == sequence
+    )
+    lazy_attack = parse_committee_attack("lazy:score=100")
+    lazy = _member(node, NoScoring(), key=test_key("validator2"), attack=lazy_attack)
+    lazy.run()
+    task = chain.app.tasks.require_task(view(), 1)
+    while chain.height < compute_round_end(task, 1):  # the score phase's last end-block judges the round
+        chain.block()
+    scores = chain.app.committee.get_scores(view(), 1, 1)
+    assert [u.median_bps for u in scores.updates] == [s.score_bps for s in first.scores]
+    faulty = {m.operator: m.faulty for m in scores.members}
+    assert faulty == {
+        test_key("validator0").address: False,
+        test_key("validator1").address: False,
+        test_key("validator2").address: True,
+    }
+    assert "[within tolerance" in honest[0].summary().describe()
+    assert "[faulty, deviation" in lazy.summary().describe()
