@@ -137,6 +137,25 @@ def test_a_score_exactly_at_the_threshold_passes() -> None:
     )
 
 
+def test_early_rounds_judge_against_the_typical_update_not_the_near_random_model() -> None:
+    """From a 7% model a sign-flipped update cannot drop far, but it trails the honest updates."""
+    honest = {W1: 8000, W2: 7800}
+    attested = [_member(A, 1, 700, {**honest, W3: 500}), _member(B, 1, 700, {**honest, W3: 600})]
+    v = logic.compute_verdicts([W1, W2, W3], attested, set(), 1500)
+    assert v.updates[W3] == (committee_pb2.VERDICT_FAILED_SCORE, 500)
+    assert {v.updates[W1][0], v.updates[W2][0]} == {committee_pb2.VERDICT_ACCEPTED}
+    # Half the updates bad still leaves the upper median honest.
+    w4 = bytes([0x20]) * 20
+    attested = [_member(A, 1, 700, {W1: 8000, W2: 600, W3: 500, w4: 7900})]
+    v = logic.compute_verdicts([W1, W2, W3, w4], attested, set(), 1500)
+    assert [v.updates[w][0] for w in (W1, W2, W3, w4)] == [
+        committee_pb2.VERDICT_ACCEPTED,
+        committee_pb2.VERDICT_FAILED_SCORE,
+        committee_pb2.VERDICT_FAILED_SCORE,
+        committee_pb2.VERDICT_ACCEPTED,
+    ]
+
+
 def test_member_faults_for_silence_and_straying() -> None:
     attested = [
         _member(A, 40, 8000, {W1: 8500}),

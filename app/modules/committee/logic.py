@@ -119,18 +119,13 @@ class RoundVerdicts:
     updates: dict[bytes, tuple[int, int]]
 
 
-def _judge_update(
-    worker: bytes, attested: list[MemberScores], baseline: int, max_drop_bps: int
-) -> tuple[int, int]:
-    """(verdict, median) of one scored update."""
+def _score_update(worker: bytes, attested: list[MemberScores]) -> int | None:
+    """The stake-weighted median score of one update, or None if most attesting weight flagged its trace."""
     total = sum(m.weight for m in attested)
     flagged = sum(m.weight for m in attested if m.scores[worker][1])
     if 2 * flagged > total:
-        return committee_pb2.VERDICT_FAILED_SPOT_CHECK, 0
-    median = compute_weighted_median([(m.scores[worker][0], m.weight) for m in attested])
-    if median + max_drop_bps < baseline:
-        return committee_pb2.VERDICT_FAILED_SCORE, median
-    return committee_pb2.VERDICT_ACCEPTED, median
+        return None
+    return compute_weighted_median([(m.scores[worker][0], m.weight) for m in attested])
 
 
 def compute_verdicts(
@@ -140,19 +135,34 @@ def compute_verdicts(
 
     A replayed update fails without scores. With no attestation at all the round is unscored and
     every other update goes to the task's (robust) rule. Otherwise a majority of attesting weight
-    flagging the spot check fails it, and a stake-weighted median score more than max_drop_bps below
-    the median baseline (the current model's own score) fails it.
+    flagging the spot check fails it, and so does a stake-weighted median score more than
+    max_drop_bps below the reference: the better of the current model's own score (the median
+    baseline) and the round's typical update (the upper median of the updates' medians). The
+    baseline alone is too weak early on, when a near-random model can hardly get worse; the upper
+    median stays an honest update's score as long as fewer than half of the updates are bad.
     """
     baseline = compute_weighted_median([(m.baseline_bps, m.weight) for m in attested]) if attested else 0
     updates: dict[bytes, tuple[int, int]] = {}
+    medians: dict[bytes, int] = {}
     for worker in workers:
         if worker in replayed:
             updates[worker] = (committee_pb2.VERDICT_REPLAYED, 0)
         elif not attested:
             updates[worker] = (committee_pb2.VERDICT_UNSCORED, 0)
         else:
-            updates[worker] = _judge_update(worker, attested, baseline, max_drop_bps)
-    return RoundVerdicts(baseline, updates)
+            median = _score_update(worker, attested)
+            if median is None:
+                updates[worker] = (committee_pb2.VERDICT_FAILED_SPOT_CHECK, 0)
+            else:
+                medians[worker] = median
+    if medians:
+        ordered = sorted(medians.values())
+        reference = max(baseline, ordered[len(ordered) // 2])
+        for worker, median in medians.items():
+            failed = median + max_drop_bps < reference
+            verdict = committee_pb2.VERDICT_FAILED_SCORE if failed else committee_pb2.VERDICT_ACCEPTED
+            updates[worker] = (verdict, median)
+    return RoundVerdicts(baseline, {w: updates[w] for w in workers})
 
 
 def compute_member_faults(
