@@ -1,0 +1,252 @@
+"""The committee module through the ABCI handlers: beacon, sampling, attestation, verdicts, slashing.
+
+Three genesis validators are committee members; every block carries their beacon shares (proposed
+and checked through PrepareProposal / ProcessProposal). A two-round committee task with three
+workers: bob and carol are honest, dave sends a harmful update in round 1 and replays bob's round-1
+update in round 2. Members v1 and v2 score honestly; v3 is lazy in round 1 (one score for all) and
+silent in round 2, which makes two faults and a slash. Invariants (supply, escrow, bonded pool)
+run after every block.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from app.core.crypto import decode_address
+from app.modules.committee.logic import compute_reputation
+from app.modules.tasks import logic
+from app.state.backend import LevelDBBackend
+from synod.committee.v1 import committee_pb2, tx_pb2
+from synod.tasks.v1 import tasks_pb2
+from tests.integration.harness import DENOM, Chain, member_json, test_bls_key, test_key
+from tests.integration.staking_harness import POWER_REDUCTION, STAKING_PARAMS, cons_address, cons_key
+from tests.integration.tasks_harness import TaskChain, update_vector
+
+MEMBERS = ("v1", "v2", "v3")
+FUNDS = {"alice": 10**9, "bob": 10**9, "carol": 10**9, "dave": 10**9, **dict.fromkeys(MEMBERS, 10**13)}
+BOND = 5 * POWER_REDUCTION
+WORKERS = ("bob", "carol", "dave")
+SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
+# Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
+GOLDEN_COMMITTEE_APP_HASH = "afc3bb12f014b5dbeb7e6211470f26b63b9b80995d4b9993c3dc842c6edcb421"
+
+
+def _genesis() -> dict:
+    """Staking validators v1-v3 (equal bonds) on committee duty with their BLS keys."""
+    return {
+        "staking": {
+            "params": {**STAKING_PARAMS, "min_self_bond": "1"},
+            "validators": [
+                {
+                    "operator_address": test_key(n).address,
+                    "consensus_pubkey": base64.b64encode(cons_key(n)).decode(),
+                    "moniker": n,
+                    "self_bond": str(BOND),
+                }
+                for n in MEMBERS
+            ],
+        },
+        "committee": {
+            "members": [member_json(test_key(n).address, cons_address(n), test_bls_key(n)) for n in MEMBERS]
+        },
+    }
+
+
+@pytest.fixture
+def tc() -> TaskChain:
+    chain = Chain(beacon_keys={cons_address(n): test_bls_key(n) for n in MEMBERS})
+    tc = TaskChain(chain)
+    chain.init(FUNDS, _genesis())
+    return tc
+
+
+def _addr(name: str) -> str:
+    return test_key(name).address
+
+
+def msg_attest(attester: str, task_id: int, round_: int, baseline: int, scores: list) -> tx_pb2.MsgAttest:
+    """MsgAttest with (worker, score) pairs exactly as given (tests send malformed ones too)."""
+    return tx_pb2.MsgAttest(
+        attester=attester,
+        task_id=task_id,
+        round=round_,
+        baseline_bps=baseline,
+        scores=[committee_pb2.UpdateScore(worker=w, score_bps=s) for w, s in scores],
+    )
+
+
+def _ok(resp, i: int = -1) -> None:  # noqa: ANN001
+    """The block's tx i (default: the last; the beacon tx is first) succeeded."""
+    r = resp.tx_results[i]
+    assert r.code == 0, r.log
+
+
+def _attest(tc: TaskChain, member: str, round_: int, baseline: int, scores: dict[str, int]) -> bytes:
+    """member's attestation of round_ (scores by worker name), in the committee's worker order."""
+    committee = tc.app.committee.get_committee(tc.app.store.view, 1, round_)
+    by_address = {_addr(name): score for name, score in scores.items()}
+    ordered = [(w, by_address[w]) for w in committee.workers]
+    return tc.chain.tx(member, [msg_attest(_addr(member), 1, round_, baseline, ordered)])
+
+
+def _run_ok(tc: TaskChain, *txs: bytes) -> None:
+    """One block with txs (after the beacon tx); every one of them must succeed."""
+    resp = tc.run(*txs)
+    for r in resp.tx_results[len(resp.tx_results) - len(txs) :]:
+        assert r.code == 0, r.log
+
+
+def _play(tc: TaskChain, task: tasks_pb2.Task, round_: int, updates: dict[str, object]) -> None:
+    """Commit and reveal each worker's update; stop at the first score-phase block."""
+    tc.advance_to(logic.compute_round_start(task, round_))
+    _run_ok(tc, *[tc.commit(w, round_, u) for w, u in updates.items()])
+    tc.advance_to(logic.compute_phase(task, tc.app.store.height + 1).end_height + 1)
+    _run_ok(tc, *[tc.reveal(w, round_) for w in updates])
+    tc.advance_to(logic.compute_reveal_end(task, round_) + 1)
+
+
+def _scores(tc: TaskChain, round_: int) -> committee_pb2.RoundScores:
+    scores = tc.app.committee.get_scores(tc.app.store.view, 1, round_)
+    assert scores is not None
+    return scores
+
+
+def _verdicts(scores: committee_pb2.RoundScores) -> dict[str, int]:
+    by_address = {u.worker: u.verdict for u in scores.updates}
+    return {name: by_address[_addr(name)] for name in WORKERS if _addr(name) in by_address}
+
+
+def _lifecycle(tc: TaskChain) -> dict:
+    """Run the two rounds; return what the assertions need."""
+    supply_before = tc.app.bank.get_supply(tc.app.store.view, DENOM)
+    _run_ok(tc, tc.post(schedule=SCHEDULE))
+    task = tc.task()
+    _run_ok(tc, *[tc.join(w) for w in WORKERS])
+    assert tc.app.committee.get_seed(tc.app.store.view) is not None  # the beacon runs every block
+    honest = {"bob": update_vector(1), "carol": update_vector(2)}
+    _play(tc, task, 1, {**honest, "dave": -update_vector(1)})
+    committee = tc.app.committee.get_committee(tc.app.store.view, 1, 1)
+    assert sorted(s.operator for s in committee.seats) == sorted(_addr(m) for m in MEMBERS)
+    assert list(committee.workers) == sorted((_addr(w) for w in WORKERS), key=decode_address)
+    round1 = {"bob": 8000, "carol": 8100, "dave": 2000}
+    _run_ok(
+        tc,
+        _attest(tc, "v1", 1, 5000, round1),
+        _attest(tc, "v2", 1, 5100, {w: s + 50 for w, s in round1.items()}),
+        _attest(tc, "v3", 1, 5000, dict.fromkeys(WORKERS, 5000)),  # lazy: one guess for everything
+    )
+    tc.advance_to(logic.compute_round_end(task, 1) + 1)
+    bob_round1 = tc.pending[("bob", 1)][2]
+    _play(tc, task, 2, {"bob": update_vector(3), "carol": update_vector(4), "dave": honest["bob"]})
+    assert tc.pending[("dave", 2)][2] == bob_round1  # dave replays bob's round-1 bytes
+    round2 = {"bob": 8200, "carol": 8300, "dave": 8200}
+    _run_ok(tc, _attest(tc, "v1", 2, 8000, round2), _attest(tc, "v2", 2, 8000, round2))  # v3 is silent
+    tc.advance_to(logic.compute_round_end(task, 2) + 1)
+    return {"supply_before": supply_before}
+
+
+def test_a_committee_round_scores_excludes_slashes_and_pays(tc: TaskChain) -> None:
+    balances = {n: tc.chain.balance(_addr(n)) for n in FUNDS}
+    out = _lifecycle(tc)
+    view = tc.app.store.view
+    accepted, failed, replayed = (
+        committee_pb2.VERDICT_ACCEPTED,
+        committee_pb2.VERDICT_FAILED_SCORE,
+        committee_pb2.VERDICT_REPLAYED,
+    )
+    s1, s2 = _scores(tc, 1), _scores(tc, 2)
+    assert _verdicts(s1) == {"bob": accepted, "carol": accepted, "dave": failed}
+    assert _verdicts(s2) == {"bob": accepted, "carol": accepted, "dave": replayed}
+    assert s1.baseline_bps == 5000  # lower weighted median of 5000, 5100, 5000
+    assert {u.worker: u.median_bps for u in s1.updates}[_addr("dave")] == 2050  # of 2000, 2050, 5000
+    # The aggregate left dave out both rounds.
+    for round_ in (1, 2):
+        record = tc.app.tasks.get_round(view, 1, round_)
+        assert record.outcome == tasks_pb2.ROUND_OUTCOME_AGGREGATED
+        assert sorted(record.accepted_workers) == sorted([_addr("bob"), _addr("carol")])
+        assert list(record.rejected_workers) == [_addr("dave")]
+    # dave lost rejected_update_slash_bps of his 1000 stake twice, burnt.
+    fraction = tc.app.tasks.get_params(view).rejected_update_slash_bps
+    dave = tc.participant("dave")
+    assert dave.rejected_updates == 2 and int(dave.slashed) == 2 * 1000 * fraction // 10_000
+    # Members: v3 faulty both rounds (lazy, then silent): two faults make one slash.
+    members = {r: {m.operator: m for m in s.members} for r, s in ((1, s1), (2, s2))}
+    assert members[1][_addr("v3")].faulty and members[1][_addr("v3")].attested
+    assert members[2][_addr("v3")].faulty and not members[2][_addr("v3")].attested
+    assert members[2][_addr("v3")].slashed and not members[1][_addr("v3")].slashed
+    assert not any(members[r][_addr(m)].faulty for r in (1, 2) for m in ("v1", "v2"))
+    v3 = tc.app.staking.require_validator(view, decode_address(_addr("v3")))
+    params = tc.app.committee.get_params(view)
+    burnt_member = BOND * params.member_slash_bps // 10_000
+    assert int(v3.tokens) == BOND - burnt_member
+    assert tc.app.committee.get_member(view, decode_address(_addr("v3"))).slashes == 1
+    # Reputation: bob accepted twice, dave failed twice, from the initial value.
+    start, window = params.initial_reputation_bps, params.reputation_window
+    bob_rep = compute_reputation(compute_reputation(start, True, window), True, window)
+    dave_rep = compute_reputation(compute_reputation(start, False, window), False, window)
+    assert tc.app.committee.get_reputation(view, decode_address(_addr("bob"))).score_bps == bob_rep
+    assert tc.app.committee.get_reputation(view, decode_address(_addr("dave"))).score_bps == dave_rep
+    # Payouts: the committee's share to v1 and v2 (two good rounds each), the rest by reward points.
+    pool = 9001 * params.committee_reward_bps // 10_000
+    for member in ("v1", "v2"):
+        fees = tc.chain.fees_paid.get(member, 0)
+        assert tc.chain.balance(_addr(member)) == balances[member] - fees + pool // 2
+    assert tc.chain.balance(_addr("v3")) == balances["v3"] - tc.chain.fees_paid["v3"]
+    for worker in ("bob", "carol"):
+        paid = tc.chain.balance(_addr(worker)) - balances[worker] + tc.chain.fees_paid[worker]
+        assert paid > 0 and tc.participant(worker).reward_points > 0
+    assert tc.chain.balance(_addr("dave")) == balances["dave"] - tc.chain.fees_paid["dave"] - int(
+        dave.slashed
+    )
+    # Supply: only the burnt stake (dave's and v3's) and fees-as-burn left circulation.
+    supply = tc.app.bank.get_supply(view, DENOM)
+    assert out["supply_before"] - supply == int(dave.slashed) + burnt_member
+    assert tc.task().status == tasks_pb2.TASK_STATUS_FINISHED
+
+
+def test_the_committee_lifecycle_is_deterministic_and_matches_the_golden_hash(
+    tc: TaskChain, tmp_path: Path
+) -> None:
+    _lifecycle(tc)
+    backend = LevelDBBackend(str(tmp_path / "db"))
+    try:
+        other = TaskChain(Chain(backend, beacon_keys={cons_address(n): test_bls_key(n) for n in MEMBERS}))
+        other.chain.init(FUNDS, _genesis())
+        _lifecycle(other)
+        assert tc.app.store.app_hash == other.app.store.app_hash
+    finally:
+        backend.close()
+    assert tc.app.store.app_hash.hex() == GOLDEN_COMMITTEE_APP_HASH
+
+
+def test_attestations_outside_the_rules_are_rejected_with_their_codes(tc: TaskChain) -> None:
+    longer = tasks_pb2.Schedule()
+    longer.CopyFrom(SCHEDULE)
+    longer.join_blocks = 3  # room for one attestation before round 1
+    longer.score_blocks = 8  # and a block for each bad attestation
+    _run_ok(tc, tc.post(schedule=longer))
+    task = tc.task()
+    _run_ok(tc, *[tc.join(w) for w in WORKERS])
+    early = tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, [])]))
+    assert (early.tx_results[-1].codespace, early.tx_results[-1].code) == ("committee", 6)  # no committee
+    _play(tc, task, 1, {"bob": update_vector(1), "carol": update_vector(2), "dave": update_vector(5)})
+    committee = tc.app.committee.get_committee(tc.app.store.view, 1, 1)
+    good = [(w, 7000) for w in committee.workers]
+    cases = [
+        ("alice", msg_attest(_addr("alice"), 1, 1, 5000, good), 7),  # no seat
+        ("v1", msg_attest(_addr("v1"), 1, 1, 5000, good[:2]), 10),  # a worker missing
+        ("v1", msg_attest(_addr("v1"), 1, 1, 5000, list(reversed(good))), 10),  # wrong order
+        ("v1", msg_attest(_addr("v1"), 1, 1, 10_001, good), 10),  # not basis points
+    ]
+    for sender, msg, code in cases:
+        r = tc.run(tc.chain.tx(sender, [msg])).tx_results[-1]
+        assert (r.codespace, r.code) == ("committee", code), r.log
+    _ok(tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, good)])))
+    twice = tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, good)])).tx_results[-1]
+    assert (twice.codespace, twice.code) == ("committee", 9)
+    tc.advance_to(logic.compute_round_end(task, 1) + 1)
+    late = tc.run(tc.chain.tx("v2", [msg_attest(_addr("v2"), 1, 1, 5000, good)])).tx_results[-1]
+    assert (late.codespace, late.code) == ("committee", 8)
