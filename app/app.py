@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from app.core.codec import from_u64be, u64be
 from app.core.context import BlockInfo, Context
 from app.core.errors import (
     UNKNOWN_CODE,
@@ -34,6 +35,7 @@ from app.modules.bank import keys as bank_keys
 from app.modules.bank import msg_server as bank_msgs
 from app.modules.bank.invariants import check_supply
 from app.modules.bank.keeper import BankKeeper
+from app.modules.committee import beacon
 from app.modules.committee import genesis as committee_genesis
 from app.modules.committee import keys as committee_keys
 from app.modules.committee import msg_server as committee_msgs
@@ -58,7 +60,7 @@ from app.modules.tasks.invariants import check_escrow
 from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
 from app.queries import QueryResult, QueryRouter
 from app.state.backend import Backend
-from app.state.kv import Branch, GasKV
+from app.state.kv import Branch, GasKV, KVReader
 from app.state.store import CommitStore
 
 __all__ = ["SynodApp", "TxResult", "BlockResult", "MODULE_ACCOUNTS", "GenesisError"]
@@ -71,6 +73,9 @@ MODULE_ACCOUNTS = (FEE_COLLECTOR, BONDED_POOL, TASKS_ESCROW)
 # Store prefixes: 0x00 is the app's own metadata; each module owns one byte. Checked at start-up.
 APP_PREFIX = b"\x00"
 _CHAIN_ID_KEY = APP_PREFIX + b"chain_id"
+# CometBFT's vote_extensions_enable_height from InitChain (at least the initial height), u64be;
+# absent while extensions are off. Consensus params never change here (no param updates are returned).
+_VOTE_EXTENSIONS_KEY = APP_PREFIX + b"vote_extensions_height"
 MODULE_KEYS = {
     "auth": auth_keys,
     "bank": bank_keys,
@@ -177,7 +182,7 @@ class SynodApp:
         return self.store.height, self.store.app_hash
 
     def init_chain(
-        self, chain_id: str, app_state: bytes, initial_height: int
+        self, chain_id: str, app_state: bytes, initial_height: int, vote_extensions_height: int = 0
     ) -> tuple[bytes, list[tuple[bytes, int]]]:
         """Stage genesis (persisted with the first block's Commit); return app hash and validators."""
         if self.store.height:
@@ -185,6 +190,9 @@ class SynodApp:
         self.chain_id = chain_id
         block = self.store.branch()
         block.set(_CHAIN_ID_KEY, chain_id.encode())
+        if vote_extensions_height > 0:
+            # No votes before the initial height: its votes are the first that can be extended.
+            block.set(_VOTE_EXTENSIONS_KEY, u64be(max(vote_extensions_height, initial_height)))
         validators = self._init_genesis(block, app_state)
         self._block = block
         return self.store.stage(block, initial_height - 1), validators
@@ -238,21 +246,24 @@ class SynodApp:
         time_nanos: int = 0,
         misbehavior: list[Misbehavior] | None = None,
         votes: list[VoteInfo] | None = None,
+        last_commit: list[beacon.CommitVote] | None = None,
     ) -> BlockResult:
         """Execute a decided block on a branch and stage its app hash; nothing is persisted.
 
-        Order: evidence and liveness (slashing), the transactions, task deadlines (tasks), then
-        matured unbondings and the new validator set (staking).
+        Order: the beacon tx (committee), evidence and liveness (slashing), the other transactions,
+        task deadlines (tasks), then matured unbondings and the new validator set (staking).
         """
         block = self._block if self._block is not None else self.store.branch()
         self._block = None
         info = BlockInfo(self.chain_id, height, time_seconds, time_nanos)
         events = EventManager()
+        # First, so liveness sees the members the beacon left out (absent) and the block sees the seed.
+        results, txs, votes = self._process_beacon(block, height, txs, votes or [], last_commit or [])
         slashing_hooks.process_misbehavior(
             block, info, self.staking, self.slashing, misbehavior or [], events
         )
-        slashing_hooks.process_liveness(block, info, self.staking, self.slashing, votes or [], events)
-        results = [self._run_tx(block, raw, info, is_check=False) for raw in txs]
+        slashing_hooks.process_liveness(block, info, self.staking, self.slashing, votes, events)
+        results += [self._run_tx(block, raw, info, is_check=False) for raw in txs]
         tasks_hooks.process_end_block(block, height, self.tasks, self.bank, self.update_judge, events)
         for entry in self.staking.complete_unbonding(block, time_seconds):
             events.emit(
@@ -275,6 +286,74 @@ class SynodApp:
     def query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> QueryResult:
         """Answer a read over committed state (never the block being executed)."""
         return self.queries.handle(path, data, height, prove)
+
+    # --- proposals and vote extensions: the randomness beacon (app/modules/committee/beacon.py) ---
+
+    def vote_extensions_height(self, store: KVReader | None = None) -> int:
+        """The first height whose votes carry extensions, from genesis (0: never)."""
+        raw = (self.store.view if store is None else store).get(_VOTE_EXTENSIONS_KEY)
+        return from_u64be(raw) if raw else 0
+
+    def verify_vote_extension(self, address: bytes, height: int, extension: bytes) -> bool:
+        """VerifyVoteExtension on committed state: a member's precommit needs its valid beacon share."""
+        view = self.store.view
+        return beacon.is_valid_extension(view, self.committee, self.chain_id, address, height, extension)
+
+    def prepare_proposal(
+        self, height: int, txs: list[bytes], max_tx_bytes: int, votes: list[beacon.CommitVote]
+    ) -> list[bytes]:
+        """PrepareProposal: the beacon tx first where due, then mempool txs in order within max_tx_bytes."""
+        view = self.store.view
+        chosen: list[bytes] = []
+        if beacon.is_beacon_height(self.vote_extensions_height(view), height):
+            chosen.append(beacon.build_beacon_tx(view, self.committee, self.chain_id, height - 1, votes))
+        total = sum(map(len, chosen))
+        for raw in txs:
+            if beacon.is_beacon_tx(raw):
+                continue  # CheckTx refuses them; a peer's mempool may not
+            total += len(raw)
+            if total > max_tx_bytes:
+                break
+            chosen.append(raw)
+        return chosen
+
+    def process_proposal(self, height: int, txs: list[bytes], votes: list[beacon.CommitVote]) -> str | None:
+        """ProcessProposal on committed state: None to accept, else what is wrong with the beacon tx."""
+        view = self.store.view
+        required = beacon.is_beacon_height(self.vote_extensions_height(view), height)
+        return beacon.check_beacon_tx(view, self.committee, self.chain_id, height, txs, votes, required)
+
+    def _process_beacon(
+        self,
+        block: Branch,
+        height: int,
+        txs: list[bytes],
+        votes: list[VoteInfo],
+        last_commit: list[beacon.CommitVote],
+    ) -> tuple[list[TxResult], list[bytes], list[VoteInfo]]:
+        """Run the block's beacon tx (txs[0], where due): its result, the other txs, liveness votes."""
+        due = beacon.is_beacon_height(self.vote_extensions_height(block), height)
+        if not (due and txs and beacon.is_beacon_tx(txs[0])):
+            return [], txs, votes  # ProcessProposal rejects such a block; any beacon bytes fail as txs
+        branch = block.branch()
+        try:
+            outcome = beacon.process_beacon_tx(
+                branch, self.committee, self.chain_id, height, txs[0], last_commit
+            )
+        except SynodError as e:
+            return [TxResult.failure(e, 0, 0)], txs[1:], votes
+        branch.write()
+        seed = outcome.seed
+        event = Event.new(
+            "beacon",
+            vote_height=seed.vote_height,
+            seed=seed.seed.hex(),
+            shares=seed.shares,
+            missing=",".join(sorted(a.hex().upper() for a in outcome.missing)),
+        )
+        # A due share left out costs its validator the block, as a dropped precommit would.
+        votes = [replace(v, signed=False) if v.address in outcome.missing else v for v in votes]
+        return [TxResult(events=[event])], txs[1:], votes
 
     # --- the transaction pipeline ---------------------------------------------------------------
 

@@ -9,8 +9,10 @@ import sys
 import click
 
 from app.client.keyring import Keyring, KeyringError
+from app.node.blskey import BlsKeyError, create_bls_key
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    VOTE_EXTENSIONS_HEIGHT,
     GenesisBond,
     NodeHome,
     cometbft_init,
@@ -33,7 +35,8 @@ __all__ = ["init", "start", "status"]
 @click.option("--moniker", required=True, help="Human-readable node name.")
 @click.option("--timeout-commit", default="500ms", show_default=True, help="Pause after each block.")
 def init(home: str, chain_id: str, moniker: str, timeout_commit: str) -> None:
-    """Create a node home: CometBFT config and genesis, app genesis, and a funded `validator` key."""
+    """Create a node home: CometBFT config and genesis, app genesis, a funded `validator` key and
+    the node's BLS beacon key (config/bls_key.json); the validator starts on committee duty."""
     node = NodeHome(home)
     if node.exists():
         raise click.ClickException(
@@ -49,8 +52,14 @@ def init(home: str, chain_id: str, moniker: str, timeout_commit: str) -> None:
         info, mnemonic = Keyring(node.root).add("validator")
     except KeyringError as e:
         raise click.ClickException(str(e)) from None
-    bond = GenesisBond(info.address, consensus_pubkey(node), moniker)
-    write_app_genesis(node, chain_id, {info.address: GENESIS_VALIDATOR_FUNDS}, [bond])
+    bond = GenesisBond(info.address, consensus_pubkey(node), moniker, bls_pubkey=create_bls_key(node.bls_key))
+    write_app_genesis(
+        node,
+        chain_id,
+        {info.address: GENESIS_VALIDATOR_FUNDS},
+        [bond],
+        vote_extensions_height=VOTE_EXTENSIONS_HEIGHT,
+    )
     click.echo(f"initialised {node.root} for chain {chain_id} (moniker {moniker})")
     click.echo(
         f"validator key: {info.address}, funded with {GENESIS_VALIDATOR_FUNDS}usyn, "
@@ -75,7 +84,7 @@ def start(home: str, log_level: str) -> None:
     node = NodeHome(home)
     try:
         result = asyncio.run(run_node(node))
-    except (FileNotFoundError, ToolchainError, OSError) as e:
+    except (FileNotFoundError, ToolchainError, OSError, BlsKeyError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(result.reason, err=result.code != 0)
     sys.exit(result.code)

@@ -1,6 +1,7 @@
 """Run the ABCI server alone over a LevelDB directory (benchmarks, debugging with abci-cli).
 
     python -m app.abci --db DIR [--address tcp://127.0.0.1:26658] [--grpc 127.0.0.1:9090]
+                       [--bls-key HOME/config/bls_key.json]
 
 `synod start` is the way to run a node; this serves the app without CometBFT, like the Cosmos
 SDK's `start --with-comet=false`. With --grpc, the gRPC query server runs too, on the same loop.
@@ -11,18 +12,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from pathlib import Path
 
 from app.abci.handlers import AbciHandlers
 from app.abci.server import AbciServer
 from app.app import SynodApp
 from app.grpc.server import QueryServer
+from app.node.blskey import load_bls_key
 from app.state.backend import LevelDBBackend
 
 
-async def _serve(db: str, address: str, grpc_address: str | None) -> None:
+async def _serve(db: str, address: str, grpc_address: str | None, bls_key: str | None) -> None:
     """Serve until a handler fails or the process is stopped."""
+    bls_secret = load_bls_key(Path(bls_key)) if bls_key else None
     backend = LevelDBBackend(db)
-    server = AbciServer(AbciHandlers(SynodApp(backend)))
+    server = AbciServer(AbciHandlers(SynodApp(backend), bls_secret=bls_secret))
     queries = QueryServer(backend) if grpc_address else None
     try:
         await server.start(address)
@@ -44,9 +48,12 @@ def main() -> None:
     parser.add_argument("--db", required=True, help="LevelDB directory (created if absent)")
     parser.add_argument("--address", default="tcp://127.0.0.1:26658")
     parser.add_argument("--grpc", default=None, help="HOST:PORT for the gRPC query server (off if omitted)")
+    parser.add_argument(
+        "--bls-key", default=None, help="config/bls_key.json: sign beacon shares in vote extensions"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_serve(args.db, args.address, args.grpc))
+    asyncio.run(_serve(args.db, args.address, args.grpc, args.bls_key))
 
 
 if __name__ == "__main__":

@@ -7,9 +7,13 @@ This is the only place that speaks `tendermint.abci`. Every enum answered is a v
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from app.app import BlockResult, SynodApp, TxResult
+from app.core import bls
 from app.core.events import Event
+from app.modules.committee import beacon
+from app.modules.committee.errors import ErrBadBeacon
 from app.modules.slashing.types import DUPLICATE_VOTE, LIGHT_CLIENT_ATTACK, Misbehavior, VoteInfo
 from app.state.snapshots import SnapshotInfo, SnapshotManager
 from tendermint.abci import types_pb2 as abci
@@ -72,6 +76,19 @@ def _votes(req: abci.RequestFinalizeBlock) -> list[VoteInfo]:
     ]
 
 
+def _commit_votes(votes: Iterable[abci.VoteInfo | abci.ExtendedVoteInfo]) -> list[beacon.CommitVote]:
+    """The last commit as the beacon reads it: power, COMMIT flag and (PrepareProposal) extension."""
+    return [
+        beacon.CommitVote(
+            address=v.validator.address,
+            power=v.validator.power,
+            committed=v.block_id_flag == validator_pb2.BLOCK_ID_FLAG_COMMIT,
+            extension=getattr(v, "vote_extension", b""),
+        )
+        for v in votes
+    ]
+
+
 def _exec_result(r: TxResult) -> abci.ExecTxResult:
     """A FinalizeBlock tx result."""
     return abci.ExecTxResult(
@@ -88,11 +105,17 @@ class AbciHandlers:
     """One method per ABCI request, each documented with when CometBFT calls it."""
 
     def __init__(
-        self, app: SynodApp, version: str = "0.1.0", snapshots: SnapshotManager | None = None
+        self,
+        app: SynodApp,
+        version: str = "0.1.0",
+        snapshots: SnapshotManager | None = None,
+        bls_secret: bytes | None = None,
     ) -> None:
         self.app = app
         self.version = version
         self.snapshots = snapshots
+        # The node's beacon key (config/bls_key.json); without one its vote extensions are empty.
+        self.bls_secret = bls_secret
 
     # --- info/query connection --------------------------------------------------------------
 
@@ -131,6 +154,13 @@ class AbciHandlers:
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         """Before a tx enters the mempool (NEW) and again after each Commit (RECHECK)."""
+        if beacon.is_beacon_tx(req.tx):
+            return abci.ResponseCheckTx(
+                code=ErrBadBeacon.code,
+                codespace=ErrBadBeacon.codespace,
+                log="beacon transactions are built by the block proposer from vote extensions; "
+                "they cannot be submitted",
+            )
         r = self.app.check_tx(req.tx)
         return abci.ResponseCheckTx(
             code=r.code,
@@ -145,41 +175,58 @@ class AbciHandlers:
 
     def init_chain(self, req: abci.RequestInitChain) -> abci.ResponseInitChain:
         """Once, at genesis: stage the app state; the validators come from genesis.json."""
-        app_hash, validators = self.app.init_chain(req.chain_id, req.app_state_bytes, req.initial_height or 1)
+        app_hash, validators = self.app.init_chain(
+            req.chain_id,
+            req.app_state_bytes,
+            req.initial_height or 1,
+            req.consensus_params.abci.vote_extensions_enable_height,
+        )
         # An empty list keeps genesis.json's validators; staking genesis validators replace them.
         return abci.ResponseInitChain(app_hash=app_hash, validators=_validator_updates(validators))
 
     def prepare_proposal(self, req: abci.RequestPrepareProposal) -> abci.ResponsePrepareProposal:
-        """When this node proposes: keep mempool order, within the block's byte budget."""
-        txs, total = [], 0
-        for tx in req.txs:
-            total += len(tx)
-            if total > req.max_tx_bytes:
-                break
-            txs.append(tx)
+        """When this node proposes: the beacon tx from local_last_commit's extensions first (once
+        extensions are on), then mempool order within the block's byte budget."""
+        txs = self.app.prepare_proposal(
+            req.height, list(req.txs), req.max_tx_bytes, _commit_votes(req.local_last_commit.votes)
+        )
         return abci.ResponsePrepareProposal(txs=txs)
 
     def process_proposal(self, req: abci.RequestProcessProposal) -> abci.ResponseProcessProposal:
-        """On every validator for each proposal. Invalid txs fail in FinalizeBlock, so accept."""
-        return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
+        """On every validator for each proposal: reject a wrong or missing beacon tx. Other invalid
+        txs fail in FinalizeBlock, so they do not make a proposal invalid."""
+        reason = self.app.process_proposal(
+            req.height, list(req.txs), _commit_votes(req.proposed_last_commit.votes)
+        )
+        if reason is None:
+            return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
+        log.warning("rejecting the proposal for height %d: %s", req.height, reason)
+        return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
 
     def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
-        """Only when vote extensions are enabled; Synod adds none yet."""
-        return abci.ResponseExtendVote(vote_extension=b"")
+        """When this validator precommits a block (extensions on): its beacon share for the height."""
+        if self.bls_secret is None:
+            return abci.ResponseExtendVote(vote_extension=b"")
+        share = bls.sign(self.bls_secret, beacon.compute_share_message(self.app.chain_id, req.height))
+        return abci.ResponseExtendVote(vote_extension=beacon.encode_share(share))
 
     def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
-        """Only when vote extensions are enabled: accept the empty extension, reject anything else."""
-        status = (
-            abci.ResponseVerifyVoteExtension.ACCEPT
-            if not req.vote_extension
-            else abci.ResponseVerifyVoteExtension.REJECT
-        )
+        """For each other validator's precommit of the current height: a member must send its valid
+        share (else its precommit is dropped, and it is absent); others nothing or a well-formed share."""
+        valid = self.app.verify_vote_extension(req.validator_address, req.height, req.vote_extension)
+        status = abci.ResponseVerifyVoteExtension.ACCEPT if valid else abci.ResponseVerifyVoteExtension.REJECT
         return abci.ResponseVerifyVoteExtension(status=status)
 
     def finalize_block(self, req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
         """For each decided block (and again on replay): execute and stage, never persist."""
         result: BlockResult = self.app.finalize_block(
-            req.height, list(req.txs), req.time.seconds, req.time.nanos, _misbehavior(req), _votes(req)
+            req.height,
+            list(req.txs),
+            req.time.seconds,
+            req.time.nanos,
+            _misbehavior(req),
+            _votes(req),
+            last_commit=_commit_votes(req.decided_last_commit.votes),
         )
         return abci.ResponseFinalizeBlock(
             tx_results=[_exec_result(r) for r in result.tx_results],

@@ -4,6 +4,7 @@ A home holds CometBFT's files and ours side by side, as in the Cosmos SDK:
 
     config/config.toml, config/genesis.json, config/*_key.json   (CometBFT)
     config/app.toml                                               (Synod: snapshots, gRPC address)
+    config/bls_key.json                                           (Synod: the beacon's BLS key, 0600)
     data/                                                         (CometBFT's block and state stores)
     data/synod.db/                                                (the app's LevelDB)
     keyring/                                                      (local keys, app/client/keyring.py)
@@ -19,6 +20,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.core.crypto import address_bytes_from_pubkey
 from app.node.toolchain import check_cometbft
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "GenesisBond",
     "consensus_pubkey",
     "GENESIS_SELF_BOND",
+    "VOTE_EXTENSIONS_HEIGHT",
     "AppConfig",
     "DEFAULT_GRPC_ADDRESS",
     "load_app_config",
@@ -43,18 +46,24 @@ DEFAULT_DENOM = "usyn"
 GENESIS_VALIDATOR_FUNDS = 1_000_000_000_000_000
 # Bonded at genesis out of the funds above: 10^6 voting power at the default power reduction.
 GENESIS_SELF_BOND = 1_000_000_000_000
+# Votes carry extensions (the beacon shares) from the first block on; CometBFT 0.38 accepts 1.
+VOTE_EXTENSIONS_HEIGHT = 1
 # Where the gRPC query server listens unless config/app.toml says otherwise (the Cosmos SDK's port).
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:9090"
 
 
 @dataclass(frozen=True)
 class GenesisBond:
-    """A validator bonded in genesis: its operator account, CometBFT key, name and self-bond."""
+    """A validator bonded in genesis: its operator account, CometBFT key, name and self-bond.
+
+    With a BLS public key (its node's config/bls_key.json) it starts on committee duty.
+    """
 
     operator_address: str
     consensus_pubkey: bytes
     moniker: str
     self_bond: int = GENESIS_SELF_BOND
+    bls_pubkey: bytes = b""
 
 
 class NodeHome:
@@ -82,6 +91,11 @@ class NodeHome:
     @property
     def app_toml(self) -> Path:
         return self.root / "config" / "app.toml"
+
+    @property
+    def bls_key(self) -> Path:
+        """The node's beacon key (app/node/blskey.py)."""
+        return self.root / "config" / "bls_key.json"
 
     @property
     def log_dir(self) -> Path:
@@ -196,11 +210,14 @@ def write_app_genesis(
     bonds: list[GenesisBond] | None = None,
     staking_params: dict | None = None,
     slashing_params: dict | None = None,
+    vote_extensions_height: int = 0,
 ) -> None:
     """Set chain id and app_state in genesis.json: funded addresses, and validators bonded from them.
 
     With bonds, the app returns the validator set from InitChain and genesis.json's own validator
-    list is emptied (as in the Cosmos SDK), so stake alone decides voting power.
+    list is emptied (as in the Cosmos SDK), so stake alone decides voting power. Bonds with a BLS key
+    become committee members; vote_extensions_height > 0 turns on the vote extensions that carry
+    their beacon shares, from that height on.
     """
     doc = json.loads(home.genesis.read_text())
     doc["chain_id"] = chain_id
@@ -228,5 +245,24 @@ def write_app_genesis(
         doc["validators"] = []
     if slashing_params:
         state["slashing"] = {"params": slashing_params}
+    members = _committee_members(bonds or [])
+    if members:
+        state["committee"] = {"members": members}
+    if vote_extensions_height > 0:
+        doc["consensus_params"]["abci"]["vote_extensions_enable_height"] = str(vote_extensions_height)
     doc["app_state"] = state
     home.genesis.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _committee_members(bonds: list[GenesisBond]) -> list[dict]:
+    """committee.v1.Member JSON (proto3 mapping) of each bond with a BLS key."""
+    return [
+        {
+            "operator": b.operator_address,
+            "cons_address": base64.b64encode(address_bytes_from_pubkey(b.consensus_pubkey)).decode(),
+            "bls_pubkey": base64.b64encode(b.bls_pubkey).decode(),
+            "since_height": "0",
+        }
+        for b in bonds
+        if b.bls_pubkey
+    ]

@@ -38,8 +38,11 @@ from pathlib import Path
 
 from app.client.keyring import KeyInfo, Keyring
 from app.client.rpc import CometRPC, RpcError
+from app.core import bls
+from app.node.blskey import create_bls_key, load_bls_key
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    VOTE_EXTENSIONS_HEIGHT,
     AppConfig,
     GenesisBond,
     NodeHome,
@@ -160,9 +163,15 @@ def genesis_balances(keys: list[KeyInfo]) -> dict[str, int]:
 
 
 def genesis_bonds(keys: list[KeyInfo], homes: list[NodeHome]) -> list[GenesisBond]:
-    """Each node's validator, bonded from its account key with the node's CometBFT key."""
+    """Each node's validator, bonded from its account key with the node's CometBFT key, on committee
+    duty with the node's BLS key."""
     return [
-        GenesisBond(key.address, consensus_pubkey(home), f"node{i}")
+        GenesisBond(
+            key.address,
+            consensus_pubkey(home),
+            f"node{i}",
+            bls_pubkey=bls.public_key(load_bls_key(home.bls_key)),
+        )
         for i, (key, home) in enumerate(zip(keys, homes, strict=True))
     ]
 
@@ -306,6 +315,7 @@ def generate(spec: LocalnetSpec) -> LocalnetSpec:
         set_toml(home.config_toml, _node_settings(spec, i, peers))
         write_app_config(home, _app_config(spec, i))
         keys.append(_create_validator_key(home))
+        create_bls_key(home.bls_key)
     # `cometbft testnet` already gives every node the same validators and genesis time: write our
     # chain id and app_state once, then copy that file so every node starts from identical bytes.
     write_app_genesis(
@@ -315,6 +325,7 @@ def generate(spec: LocalnetSpec) -> LocalnetSpec:
         genesis_bonds(keys, homes),
         staking_params=LOCALNET_STAKING_PARAMS,
         slashing_params=LOCALNET_SLASHING_PARAMS,
+        vote_extensions_height=VOTE_EXTENSIONS_HEIGHT,
     )
     for home in homes[1:]:
         shutil.copyfile(homes[0].genesis, home.genesis)

@@ -23,6 +23,7 @@ from app.abci.handlers import AbciHandlers
 from app.abci.server import AbciServer
 from app.app import SynodApp
 from app.grpc.server import QueryServer
+from app.node.blskey import load_bls_key
 from app.node.config import NodeHome, load_app_config, read_toml
 from app.node.toolchain import check_cometbft
 from app.state.backend import LevelDBBackend
@@ -63,6 +64,18 @@ async def _stop_process(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
+def _load_beacon_key(home: NodeHome) -> bytes | None:
+    """The node's BLS key, or None (with a warning) where the home has none."""
+    if not home.bls_key.exists():
+        log.warning(
+            "no BLS key at %s: this node's precommits carry no beacon share, so if its validator is a "
+            "committee member they are rejected (create one with `synod init`)",
+            home.bls_key,
+        )
+        return None
+    return load_bls_key(home.bls_key)
+
+
 class _AppProcess:
     """The app side of a node: database, state machine, snapshots, ABCI server and gRPC server."""
 
@@ -81,7 +94,9 @@ class _AppProcess:
             executor=self.pool,
             on_restored=self.app.reload,
         )
-        self.server = AbciServer(AbciHandlers(self.app, snapshots=self.snapshots))
+        self.server = AbciServer(
+            AbciHandlers(self.app, snapshots=self.snapshots, bls_secret=_load_beacon_key(home))
+        )
         self.queries: QueryServer | None = None
 
     async def start(self, abci_address: str) -> None:

@@ -1,7 +1,15 @@
-"""Drive SynodApp through its ABCI handlers, as CometBFT would, with deterministic keys."""
+"""Drive SynodApp through its ABCI handlers, as CometBFT would, with deterministic keys.
+
+With `beacon_keys` ({consensus address: BLS secret}) the chain runs with vote extensions on from
+height 1: every block after the first goes through PrepareProposal and ProcessProposal with a last
+commit in which each key's validator precommitted the previous height with its beacon share, so it
+starts with the beacon tx. Genesis must make those validators committee members (`app_state`,
+`member_json`) for their shares to count.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -11,10 +19,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from app.abci.handlers import AbciHandlers
 from app.app import SynodApp
 from app.client.txbuilder import DEFAULT_GAS, build_tx, msg_send
+from app.core import bls
 from app.core.coins import Coins
 from app.core.crypto import PrivateKey
+from app.modules.committee.beacon import compute_share_message, encode_share
 from app.state.backend import Backend, MemoryBackend
 from tendermint.abci import types_pb2 as abci
+from tendermint.types import validator_pb2
 
 CHAIN_ID = "synod-test"
 GENESIS_TIME = 1_700_000_000
@@ -29,8 +40,26 @@ def test_key(name: str) -> PrivateKey:
 test_key.__test__ = False  # a helper, not a test, whatever pytest's name matching says
 
 
-def genesis_app_state(balances: dict[str, int]) -> bytes:
-    """app_state JSON funding each named test key."""
+def test_bls_key(name: str) -> bytes:
+    """A deterministic BLS secret per name (a node's config/bls_key.json in tests)."""
+    return bls.generate_key(hashlib.sha256(b"synod-test-bls:" + name.encode()).digest())
+
+
+test_bls_key.__test__ = False
+
+
+def member_json(operator: str, cons_address: bytes, bls_secret: bytes, since_height: int = 0) -> dict:
+    """One committee.v1.Member of genesis app_state["committee"]["members"] (proto3 JSON)."""
+    return {
+        "operator": operator,
+        "cons_address": base64.b64encode(cons_address).decode(),
+        "bls_pubkey": base64.b64encode(bls.public_key(bls_secret)).decode(),
+        "since_height": str(since_height),
+    }
+
+
+def genesis_app_state(balances: dict[str, int], extra: dict | None = None) -> bytes:
+    """app_state JSON funding each named test key, plus other modules' sections (extra)."""
     return json.dumps(
         {
             "bank": {
@@ -38,9 +67,25 @@ def genesis_app_state(balances: dict[str, int]) -> bytes:
                     {"address": test_key(n).address, "coins": [{"denom": DENOM, "amount": str(a)}]}
                     for n, a in sorted(balances.items())
                 ]
-            }
+            },
+            **(extra or {}),
         }
     ).encode()
+
+
+def beacon_votes(
+    keys: dict[bytes, bytes], vote_height: int, powers: dict[bytes, int] | None = None
+) -> list[abci.ExtendedVoteInfo]:
+    """An extended last commit in which every key's validator precommitted with its beacon share."""
+    message = compute_share_message(CHAIN_ID, vote_height)
+    return [
+        abci.ExtendedVoteInfo(
+            validator=abci.Validator(address=address, power=(powers or {}).get(address, 1)),
+            vote_extension=encode_share(bls.sign(secret, message)),
+            block_id_flag=validator_pb2.BLOCK_ID_FLAG_COMMIT,
+        )
+        for address, secret in sorted(keys.items())
+    ]
 
 
 @dataclass
@@ -50,6 +95,10 @@ class Chain:
     backend: Backend = field(default_factory=MemoryBackend)
     check_invariants: bool = True
     height: int = 0
+    # {consensus address: BLS secret} of the validators whose shares every block carries (see above).
+    beacon_keys: dict[bytes, bytes] = field(default_factory=dict)
+    # Their voting power in the last commit (default 1 each).
+    beacon_powers: dict[bytes, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.app = SynodApp(self.backend, check_invariants=self.check_invariants)
@@ -57,27 +106,58 @@ class Chain:
         self.sequences: dict[str, int] = {}
         self.fees_paid: dict[str, int] = {}  # by Chain.tx, which pays gas x 1usyn
 
-    def init(self, balances: dict[str, int]) -> bytes:
-        """InitChain with funded test keys and an empty block 1; returns the genesis app hash."""
-        resp = self.abci.init_chain(
-            abci.RequestInitChain(
-                chain_id=CHAIN_ID,
-                app_state_bytes=genesis_app_state(balances),
-                initial_height=1,
-                time=Timestamp(seconds=GENESIS_TIME),
-            )
+    def init(self, balances: dict[str, int], app_state: dict | None = None) -> bytes:
+        """InitChain with funded test keys (and other modules' genesis) and an empty block 1;
+        returns the genesis app hash. Vote extensions are on from height 1 with beacon keys."""
+        req = abci.RequestInitChain(
+            chain_id=CHAIN_ID,
+            app_state_bytes=genesis_app_state(balances, app_state),
+            initial_height=1,
+            time=Timestamp(seconds=GENESIS_TIME),
         )
+        if self.beacon_keys:
+            req.consensus_params.abci.vote_extensions_enable_height = 1
+        resp = self.abci.init_chain(req)
         self.block([])
         return resp.app_hash
 
     def finalize(self, txs: list[bytes]) -> abci.ResponseFinalizeBlock:
-        """FinalizeBlock for the next height (no Commit)."""
+        """FinalizeBlock for the next height (no Commit); with beacon keys, proposed and checked first."""
         h = self.app.store.height + 1
+        votes = beacon_votes(self.beacon_keys, h - 1, self.beacon_powers) if h > 1 else []
+        commit = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
+        if self.beacon_keys:
+            txs = self.propose(h, txs, votes)
         return self.abci.finalize_block(
             abci.RequestFinalizeBlock(
-                height=h, txs=txs, time=Timestamp(seconds=GENESIS_TIME + h, nanos=h * 1000)
+                height=h,
+                txs=txs,
+                time=Timestamp(seconds=GENESIS_TIME + h, nanos=h * 1000),
+                decided_last_commit=abci.CommitInfo(votes=commit),
             )
         )
+
+    def propose(self, height: int, txs: list[bytes], votes: list[abci.ExtendedVoteInfo]) -> list[bytes]:
+        """PrepareProposal over txs with this extended last commit; ProcessProposal must accept it."""
+        prepared = self.abci.prepare_proposal(
+            abci.RequestPrepareProposal(
+                height=height,
+                txs=txs,
+                max_tx_bytes=1 << 40,
+                local_last_commit=abci.ExtendedCommitInfo(votes=votes),
+            )
+        )
+        processed = self.abci.process_proposal(
+            abci.RequestProcessProposal(
+                height=height,
+                txs=prepared.txs,
+                proposed_last_commit=abci.CommitInfo(
+                    votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
+                ),
+            )
+        )
+        assert processed.status == abci.ResponseProcessProposal.ACCEPT, "ProcessProposal rejected (see log)"
+        return list(prepared.txs)
 
     def block(self, txs: list[bytes]) -> abci.ResponseFinalizeBlock:
         """FinalizeBlock + Commit."""

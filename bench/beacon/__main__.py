@@ -1,0 +1,162 @@
+"""python -m bench.beacon [--quick] [--seed N] (see the package docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from app.modules.committee.logic import compute_capture_probability_ppb, compute_committee_size
+from app.modules.committee.params import default_params
+from bench.beacon import grinding as gr
+from bench.beacon.libs import LibResult, measure_beacon_check, measure_libraries
+from bench.common import print_table, write_results
+
+VALIDATORS = 100
+FRACTIONS_BPS = (2_000, 2_500, 3_000)
+# The direct simulation uses a small committee, so captures are common enough to count.
+SIM_FRACTION_BPS, SIM_SIZE, SIM_BITS = 3_000, 7, (0, 1, 2, 3, 4)
+
+
+def _parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.beacon", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="fewer samples (a smoke run, noisier figures)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the simulated validator set and draws")
+    return p.parse_args()
+
+
+def _fmt(x: float | None, digits: int = 0) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def _libraries(budget_s: float, out: dict[str, Any]) -> None:
+    """Table 1: sign and verify rates; ratios are chia_rs over the other library."""
+    libs = measure_libraries(budget_s)
+    chia = libs[0]
+    rows = []
+    for lib in libs:
+        key = lib.name.removesuffix("_bls_binding")
+        out[f"{key}_sign_per_s"], out[f"{key}_verify_per_s"] = lib.sign_per_s, lib.verify_per_s
+        ratios = [_ratio(chia, lib, "sign_per_s"), _ratio(chia, lib, "verify_per_s")]
+        if lib is not chia:
+            out[f"chia_rs_over_{key}_sign_ratio"], out[f"chia_rs_over_{key}_verify_ratio"] = ratios
+        row = [lib.name, lib.scheme, _fmt(lib.sign_per_s, 1), _fmt(lib.verify_per_s, 1)]
+        rows.append([*row, *(_fmt(r, 1) for r in ratios), lib.note])
+    columns = ["library", "scheme", "sign/s", "verify/s", "chia_rs sign ratio", "chia_rs verify ratio"]
+    columns.append("note")
+    print_table("BLS12-381 libraries (one core)", columns, rows)
+    out["libraries_table"] = {"columns": columns, "rows": rows}
+
+
+def _ratio(ours: LibResult, theirs: LibResult, field: str) -> float | None:
+    a, b = getattr(ours, field), getattr(theirs, field)
+    return None if a is None or b is None else a / b
+
+
+def _beacon_check(out: dict[str, Any]) -> None:
+    """Table 2: what ProcessProposal pays for a 100-member beacon."""
+    timings = measure_beacon_check(VALIDATORS)
+    out["beacon_check_100_members_cold_s"] = timings["cold"]
+    out["beacon_check_100_members_cached_s"] = timings["cached"]
+    rows = [[label, f"{t * 1e3:.1f}"] for label, t in timings.items()]
+    print_table(f"check_beacon_tx with {VALIDATORS} shares (ms)", ["shares verified", "ms"], rows)
+
+
+def _bias(validators: list, seeds: int, rng: np.random.Generator, out: dict[str, Any]) -> None:
+    """Table 3: capture probability with and without grinding, committees sized by default params."""
+    params = default_params()
+    rows = []
+    for fraction in FRACTIONS_BPS:
+        adversary = gr.make_adversary(validators, fraction, rng)
+        size = compute_committee_size(fraction, params.capture_target_ppb, params.max_committee_size)
+        hits, samples = gr.estimate_capture(validators, adversary, size, seeds, rng)
+        bound = compute_capture_probability_ppb(size, fraction) / 1e9
+        # Too few captures to measure: extrapolate from the chain's own (conservative) bound.
+        p = hits / samples if hits >= 10 else bound
+        honest_k, all_k = gr.count_omittable(validators, adversary)
+        when_proposing = {k: gr.compute_grinding(p, k) for k in gr.GRIND_BITS}
+        share = adversary.stake_bps / 10_000
+        tag = f"adv{fraction // 100}pct"
+        out[f"{tag}_stake_bps"], out[f"{tag}_committee_size"] = adversary.stake_bps, size
+        out[f"{tag}_capture_measured"], out[f"{tag}_capture_bound"] = hits / samples, bound
+        out[f"{tag}_omittable_honest_shares"], out[f"{tag}_omittable_shares"] = honest_k, all_k
+        for k, pk in when_proposing.items():
+            out[f"{tag}_capture_when_proposing_k{k}"] = pk
+            out[f"{tag}_capture_per_round_k{k}"] = share * pk + (1 - share) * p
+            out[f"{tag}_grinding_gain_ratio_k{k}"] = (share * pk + (1 - share) * p) / p
+        for k in (8, 16):
+            out[f"{tag}_size_for_target_k{k}"] = gr.required_size(fraction, params.capture_target_ppb, k)
+        rows.append(
+            [
+                f"{adversary.stake_bps / 100:.1f}%",
+                size,
+                f"{hits}/{samples} (bound {bound:.2e})",
+                *(f"{when_proposing[k]:.2e}" for k in gr.GRIND_BITS),
+                f"{honest_k} / {all_k}",
+                f"{out[f'{tag}_size_for_target_k8']} / {out[f'{tag}_size_for_target_k16']}",
+            ]
+        )
+    columns = [
+        "adversary stake",
+        "committee",
+        "captures, no grinding",
+        *(f"k={k}" for k in gr.GRIND_BITS),
+        "omittable honest / all",
+        "size for target k=8 / 16",
+    ]
+    title = (
+        f"Capture probability when the adversary proposes and grinds 2^k seeds ({VALIDATORS} validators, "
+        f"log-normal stake, target {params.capture_target_ppb / 1e9:.0e})"
+    )
+    print_table(title, columns, rows)
+    out["bias_table"] = {"columns": columns, "rows": rows}
+
+
+def _model_check(validators: list, trials: int, rng: np.random.Generator, out: dict[str, Any]) -> None:
+    """Table 4: the independence model against a direct simulation with compute_seed."""
+    adversary = gr.make_adversary(validators, SIM_FRACTION_BPS, rng)
+    hits, samples = gr.estimate_capture(validators, adversary, SIM_SIZE, trials * 4, rng)
+    p = hits / samples
+    rows = []
+    for k in SIM_BITS:
+        simulated = gr.simulate_grinding(validators, adversary, SIM_SIZE, k, trials, rng)
+        model = gr.compute_grinding(p, k)
+        out[f"simulated_capture_k{k}"], out[f"model_capture_k{k}"] = simulated, model
+        rows.append([k, f"{simulated:.3f}", f"{model:.3f}", trials])
+    title = f"Model check: committee of {SIM_SIZE}, adversary {adversary.stake_bps / 100:.1f}%, p={p:.3f}"
+    print_table(title, ["k", "simulated", "1-(1-p)^(2^k)", "trials"], rows)
+    out["model_check_table"] = {"columns": ["k", "simulated", "model", "trials"], "rows": rows}
+
+
+def main() -> None:
+    """Run both measurements, print the tables and the headline, write bench/results/beacon.json."""
+    args = _parse()
+    started = time.perf_counter()
+    out: dict[str, Any] = {"settings": {"quick": args.quick, "seed": args.seed, "validators": VALIDATORS}}
+    _libraries(0.3 if args.quick else 1.5, out)
+    _beacon_check(out)
+    rng = np.random.default_rng(args.seed)
+    validators = gr.make_validators(VALIDATORS, rng)
+    _bias(validators, 3_000 if args.quick else 20_000, rng, out)
+    _model_check(validators, 150 if args.quick else 600, rng, out)
+    out["run_seconds"] = time.perf_counter() - started
+    print(
+        f"\nheadline: chia_rs verifies {out['chia_rs_verify_per_s']:,.0f}/s "
+        f"({_fmt(out.get('chia_rs_over_py_ecc_verify_ratio'))}x py_ecc, "
+        f"{_fmt(out.get('chia_rs_over_milagro_verify_ratio'), 1)}x milagro); a {VALIDATORS}-share beacon "
+        f"check costs {out['beacon_check_100_members_cold_s'] * 1e3:.0f} ms cold. An adversary with 30% of "
+        f"the stake that grinds 2^8 seeds when it proposes captures a default-sized committee of "
+        f"{out['adv30pct_committee_size']} with probability {out['adv30pct_capture_when_proposing_k8']:.2e} "
+        f"(vs {out['adv30pct_capture_when_proposing_k0']:.2e}); per round "
+        f"{out['adv30pct_grinding_gain_ratio_k8']:.1f}x the rate without grinding. It can leave out up to "
+        f"{out['adv30pct_omittable_honest_shares']} honest shares at once (k is bounded by its compute "
+        "within timeout_propose, not by the rules). Captures use the chain's binomial bound as p where "
+        "too few were measured (the measured rate is lower)."
+    )
+    print(f"wrote {write_results('beacon', out)}")
+
+
+if __name__ == "__main__":
+    main()
