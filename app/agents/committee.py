@@ -94,6 +94,7 @@ class CommitteeMember:
         self._scorer = scorer
         # (task, round) -> why nothing more is to be done for it (an Action name, or missed/unscorable).
         self._settled: dict[tuple[int, int], str] = {}
+        self._warmed: set[int] = set()
         self._idle_noted = False
         self._offline = False
         self.records: list[AttestRecord] = []
@@ -128,6 +129,9 @@ class CommitteeMember:
         for task in tasks:
             phase = compute_phase(task, height + 1)  # the block a tx sent now lands in
             self._handle(task, phase.name, phase.round)
+            evaluates = self.config.attack is None or self.config.attack.needs_evaluation
+            if phase.name != SCORE and evaluates:
+                self._warm_up(task)
 
     def _handle(self, task: tasks_pb2.Task, phase: str, round_: int) -> None:
         """Take the step decide_action picks for one (task, round)."""
@@ -224,6 +228,17 @@ class CommitteeMember:
         checks = f", spot-checking {len(traces)} traces" if traces else ""
         with self.reporter.training(f"task {task.id} round {round_}: scoring {len(workers)} updates{checks}"):
             return self._get_scorer().score(inputs)
+
+    def _warm_up(self, task: tasks_pb2.Task) -> None:
+        """Before a task's first score phase: load JAX and its evaluation data, compile the scorer.
+
+        On a loaded machine that costs seconds, which a short score phase cannot spare.
+        """
+        if task.id in self._warmed:
+            return
+        self._warmed.add(task.id)
+        with self.reporter.training(f"task {task.id}: loading JAX and the evaluation data"):
+            self._get_scorer().warm_up(task)
 
     def _get_scorer(self) -> Scorer:
         """The scorer, created on first use (it loads JAX and the evaluation data)."""

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from app.core.architectures import param_count
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from app.ml.attacks import CommitteeAttack
@@ -76,6 +78,10 @@ class Scorer(Protocol):
         """Score the global model and every committee worker's update, and spot-check their traces."""
         ...
 
+    def warm_up(self, task: tasks_pb2.Task) -> None:
+        """Get ready to score task quickly (load what it needs, compile)."""
+        ...
+
 
 class LocalScorer:
     """Scores with JAX on this machine, against each task's evaluation data (loaded once per task)."""
@@ -94,6 +100,15 @@ class LocalScorer:
             except DatasetError as e:
                 raise ScoringError(f"task {task.id}: {e}") from None
         return self._data[task.id]
+
+    def warm_up(self, task: tasks_pb2.Task) -> None:
+        """Load the task's evaluation data and compile scoring on a zero model and update."""
+        from app.ml.scoring import score_round
+
+        data = self._eval_data(task)
+        size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+        zeros = np.zeros(size, np.int64)
+        score_round(task.model.arch, zeros, [zeros], data.x, data.y)
 
     def score(self, inputs: RoundInputs) -> RoundScore:
         """Accuracy of the global model and of the model plus each update, exactly as the chain adds them."""

@@ -188,6 +188,9 @@ class FakeScorer:
         self.inputs: list[RoundInputs] = []
         self.spot_fail = spot_fail
 
+    def warm_up(self, task: object) -> None:
+        self.warmed = getattr(self, "warmed", 0) + 1
+
     def score(self, inputs: RoundInputs) -> RoundScore:
         self.inputs.append(inputs)
         scores = {w: 7_000 + 100 * i for i, w in enumerate(inputs.committee.workers)}
@@ -196,6 +199,9 @@ class FakeScorer:
 
 class NoScoring:
     """A scorer that must not be used."""
+
+    def warm_up(self, task: object) -> None:
+        raise AssertionError("warmed up although the attack skips evaluation")
 
     def score(self, inputs: RoundInputs) -> RoundScore:
         raise AssertionError("evaluated although the attack skips evaluation")

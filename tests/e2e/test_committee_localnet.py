@@ -1,0 +1,248 @@
+"""Committees end to end: sampled validators score every update, and the chain slashes three cheats.
+
+A real four-validator localnet with vote extensions on: every block carries the BLS beacon, and all
+four validators are on committee duty from genesis. The owner posts a digits task with a score
+phase. Four `synod worker run` processes join: two honest, one that sign-flips its update
+(`--attack sign_flip:scale=2`) and one free-rider that replays another worker's earlier update
+(`--attack free_ride`). Every validator runs `synod committee run`; validator 3 attests without
+evaluating (`--attack lazy`). After three rounds: the sign-flipper's updates fail their scores and
+the free-rider's replays are caught, both lose stake; the lazy member strays from the median every
+round and is slashed; the honest workers are paid and the model improved. Every node agrees on
+every verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.agents.txsender import TxSender
+from app.client.committee import CommitteeClient
+from app.client.keyring import Keyring
+from app.client.tasks import TasksClient
+from app.client.txbuilder import msg_send
+from app.core.coins import Coins
+from app.core.fixedpoint import WEIGHT_FORMAT
+from app.ml.evaldata import load_eval_data
+from app.ml.quantize import WEIGHT_SPEC, dequantize
+from app.ml.train import evaluate
+from app.node import localnet as net
+from app.node.toolchain import find_binary
+from synod.committee.v1 import committee_pb2
+from synod.tasks.v1 import tasks_pb2
+from tests.e2e.localnet_helpers import Localnet, running_localnet, wait_until
+
+pytestmark = pytest.mark.e2e
+
+VALIDATORS = 4
+ROUNDS, JOIN_BLOCKS, COMMIT_BLOCKS, REVEAL_BLOCKS, SCORE_BLOCKS = 3, 45, 8, 6, 10
+REWARD, STAKE = 9_000_000, 10_000
+# Scale 2: a scale-1 flip of a converged round's small update can land within max_score_drop_bps of
+# its peers (it did in round 3 here); an attacker who means harm scales it.
+WORKER_ATTACKS = ("", "", "sign_flip:scale=2", "free_ride")
+HONEST, SIGN_FLIP, FREE_RIDER = (0, 1), 2, 3
+LAZY = 3  # the validator whose committee agent attests without evaluating
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory):
+    """Four validators (all committee members, beacon on) on a free 127.0.X block, stopped at the end."""
+    directory = tmp_path_factory.mktemp("committee-localnet") / "run"
+    with running_localnet(directory, VALIDATORS, salt=71) as localnet:
+        localnet.wait_all(2)
+        yield localnet
+
+
+class Agents:
+    """Worker and committee-member processes with their logs, all stopped at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        """Launch one agent in its own session, stdout and stderr in files named after it."""
+        with (self.root / f"{name}.log").open("ab") as log, (self.root / f"{name}.out").open("ab") as out:
+            self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=log, start_new_session=True)
+
+    def log(self, name: str) -> str:
+        """One agent's stderr so far."""
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+    def check_running(self) -> bool:
+        """Fail at once, with its log, if an agent exited before the task ended."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None and proc.returncode != 0:
+                pytest.fail(f"{name} exited {proc.returncode}:\n{self.log(name)[-3000:]}")
+        return True
+
+    def finish(self, name: str, timeout: float) -> dict:
+        """Wait for a worker to exit 0 and return its JSON summary."""
+        try:
+            code = self.procs[name].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} still running after {timeout:.0f} s:\n{self.log(name)[-3000:]}")
+        assert code == 0, f"{name} exited {code}:\n{self.log(name)[-3000:]}"
+        return json.loads((self.root / f"{name}.out").read_text())
+
+    def stop_all(self) -> None:
+        """SIGKILL whatever is still running."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def _post_task(localnet: Localnet) -> int:
+    """A committee-scored digits task through node0; returns its id."""
+    flags = {
+        "--dataset": "digits", "--arch": "logreg", "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
+        "--commit-blocks": COMMIT_BLOCKS, "--reveal-blocks": REVEAL_BLOCKS, "--score-blocks": SCORE_BLOCKS,
+        "--min-workers": 2, "--max-workers": 4, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn",
+        "--rule": "mean",
+    }  # fmt: skip
+    args = [str(part) for pair in flags.items() for part in pair]
+    return int(localnet.tx("task", "post", "validator", *args, via=0)["task_id"])
+
+
+def _start_agents(localnet: Localnet, agents: Agents, task_id: int) -> list[str]:
+    """Fund and start the four workers and the four committee members; return worker addresses."""
+    home = agents.root / "workers"
+    keyring = Keyring(home)
+    addresses = [keyring.add(f"w{i}")[0].address for i in range(len(WORKER_ATTACKS))]
+    key = Keyring(localnet.home(0)).private_key("validator")
+    TxSender(localnet.rpc[0], key).send(
+        [msg_send(key.address, a, Coins.of([("usyn", 10**8)])) for a in addresses], timeout=60
+    )
+    synod = find_binary("synod")
+    for i, attack in enumerate(WORKER_ATTACKS):
+        argv = [
+            synod, "worker", "run", "--task", str(task_id), "--key", f"w{i}", "--home", str(home),
+            "--data", f"digits:shard={i}/{len(WORKER_ATTACKS)}:seed=3",
+            "--node", net.rpc_address(localnet.spec, i % VALIDATORS), "--quiet", "-o", "json",
+        ]  # fmt: skip
+        agents.start(f"w{i}", argv + (["--attack", attack] if attack else []))
+    for v in range(VALIDATORS):
+        argv = [
+            synod, "committee", "run", "--key", "validator", "--home", localnet.home(v),
+            "--node", net.rpc_address(localnet.spec, v), "--quiet", "-o", "json",
+        ]  # fmt: skip
+        agents.start(f"member{v}", argv + (["--attack", "lazy"] if v == LAZY else []))
+    return addresses
+
+
+def _accuracy(client: TasksClient, task: tasks_pb2.Task, round_: int) -> float:
+    """Test accuracy of a checkpoint on the task's hashed evaluation data."""
+    _, weights = client.model(task.id, round_)
+    data = load_eval_data(task.data.eval_data, task.data.eval_hash)
+    flat = dequantize(WEIGHT_FORMAT.decode(weights, len(weights) // WEIGHT_FORMAT.width), WEIGHT_SPEC)
+    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y)[0]
+
+
+def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
+    network: Localnet, tmp_path: Path
+) -> None:
+    started = time.monotonic()
+    task_id = _post_task(network)
+    agents = Agents(tmp_path)
+    lazy_tokens = int(network.validator(network.operator(LAZY))["tokens"])
+    client = TasksClient(network.rpc[0])
+    try:
+        workers = _start_agents(network, agents, task_id)
+        summaries = {i: agents.finish(f"w{i}", timeout=300) for i in range(len(WORKER_ATTACKS))}
+        wait_until(
+            "round 3's scores", lambda: agents.check_running() and _scores(network, task_id, ROUNDS), 60
+        )
+    finally:
+        agents.stop_all()
+    scores = {r: _scores(network, task_id, r) for r in range(1, ROUNDS + 1)}
+    _check_nodes_agree(network, task_id)
+    _check_workers(client, task_id, workers, scores, summaries)
+    _check_lazy_member(network, scores, lazy_tokens)
+    task = client.task(task_id).task
+    initial, final = _accuracy(client, task, 0), _accuracy(client, task, ROUNDS)
+    assert final > max(initial + 0.3, 0.6), (initial, final)
+    print(f"committee e2e: accuracy {initial:.1%} -> {final:.1%} in {time.monotonic() - started:.0f} s")
+
+
+def _scores(network: Localnet, task_id: int, round_: int, via: int = 0) -> committee_pb2.RoundScores | None:
+    """A round's judgement as node `via` reports it, or None before it is judged."""
+    try:
+        return CommitteeClient(network.rpc[via]).scores(task_id, round_)
+    except Exception:  # not judged yet: the query answers not-found
+        return None
+
+
+def _check_nodes_agree(network: Localnet, task_id: int) -> None:
+    """Every validator reports the same verdicts and checkpoints for every round."""
+    for round_ in range(1, ROUNDS + 1):
+        views = [_scores(network, task_id, round_, via=v) for v in range(VALIDATORS)]
+        assert all(v == views[0] for v in views), f"round {round_}: nodes disagree"
+    hashes = [[r.model_hash for r in TasksClient(rpc).rounds(task_id)] for rpc in network.rpc]
+    assert all(h == hashes[0] for h in hashes)
+
+
+def _describe(scores: dict[int, committee_pb2.RoundScores]) -> str:
+    """The rounds' verdicts in a few lines, for failure messages."""
+    lines = []
+    for r, s in sorted(scores.items()):
+        updates = ", ".join(
+            f"{u.worker[-6:]}:{committee_pb2.Verdict.Name(u.verdict)[8:]}@{u.median_bps}" for u in s.updates
+        )
+        members = ", ".join(
+            f"{m.operator[-6:]}:{m.max_deviation_bps}{'!' if m.faulty else ''}" for m in s.members
+        )
+        lines.append(f"round {r} baseline {s.baseline_bps}: {updates} | members {members}")
+    return "\n".join(lines)
+
+
+def _verdicts(scores: dict[int, committee_pb2.RoundScores], worker: str) -> list[int]:
+    """A worker's verdict in each round."""
+    return [next(u.verdict for u in scores[r].updates if u.worker == worker) for r in sorted(scores)]
+
+
+def _check_workers(
+    client: TasksClient,
+    task_id: int,
+    workers: list[str],
+    scores: dict[int, committee_pb2.RoundScores],
+    summaries: dict[int, dict],
+) -> None:
+    """Cheats rejected and slashed; honest workers accepted every round and paid."""
+    accepted, failed, replayed = (
+        committee_pb2.VERDICT_ACCEPTED,
+        committee_pb2.VERDICT_FAILED_SCORE,
+        committee_pb2.VERDICT_REPLAYED,
+    )
+    for i in HONEST:
+        assert _verdicts(scores, workers[i]) == [accepted] * ROUNDS, _describe(scores)
+    assert _verdicts(scores, workers[SIGN_FLIP]) == [failed] * ROUNDS, _describe(scores)
+    # Round 1 has nothing to replay yet (its empty update scores below its peers); from round 2 on,
+    # the replayed bytes are caught.
+    assert _verdicts(scores, workers[FREE_RIDER]) == [failed] + [replayed] * (ROUNDS - 1), _describe(scores)
+    participants = {p.address: p for p in client.participants(task_id)}
+    for cheat in (SIGN_FLIP, FREE_RIDER):
+        assert int(participants[workers[cheat]].slashed) > 0, participants[workers[cheat]]
+        assert participants[workers[cheat]].rejected_updates == ROUNDS
+    for i in HONEST:
+        assert participants[workers[i]].slashed in ("", "0")
+        assert summaries[i]["status"] == "finished" and int(summaries[i]["reward"].removesuffix("usyn")) > 0
+    assert int(summaries[SIGN_FLIP]["reward"].removesuffix("usyn")) == 0
+
+
+def _check_lazy_member(network: Localnet, scores: dict[int, committee_pb2.RoundScores], tokens: int) -> None:
+    """The lazy member was faulty every round and slashed; the diligent members never were."""
+    lazy = network.operator(LAZY)
+    for round_, record in scores.items():
+        members = {m.operator: m for m in record.members}
+        assert members[lazy].faulty, (round_, members[lazy])
+        assert not any(m.faulty for op, m in members.items() if op != lazy), (round_, record.members)
+    assert any(m.slashed for r in scores.values() for m in r.members if m.operator == lazy)
+    assert int(network.validator(lazy)["tokens"]) < tokens
