@@ -35,6 +35,7 @@ from app.agents.committeescore import (
 )
 from app.agents.committeesummary import AttestRecord, MemberSummary, compute_summary
 from app.agents.progress import Reporter, StatusLine
+from app.agents.retry import Retrier
 from app.agents.txsender import SenderError, TxRejected, TxSender
 from app.client.committee import CommitteeClient, RevealMismatch
 from app.client.committeetx import msg_attest
@@ -51,7 +52,6 @@ from synod.tasks.v1 import tasks_pb2
 __all__ = ["CommitteeConfig", "CommitteeMember", "MemberError"]
 
 T = TypeVar("T")
-_MAX_BACKOFF = 10.0
 # A pending tx of ours holds the sequence: worth another look at the chain rather than giving up.
 _TRANSIENT = (ErrInvalidSequence,)
 
@@ -96,7 +96,7 @@ class CommitteeMember:
         self._settled: dict[tuple[int, int], str] = {}
         self._warmed: set[int] = set()
         self._idle_noted = False
-        self._offline = False
+        self._retrying = Retrier(reporter, sleep, rpc.url)
         self.records: list[AttestRecord] = []
 
     # --- the loop ---------------------------------------------------------------------------
@@ -283,26 +283,6 @@ class CommitteeMember:
         self.reporter.info(f"{what} in block {outcome.height}: {record.describe()}")
 
     # --- plumbing ---------------------------------------------------------------------------
-
-    def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """Call until the node answers; say once that it is down and once that it is back."""
-        delay = 0.5
-        while True:
-            try:
-                result = call()
-            except QueryFailed:
-                raise
-            except RpcError as e:
-                if not self._offline:
-                    self.reporter.warn(f"{what}: {e}; retrying")
-                self._offline = True
-                self._sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF)
-                continue
-            if self._offline:
-                self.reporter.info(f"node at {self.rpc.url} answers again")
-                self._offline = False
-            return result
 
     def _report_status(self, tasks: list[tasks_pb2.Task], height: int) -> None:
         """Show the committee task nearest to (or in) its score phase."""

@@ -22,6 +22,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 
 from app.agents.progress import Reporter, StatusLine
+from app.agents.retry import Retrier
 from app.agents.training import LocalTrainer, TrainedUpdate, Trainer, TrainingError
 from app.agents.txsender import SenderError, TxOutcome, TxRejected, TxSender
 from app.agents.workerattack import Attacker
@@ -38,7 +39,6 @@ from synod.tasks.v1 import query_pb2, tasks_pb2
 __all__ = ["Worker", "WorkerConfig", "WorkerError", "WorkerSummary"]
 
 T = TypeVar("T")
-_MAX_BACKOFF = 10.0
 # Rejections that mean "already done": the chain holds what we meant to send.
 _ALREADY = {
     ("tasks", 6): "already joined",
@@ -104,7 +104,7 @@ class Worker:
         self._warm = False
         self._noted: set[tuple[int, Action]] = set()
         self._rounds_seen: int | None = None
-        self._offline = False
+        self._retrying = Retrier(reporter, sleep, rpc.url)
         self._attacker: Attacker | None = None
         if config.attack:
             try:
@@ -132,26 +132,6 @@ class Worker:
             if action is Action.WAIT and is_time_to_prepare(obs, view.task.schedule.rounds):
                 self._warm_up(view.task)
             self._sleep(self.config.poll_interval)
-
-    def _retrying(self, what: str, call: Callable[[], T]) -> T:
-        """Call until the node answers; say once that it is down and once that it is back."""
-        delay = 0.5
-        while True:
-            try:
-                result = call()
-            except QueryFailed:
-                raise
-            except RpcError as e:
-                if not self._offline:
-                    self.reporter.warn(f"{what}: {e}; retrying")
-                self._offline = True
-                self._sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF)
-                continue
-            if self._offline:
-                self.reporter.info(f"node at {self.rpc.url} answers again")
-                self._offline = False
-            return result
 
     def _poll(self) -> _View:
         """The latest height and the task's phase at the next block."""
