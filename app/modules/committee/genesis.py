@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.core import bls
 from app.core.crypto import AddressError, address_bytes_from_pubkey, decode_address
 from app.modules.committee.expected import CommitteeStaking
 from app.modules.committee.keeper import CommitteeKeeper
@@ -10,8 +11,6 @@ from app.state.kv import KVStore
 from synod.committee.v1 import committee_pb2
 
 __all__ = ["default_genesis", "init_genesis"]
-
-BLS_PUBKEY_LEN = 48
 
 
 def default_genesis() -> committee_pb2.GenesisState:
@@ -30,8 +29,8 @@ def _validate_member(store: KVStore, staking: CommitteeStaking, m: committee_pb2
         raise ValueError(f"committee member {m.operator} is not a genesis validator")
     if m.cons_address != address_bytes_from_pubkey(validator.consensus_pubkey):
         raise ValueError(f"committee member {m.operator}: cons_address is not its validator's")
-    if len(m.bls_pubkey) != BLS_PUBKEY_LEN:
-        raise ValueError(f"committee member {m.operator}: bls_pubkey must be {BLS_PUBKEY_LEN} bytes")
+    if len(m.bls_pubkey) != bls.PUBKEY_LEN:
+        raise ValueError(f"committee member {m.operator}: bls_pubkey must be {bls.PUBKEY_LEN} bytes")
     return operator
 
 

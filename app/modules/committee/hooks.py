@@ -18,12 +18,18 @@ from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["CommitteeJudge"]
 
-_GOOD = (committee_pb2.VERDICT_ACCEPTED,)
 _BAD = (
     committee_pb2.VERDICT_FAILED_SCORE,
     committee_pb2.VERDICT_FAILED_SPOT_CHECK,
     committee_pb2.VERDICT_REPLAYED,
 )
+
+
+def _outcome(verdict: int) -> bool | None:
+    """Whether a verdict is good or bad evidence about its worker (None: unscored, no evidence)."""
+    if verdict == committee_pb2.VERDICT_ACCEPTED:
+        return True
+    return False if verdict in _BAD else None
 
 
 class CommitteeJudge:
@@ -105,7 +111,7 @@ class CommitteeJudge:
         accepted: dict[bytes, tuple[int, int]] = {}
         for worker in workers:
             verdict, median = verdicts.updates[worker]
-            rep = self._observe(store, worker, verdict, params)
+            rep = self._observe(store, worker, _outcome(verdict), params)
             scores.updates.append(
                 committee_pb2.UpdateVerdict(
                     worker=encode_address(worker), verdict=verdict, median_bps=median, reputation_bps=rep
@@ -115,7 +121,7 @@ class CommitteeJudge:
                 weight = rep if task.schedule.score_blocks else logic.BPS
                 accepted[worker] = (weight, logic.compute_reward_points(verdict, median, weight))
         for worker in missed:
-            self._observe(store, worker, committee_pb2.VERDICT_FAILED_SCORE, params)
+            self._observe(store, worker, False, params)
         if committee is not None and committee.seats:
             self._judge_members(store, task.id, committee, attested, verdicts, height, scores, events)
             self.k.clear_attestations(store, task.id, round_)
@@ -141,13 +147,13 @@ class CommitteeJudge:
         counts: dict[bytes, int] = {}
         for reveal in reveals.values():
             counts[reveal.update_hash] = counts.get(reveal.update_hash, 0) + 1
-        replayed = set()
-        for worker, reveal in sorted(reveals.items()):
-            if counts[reveal.update_hash] > 1 or self.k.get_update_seen(store, task_id, reveal.update_hash):
-                replayed.add(worker)
-        for reveal in reveals.values():
-            if self.k.get_update_seen(store, task_id, reveal.update_hash) is None:
-                self.k.set_update_seen(store, task_id, reveal.update_hash, round_)
+        seen = {h: self.k.get_update_seen(store, task_id, h) is not None for h in counts}
+        replayed = {
+            w for w, reveal in reveals.items() if counts[reveal.update_hash] > 1 or seen[reveal.update_hash]
+        }
+        for update_hash, known in sorted(seen.items()):
+            if not known:
+                self.k.set_update_seen(store, task_id, update_hash, round_)
         return replayed
 
     def _member_scores(self, store: KVStore, committee: committee_pb2.Committee) -> list[logic.MemberScores]:
@@ -159,15 +165,15 @@ class CommitteeJudge:
             out.append(logic.MemberScores(operator, power[att.attester], att.baseline_bps, scores))
         return out
 
-    def _observe(self, store: KVStore, address: bytes, verdict: int, params: committee_pb2.Params) -> int:
-        """Move an address's reputation by one judged outcome (unscored updates are no evidence)."""
+    def _observe(
+        self, store: KVStore, address: bytes, good: bool | None, params: committee_pb2.Params
+    ) -> int:
+        """Move an address's reputation by one outcome (None, e.g. an unscored update, is no evidence)."""
         rep = self.k.get_reputation(store, address) or committee_pb2.Reputation(
             address=encode_address(address), score_bps=params.initial_reputation_bps
         )
-        if verdict in _GOOD or verdict in _BAD:
-            rep.score_bps = logic.compute_reputation(
-                rep.score_bps, verdict in _GOOD, params.reputation_window
-            )
+        if good is not None:
+            rep.score_bps = logic.compute_reputation(rep.score_bps, good, params.reputation_window)
             rep.observations += 1
             self.k.set_reputation(store, address, rep)
         return rep.score_bps
@@ -190,12 +196,7 @@ class CommitteeJudge:
         attesters = {m.operator for m in attested}
         for seat, operator in zip(committee.seats, seats, strict=True):
             faulty, deviation = faults[operator]
-            rep = self._observe(
-                store,
-                operator,
-                committee_pb2.VERDICT_FAILED_SCORE if faulty else committee_pb2.VERDICT_ACCEPTED,
-                params,
-            )
+            rep = self._observe(store, operator, not faulty, params)
             slashed = faulty and self._add_fault(store, operator, seat.power, height, params, events)
             if not faulty:
                 self.k.add_member_points(store, task_id, operator, 1)

@@ -25,17 +25,15 @@ from synod.committee.v1 import committee_pb2, tx_pb2
 
 __all__ = ["routes", "validate_attest", "validate_opt_in", "validate_opt_out"]
 
-BLS_PUBKEY_LEN = 48
-BLS_SIGNATURE_LEN = 96
 SCORE_PHASE = "score"
 
 
 def validate_opt_in(msg: tx_pb2.MsgOptIn) -> None:
     """Stateless checks of MsgOptIn (the possession proof needs the chain id: see _opt_in)."""
     decode_address_field(msg.operator, "operator")
-    if len(msg.bls_pubkey) != BLS_PUBKEY_LEN or len(msg.possession) != BLS_SIGNATURE_LEN:
+    if len(msg.bls_pubkey) != bls.PUBKEY_LEN or len(msg.possession) != bls.SIGNATURE_LEN:
         raise ErrBadBlsKey.wrap(
-            f"bls_pubkey must be {BLS_PUBKEY_LEN} bytes and possession {BLS_SIGNATURE_LEN} bytes; "
+            f"bls_pubkey must be {bls.PUBKEY_LEN} bytes and possession {bls.SIGNATURE_LEN} bytes; "
             "build them with `synod tx committee opt-in --bls-key <node home>/config/bls_key.json`"
         )
 
