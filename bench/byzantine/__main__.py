@@ -224,7 +224,7 @@ def _tables(
         ),
         (
             "capture",
-            "Committee capture: chain sampler (stake-weighted seats) vs the binomial bound",
+            "Committee capture: chain sampler (seats by stake, one vote each) vs the binomial bound",
             CAPTURE_COLUMNS,
             capture_rows(captures),
         ),

@@ -1,12 +1,12 @@
 """How often adversarial stake captures a committee: the chain's sampler against its analytic bound.
 
 app.modules.committee.logic sizes committees with a binomial tail (each seat independently bad with
-the adversarial stake share). The chain then samples seats by stake without replacement and weighs
-each seat's scores by its stake, so with unequal stakes the real rate can differ either way. Here
-the chain's own compute_committee draws committees from a validator set with log-normal stakes, and
-a committee counts as captured when its bad seats hold at least half of its weight (enough to set
-the lower weighted median). Two adversaries hold the same stake: spread over many validators, or
-one validator (a whale).
+the adversarial stake share). The chain then samples seats by stake without replacement and gives
+every seat one vote in the medians (logic.SEAT_VOTE). Here the chain's own compute_committee draws
+committees from a validator set with log-normal stakes, and a committee counts as captured when bad
+members hold at least half of its seats (enough to set the lower median). Two adversaries hold the
+same stake: spread over many validators, or one validator (a whale), which without replacement can
+hold one seat at most.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def simulate_capture(
     for draw in range(draws):
         beacon = hashlib.sha256(f"synod/bench/capture/{seed}/{draw}".encode()).digest()
         seats = compute_committee(beacon, 1, draw, members, size)
-        bad_weight = sum(weight for operator, weight in seats if operator in bad)
-        captured += 2 * bad_weight >= sum(weight for _, weight in seats)
+        bad_seats = sum(operator in bad for operator, _ in seats)
+        captured += 2 * bad_seats >= len(seats)
         if on_draw is not None:
             on_draw()
     analytic = compute_capture_probability_ppb(size, share)

@@ -3,9 +3,10 @@
 Each round every worker trains from the global model; malicious workers hand their honest update to
 their attack, which decides what to reveal (or to withhold). The rule then aggregates the reveals
 exactly as the chain does (app.modules.tasks.aggregation, app.core.fixedpoint). A ``committee+RULE``
-rule first has an honest committee score every reveal with app.ml.scoring, drops replays (exact
-bytes of any earlier reveal of the task) and judges with app.modules.committee.logic.compute_verdicts,
-and aggregates only the accepted updates with RULE.
+rule first has an honest committee score every reveal with app.ml.scoring, drops replays
+(logic.compute_replayed: the exact bytes of an earlier reveal of the task, or of another worker's
+reveal in the same round), judges with app.modules.committee.logic.compute_verdicts, and aggregates
+only the accepted updates with RULE.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from app.ml.attacks import AttackContext, CommitteeAttack, WorkerAttack
 from app.ml.federated import worker_id
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize
 from app.ml.scoring import score_model, score_round
-from app.modules.committee.logic import MemberScores, RoundVerdicts, compute_member_faults, compute_verdicts
+from app.modules.committee.logic import (
+    MemberScores,
+    RoundVerdicts,
+    compute_member_faults,
+    compute_replayed,
+    compute_verdicts,
+)
 from app.modules.tasks.aggregation import Update, get_rule, make_params
 from app.modules.tasks.aggregation.krum import compute_krum_scores
 from bench.byzantine.config import COMMITTEE_PREFIX, KRUM_PCT, TRIM_PCT, World, compute_attack_seed
@@ -112,7 +119,9 @@ def _judge(
     """Score and judge the reveals with the committee; record the members' behaviour in result."""
     ids = sorted(reveals)
     keys = [worker_id(w).encode() for w in ids]
-    replayed = {key for w, key in zip(ids, keys, strict=True) if _update_key(reveals[w][0]) in state.history}
+    replayed = compute_replayed(
+        {key: _update_key(reveals[w][0]) for w, key in zip(ids, keys, strict=True)}, state.history
+    )
     world = state.world
     baseline, scores = score_round(
         world.config.arch, state.weights, [reveals[w][0] for w in ids], world.x_val, world.y_val

@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "afc3bb12f014b5dbeb7e6211470f26b63b9b80995d4b9993c3dc842c6edcb421"
+GOLDEN_COMMITTEE_APP_HASH = "9125301ee491a442b04db3b7096e34fba1ab808fb7eeda0ff87e4ffbd0840d21"
 
 
 def _genesis() -> dict:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "fc1ba129f66907a2bbbed4260037706cf0258fa80d4e919e2a3f53974f237b5c",
-    2: "cff7ae160165ef2aa76922de2dac5b0627a79309f2c2ee5755ee41c6d573f4c6",
-    3: "07169922894ca8f4e440cd0a5da1eed9ca151395ea2d7f3ee7b8c361fa1340aa",
-    4: "eca74dc3dc2e574d85b5056f5ac1822b44c6c413912edcac8138522bd368c34a",
+    1: "60e40f2e46ab947074d0e99eb786efafc8c6de5f160fa5db717b67dc7561f12c",
+    2: "82915c882b689e1c3dc8e0c9d6c9a850c691346b86785d58e0a3991b40939e70",
+    3: "80102b7897ac16bb8e82dcd1fa9e3180fcf4c93bb7bd372429bdfd26882beec4",
+    4: "ab5e4c3a2a4c376bef1055d27edf21c28ea77822e28ba5032a063792f6ece58c",
 }
 
 

@@ -262,7 +262,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "e45b527fb43147180f85bd31df95c45cfd94e6f28169b3812a04eb8599cccbe4"
+GOLDEN_LIFECYCLE_APP_HASH = "a2080fad6aa57aa4b50ff1cd8bba4f5a547cb2bb68b848013a931fa18c9e774f"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

@@ -192,3 +192,28 @@ def test_reward_points_weight_the_score_by_reputation() -> None:
     assert logic.compute_reward_points(committee_pb2.VERDICT_ACCEPTED, 9000, 5000) == 4500
     assert logic.compute_reward_points(committee_pb2.VERDICT_UNSCORED, 0, 10_000) == 10_000
     assert logic.compute_reward_points(committee_pb2.VERDICT_FAILED_SCORE, 9000, 10_000) == 0
+
+
+def test_replays_are_earlier_bytes_or_bytes_two_workers_share_now() -> None:
+    hashes = {b"a": b"h1", b"b": b"h2", b"c": b"h2", b"d": b"h3"}
+    assert logic.compute_replayed(hashes, seen={b"h3"}) == {b"b", b"c", b"d"}
+    assert logic.compute_replayed({b"a": b"h1"}, seen=set()) == set()
+
+
+def test_a_whale_gets_one_seat_and_one_vote_so_capture_needs_many_validators() -> None:
+    # One validator with 30% of the stake among 100 small ones: seated at most once, and with one vote
+    # per seat its low scores cannot set the median of a 9-seat committee on their own.
+    whale = b"\xff" * 20
+    members = [(whale, 4_300)] + [(bytes([i]) * 20, 100) for i in range(100)]
+    seated = 0
+    for draw in range(200):
+        seats = logic.compute_committee(hashlib.sha256(bytes([draw])).digest(), 1, draw, members, 9)
+        assert [op for op, _ in seats].count(whale) <= 1
+        seated += any(op == whale for op, _ in seats)
+        attested = [
+            MemberScores(op, logic.SEAT_VOTE, 8_000, {b"w": (0 if op == whale else 8_000, False)})
+            for op, _ in seats
+        ]
+        verdicts = logic.compute_verdicts([b"w"], attested, set(), max_drop_bps=1_000)
+        assert verdicts.updates[b"w"] == (committee_pb2.VERDICT_ACCEPTED, 8_000)
+    assert seated > 100  # the whale is usually seated: stake still buys a seat, just not the vote

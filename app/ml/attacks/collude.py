@@ -2,8 +2,8 @@
 
 The members evaluate (so their baseline is the true one and they look diligent) and then report high
 for each update of a worker in their group, so that bad updates pass, and low for everyone else, so
-that honest workers fail and lose their stake. The chain's stake-weighted median defeats them while
-they hold less than half of the committee's weight, and their deviation from it flags them.
+that honest workers fail and lose their stake. The chain's median over the seats defeats them while
+they hold less than half of the committee's seats, and their deviation from it flags them.
 """
 
 from __future__ import annotations

@@ -144,25 +144,18 @@ class CommitteeJudge:
         self, store: KVStore, task_id: int, round_: int, reveals: dict[bytes, tasks_pb2.Reveal]
     ) -> set[bytes]:
         """Workers whose update bytes appeared in an earlier round or twice in this one; record the rest."""
-        counts: dict[bytes, int] = {}
-        for reveal in reveals.values():
-            counts[reveal.update_hash] = counts.get(reveal.update_hash, 0) + 1
-        seen = {h: self.k.get_update_seen(store, task_id, h) is not None for h in counts}
-        replayed = {
-            w for w, reveal in reveals.items() if counts[reveal.update_hash] > 1 or seen[reveal.update_hash]
-        }
-        for update_hash, known in sorted(seen.items()):
-            if not known:
-                self.k.set_update_seen(store, task_id, update_hash, round_)
-        return replayed
+        hashes = {w: reveal.update_hash for w, reveal in reveals.items()}
+        seen = {h for h in set(hashes.values()) if self.k.get_update_seen(store, task_id, h) is not None}
+        for update_hash in sorted(set(hashes.values()) - seen):
+            self.k.set_update_seen(store, task_id, update_hash, round_)
+        return logic.compute_replayed(hashes, seen)
 
     def _member_scores(self, store: KVStore, committee: committee_pb2.Committee) -> list[logic.MemberScores]:
-        """The seated members' attestations as MemberScores, weighted by their seat power."""
-        power = {seat.operator: seat.power for seat in committee.seats}
+        """The seated members' attestations as MemberScores, one vote per seat (logic.SEAT_VOTE)."""
         out = []
         for operator, att in self.k.iterate_attestations(store, committee.task_id, committee.round):
             scores = {decode_address(s.worker): (s.score_bps, s.spot_check_failed) for s in att.scores}
-            out.append(logic.MemberScores(operator, power[att.attester], att.baseline_bps, scores))
+            out.append(logic.MemberScores(operator, logic.SEAT_VOTE, att.baseline_bps, scores))
         return out
 
     def _observe(

@@ -16,10 +16,12 @@ __all__ = [
     "BPS",
     "MemberScores",
     "RoundVerdicts",
+    "SEAT_VOTE",
     "compute_capture_probability_ppb",
     "compute_committee",
     "compute_committee_size",
     "compute_member_faults",
+    "compute_replayed",
     "compute_reputation",
     "compute_reward_points",
     "compute_verdicts",
@@ -29,6 +31,10 @@ __all__ = [
 BPS = 10_000
 PPB = 1_000_000_000
 SAMPLE_DOMAIN = b"synod/committee/sample/v1"
+# Every seat's vote in the medians. Stake already decided who holds the seats; weighting the votes by
+# stake again would hand a committee to one large validator (bench/byzantine measured a 30% validator
+# capturing every 55-seat committee), breaking the binomial bound the committee is sized by.
+SEAT_VOTE = 1
 
 
 def compute_capture_probability_ppb(size: int, adversarial_bps: int) -> int:
@@ -87,6 +93,14 @@ def compute_committee(
     return chosen
 
 
+def compute_replayed(hashes: dict[bytes, bytes], seen: set[bytes]) -> set[bytes]:
+    """Workers whose update hash was seen in an earlier round, or that another worker also revealed now."""
+    counts: dict[bytes, int] = {}
+    for update_hash in hashes.values():
+        counts[update_hash] = counts.get(update_hash, 0) + 1
+    return {w for w, h in hashes.items() if counts[h] > 1 or h in seen}
+
+
 def compute_weighted_median(values: list[tuple[int, int]]) -> int:
     """The lower weighted median of (value, weight) pairs: the smallest value holding half the weight."""
     ordered = sorted(values)
@@ -103,7 +117,11 @@ def compute_weighted_median(values: list[tuple[int, int]]) -> int:
 
 @dataclass(frozen=True)
 class MemberScores:
-    """One attesting member's weight, its baseline and its (score, spot check failed) per worker."""
+    """One attesting member's vote weight, its baseline and its (score, spot check failed) per worker.
+
+    The chain gives every seat SEAT_VOTE; the weight stays a parameter so the rules are tested with
+    unequal votes too.
+    """
 
     operator: bytes
     weight: int
@@ -120,7 +138,7 @@ class RoundVerdicts:
 
 
 def _score_update(worker: bytes, attested: list[MemberScores]) -> int | None:
-    """The stake-weighted median score of one update, or None if most attesting weight flagged its trace."""
+    """The weighted median score of one update, or None if most attesting weight flagged its trace."""
     total = sum(m.weight for m in attested)
     flagged = sum(m.weight for m in attested if m.scores[worker][1])
     if 2 * flagged > total:
@@ -135,7 +153,7 @@ def compute_verdicts(
 
     A replayed update fails without scores. With no attestation at all the round is unscored and
     every other update goes to the task's (robust) rule. Otherwise a majority of attesting weight
-    flagging the spot check fails it, and so does a stake-weighted median score more than
+    flagging the spot check fails it, and so does a weighted median score more than
     max_drop_bps below the reference: the better of the current model's own score (the median
     baseline) and the round's typical update (the upper median of the updates' medians). The
     baseline alone is too weak early on, when a near-random model can hardly get worse; the upper

@@ -13,7 +13,7 @@ def default_params() -> committee_pb2.Params:
         adversarial_stake_bps=3_000,
         capture_target_ppb=1_000_000,
         max_committee_size=64,
-        max_score_drop_bps=1_500,
+        max_score_drop_bps=1_000,
         attest_tolerance_bps=500,
         max_member_faults=2,
         member_slash_bps=100,
