@@ -38,13 +38,17 @@ __all__ = [
 ]
 
 # Worker attacks in the spec grammar of app.ml.attacks. sign_flip is scaled: a plain flip (scale 1)
-# only slows a mean (0.8 - 0.2 = 0.6 of the honest step at 20%), while scale 5 reverses it.
+# only slows a mean (0.8 - 0.2 = 0.6 of the honest step at 20%), while scale 5 reverses it. ALIE and
+# IPM colluders craft identical bytes, which the chain fails as replays; the jittered variants add 1%
+# noise per worker to escape that rule, as a real attacker would.
 ATTACKS = (
     "label_flip",
     "sign_flip:scale=5",
     "scaled",
     "alie",
+    "alie:jitter=0.01",
     "ipm:eps=0.5",
+    "ipm:eps=0.5:jitter=0.01",
     "gaussian:sigma=1.0",
     "free_ride",
     "withhold",

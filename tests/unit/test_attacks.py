@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -32,8 +34,10 @@ WORKER_SPECS = [
     "scaled:factor=3",
     "alie",
     "alie:z=1.5",
+    "alie:jitter=0.05",
     "ipm",
     "ipm:eps=2",
+    "ipm:eps=0.5:jitter=0.05",
     "gaussian",
     "gaussian:sigma=0.1",
     "free_ride",
@@ -172,6 +176,22 @@ def test_ipm_points_against_the_colluders_mean() -> None:
     assert float(crafted @ mean) < 0
 
 
+@pytest.mark.parametrize("spec", ["alie", "ipm"])
+def test_jitter_makes_colluders_send_distinct_bytes_close_to_the_crafted_update(spec: str) -> None:
+    plain = parse_worker_attack(spec)
+    jittered = parse_worker_attack(f"{spec}:jitter=0.01")
+    one = make_context(seed=1)
+    two = dataclasses.replace(one, seed=2)  # another colluder of the same group
+    assert plain.craft_update(one).tobytes() == plain.craft_update(two).tobytes()  # a replay on chain
+    a, b = jittered.craft_update(one), jittered.craft_update(two)
+    assert a is not None and b is not None and a.tobytes() != b.tobytes()
+    crafted = plain.craft_update(one)
+    assert crafted is not None
+    assert np.linalg.norm(a - crafted) < 0.05 * np.linalg.norm(crafted)
+    with pytest.raises(AttackError, match="jitter"):
+        parse_worker_attack(f"{spec}:jitter=-1")
+
+
 def test_gaussian_noise_is_seeded_and_has_the_asked_scale() -> None:
     attack = parse_worker_attack("gaussian:sigma=0.5")
     big = AttackContext(0, 11, np.zeros(20_000, np.float32), [], [], np.zeros(20_000, np.float32))
@@ -263,4 +283,4 @@ def test_parse_by_kind_rejects_the_other_kind() -> None:
         parse_worker_attack("lazy")
     with pytest.raises(AttackError, match="worker attack"):
         parse_committee_attack("sign_flip")
-    assert get_attack_params("alie") == {"z": float, "group": str}
+    assert get_attack_params("alie") == {"z": float, "group": str, "jitter": float}

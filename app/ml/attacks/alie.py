@@ -15,7 +15,7 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import NDArray
 
-from app.ml.attacks.base import AttackContext, AttackError, HonestLabels, compute_colluder_stack
+from app.ml.attacks.base import AttackContext, AttackError, HonestLabels, apply_jitter, compute_colluder_stack
 
 __all__ = ["DEFAULT_Z", "Alie", "compute_alie_z"]
 
@@ -39,11 +39,14 @@ class Alie(HonestLabels):
     name: str = field(default="alie", init=False)
     z: float | None = None
     group: str = "default"  # colluders with the same group share their honest updates
+    jitter: float = 0.0  # relative per-worker noise: distinct bytes, so no replay (base.apply_jitter)
 
     def __post_init__(self) -> None:
         """Reject a negative z."""
         if self.z is not None and not self.z >= 0:
             raise AttackError(f"alie z must be >= 0, got {self.z}")
+        if self.jitter < 0:
+            raise AttackError(f"alie jitter must be >= 0, got {self.jitter}")
 
     def compute_z(self, ctx: AttackContext) -> float:
         """Return the z in force: the given one, else the paper's, else DEFAULT_Z."""
@@ -55,6 +58,8 @@ class Alie(HonestLabels):
         return DEFAULT_Z
 
     def craft_update(self, ctx: AttackContext) -> NDArray[np.float32]:
-        """Return mean - z * std per coordinate (population std) over the colluders' honest updates."""
+        """Return mean - z * std per coordinate (population std) of the colluders' updates, jittered."""
         stack = compute_colluder_stack(ctx)
-        return (stack.mean(axis=0) - self.compute_z(ctx) * stack.std(axis=0)).astype(np.float32)
+        return apply_jitter(
+            stack.mean(axis=0) - self.compute_z(ctx) * stack.std(axis=0), self.jitter, ctx.seed
+        )

@@ -22,6 +22,7 @@ __all__ = [
     "CommitteeAttack",
     "HonestLabels",
     "WorkerAttack",
+    "apply_jitter",
     "compute_colluder_stack",
 ]
 
@@ -98,3 +99,17 @@ def compute_colluder_stack(ctx: AttackContext) -> NDArray[np.float64]:
                 "worker's; colluders must train the same task"
             )
     return np.stack([np.asarray(row, dtype=np.float64) for row in rows])
+
+
+def apply_jitter(update: NDArray[np.float64], jitter: float, seed: int) -> NDArray[np.float32]:
+    """Return update plus Gaussian noise of jitter x its standard deviation, drawn from seed.
+
+    Colluders that craft from the same stack send identical bytes, which the chain fails as replays;
+    a little per-worker noise makes each copy distinct at almost no cost to the attack.
+    """
+    if jitter < 0:
+        raise AttackError(f"jitter must be >= 0, got {jitter}")
+    if jitter == 0:
+        return update.astype(np.float32)
+    noise = np.random.default_rng(seed).standard_normal(update.shape)
+    return (update + jitter * float(update.std()) * noise).astype(np.float32)

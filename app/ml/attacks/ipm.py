@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from app.ml.attacks.base import AttackContext, AttackError, HonestLabels, compute_colluder_stack
+from app.ml.attacks.base import AttackContext, AttackError, HonestLabels, apply_jitter, compute_colluder_stack
 
 __all__ = ["Ipm"]
 
@@ -24,12 +24,15 @@ class Ipm(HonestLabels):
     name: str = field(default="ipm", init=False)
     eps: float = 0.5
     group: str = "default"  # colluders with the same group share their honest updates
+    jitter: float = 0.0  # relative per-worker noise: distinct bytes, so no replay (base.apply_jitter)
 
     def __post_init__(self) -> None:
         """Reject a non-positive eps."""
         if not self.eps > 0:
             raise AttackError(f"ipm eps must be positive, got {self.eps}")
+        if self.jitter < 0:
+            raise AttackError(f"ipm jitter must be >= 0, got {self.jitter}")
 
     def craft_update(self, ctx: AttackContext) -> NDArray[np.float32]:
-        """Return -eps * mean of the colluders' honest updates."""
-        return (-self.eps * compute_colluder_stack(ctx).mean(axis=0)).astype(np.float32)
+        """Return -eps * mean of the colluders' honest updates, jittered."""
+        return apply_jitter(-self.eps * compute_colluder_stack(ctx).mean(axis=0), self.jitter, ctx.seed)
