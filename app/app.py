@@ -41,6 +41,13 @@ from app.modules.committee import keys as committee_keys
 from app.modules.committee import msg_server as committee_msgs
 from app.modules.committee.hooks import CommitteeJudge
 from app.modules.committee.keeper import CommitteeKeeper
+from app.modules.consensus import ensemble
+from app.modules.consensus import genesis as consensus_genesis
+from app.modules.consensus import keys as consensus_keys
+from app.modules.consensus import msg_server as consensus_msgs
+from app.modules.consensus.hooks import ConsensusHooks
+from app.modules.consensus.invariants import check_escrow as check_consensus_escrow
+from app.modules.consensus.keeper import CONSENSUS_ESCROW, ConsensusKeeper
 from app.modules.slashing import genesis as slashing_genesis
 from app.modules.slashing import hooks as slashing_hooks
 from app.modules.slashing import keys as slashing_keys
@@ -62,13 +69,14 @@ from app.queries import QueryResult, QueryRouter
 from app.state.backend import Backend
 from app.state.kv import Branch, GasKV, KVReader
 from app.state.store import CommitStore
+from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["SynodApp", "TxResult", "BlockResult", "MODULE_ACCOUNTS", "GenesisError"]
 
 log = logging.getLogger("synod.app")
 
 # Keyless escrow accounts, one per purpose (later modules add theirs here).
-MODULE_ACCOUNTS = (FEE_COLLECTOR, BONDED_POOL, TASKS_ESCROW)
+MODULE_ACCOUNTS = (FEE_COLLECTOR, BONDED_POOL, TASKS_ESCROW, CONSENSUS_ESCROW)
 
 # Store prefixes: 0x00 is the app's own metadata; each module owns one byte. Checked at start-up.
 APP_PREFIX = b"\x00"
@@ -83,10 +91,11 @@ MODULE_KEYS = {
     "slashing": slashing_keys,
     "tasks": tasks_keys,
     "committee": committee_keys,
+    "consensus": consensus_keys,
 }
 STORE_PREFIXES = {"app": APP_PREFIX, **{name: keys.STORE_PREFIX for name, keys in MODULE_KEYS.items()}}
 # Genesis is applied in this order: accounts, then balances, then bonds taken from balances.
-GENESIS_MODULES = ("auth", "bank", "staking", "slashing", "tasks", "committee")
+GENESIS_MODULES = ("auth", "bank", "staking", "slashing", "tasks", "committee", "consensus")
 
 
 class GenesisError(ValueError):
@@ -155,6 +164,9 @@ class SynodApp:
         self.committee = CommitteeKeeper()
         # Which revealed updates a round aggregates: committees score them (committee module).
         self.update_judge: UpdateJudge = CommitteeJudge(self.committee, self.staking)
+        self.consensus = ConsensusKeeper()
+        # Query rounds, settlement and deadlines (end-block); settle_fast for the validator ensemble.
+        self.consensus_hooks = ConsensusHooks(self.consensus, self.bank, self.committee)
         self.routes: dict[str, MsgRoute] = {
             r.type_url: r
             for r in [
@@ -162,6 +174,7 @@ class SynodApp:
                 *staking_msgs.routes(self.staking),
                 *tasks_msgs.routes(self.tasks, self.bank),
                 *committee_msgs.routes(self.committee, self.staking, self.tasks),
+                *consensus_msgs.routes(self.consensus, self.bank, self.consensus_hooks, self.staking),
             ]
         }
         self.queries = QueryRouter(self)
@@ -227,6 +240,12 @@ class SynodApp:
                 self.staking,
                 _parse_genesis(doc, "committee", committee_genesis.default_genesis()),
             )
+            consensus_genesis.init_genesis(
+                store,
+                self.consensus,
+                self.staking,
+                _parse_genesis(doc, "consensus", consensus_genesis.default_genesis()),
+            )
         except (ValueError, SynodError) as e:
             raise GenesisError(f"invalid genesis app_state: {e}") from e
         self._run_invariants(store)
@@ -258,13 +277,20 @@ class SynodApp:
         info = BlockInfo(self.chain_id, height, time_seconds, time_nanos)
         events = EventManager()
         # First, so liveness sees the members the beacon left out (absent) and the block sees the seed.
+        ensemble_due = ensemble.is_ensemble_due(
+            block, self.consensus, beacon.is_beacon_height(self.vote_extensions_height(block), height)
+        )
         results, txs, votes = self._process_beacon(block, height, txs, votes or [], last_commit or [])
+        if ensemble_due and txs and ensemble.is_ensemble_tx(txs[0]):
+            results.append(self._process_ensemble(block, height, txs[0], last_commit or []))
+            txs = txs[1:]
         slashing_hooks.process_misbehavior(
             block, info, self.staking, self.slashing, misbehavior or [], events
         )
         slashing_hooks.process_liveness(block, info, self.staking, self.slashing, votes, events)
         results += [self._run_tx(block, raw, info, is_check=False) for raw in txs]
         tasks_hooks.process_end_block(block, height, self.tasks, self.bank, self.update_judge, events)
+        self.consensus_hooks.process_end_block(block, height, events)
         for entry in self.staking.complete_unbonding(block, time_seconds):
             events.emit(
                 "complete_unbonding",
@@ -295,21 +321,36 @@ class SynodApp:
         return from_u64be(raw) if raw else 0
 
     def verify_vote_extension(self, address: bytes, height: int, extension: bytes) -> bool:
-        """VerifyVoteExtension on committed state: a member's precommit needs its valid beacon share."""
+        """VerifyVoteExtension on committed state: a member's precommit needs its valid beacon share,
+        and any fast-path answers must be well-formed for pending queries."""
         view = self.store.view
-        return beacon.is_valid_extension(view, self.committee, self.chain_id, address, height, extension)
+        return beacon.is_valid_extension(
+            view, self.committee, self.chain_id, address, height, extension
+        ) and ensemble.is_valid_answers(view, self.consensus, extension)
+
+    def pending_fast_queries(self) -> list[consensus_pb2.Query]:
+        """Fast queries the validators' next vote extensions may answer (committed state)."""
+        return self.consensus.iterate_pending_fast(self.store.view)
 
     def prepare_proposal(
-        self, height: int, txs: list[bytes], max_tx_bytes: int, votes: list[beacon.CommitVote]
+        self,
+        height: int,
+        txs: list[bytes],
+        max_tx_bytes: int,
+        votes: list[beacon.CommitVote],
+        commit_round: int = 0,
     ) -> list[bytes]:
-        """PrepareProposal: the beacon tx first where due, then mempool txs in order within max_tx_bytes."""
+        """PrepareProposal: the beacon tx first where due, then the ensemble tx where a fast query is
+        pending, then mempool txs in order within max_tx_bytes."""
         view = self.store.view
         chosen: list[bytes] = []
         if beacon.is_beacon_height(self.vote_extensions_height(view), height):
             chosen.append(beacon.build_beacon_tx(view, self.committee, self.chain_id, height - 1, votes))
+            if ensemble.is_ensemble_due(view, self.consensus, beacon_due=True):
+                chosen.append(ensemble.build_ensemble_tx(height - 1, commit_round, votes))
         total = sum(map(len, chosen))
         for raw in txs:
-            if beacon.is_beacon_tx(raw):
+            if beacon.is_beacon_tx(raw) or ensemble.is_ensemble_tx(raw):
                 continue  # CheckTx refuses them; a peer's mempool may not
             total += len(raw)
             if total > max_tx_bytes:
@@ -317,11 +358,20 @@ class SynodApp:
             chosen.append(raw)
         return chosen
 
-    def process_proposal(self, height: int, txs: list[bytes], votes: list[beacon.CommitVote]) -> str | None:
-        """ProcessProposal on committed state: None to accept, else what is wrong with the beacon tx."""
+    def process_proposal(
+        self, height: int, txs: list[bytes], votes: list[beacon.CommitVote], commit_round: int = 0
+    ) -> str | None:
+        """ProcessProposal on committed state: None to accept, else what is wrong with the beacon tx
+        or the ensemble tx."""
         view = self.store.view
         required = beacon.is_beacon_height(self.vote_extensions_height(view), height)
-        return beacon.check_beacon_tx(view, self.committee, self.chain_id, height, txs, votes, required)
+        wrong = beacon.check_beacon_tx(view, self.committee, self.chain_id, height, txs, votes, required)
+        if wrong is not None:
+            return wrong
+        due = ensemble.is_ensemble_due(view, self.consensus, beacon_due=required)
+        return ensemble.check_ensemble_tx(
+            view, self.staking, self.chain_id, height, txs, votes, commit_round, due
+        )
 
     def _process_beacon(
         self,
@@ -354,6 +404,30 @@ class SynodApp:
         # A due share left out costs its validator the block, as a dropped precommit would.
         votes = [replace(v, signed=False) if v.address in outcome.missing else v for v in votes]
         return [TxResult(events=[event])], txs[1:], votes
+
+    def _process_ensemble(
+        self, block: Branch, height: int, raw: bytes, last_commit: list[beacon.CommitVote]
+    ) -> TxResult:
+        """Run the block's ensemble tx: settle the fast queries its signed answers decide."""
+        branch = block.branch()
+        settled_events = EventManager()
+        try:
+            outcome = ensemble.process_ensemble_tx(
+                branch,
+                self.consensus,
+                self.consensus_hooks,
+                self.staking,
+                self.chain_id,
+                height,
+                raw,
+                last_commit,
+                settled_events,
+            )
+        except SynodError as e:
+            return TxResult.failure(e, 0, 0)
+        branch.write()
+        event = Event.new("ensemble", votes=outcome.votes, settled=",".join(str(i) for i in outcome.settled))
+        return TxResult(events=[event, *settled_events.events])
 
     # --- the transaction pipeline ---------------------------------------------------------------
 
@@ -440,6 +514,7 @@ class SynodApp:
             check_bonded_pool(store, self.staking)
             check_shares(store, self.staking)
             check_escrow(store, self.tasks, self._module_balances)
+            check_consensus_escrow(store, self.consensus, self._module_balances)
 
     def _module_balances(self, store: Branch, module: str) -> dict[str, int]:
         """Every balance of a module account (for invariants)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from app.core.crypto import AddressError, decode_address, encode_address
 from app.core.errors import ErrInvalidAddress, ErrInvalidRequest, ErrNotFound, ErrUnknownRequest, SynodError
 from app.modules.committee import query_server as committee_queries
+from app.modules.consensus import query_server as consensus_queries
 from app.modules.staking.logic import compute_tokens_for_shares
 from app.modules.tasks import query_server as tasks_queries
 from app.state.store import QueryError
@@ -88,6 +89,9 @@ class QueryRouter:
         }
         self._routes.update(tasks_queries.routes(app.tasks, lambda: self._view, lambda: app.store.height))
         self._routes.update(committee_queries.routes(app.committee, lambda: self._view))
+        self._routes.update(
+            consensus_queries.routes(app.consensus, lambda: self._view, lambda: app.store.height)
+        )
 
     @property
     def _view(self):  # noqa: ANN202 - the committed StateView

@@ -7,15 +7,18 @@ This is the only place that speaks `tendermint.abci`. Every enum answered is a v
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from app.app import BlockResult, SynodApp, TxResult
-from app.core import bls
+from app.core import bls, voteext
 from app.core.events import Event
 from app.modules.committee import beacon
 from app.modules.committee.errors import ErrBadBeacon
+from app.modules.consensus import ensemble
 from app.modules.slashing.types import DUPLICATE_VOTE, LIGHT_CLIENT_ATTACK, Misbehavior, VoteInfo
 from app.state.snapshots import SnapshotInfo, SnapshotManager
+from synod.consensus.v1 import consensus_pb2, ensemble_pb2
 from tendermint.abci import types_pb2 as abci
 from tendermint.crypto import keys_pb2, proof_pb2
 from tendermint.types import validator_pb2
@@ -84,9 +87,35 @@ def _commit_votes(votes: Iterable[abci.VoteInfo | abci.ExtendedVoteInfo]) -> lis
             power=v.validator.power,
             committed=v.block_id_flag == validator_pb2.BLOCK_ID_FLAG_COMMIT,
             extension=getattr(v, "vote_extension", b""),
+            signature=getattr(v, "extension_signature", b""),
         )
         for v in votes
     ]
+
+
+def read_answers(
+    directory: Path | None, pending: Sequence[consensus_pb2.Query]
+) -> list[ensemble_pb2.EnsembleAnswer]:
+    """The sidecar's predictions (directory/QUERY_ID.bin) for pending fast queries, in id order.
+
+    A missing, unreadable or malformed file is skipped (VerifyVoteExtension would reject it), and
+    answers stop before the extension outgrows voteext.MAX_VOTE_EXTENSION_BYTES.
+    """
+    answers: list[ensemble_pb2.EnsembleAnswer] = []
+    if directory is None:
+        return answers
+    budget = voteext.MAX_VOTE_EXTENSION_BYTES - 256  # the beacon share and framing
+    for query in sorted(pending, key=lambda q: q.id):
+        try:
+            blob = (directory / f"{query.id}.bin").read_bytes()
+        except OSError:
+            continue
+        budget -= len(blob) + 16
+        if budget < 0:
+            break
+        if ensemble.is_valid_predictions(query, blob):
+            answers.append(ensemble_pb2.EnsembleAnswer(query_id=query.id, predictions=blob))
+    return answers
 
 
 def _exec_result(r: TxResult) -> abci.ExecTxResult:
@@ -110,12 +139,15 @@ class AbciHandlers:
         version: str = "0.1.0",
         snapshots: SnapshotManager | None = None,
         bls_secret: bytes | None = None,
+        ensemble_dir: Path | None = None,
     ) -> None:
         self.app = app
         self.version = version
         self.snapshots = snapshots
         # The node's beacon key (config/bls_key.json); without one its vote extensions are empty.
         self.bls_secret = bls_secret
+        # Where the node's ensemble sidecar leaves predictions, QUERY_ID.bin (None: no fast-path model).
+        self.ensemble_dir = ensemble_dir
 
     # --- info/query connection --------------------------------------------------------------
 
@@ -154,12 +186,12 @@ class AbciHandlers:
 
     def check_tx(self, req: abci.RequestCheckTx) -> abci.ResponseCheckTx:
         """Before a tx enters the mempool (NEW) and again after each Commit (RECHECK)."""
-        if beacon.is_beacon_tx(req.tx):
+        if beacon.is_beacon_tx(req.tx) or ensemble.is_ensemble_tx(req.tx):
             return abci.ResponseCheckTx(
                 code=ErrBadBeacon.code,
                 codespace=ErrBadBeacon.codespace,
-                log="beacon transactions are built by the block proposer from vote extensions; "
-                "they cannot be submitted",
+                log="beacon and ensemble transactions are built by the block proposer from vote "
+                "extensions; they cannot be submitted",
             )
         r = self.app.check_tx(req.tx)
         return abci.ResponseCheckTx(
@@ -188,7 +220,11 @@ class AbciHandlers:
         """When this node proposes: the beacon tx from local_last_commit's extensions first (once
         extensions are on), then mempool order within the block's byte budget."""
         txs = self.app.prepare_proposal(
-            req.height, list(req.txs), req.max_tx_bytes, _commit_votes(req.local_last_commit.votes)
+            req.height,
+            list(req.txs),
+            req.max_tx_bytes,
+            _commit_votes(req.local_last_commit.votes),
+            req.local_last_commit.round,
         )
         return abci.ResponsePrepareProposal(txs=txs)
 
@@ -196,7 +232,10 @@ class AbciHandlers:
         """On every validator for each proposal: reject a wrong or missing beacon tx. Other invalid
         txs fail in FinalizeBlock, so they do not make a proposal invalid."""
         reason = self.app.process_proposal(
-            req.height, list(req.txs), _commit_votes(req.proposed_last_commit.votes)
+            req.height,
+            list(req.txs),
+            _commit_votes(req.proposed_last_commit.votes),
+            req.proposed_last_commit.round,
         )
         if reason is None:
             return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.ACCEPT)
@@ -204,11 +243,13 @@ class AbciHandlers:
         return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
 
     def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
-        """When this validator precommits a block (extensions on): its beacon share for the height."""
-        if self.bls_secret is None:
-            return abci.ResponseExtendVote(vote_extension=b"")
-        share = bls.sign(self.bls_secret, beacon.compute_share_message(self.app.chain_id, req.height))
-        return abci.ResponseExtendVote(vote_extension=beacon.encode_share(share))
+        """When this validator precommits a block (extensions on): its beacon share for the height and
+        its model's answers to pending fast queries (files its `synod ensemble run` sidecar wrote)."""
+        share = b""
+        if self.bls_secret is not None:
+            share = bls.sign(self.bls_secret, beacon.compute_share_message(self.app.chain_id, req.height))
+        answers = read_answers(self.ensemble_dir, self.app.pending_fast_queries())
+        return abci.ResponseExtendVote(vote_extension=voteext.encode_vote_extension(share, answers))
 
     def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
         """For each other validator's precommit of the current height: a member must send its valid

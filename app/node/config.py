@@ -20,7 +20,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.protobuf import json_format
+
 from app.core.crypto import address_bytes_from_pubkey
+from app.modules.consensus.genesis import default_genesis as consensus_default_genesis
 from app.node.toolchain import check_cometbft
 
 __all__ = [
@@ -248,6 +251,10 @@ def write_app_genesis(
     members = _committee_members(bonds or [])
     if members:
         state["committee"] = {"members": members}
+    # Written out in full so an operator sees (and may edit) the prediction-query limits before start.
+    state["consensus"] = json_format.MessageToDict(
+        consensus_default_genesis(), preserving_proto_field_name=True
+    )
     if vote_extensions_height > 0:
         doc["consensus_params"]["abci"]["vote_extensions_enable_height"] = str(vote_extensions_height)
     doc["app_state"] = state

@@ -22,8 +22,10 @@ from app.client.txbuilder import DEFAULT_GAS, build_tx, msg_send
 from app.core import bls
 from app.core.coins import Coins
 from app.core.crypto import PrivateKey
-from app.modules.committee.beacon import compute_share_message, encode_share
+from app.core.voteext import compute_extension_sign_bytes, encode_vote_extension
+from app.modules.committee.beacon import compute_share_message
 from app.state.backend import Backend, MemoryBackend
+from synod.consensus.v1 import ensemble_pb2
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import validator_pb2
 
@@ -74,18 +76,36 @@ def genesis_app_state(balances: dict[str, int], extra: dict | None = None) -> by
 
 
 def beacon_votes(
-    keys: dict[bytes, bytes], vote_height: int, powers: dict[bytes, int] | None = None
+    keys: dict[bytes, bytes],
+    vote_height: int,
+    powers: dict[bytes, int] | None = None,
+    vote_keys: dict[bytes, PrivateKey] | None = None,
+    answers: dict[bytes, dict[int, bytes]] | None = None,
 ) -> list[abci.ExtendedVoteInfo]:
-    """An extended last commit in which every key's validator precommitted with its beacon share."""
+    """An extended last commit in which every key's validator precommitted with its beacon share,
+    plus its fast-path answers ({query id: predictions}), signed as CometBFT signs extensions (round
+    0) by its consensus key where vote_keys has one."""
     message = compute_share_message(CHAIN_ID, vote_height)
-    return [
-        abci.ExtendedVoteInfo(
-            validator=abci.Validator(address=address, power=(powers or {}).get(address, 1)),
-            vote_extension=encode_share(bls.sign(secret, message)),
-            block_id_flag=validator_pb2.BLOCK_ID_FLAG_COMMIT,
+    votes = []
+    for address, secret in sorted(keys.items()):
+        answered = sorted((answers or {}).get(address, {}).items())
+        extension = encode_vote_extension(
+            bls.sign(secret, message),
+            [ensemble_pb2.EnsembleAnswer(query_id=q, predictions=p) for q, p in answered],
         )
-        for address, secret in sorted(keys.items())
-    ]
+        key = (vote_keys or {}).get(address)
+        signature = (
+            key.sign(compute_extension_sign_bytes(CHAIN_ID, vote_height, 0, extension)) if key else b""
+        )
+        votes.append(
+            abci.ExtendedVoteInfo(
+                validator=abci.Validator(address=address, power=(powers or {}).get(address, 1)),
+                vote_extension=extension,
+                extension_signature=signature,
+                block_id_flag=validator_pb2.BLOCK_ID_FLAG_COMMIT,
+            )
+        )
+    return votes
 
 
 @dataclass
@@ -99,6 +119,10 @@ class Chain:
     beacon_keys: dict[bytes, bytes] = field(default_factory=dict)
     # Their voting power in the last commit (default 1 each).
     beacon_powers: dict[bytes, int] = field(default_factory=dict)
+    # Their consensus keys, which sign their vote extensions (the fast path checks the signatures).
+    vote_keys: dict[bytes, PrivateKey] = field(default_factory=dict)
+    # Fast-path answers each validator's next precommit carries: {address: {query id: predictions}}.
+    answers: dict[bytes, dict[int, bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.app = SynodApp(self.backend, check_invariants=self.check_invariants)
@@ -124,7 +148,11 @@ class Chain:
     def finalize(self, txs: list[bytes]) -> abci.ResponseFinalizeBlock:
         """FinalizeBlock for the next height (no Commit); with beacon keys, proposed and checked first."""
         h = self.app.store.height + 1
-        votes = beacon_votes(self.beacon_keys, h - 1, self.beacon_powers) if h > 1 else []
+        votes = (
+            beacon_votes(self.beacon_keys, h - 1, self.beacon_powers, self.vote_keys, self.answers)
+            if h > 1
+            else []
+        )
         commit = [abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
         if self.beacon_keys:
             txs = self.propose(h, txs, votes)

@@ -26,7 +26,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "1a01719a1f8d68369c3e0bd2537c3b58b7d30d76c8eca5320a3c421e15da639a"
+GOLDEN_APP_HASH = "65b9056e84c39b3ecffb346fba4a714d3a3b2c39ffa0be6615b4cae636f1a834"
 
 
 def _app_state() -> dict:

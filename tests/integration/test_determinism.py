@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "60e40f2e46ab947074d0e99eb786efafc8c6de5f160fa5db717b67dc7561f12c",
-    2: "82915c882b689e1c3dc8e0c9d6c9a850c691346b86785d58e0a3991b40939e70",
-    3: "80102b7897ac16bb8e82dcd1fa9e3180fcf4c93bb7bd372429bdfd26882beec4",
-    4: "ab5e4c3a2a4c376bef1055d27edf21c28ea77822e28ba5032a063792f6ece58c",
+    1: "9eb43a74d57f02ac057a2664d4d19ea9ff66f6498cc1430216b661e9ff5d6f00",
+    2: "a10ac16c518d07362357ec6fdda9c59ccf907c27a1c20f07c67f4163122433b5",
+    3: "62492fc4d054cb97bf5a33746e3705fb4f8320dc7eb8d265d69af538a06c686d",
+    4: "24ea5e0868d524dc2b4c605e2838474f6b2b43d76d68b155e59e9439001a5e5a",
 }
 
 

@@ -338,7 +338,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "ebd164f2209ec593f4c35f8f6cc4de86f6220d4383ee8bd7b256d1f8ce30340f"
+GOLDEN_APP_HASH = "0b853056851f198eb47f8bc96ffd675fbc7150fbf6bf8f564d96dfe8db79e1ff"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:

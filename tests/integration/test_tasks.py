@@ -262,7 +262,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "a2080fad6aa57aa4b50ff1cd8bba4f5a547cb2bb68b848013a931fa18c9e774f"
+GOLDEN_LIFECYCLE_APP_HASH = "f568c5cdc10ffd4999467e755501adba62c1b71660c28d3229cf9198d111714a"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

@@ -3,7 +3,7 @@
 How a seed is made (votes on height V, carried by block V+1):
 
 1. ExtendVote at V: a member's node signs compute_share_message(chain id, V) with its BLS key and
-   sends a BeaconShare as its vote extension.
+   puts it in its vote extension (app/core/voteext.py, field beacon_share).
 2. VerifyVoteExtension: a member's precommit is accepted only with its valid share
    (is_valid_extension). A member that withholds its share has its precommit rejected and is absent
    from that block, so the slashing module's downtime rule is the penalty for withholding.
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from app.core import bls
+from app.core import bls, voteext
 from app.core.codec import u64be
 from app.core.errors import SynodError
 from app.modules.committee.errors import ErrBadBeacon
@@ -46,7 +46,6 @@ from synod.committee.v1 import beacon_pb2, committee_pb2
 
 __all__ = [
     "BEACON_TX_PREFIX",
-    "MAX_EXTENSION_BYTES",
     "BeaconOutcome",
     "CommitVote",
     "build_beacon_tx",
@@ -70,8 +69,6 @@ SEED_DOMAIN = b"synod/beacon/seed/v1"
 # Field number 0 is invalid protobuf, so a beacon tx never decodes as a TxRaw (CheckTx refuses it as
 # malformed, and FinalizeBlock runs it as a tx only where it is not the block's beacon tx).
 BEACON_TX_PREFIX = b"\x00synod/beacon/v1\x00"
-# A BeaconShare is 98 bytes (tag, length, 96-byte signature); anything larger is garbage.
-MAX_EXTENSION_BYTES = 128
 
 
 @dataclass(frozen=True)
@@ -82,6 +79,7 @@ class CommitVote:
     power: int
     committed: bool  # BLOCK_ID_FLAG_COMMIT: it precommitted the block, so its vote carries an extension
     extension: bytes = b""  # its vote extension (only PrepareProposal's local_last_commit has them)
+    signature: bytes = b""  # CometBFT's ed25519 signature over the extension (likewise)
 
 
 @dataclass(frozen=True)
@@ -149,24 +147,17 @@ def decode_beacon_tx(raw: bytes) -> beacon_pb2.BeaconTx:
 
 
 def encode_share(signature: bytes) -> bytes:
-    """A vote extension carrying a beacon share."""
-    return beacon_pb2.BeaconShare(signature=signature).SerializeToString(deterministic=True)
+    """A vote extension carrying a beacon share and nothing else."""
+    return voteext.encode_vote_extension(beacon_share=signature)
 
 
 def parse_share(extension: bytes) -> bytes | None:
-    """The share a vote extension carries: b"" if empty, None if it is not a well-formed BeaconShare."""
-    if not extension:
-        return b""
-    if len(extension) > MAX_EXTENSION_BYTES:
+    """The share a vote extension carries: b"" if none, None if the extension or the share is malformed."""
+    ext = voteext.parse_vote_extension(extension)
+    if ext is None:
         return None
-    share = beacon_pb2.BeaconShare()
-    try:
-        share.ParseFromString(extension)
-    except (DecodeError, RuntimeError, ValueError):
-        return None
-    share.DiscardUnknownFields()
-    canonical = share.SerializeToString(deterministic=True) == extension
-    return share.signature if canonical and len(share.signature) == bls.SIGNATURE_LEN else None
+    share = ext.beacon_share
+    return share if not share or len(share) == bls.SIGNATURE_LEN else None
 
 
 def is_valid_extension(

@@ -1,4 +1,5 @@
-"""Pure rules of the consensus module: the predictions format, the settlement tally and peer samples.
+"""Pure rules of the consensus module: the predictions format, the settlement tally, peer samples,
+the round schedule, and the reward, slash and reputation arithmetic.
 
 Everything here is integer arithmetic over its arguments, so every node computes the same result.
 
@@ -15,15 +16,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.core.codec import u64be
+from synod.consensus.v1 import consensus_pb2
 
 __all__ = [
     "BPS",
+    "COMMIT",
+    "DONE",
     "ENTRY_BYTES",
     "PEER_DOMAIN",
+    "Phase",
     "PredictionsError",
+    "REVEAL",
     "Tally",
+    "WAITING",
+    "compute_commitment",
+    "compute_label_deadline",
+    "compute_matches",
+    "compute_observation",
     "compute_peers",
+    "compute_phase",
+    "compute_reputation",
+    "compute_reveal_end",
+    "compute_reward_split",
+    "compute_round_start",
+    "compute_slash",
     "compute_tally",
+    "compute_weight",
     "decode_predictions",
     "encode_predictions",
 ]
@@ -108,3 +126,95 @@ def compute_peers(
     prefix = PEER_DOMAIN + seed + u64be(query_id) + round_.to_bytes(4, "big") + participant
     ranked = sorted(candidates, key=lambda c: hashlib.sha256(prefix + c).digest())
     return sorted(ranked[:k])
+
+
+def compute_weight(amount: int, reputation_bps: int) -> int:
+    """A vote's weight: stake (or voting power) times reputation in bps; linear in the amount."""
+    return amount * reputation_bps
+
+
+def compute_commitment(salt: bytes, blob: bytes) -> bytes:
+    """What a participant commits to (predictions) or a poster to (labels): SHA-256(salt || blob)."""
+    return hashlib.sha256(salt + blob).digest()
+
+
+def compute_matches(entries: Sequence[tuple[int, int]], classes: Sequence[int]) -> int:
+    """How many inputs' predicted classes equal the reference classes (labels or settled answers)."""
+    return sum(1 for (label, _), reference in zip(entries, classes, strict=True) if label == reference)
+
+
+def compute_observation(correct: int, input_count: int) -> int:
+    """One query's accuracy in bps: the reputation observation of a participant."""
+    return correct * BPS // input_count
+
+
+def compute_reputation(current_bps: int, observation_bps: int, window: int) -> int:
+    """One step of the integer moving average: (current x (window - 1) + observation) // window."""
+    return (current_bps * (window - 1) + observation_bps) // window
+
+
+def compute_reward_split(pool: int, points: dict[bytes, int]) -> tuple[dict[bytes, int], int]:
+    """Split pool in proportion to points (correct or agreeing answers): (share per address, remainder).
+
+    Shares are floored, so they never sum above the pool; the remainder (all of it when nobody
+    scored a point) goes back to the poster.
+    """
+    total = sum(points.values())
+    if total == 0:
+        return {}, pool
+    shares = {address: pool * n // total for address, n in sorted(points.items()) if n}
+    return shares, pool - sum(shares.values())
+
+
+def compute_slash(stake: int, already_slashed: int, fraction_bps: int) -> int:
+    """Stake to burn for one missed reveal: a fraction of the whole stake, never more than what is left."""
+    return min(stake * fraction_bps // BPS, stake - already_slashed)
+
+
+# --- the open-query schedule ------------------------------------------------------------------
+#
+# A query posted at height P starts at S = P + 1. Round r (0 .. rounds) occupies L = commit + reveal
+# blocks from S + r x L: commit [S + rL, S + rL + commit - 1], then reveal up to S + (r + 1)L - 1.
+# A round closes in the end-block of its reveal phase's last height, after that block's
+# transactions, so a reveal included at that height still counts; the last round's close settles.
+
+WAITING, COMMIT, REVEAL, DONE = "waiting", "commit", "reveal", "done"
+
+
+@dataclass(frozen=True)
+class Phase:
+    """Where an open query stands at a height: phase name, round and the phase's last height."""
+
+    name: str
+    round: int
+    end_height: int
+
+
+def compute_round_start(schedule: consensus_pb2.Schedule, round_: int) -> int:
+    """First height of round round_ (0-based): its commit phase."""
+    return schedule.start_height + round_ * (schedule.commit_blocks + schedule.reveal_blocks)
+
+
+def compute_reveal_end(schedule: consensus_pb2.Schedule, round_: int) -> int:
+    """Last height of round round_'s reveal phase, whose end-block closes the round."""
+    return compute_round_start(schedule, round_ + 1) - 1
+
+
+def compute_phase(query: consensus_pb2.Query, height: int) -> Phase:
+    """The phase of an open query at height, judged by its schedule alone (not its status)."""
+    s = query.schedule
+    if height < s.start_height:
+        return Phase(WAITING, 0, s.start_height - 1)
+    last = compute_reveal_end(s, query.rounds)
+    if height > last:
+        return Phase(DONE, query.rounds, last)
+    round_ = (height - s.start_height) // (s.commit_blocks + s.reveal_blocks)
+    commit_end = compute_round_start(s, round_) + s.commit_blocks - 1
+    if height <= commit_end:
+        return Phase(COMMIT, round_, commit_end)
+    return Phase(REVEAL, round_, compute_reveal_end(s, round_))
+
+
+def compute_label_deadline(query: consensus_pb2.Query) -> int:
+    """Last height at which the poster may reveal labels; its end-block closes the query without them."""
+    return query.settled_height + query.schedule.label_blocks
