@@ -30,13 +30,14 @@ class StatusLine:
     round: int
     rounds: int
     blocks_left: int
+    subject: str = "task"  # what task_id numbers: a task, or a prediction query
 
     def describe(self) -> str:
         """One line, e.g. `round 2/5 commit phase, 4 blocks left (height 41)`."""
         where = (
             "join phase" if self.phase == "join" else f"round {self.round}/{self.rounds} {self.phase} phase"
         )
-        return f"task {self.task_id} {where}, {self.blocks_left} blocks left (height {self.height})"
+        return f"{self.subject} {self.task_id} {where}, {self.blocks_left} blocks left (height {self.height})"
 
 
 class Reporter(Protocol):
@@ -118,7 +119,7 @@ class RichReporter:
         else:
             line = self._line
             round_text = "-" if line.phase == "join" else f"{line.round}/{line.rounds}"
-            grid.add_row("[bold]task[/]", str(line.task_id), "[bold]height[/]", str(line.height))
+            grid.add_row(f"[bold]{line.subject}[/]", str(line.task_id), "[bold]height[/]", str(line.height))
             grid.add_row("[bold]round[/]", round_text, "[bold]phase[/]", line.phase)
             grid.add_row("[bold]blocks left[/]", str(line.blocks_left), "", "")
         return Group(grid, self._progress)
