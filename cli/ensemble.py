@@ -35,7 +35,7 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     "--data", "data_spec", required=True, help="The validator's private training data, e.g. digits:shard=0/4."
 )
 @click.option(
-    "--poll", type=click.FloatRange(0.05), default=0.2, show_default=True, help="Seconds between polls."
+    "--poll", type=click.FloatRange(0.02), default=0.1, show_default=True, help="Seconds between polls."
 )
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
 @home_option

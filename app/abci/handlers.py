@@ -7,7 +7,8 @@ This is the only place that speaks `tendermint.abci`. Every enum answered is a v
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from app.app import BlockResult, SynodApp, TxResult
@@ -93,17 +94,33 @@ def _commit_votes(votes: Iterable[abci.VoteInfo | abci.ExtendedVoteInfo]) -> lis
     ]
 
 
+# How long ExtendVote waits for the sidecar's answers to a query posted in the previous block.
+ENSEMBLE_WAIT_SECONDS = 1.0
+
+
 def read_answers(
-    directory: Path | None, pending: Sequence[consensus_pb2.Query]
+    directory: Path | None,
+    pending: Sequence[consensus_pb2.Query],
+    fresh_height: int = 0,
+    wait_seconds: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[ensemble_pb2.EnsembleAnswer]:
     """The sidecar's predictions (directory/QUERY_ID.bin) for pending fast queries, in id order.
 
     A missing, unreadable or malformed file is skipped (VerifyVoteExtension would reject it), and
-    answers stop before the extension outgrows voteext.MAX_VOTE_EXTENSION_BYTES.
+    answers stop before the extension outgrows voteext.MAX_VOTE_EXTENSION_BYTES. Where the
+    directory exists (a sidecar runs) and a query posted at fresh_height has no file yet, this waits
+    up to wait_seconds for it, so a new query is answered in the first precommit that can carry it.
     """
-    answers: list[ensemble_pb2.EnsembleAnswer] = []
     if directory is None:
-        return answers
+        return []
+    if directory.is_dir() and wait_seconds > 0:
+        deadline = clock() + wait_seconds
+        fresh = [q.id for q in pending if q.posted_height == fresh_height]
+        while clock() < deadline and not all((directory / f"{i}.bin").exists() for i in fresh):
+            sleep(0.02)
+    answers: list[ensemble_pb2.EnsembleAnswer] = []
     budget = voteext.MAX_VOTE_EXTENSION_BYTES - 256  # the beacon share and framing
     for query in sorted(pending, key=lambda q: q.id):
         try:
@@ -248,7 +265,8 @@ class AbciHandlers:
         share = b""
         if self.bls_secret is not None:
             share = bls.sign(self.bls_secret, beacon.compute_share_message(self.app.chain_id, req.height))
-        answers = read_answers(self.ensemble_dir, self.app.pending_fast_queries())
+        pending = self.app.pending_fast_queries()
+        answers = read_answers(self.ensemble_dir, pending, req.height - 1, ENSEMBLE_WAIT_SECONDS)
         return abci.ResponseExtendVote(vote_extension=voteext.encode_vote_extension(share, answers))
 
     def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:

@@ -4,8 +4,9 @@
 (MsgRegisterModel, signed by the operator key) and then polls /consensus/pending. For every pending
 fast query it fetches the inputs (checked against their hash), predicts, and writes the predictions
 atomically to the node's ensemble directory as QUERY_ID.bin. The node's ExtendVote reads them there
-(app/abci/handlers.read_answers), so no model ever runs inside the ABCI process; files of queries
-that are no longer pending are removed.
+(app/abci/handlers.read_answers, which waits up to a second for a query posted in the previous block
+while the directory exists), so no model ever runs inside the ABCI process; files of queries that
+are no longer pending are removed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from app.agents.predictormodel import (
     LocalModel,
@@ -51,7 +54,7 @@ class EnsembleConfig:
     data_spec: str
     answers_dir: Path  # the node home's data/ensemble (NodeHome.ensemble_dir)
     state_dir: Path  # where the trained model is kept across restarts
-    poll_interval: float = 0.2
+    poll_interval: float = 0.1
     chain_id: str | None = None
 
 
@@ -86,7 +89,12 @@ class EnsembleSidecar:
         )
         with self.reporter.training(f"{self.config.arch} on {self.config.data_spec}"):
             model = load_or_train(spec, self.config.state_dir)
+            model.probabilities(
+                np.zeros((1, model.n_features), dtype=np.float32)
+            )  # compile now, not per query
         self._register()
+        # The directory tells the node a sidecar runs: its ExtendVote then briefly waits for new answers.
+        self.config.answers_dir.mkdir(parents=True, exist_ok=True)
         while not stop():
             pending = self.retry("pending fast queries", self.client.pending)
             for query in pending:

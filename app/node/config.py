@@ -101,6 +101,11 @@ class NodeHome:
         return self.root / "config" / "bls_key.json"
 
     @property
+    def ensemble_dir(self) -> Path:
+        """Where `synod ensemble run` leaves its model's fast-path predictions for ExtendVote."""
+        return self.root / "data" / "ensemble"
+
+    @property
     def log_dir(self) -> Path:
         return self.root / "log"
 

@@ -95,7 +95,12 @@ class _AppProcess:
             on_restored=self.app.reload,
         )
         self.server = AbciServer(
-            AbciHandlers(self.app, snapshots=self.snapshots, bls_secret=_load_beacon_key(home))
+            AbciHandlers(
+                self.app,
+                snapshots=self.snapshots,
+                bls_secret=_load_beacon_key(home),
+                ensemble_dir=home.ensemble_dir,
+            )
         )
         self.queries: QueryServer | None = None
 

@@ -25,7 +25,7 @@ from app.node import localnet as net
 from app.node.toolchain import find_binary
 from tests.e2e.nodes import synod
 
-__all__ = ["BLOCK_TIMEOUT", "Localnet", "synod_json", "wait_until"]
+__all__ = ["BLOCK_TIMEOUT", "Agents", "Localnet", "running_localnet", "synod_json", "wait_until"]
 
 BLOCK_TIMEOUT = 60.0
 T = TypeVar("T")
@@ -228,3 +228,43 @@ def running_localnet(
     finally:
         if net.is_generated(directory):
             net.down(directory)
+
+
+class Agents:
+    """Agent processes (workers, committee members, predictors, sidecars) with their logs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        """Launch one agent in its own session, stdout and stderr in files named after it."""
+        with (self.root / f"{name}.log").open("ab") as log, (self.root / f"{name}.out").open("ab") as out:
+            self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=log, start_new_session=True)
+
+    def log(self, name: str) -> str:
+        """One agent's stderr so far."""
+        return (self.root / f"{name}.log").read_text(errors="replace")
+
+    def check_running(self) -> bool:
+        """Fail at once, with its log, if an agent exited with an error."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None and proc.returncode != 0:
+                pytest.fail(f"{name} exited {proc.returncode}:\n{self.log(name)[-3000:]}")
+        return True
+
+    def finish(self, name: str, timeout: float) -> dict:
+        """Wait for an agent to exit 0 and return its JSON summary (stdout)."""
+        try:
+            code = self.procs[name].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} still running after {timeout:.0f} s:\n{self.log(name)[-3000:]}")
+        assert code == 0, f"{name} exited {code}:\n{self.log(name)[-3000:]}"
+        return json.loads((self.root / f"{name}.out").read_text())
+
+    def stop_all(self) -> None:
+        """SIGKILL whatever is still running."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)

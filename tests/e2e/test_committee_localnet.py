@@ -13,10 +13,6 @@ every verdict.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -37,7 +33,7 @@ from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.committee.v1 import committee_pb2
 from synod.tasks.v1 import tasks_pb2
-from tests.e2e.localnet_helpers import Localnet, running_localnet, wait_until
+from tests.e2e.localnet_helpers import Agents, Localnet, running_localnet, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -58,46 +54,6 @@ def network(tmp_path_factory: pytest.TempPathFactory):
     with running_localnet(directory, VALIDATORS, salt=71) as localnet:
         localnet.wait_all(2)
         yield localnet
-
-
-class Agents:
-    """Worker and committee-member processes with their logs, all stopped at the end."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        """Launch one agent in its own session, stdout and stderr in files named after it."""
-        with (self.root / f"{name}.log").open("ab") as log, (self.root / f"{name}.out").open("ab") as out:
-            self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=log, start_new_session=True)
-
-    def log(self, name: str) -> str:
-        """One agent's stderr so far."""
-        return (self.root / f"{name}.log").read_text(errors="replace")
-
-    def check_running(self) -> bool:
-        """Fail at once, with its log, if an agent exited before the task ended."""
-        for name, proc in self.procs.items():
-            if proc.poll() is not None and proc.returncode != 0:
-                pytest.fail(f"{name} exited {proc.returncode}:\n{self.log(name)[-3000:]}")
-        return True
-
-    def finish(self, name: str, timeout: float) -> dict:
-        """Wait for a worker to exit 0 and return its JSON summary."""
-        try:
-            code = self.procs[name].wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"{name} still running after {timeout:.0f} s:\n{self.log(name)[-3000:]}")
-        assert code == 0, f"{name} exited {code}:\n{self.log(name)[-3000:]}"
-        return json.loads((self.root / f"{name}.out").read_text())
-
-    def stop_all(self) -> None:
-        """SIGKILL whatever is still running."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
 
 
 def _post_task(localnet: Localnet) -> int:
