@@ -80,7 +80,7 @@ class PredictorConfig:
     data_spec: str
     state_dir: Path
     stake: coin_pb2.Coin | None = None  # None: the query's min_stake
-    trust: float = 0.5  # the network view's share (predict.DEFAULT_TRUST; importing it loads JAX)
+    trust: float = 0.5  # exponent on the network view in predict.revise (its DEFAULT_TRUST)
     attack: str = ""  # a prediction attack spec (app/ml/predattacks); empty: honest
     poll_interval: float = 0.3
     tx_timeout: float = 20.0
