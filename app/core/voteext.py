@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from google.protobuf.message import DecodeError
-
+from app.core.errors import SynodError
+from app.core.tx import parse_canonical
 from synod.consensus.v1 import ensemble_pb2
 from tendermint.types import canonical_pb2
 
@@ -40,14 +40,10 @@ def parse_vote_extension(raw: bytes) -> ensemble_pb2.VoteExtension | None:
     """
     if len(raw) > MAX_VOTE_EXTENSION_BYTES:
         return None
-    ext = ensemble_pb2.VoteExtension()
     try:
-        ext.ParseFromString(raw)
-    except (DecodeError, RuntimeError, ValueError):
+        ext = parse_canonical(ensemble_pb2.VoteExtension, raw, "vote extension")
+    except SynodError:
         return None
-    ext.DiscardUnknownFields()  # recursive; a re-encoding then shows whether there were any
-    if ext.SerializeToString(deterministic=True) != raw:
-        return None  # unknown fields, or not the canonical encoding
     ids = [a.query_id for a in ext.answers]
     if any(later <= earlier for earlier, later in zip(ids, ids[1:], strict=False)):
         return None

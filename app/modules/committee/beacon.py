@@ -34,11 +34,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from google.protobuf.message import DecodeError
-
 from app.core import bls, voteext
 from app.core.codec import u64be
 from app.core.errors import SynodError
+from app.core.tx import parse_canonical
 from app.modules.committee.errors import ErrBadBeacon
 from app.modules.committee.keeper import CommitteeKeeper
 from app.state.kv import KVStore
@@ -134,16 +133,11 @@ def decode_beacon_tx(raw: bytes) -> beacon_pb2.BeaconTx:
     """Parse a beacon tx, rejecting a missing prefix, malformed or non-canonical bytes."""
     if not is_beacon_tx(raw):
         raise ErrBadBeacon.wrap("the bytes do not start with the beacon tx prefix")
-    body = raw[len(BEACON_TX_PREFIX) :]
-    tx = beacon_pb2.BeaconTx()
     try:
-        tx.ParseFromString(body)
-    except (DecodeError, RuntimeError, ValueError) as e:
-        raise ErrBadBeacon.wrap(f"malformed beacon tx ({e})") from None
-    tx.DiscardUnknownFields()
-    if tx.SerializeToString(deterministic=True) != body:
-        raise ErrBadBeacon.wrap("non-canonical beacon tx encoding")
-    return tx
+        tx = parse_canonical(beacon_pb2.BeaconTx, raw[len(BEACON_TX_PREFIX) :], "beacon tx")
+    except SynodError as e:
+        raise ErrBadBeacon.wrap(str(e)) from None
+    return tx  # type: ignore[return-value]
 
 
 def encode_share(signature: bytes) -> bytes:

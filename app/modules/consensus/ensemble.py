@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from google.protobuf.message import DecodeError
-
 from app.core import voteext
 from app.core.crypto import is_valid_signature
 from app.core.errors import SynodError
 from app.core.events import EventManager
+from app.core.tx import parse_canonical
 from app.modules.committee.beacon import CommitVote
 from app.modules.consensus import logic
 from app.modules.consensus.errors import ErrBadEnsemble
@@ -122,16 +121,11 @@ def _decode(raw: bytes) -> ensemble_pb2.EnsembleTx:
     """Parse an ensemble tx, rejecting a missing prefix, malformed or non-canonical bytes."""
     if not is_ensemble_tx(raw):
         raise ErrBadEnsemble.wrap("the bytes do not start with the ensemble tx prefix")
-    body = raw[len(ENSEMBLE_TX_PREFIX) :]
-    tx = ensemble_pb2.EnsembleTx()
     try:
-        tx.ParseFromString(body)
-    except (DecodeError, RuntimeError, ValueError) as e:
-        raise ErrBadEnsemble.wrap(f"malformed ensemble tx ({e})") from None
-    tx.DiscardUnknownFields()
-    if tx.SerializeToString(deterministic=True) != body:
-        raise ErrBadEnsemble.wrap("non-canonical ensemble tx encoding")
-    return tx
+        tx = parse_canonical(ensemble_pb2.EnsembleTx, raw[len(ENSEMBLE_TX_PREFIX) :], "ensemble tx")
+    except SynodError as e:
+        raise ErrBadEnsemble.wrap(str(e)) from None
+    return tx  # type: ignore[return-value]
 
 
 def build_ensemble_tx(vote_height: int, vote_round: int, votes: Sequence[CommitVote]) -> bytes:
