@@ -11,7 +11,6 @@ are no longer pending are removed.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from app.agents.predictormodel import (
 )
 from app.agents.progress import Reporter
 from app.agents.retry import Retrier
+from app.agents.statefile import write_atomically
 from app.agents.txsender import SenderError, TxSender
 from app.client.consensus import ConsensusClient, InputsMismatch
 from app.client.consensustx import msg_register_model
@@ -60,12 +60,7 @@ class EnsembleConfig:
 
 def write_answer(directory: Path, query_id: int, blob: bytes) -> Path:
     """Write QUERY_ID.bin atomically (a reader sees the old file or the whole new one)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{query_id}.bin"
-    partial = directory / f".{query_id}.bin.partial"
-    partial.write_bytes(blob)
-    os.replace(partial, path)
-    return path
+    return write_atomically(directory / f"{query_id}.bin", blob)
 
 
 class EnsembleSidecar:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from app.agents.statefile import write_atomically
 from app.modules.consensus.logic import compute_commitment
 
 __all__ = [
@@ -107,23 +107,6 @@ def default_state_dir(home: str | Path, query_id: int, address: str) -> Path:
     return Path(home).expanduser() / "predictor" / f"query-{query_id}-{address}"
 
 
-def _write_atomically(path: Path, data: bytes) -> Path:
-    """Write data to path through a temp file, fsync and rename, then fsync the directory."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return path
-
-
 def _round_path(directory: Path, round_: int) -> Path:
     """The file of one round."""
     return Path(directory) / f"round-{round_:06d}.json"
@@ -131,7 +114,7 @@ def _round_path(directory: Path, round_: int) -> Path:
 
 def save_predictions(directory: Path, saved: SavedPredictions) -> Path:
     """Write the round's file atomically and return its path."""
-    return _write_atomically(_round_path(directory, saved.round), saved.to_json().encode())
+    return write_atomically(_round_path(directory, saved.round), saved.to_json().encode())
 
 
 def load_predictions(
@@ -168,7 +151,7 @@ def save_model(directory: Path, model: SavedModel) -> Path:
         n_features=np.array(model.n_features),
         weights=np.asarray(model.weights, np.float32),
     )
-    return _write_atomically(Path(directory) / "model.npz", buffer.getvalue())
+    return write_atomically(Path(directory) / "model.npz", buffer.getvalue())
 
 
 def load_model(directory: Path) -> SavedModel | None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.agents.statefile import write_atomically
 from app.core.crypto import decode_address
 from app.modules.tasks.logic import compute_commitment
 
@@ -110,28 +110,9 @@ def _path(directory: Path, round_: int) -> Path:
     return Path(directory) / f"round-{round_:06d}.json"
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in directory durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_update(directory: Path, saved: SavedUpdate) -> Path:
     """Write the round's file atomically (temp file, fsync, rename) and return its path."""
-    directory = Path(directory)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = _path(directory, saved.round)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with tmp.open("w") as handle:
-        handle.write(saved.to_json())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    _fsync_dir(directory)
-    return target
+    return write_atomically(_path(Path(directory), saved.round), saved.to_json().encode())
 
 
 def load_update(directory: Path, task_id: int, round_: int, worker: str) -> SavedUpdate | None:

@@ -23,7 +23,7 @@ def test_answers_are_the_well_formed_files_of_pending_queries_in_id_order(tmp_pa
     write_answer(tmp_path, 9, BLOB)  # not pending: left out
     answers = read_answers(tmp_path, [_query(3), _query(2), _query(1)])
     assert [(a.query_id, a.predictions) for a in answers] == [(1, BLOB), (2, BLOB)]
-    assert not list(tmp_path.glob(".*partial"))  # written atomically
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temp file left
     assert read_answers(None, [_query(1)]) == []
 
 
