@@ -46,6 +46,7 @@ from app.modules.consensus import genesis as consensus_genesis
 from app.modules.consensus import keys as consensus_keys
 from app.modules.consensus import msg_server as consensus_msgs
 from app.modules.consensus.hooks import ConsensusHooks
+from app.modules.committee.invariants import check_member_count
 from app.modules.consensus.invariants import check_escrow as check_consensus_escrow
 from app.modules.consensus.keeper import CONSENSUS_ESCROW, ConsensusKeeper
 from app.modules.slashing import genesis as slashing_genesis
@@ -65,7 +66,6 @@ from app.modules.tasks import msg_server as tasks_msgs
 from app.modules.tasks.expected import UpdateJudge
 from app.modules.tasks.invariants import check_escrow
 from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
-from app.queries import QueryResult, QueryRouter
 from app.state.backend import Backend
 from app.state.kv import Branch, GasKV, KVReader
 from app.state.store import CommitStore
@@ -177,7 +177,6 @@ class SynodApp:
                 *consensus_msgs.routes(self.consensus, self.bank, self.consensus_hooks, self.staking),
             ]
         }
-        self.queries = QueryRouter(self)
         self.check_invariants = check_invariants
         self.reload()
 
@@ -309,10 +308,6 @@ class SynodApp:
         self._check_state = self.store.branch()
         return staged.height
 
-    def query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> QueryResult:
-        """Answer a read over committed state (never the block being executed)."""
-        return self.queries.handle(path, data, height, prove)
-
     # --- proposals and vote extensions: the randomness beacon (app/modules/committee/beacon.py) ---
 
     def vote_extensions_height(self, store: KVReader | None = None) -> int:
@@ -328,7 +323,7 @@ class SynodApp:
             view, self.committee, self.chain_id, address, height, extension
         ) and ensemble.is_valid_answers(view, self.consensus, extension)
 
-    def pending_fast_queries(self) -> list[consensus_pb2.Query]:
+    def pending_fast_queries(self) -> list[consensus_pb2.PredictionQuery]:
         """Fast queries the validators' next vote extensions may answer (committed state)."""
         return self.consensus.iterate_pending_fast(self.store.view)
 
@@ -515,6 +510,7 @@ class SynodApp:
             check_shares(store, self.staking)
             check_escrow(store, self.tasks, self._module_balances)
             check_consensus_escrow(store, self.consensus, self._module_balances)
+            check_member_count(store, self.committee)
 
     def _module_balances(self, store: Branch, module: str) -> dict[str, int]:
         """Every balance of a module account (for invariants)."""

@@ -166,7 +166,7 @@ def _query_id(outcome: Any) -> dict[str, Any]:
     return {"query_id": int(outcome.attribute("post_query", "query_id") or 0)}
 
 
-def _query(opts: dict[str, Any], query_id: int) -> consensus_pb2.Query:
+def _query(opts: dict[str, Any], query_id: int) -> consensus_pb2.PredictionQuery:
     """A query record from the node."""
     with client_errors():
         return ConsensusClient(resolve_node(opts["node"], opts["home"])).query(query_id).query
@@ -192,7 +192,7 @@ def register(from_key: str, query_id: int, stake: str | None, **opts: Any) -> No
 
 
 def _labels_to_reveal(
-    home: str, query: consensus_pb2.Query, labels_file: str | None, salt_hex: str | None
+    home: str, query: consensus_pb2.PredictionQuery, labels_file: str | None, salt_hex: str | None
 ) -> tuple[bytes, bytes]:
     """(labels, salt): from --labels-file and --salt, else the local record of the query's commitment."""
     record = find_labels(home, query.labels_commitment) if query.labels_commitment else None

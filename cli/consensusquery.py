@@ -103,7 +103,7 @@ def _where(phase: str, round_: int, rounds: int, end: int, height: int) -> str:
     return ""
 
 
-def _show_text(q: consensus_pb2.Query, where: str) -> str:
+def _show_text(q: consensus_pb2.PredictionQuery, where: str) -> str:
     """The human form of `query consensus show`."""
     s = q.schedule
     source = f"{len(q.inputs)} bytes inline" if q.inputs else q.inputs_uri

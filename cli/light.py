@@ -21,12 +21,10 @@ from app.client.verified import (
     init_trust,
     light_dir,
     load_trust,
-    merge_pages,
     open_light_client,
     open_verified_querier,
 )
 from app.client.verified.txproof import VerifiedTx, verify_tx
-from app.grpc.registry import get_service
 from cli.common import (
     emit,
     home_option,
@@ -74,12 +72,7 @@ def verified_answer(
     with verification_errors():
         querier = open_verified_querier(light_dir(home), resolve_node(node, home), resolve_grpc(grpc, home))
         try:
-            response_fields = get_service(module).response_class(method).DESCRIPTOR.fields_by_name
-            if "pagination" not in response_fields:
-                one = querier.query(module, method, request)
-                return one.answer, [one.height]
-            pages = list(querier.query_pages(module, method, request))
-            return merge_pages(pages), [p.height for p in pages]
+            return querier.ask_all(module, method, request), [querier.last_height]
         finally:
             querier.client.close()
 

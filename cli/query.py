@@ -18,8 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from app.core.crypto import PUBKEY_LEN, AddressError, address_bytes_from_pubkey, decode_address
-from app.grpc.registry import get_service
-from cli.chainquery import abci_query
+from app.client.querier import AbciQuerier
 from cli.common import (
     client_errors,
     emit,
@@ -66,9 +65,8 @@ def _ask(opts: _Opts, path: str, method: str, request: Message, data: bytes = b"
     module = path.split("/")[1]
     if opts.verify:
         return verified_answer(opts.home, opts.node, opts.grpc, module, method, request)
-    response = get_service(module).response_class(method)
     with client_errors():
-        return abci_query(resolve_node(opts.node, opts.home), path, data, response), []
+        return AbciQuerier(resolve_node(opts.node, opts.home)).ask_all(module, method, request), []
 
 
 def _emit(opts: _Opts, data: dict, text: str, heights: list[int]) -> None:

@@ -16,7 +16,7 @@ from app.core.crypto import PUBKEY_LEN, AddressError, PrivateKey, decode_address
 from app.core.errors import SynodError
 from app.core.tx import decode_tx
 from app.node.config import NodeHome, consensus_pubkey
-from cli.chainquery import QueryFailed, get_account, get_auth_params
+from cli.chainquery import get_account, get_auth_params
 from cli.common import (
     client_errors,
     emit,
@@ -91,12 +91,9 @@ def sign_and_broadcast(
     with client_errors():
         rpc: CometRPC = resolve_node(node, home)
         chain = resolve_chain_id(chain_id, home, rpc)
-        try:
-            account = get_account(rpc, key.address)
-        except QueryFailed as e:
-            raise click.ClickException(
-                f"{key.address} has no account on chain {chain}: it must receive tokens first ({e})"
-            ) from None
+        account = get_account(rpc, key.address)
+        if account is None:
+            raise click.ClickException(f"{key.address} has no account on chain {chain}: it must receive tokens first")
         params = get_auth_params(rpc)
         try:
             fee = parse_coins(fees) if fees else Coins.of([(params.fee_denom, gas * params.min_gas_price)])

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from app.abci.query import answer_query
 from app.app import BlockResult, SynodApp, TxResult
 from app.core import bls, voteext
 from app.core.events import Event
@@ -21,7 +22,7 @@ from app.modules.slashing.types import DUPLICATE_VOTE, LIGHT_CLIENT_ATTACK, Misb
 from app.state.snapshots import SnapshotInfo, SnapshotManager
 from synod.consensus.v1 import consensus_pb2, ensemble_pb2
 from tendermint.abci import types_pb2 as abci
-from tendermint.crypto import keys_pb2, proof_pb2
+from tendermint.crypto import keys_pb2
 from tendermint.types import validator_pb2
 
 __all__ = ["AbciHandlers", "APP_VERSION"]
@@ -100,7 +101,7 @@ ENSEMBLE_WAIT_SECONDS = 1.0
 
 def read_answers(
     directory: Path | None,
-    pending: Sequence[consensus_pb2.Query],
+    pending: Sequence[consensus_pb2.PredictionQuery],
     fresh_height: int = 0,
     wait_seconds: float = 0.0,
     clock: Callable[[], float] = time.monotonic,
@@ -188,16 +189,9 @@ class AbciHandlers:
         )
 
     def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
-        """Read committed state; `prove` adds a Merkle proof against the answered height."""
-        r = self.app.query(req.path, req.data, req.height, req.prove)
-        resp = abci.ResponseQuery(
-            code=r.code, codespace=r.codespace, log=r.log, key=r.key, value=r.value, height=r.height
-        )
-        if r.proof_ops:
-            resp.proof_ops.CopyFrom(
-                proof_pb2.ProofOps(ops=[proof_pb2.ProofOp(type=t, key=k, data=d) for t, k, d in r.proof_ops])
-            )
-        return resp
+        """Read committed state (never the block being executed): `/store` or a module query service
+        path; `prove` adds Merkle proofs against the answered height (app/abci/query.py)."""
+        return answer_query(self.app.store, req)
 
     # --- mempool connection -------------------------------------------------------------------
 

@@ -112,7 +112,7 @@ class EnsembleSidecar:
             raise EnsembleError(f"registering the model failed: {e}") from None
         self.reporter.info(f"registered model {description!r} at height {outcome.height}")
 
-    def _answer(self, model: Model, query: consensus_pb2.Query) -> None:
+    def _answer(self, model: Model, query: consensus_pb2.PredictionQuery) -> None:
         """Predict on a pending query's inputs and leave the predictions for ExtendVote."""
         try:
             inputs = fetch_inputs(query)

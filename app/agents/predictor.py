@@ -268,7 +268,7 @@ class PredictorAgent:
                     raise PredictorError(str(e)) from None
         return self._model
 
-    def _own_probabilities(self, query: consensus_pb2.Query) -> NDArray[np.float64]:
+    def _own_probabilities(self, query: consensus_pb2.PredictionQuery) -> NDArray[np.float64]:
         """The model's probabilities on the query's inputs (fetched and checked once)."""
         if self._probs is None:
             model = self._get_model()
@@ -279,7 +279,7 @@ class PredictorAgent:
                 raise PredictorError(str(e)) from None
         return self._probs
 
-    def _predict(self, query: consensus_pb2.Query, round_: int) -> SavedPredictions:
+    def _predict(self, query: consensus_pb2.PredictionQuery, round_: int) -> SavedPredictions:
         """Make, encode and save round_'s predictions (revised against round_ - 1 after round 0)."""
         probs = self._own_probabilities(query)
         view = None
@@ -299,7 +299,7 @@ class PredictorAgent:
 
     # --- transactions -----------------------------------------------------------------------
 
-    def _register(self, query: consensus_pb2.Query) -> None:
+    def _register(self, query: consensus_pb2.PredictionQuery) -> None:
         """Register with stake and commit to round 0's predictions in one transaction."""
         saved = self._saved(0) or self._predict(query, 0)
         stake = self.config.stake or query.min_stake
@@ -321,7 +321,7 @@ class PredictorAgent:
         elif result is not None:
             raise PredictorError(f"register and round 0 commit {result}")
 
-    def _commit(self, query: consensus_pb2.Query, saved: SavedPredictions) -> None:
+    def _commit(self, query: consensus_pb2.PredictionQuery, saved: SavedPredictions) -> None:
         """Broadcast the commitment to saved predictions."""
         msg = msg_commit_predictions(self.address, query.id, saved.round, saved.salt, saved.predictions)
         result = self._send([msg], f"round {saved.round} commit")
@@ -337,7 +337,7 @@ class PredictorAgent:
         elif result is not None:
             raise PredictorError(f"round {saved.round} commit {result}")
 
-    def _reveal(self, query: consensus_pb2.Query, saved: SavedPredictions) -> None:
+    def _reveal(self, query: consensus_pb2.PredictionQuery, saved: SavedPredictions) -> None:
         """Broadcast the saved predictions and their salt."""
         msg = msg_reveal_predictions(self.address, query.id, saved.round, saved.salt, saved.predictions)
         result = self._send([msg], f"round {saved.round} reveal")

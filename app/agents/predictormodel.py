@@ -83,7 +83,7 @@ def compute_participant_seed(query_id: int, participant: str) -> int:
     return int.from_bytes(digest.digest()[:4], "big")
 
 
-def compute_query_seed(query: consensus_pb2.Query) -> int:
+def compute_query_seed(query: consensus_pb2.PredictionQuery) -> int:
     """A seed every participant of a query derives alike (a colluding group's shared draws)."""
     digest = hashlib.sha256(_QUERY_SEED_DOMAIN + query.id.to_bytes(8, "big") + query.inputs_hash)
     return int.from_bytes(digest.digest()[:4], "big")
@@ -120,7 +120,7 @@ class QueryInputs:
     labels: NDArray[np.int64] | None
 
 
-def fetch_inputs(query: consensus_pb2.Query) -> QueryInputs:
+def fetch_inputs(query: consensus_pb2.PredictionQuery) -> QueryInputs:
     """The query's inputs, inline or resolved from its reference, checked against inputs_hash."""
     from app.ml.queryinputs import QueryInputsError, decode_inputs, resolve_inputs_uri
 

@@ -80,7 +80,7 @@ def _accuracy(entries: Entries | None, labels: Sequence[int] | None) -> int | No
 
 
 def compute_summary(
-    query: consensus_pb2.Query,
+    query: consensus_pb2.PredictionQuery,
     status: str,
     settlement: consensus_pb2.Settlement,
     address: str,

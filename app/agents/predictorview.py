@@ -19,13 +19,13 @@ T = TypeVar("T")
 Retrying = Callable[[str, Callable[[], T]], T]
 
 
-def _decode(query: consensus_pb2.Query, c: consensus_pb2.Commitment) -> Entries:
+def _decode(query: consensus_pb2.PredictionQuery, c: consensus_pb2.Commitment) -> Entries:
     """A revealed commitment's predictions, decoded and checked against the query."""
     return decode_predictions(c.predictions, query.input_count, query.label_count)
 
 
 def read_round_view(
-    client: ConsensusClient, retrying: Retrying, query: consensus_pb2.Query, round_: int, address: str
+    client: ConsensusClient, retrying: Retrying, query: consensus_pb2.PredictionQuery, round_: int, address: str
 ) -> tuple[RoundView, str]:
     """The tally of a closed round and the peers it shows address; and a line saying how it went."""
     resp = retrying("round", lambda: client.round(query.id, round_))
@@ -42,7 +42,7 @@ def read_round_view(
 
 
 def read_revealed(
-    client: ConsensusClient, retrying: Retrying, query: consensus_pb2.Query, address: str, last: int
+    client: ConsensusClient, retrying: Retrying, query: consensus_pb2.PredictionQuery, address: str, last: int
 ) -> list[tuple[int, Entries]]:
     """(round, predictions) of every closed round up to last whose reveals hold address's, in order."""
     out = []

@@ -14,14 +14,14 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from app.client.rpc import CometRPC, QueryFailed, RpcError
+from app.client.accounts import get_account, get_auth_params
+from app.client.rpc import CometRPC, RpcError
 from app.client.txbuilder import DEFAULT_GAS, build_tx
 from app.core.coins import Coins
 from app.core.crypto import PrivateKey
 from app.core.gas import DEFAULT_GAS_CONFIG
 from app.modules.auth.params import default_params
 from synod.auth.v1 import auth_pb2
-from synod.auth.v1 import query_pb2 as auth_query
 
 __all__ = [
     "PreparedTx",
@@ -125,16 +125,13 @@ class TxSender:
 
     def _account(self) -> auth_pb2.BaseAccount:
         """The signer's account (number and sequence), which must exist."""
-        try:
-            resp = self.rpc.query_proto(
-                "/auth/account", self.key.address.encode(), auth_query.QueryAccountResponse
-            )
-        except QueryFailed as e:
+        account = get_account(self.rpc, self.key.address)
+        if account is None:
             raise SenderError(
                 f"{self.key.address} has no account on chain {self.chain_id}: it must receive tokens "
-                f"first, e.g. `synod tx bank send FUNDED_KEY {self.key.address} 10000000usyn` ({e})"
-            ) from None
-        return resp.account
+                f"first, e.g. `synod tx bank send FUNDED_KEY {self.key.address} 10000000usyn`"
+            )
+        return account
 
     def prepare(
         self, msgs: Sequence[Message], gas: int | None = None, fees: Coins | None = None, memo: str = ""
@@ -143,7 +140,7 @@ class TxSender:
         account = self._account()
         limit = compute_gas_limit(msgs) if gas is None else gas
         if fees is None:
-            params = self.rpc.query_proto("/auth/params", b"", auth_query.QueryParamsResponse).params
+            params = get_auth_params(self.rpc)
             fees = Coins.of([(params.fee_denom, limit * params.min_gas_price)])
         raw = build_tx(
             self.key,

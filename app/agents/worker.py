@@ -250,8 +250,8 @@ class Worker:
         h = task.hyper
         count = compute_checkpoint_count(samples, h.batch_size, h.local_epochs, task.trace.every_steps)
         params = self._retrying(
-            "params", lambda: self.rpc.query_proto("/tasks/params", b"", query_pb2.QueryParamsResponse)
-        ).params
+            "params", self.tasks.params
+        )
         if count > params.max_trace_checkpoints:
             raise WorkerError(
                 f"task {task.id} checkpoints every {task.trace.every_steps} steps: a trace of {samples} "

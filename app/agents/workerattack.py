@@ -30,7 +30,7 @@ from app.core.fixedpoint import (
 )
 from app.ml.attacks import AttackContext, WorkerAttack
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, QuantizationError, dequantize, quantize
-from synod.tasks.v1 import query_pb2, tasks_pb2
+from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["Attacker", "RoundInputs", "compute_attacked_update", "forge_trace_end"]
 
@@ -130,11 +130,8 @@ class Attacker:
         for reveal in state.reveals:
             if reveal.worker == self.address or (round_, reveal.worker) in kept:
                 continue
-            req = query_pb2.QueryUpdateRequest(task_id=self.task_id, round=round_, worker=reveal.worker)
             try:
-                resp = self.tasks.rpc.query_proto(
-                    "/tasks/update", req.SerializeToString(deterministic=True), query_pb2.QueryUpdateResponse
-                )
+                resp = self.tasks.update(self.task_id, round_, reveal.worker)
             except QueryFailed:
                 continue  # the round closed between the listing and the fetch
             if content_hash(resp.update) == resp.reveal.update_hash:

@@ -1,13 +1,14 @@
-"""Typed reads of the committee module over CometBFT's abci_query, and the revealed updates and traces
-a committee member scores, each checked against the hash its reveal put on chain."""
+"""Typed reads of the committee module over any Querier, and the revealed updates and traces a
+committee member scores, each checked against the hash its reveal put on chain."""
 
 from __future__ import annotations
 
 import hashlib
 
-from app.client.rpc import CometRPC
-from synod.committee.v1 import committee_pb2, query_pb2
-from synod.tasks.v1 import query_pb2 as tasks_query
+from app.client.querier import QuerySource, as_querier
+from app.client.tasks import TasksClient
+from synod.committee.v1 import committee_pb2
+from synod.committee.v1 import query_pb2 as q
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["CommitteeClient", "RevealMismatch"]
@@ -18,57 +19,46 @@ class RevealMismatch(ValueError):
 
 
 class CommitteeClient:
-    """Queries of /committee/* paths (and the revealed payloads) through one node's RPC."""
+    """Queries of `synod.committee.v1.Query` (and the revealed payloads) through one querier."""
 
-    def __init__(self, rpc: CometRPC) -> None:
-        self.rpc = rpc
+    def __init__(self, source: QuerySource) -> None:
+        self.querier = as_querier(source)
+        self._tasks = TasksClient(self.querier)
 
-    def params(self) -> query_pb2.QueryParamsResponse:
+    def params(self) -> q.QueryParamsResponse:
         """Params with the committee size, capture probabilities and eligible members."""
-        return self.rpc.query_proto("/committee/params", b"", query_pb2.QueryParamsResponse)
+        return self.querier.ask("committee", "Params", q.QueryParamsRequest())
 
     def members(self) -> list[committee_pb2.Member]:
         """Every validator on committee duty, in operator address order."""
-        return list(self.rpc.query_proto("/committee/members", b"", query_pb2.QueryMembersResponse).members)
+        return list(self.querier.ask_all("committee", "Members", q.QueryMembersRequest()).members)
 
-    def committee(self, task_id: int, round_: int) -> query_pb2.QueryCommitteeResponse:
-        """A (task, round) committee and the attestations received so far."""
-        req = query_pb2.QueryCommitteeRequest(task_id=task_id, round=round_)
-        return self.rpc.query_proto("/committee/committee", _bytes(req), query_pb2.QueryCommitteeResponse)
+    def committee(self, task_id: int, round_: int) -> q.QueryCommitteeResponse:
+        """A (task, round) committee and every attestation received so far."""
+        return self.querier.ask_all("committee", "Committee", q.QueryCommitteeRequest(task_id=task_id, round=round_))
 
     def scores(self, task_id: int, round_: int) -> committee_pb2.RoundScores:
         """The judgement of a (task, round)."""
-        req = query_pb2.QueryScoresRequest(task_id=task_id, round=round_)
-        return self.rpc.query_proto("/committee/scores", _bytes(req), query_pb2.QueryScoresResponse).scores
+        return self.querier.ask("committee", "Scores", q.QueryScoresRequest(task_id=task_id, round=round_)).scores
 
     def reputation(self, address: str) -> committee_pb2.Reputation:
         """An address's reputation (the initial one when it has no record yet)."""
-        req = query_pb2.QueryReputationRequest(address=address)
-        resp = self.rpc.query_proto("/committee/reputation", _bytes(req), query_pb2.QueryReputationResponse)
-        return resp.reputation
+        return self.querier.ask("committee", "Reputation", q.QueryReputationRequest(address=address)).reputation
 
     def seed(self) -> committee_pb2.Seed:
         """The randomness beacon's latest output."""
-        return self.rpc.query_proto("/committee/seed", b"", query_pb2.QuerySeedResponse).seed
+        return self.querier.ask("committee", "Seed", q.QuerySeedRequest()).seed
 
     def revealed_update(self, task_id: int, round_: int, worker: str) -> tuple[tasks_pb2.Reveal, bytes]:
         """A worker's revealed update of the open round, checked against its reveal's update hash."""
-        req = tasks_query.QueryUpdateRequest(task_id=task_id, round=round_, worker=worker)
-        resp = self.rpc.query_proto("/tasks/update", _bytes(req), tasks_query.QueryUpdateResponse)
-        _check(
-            resp.update,
-            resp.reveal.update_hash,
-            f"the update of {worker} in round {round_} of task {task_id}",
-        )
+        resp = self._tasks.update(task_id, round_, worker)
+        _check(resp.update, resp.reveal.update_hash, f"the update of {worker} in round {round_} of task {task_id}")
         return resp.reveal, resp.update
 
     def trace(self, task_id: int, round_: int, worker: str) -> tuple[tasks_pb2.Reveal, bytes]:
         """A worker's revealed training trace, checked against its reveal's trace hash."""
-        req = tasks_query.QueryTraceRequest(task_id=task_id, round=round_, worker=worker)
-        resp = self.rpc.query_proto("/tasks/trace", _bytes(req), tasks_query.QueryTraceResponse)
-        _check(
-            resp.trace, resp.reveal.trace_hash, f"the trace of {worker} in round {round_} of task {task_id}"
-        )
+        resp = self._tasks.trace(task_id, round_, worker)
+        _check(resp.trace, resp.reveal.trace_hash, f"the trace of {worker} in round {round_} of task {task_id}")
         return resp.reveal, resp.trace
 
 
@@ -80,8 +70,3 @@ def _check(payload: bytes, expected: bytes, what: str) -> None:
             f"{what} hashes to {digest.hex()}, its reveal records {expected.hex()}; the node served "
             "corrupt data: ask another node (--node)"
         )
-
-
-def _bytes(req: object) -> bytes:
-    """A request's deterministic encoding (the app rejects non-canonical query data)."""
-    return req.SerializeToString(deterministic=True)  # type: ignore[attr-defined]

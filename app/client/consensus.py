@@ -1,12 +1,13 @@
-"""Typed reads of the consensus module (prediction queries, rounds, settlements) over CometBFT's
-abci_query, and the check that a query's inputs hash to what the chain recorded."""
+"""Typed reads of the consensus module (prediction queries, rounds, settlements) over any Querier,
+and the check that a query's inputs hash to what the chain recorded."""
 
 from __future__ import annotations
 
 import hashlib
 
-from app.client.rpc import CometRPC
-from synod.consensus.v1 import consensus_pb2, query_pb2
+from app.client.querier import QuerySource, as_querier
+from synod.consensus.v1 import consensus_pb2
+from synod.consensus.v1 import query_pb2 as q
 
 __all__ = ["ConsensusClient", "InputsMismatch", "check_inputs"]
 
@@ -15,7 +16,7 @@ class InputsMismatch(ValueError):
     """A query's inputs blob does not hash to the inputs_hash its query records on chain."""
 
 
-def check_inputs(blob: bytes, query: consensus_pb2.Query, where: str) -> bytes:
+def check_inputs(blob: bytes, query: consensus_pb2.PredictionQuery, where: str) -> bytes:
     """Return blob if its SHA-256 is the query's inputs_hash, else raise InputsMismatch."""
     digest = hashlib.sha256(blob).digest()
     if digest != query.inputs_hash:
@@ -27,64 +28,49 @@ def check_inputs(blob: bytes, query: consensus_pb2.Query, where: str) -> bytes:
 
 
 class ConsensusClient:
-    """Queries of the /consensus/* paths through one node's RPC."""
+    """Queries of `synod.consensus.v1.Query` through one querier (an RPC client means abci_query)."""
 
-    def __init__(self, rpc: CometRPC) -> None:
-        self.rpc = rpc
+    def __init__(self, source: QuerySource) -> None:
+        self.querier = as_querier(source)
 
     def params(self) -> consensus_pb2.Params:
         """The module's limits, slashing rate and reputation settings."""
-        req = query_pb2.QueryParamsRequest()
-        return self.rpc.query_proto("/consensus/params", _bytes(req), query_pb2.QueryParamsResponse).params
+        return self.querier.ask("consensus", "Params", q.QueryParamsRequest()).params
 
-    def query(self, query_id: int) -> query_pb2.QueryQueryResponse:
+    def query(self, query_id: int) -> q.QueryQueryResponse:
         """A query with the phase, round and phase end of the next block."""
-        req = query_pb2.QueryQueryRequest(query_id=query_id)
-        return self.rpc.query_proto("/consensus/query", _bytes(req), query_pb2.QueryQueryResponse)
+        return self.querier.ask("consensus", "Query", q.QueryQueryRequest(query_id=query_id))
+
+    def queries(self) -> list[consensus_pb2.PredictionQuery]:
+        """Every prediction query, in id order."""
+        return list(self.querier.ask_all("consensus", "Queries", q.QueryQueriesRequest()).queries)
 
     def answer(self, query_id: int) -> consensus_pb2.Settlement:
         """The settled answers of a query (and its labels and accuracy once revealed)."""
-        req = query_pb2.QueryAnswerRequest(query_id=query_id)
-        resp = self.rpc.query_proto("/consensus/answer", _bytes(req), query_pb2.QueryAnswerResponse)
-        return resp.settlement
+        return self.querier.ask("consensus", "Answer", q.QueryAnswerRequest(query_id=query_id)).settlement
 
     def participants(self, query_id: int) -> list[consensus_pb2.Participant]:
         """Everyone registered for a query, with stake, reputation snapshot and outcome."""
-        req = query_pb2.QueryParticipantsRequest(query_id=query_id)
-        path = "/consensus/participants"
-        return list(self.rpc.query_proto(path, _bytes(req), query_pb2.QueryParticipantsResponse).participants)
+        req = q.QueryParticipantsRequest(query_id=query_id)
+        return list(self.querier.ask_all("consensus", "Participants", req).participants)
 
-    def round(self, query_id: int, round_: int) -> query_pb2.QueryRoundResponse:
+    def round(self, query_id: int, round_: int) -> q.QueryRoundResponse:
         """A round's state (tallies once its reveal phase ended) and the predictions revealed in it."""
-        req = query_pb2.QueryRoundRequest(query_id=query_id, round=round_)
-        return self.rpc.query_proto("/consensus/round", _bytes(req), query_pb2.QueryRoundResponse)
+        return self.querier.ask_all("consensus", "Round", q.QueryRoundRequest(query_id=query_id, round=round_))
 
     def peers(self, query_id: int, round_: int, participant: str) -> list[consensus_pb2.Commitment]:
         """The peers a participant is shown after round_, with their revealed predictions."""
-        req = query_pb2.QueryPeersRequest(query_id=query_id, round=round_, participant=participant)
-        return list(self.rpc.query_proto("/consensus/peers", _bytes(req), query_pb2.QueryPeersResponse).peers)
+        req = q.QueryPeersRequest(query_id=query_id, round=round_, participant=participant)
+        return list(self.querier.ask("consensus", "Peers", req).peers)
 
     def models(self) -> list[consensus_pb2.EnsembleModel]:
         """The validators in the fast-path ensemble."""
-        req = query_pb2.QueryModelsRequest()
-        return list(
-            self.rpc.query_proto("/consensus/models", _bytes(req), query_pb2.QueryModelsResponse).models
-        )
+        return list(self.querier.ask_all("consensus", "Models", q.QueryModelsRequest()).models)
 
-    def pending(self) -> list[consensus_pb2.Query]:
+    def pending(self) -> list[consensus_pb2.PredictionQuery]:
         """Fast queries waiting for the validators' answers."""
-        req = query_pb2.QueryPendingRequest()
-        return list(
-            self.rpc.query_proto("/consensus/pending", _bytes(req), query_pb2.QueryPendingResponse).queries
-        )
+        return list(self.querier.ask_all("consensus", "Pending", q.QueryPendingRequest()).queries)
 
     def reputation(self, address: str) -> consensus_pb2.ConsensusReputation:
         """An address's consensus reputation (the initial one when it has no record yet)."""
-        req = query_pb2.QueryReputationRequest(address=address)
-        path = "/consensus/reputation"
-        return self.rpc.query_proto(path, _bytes(req), query_pb2.QueryReputationResponse).reputation
-
-
-def _bytes(req: object) -> bytes:
-    """A request's deterministic encoding (the app rejects non-canonical query data)."""
-    return req.SerializeToString(deterministic=True)  # type: ignore[attr-defined]
+        return self.querier.ask("consensus", "Reputation", q.QueryReputationRequest(address=address)).reputation

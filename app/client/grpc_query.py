@@ -1,33 +1,43 @@
-"""A blocking gRPC client for the node's query services (app/grpc), any registered module.
+"""A blocking gRPC client for the node's query services (app/modules/services.py), any module.
 
-It returns answers as the server sent them, proofs included; app/client/verified checks them.
+It returns answers as the server sent them, proofs included; app/client/verified checks them. As a
+`Querier` (app/client/querier.py) it is an unverified transport like abci_query.
 """
 
 from __future__ import annotations
 
 import grpc
+from typing import Any
+
 from google.protobuf.message import Message
 
-from app.grpc.base import QueryService
-from app.grpc.registry import get_service
+from app.client.querier import collect_pages
+from app.client.rpc import QueryFailed
+from app.core.query import MAX_MESSAGE_BYTES, QueryService
+from app.modules.services import get_service
 
-__all__ = ["GrpcQueryClient", "QueryUnavailable", "QueryRejected"]
+__all__ = ["GrpcQueryClient", "QueryUnavailable", "QueryRejected", "normalize_address"]
 
 _DEFAULT_TIMEOUT = 10.0
-# Local nodes are reached directly; an http(s)_proxy in the environment must not capture them.
-_CHANNEL_OPTIONS = [("grpc.enable_http_proxy", 0)]
+_CHANNEL_OPTIONS = [
+    # Local nodes are reached directly; an http(s)_proxy in the environment must not capture them.
+    ("grpc.enable_http_proxy", 0),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
 
 
 class QueryUnavailable(ConnectionError):
     """No gRPC query server answered at the address (down, wrong address, or timed out)."""
 
 
-class QueryRejected(Exception):
-    """The server refused the query; `code` is the gRPC status code and the message its reason."""
+class QueryRejected(QueryFailed):
+    """The server refused the query: `status` is the gRPC status code, `codespace`/`code` the
+    registered error when the server named one (a record that does not exist yet, a bad address)."""
 
-    def __init__(self, message: str, code: grpc.StatusCode) -> None:
-        super().__init__(message)
-        self.code = code
+    def __init__(self, message: str, status: grpc.StatusCode, code: int | None = None, codespace: str = "") -> None:
+        super().__init__(message, code, codespace)
+        self.status = status
 
 
 def normalize_address(address: str) -> str:
@@ -45,6 +55,7 @@ class GrpcQueryClient:
         """Connect lazily to HOST:PORT; every call waits at most timeout seconds."""
         self.address = normalize_address(address)
         self.timeout = timeout
+        self.last_height = 0
         self._channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
 
     def close(self) -> None:
@@ -69,17 +80,39 @@ class GrpcQueryClient:
             response_deserializer=service.response_class(method).FromString,
         )
         try:
-            return stub(request, timeout=self.timeout)
+            response = stub(request, timeout=self.timeout)
         except grpc.RpcError as e:
             raise self._translate(e, service.path(method)) from None
+        self.last_height = response.proof.height  # type: ignore[attr-defined]
+        return response
+
+    def ask(self, module: str, method: str, request: Message) -> Any:
+        """One answer, unverified (its proof is left as served)."""
+        return self.call(module, method, request)
+
+    def ask_all(self, module: str, method: str, request: Message) -> Any:
+        """Every page of a list from one height, unverified."""
+
+        def page(r: Message) -> tuple[Message, int]:
+            answer = self.call(module, method, r)
+            return answer, answer.proof.height  # type: ignore[attr-defined]
+
+        return collect_pages(page, request, get_service(module).path(method))
 
     def _translate(self, error: grpc.RpcError, path: str) -> Exception:
         """A gRPC failure as an error that says what to do."""
-        code = error.code()  # type: ignore[attr-defined]
+        status = error.code()  # type: ignore[attr-defined]
         details = error.details()  # type: ignore[attr-defined]
-        if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if status in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return QueryUnavailable(
-                f"no answer from the gRPC query server at {self.address} ({path}: {code.name}: {details}); "
+                f"no answer from the gRPC query server at {self.address} ({path}: {status.name}: {details}); "
                 "is the node running, and is this its grpc_address (config/app.toml)? Use --grpc HOST:PORT"
             )
-        return QueryRejected(f"{path} at {self.address} refused the query: {code.name}: {details}", code)
+        trailers = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+        code = trailers.get("synod-code")
+        return QueryRejected(
+            f"{path} at {self.address} refused the query: {status.name}: {details}",
+            status,
+            int(code) if code and code.isdigit() else None,
+            trailers.get("synod-codespace", ""),
+        )

@@ -12,11 +12,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, TypeVar
+from typing import Any
 
-from google.protobuf.message import Message
-
-__all__ = ["RpcError", "NodeUnreachable", "CometRPC", "decode_base64"]
+__all__ = ["RpcError", "NodeUnreachable", "QueryFailed", "CometRPC", "decode_base64"]
 
 _PER_PAGE = 100  # CometBFT's maximum page size for /validators
 _START_HINT = "is the node running? start it with `synod start --home H`"
@@ -35,11 +33,12 @@ class NodeUnreachable(RpcError):
     """No CometBFT node answered at the URL (refused, unresolvable, or timed out)."""
 
 
-M = TypeVar("M", bound=Message)
-
-
 class QueryFailed(RpcError):
-    """The app answered a query with a non-zero code; the message is the app's log."""
+    """The app refused a query with a registered (codespace, code); the message is the app's log."""
+
+    def __init__(self, message: str, code: int | None = None, codespace: str = "") -> None:
+        super().__init__(message, code)
+        self.codespace = codespace
 
 
 def decode_base64(value: str | None) -> bytes:
@@ -156,13 +155,6 @@ class CometRPC:
     def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict[str, Any]:
         """The app's "response" (key/value base64: see decode_base64); height 0 is latest."""
         return self._call("abci_query", path=path, data=data, height=height, prove=prove)["response"]
-
-    def query_proto(self, path: str, data: bytes, response: type[M]) -> M:
-        """Query the app and decode its answer as response; a non-zero code raises QueryFailed."""
-        r = self.abci_query(path, data)
-        if int(r.get("code", 0)):
-            raise QueryFailed(r.get("log") or f"query {path} failed with code {r['code']}", int(r["code"]))
-        return response.FromString(decode_base64(r.get("value")))
 
     def broadcast_tx_sync(self, tx: bytes) -> dict[str, Any]:
         """Submit tx and return its CheckTx outcome ({"code", "log", "hash", ...}); code 0 = ok."""

@@ -1,55 +1,80 @@
-"""Typed reads of the tasks module over CometBFT's abci_query, with checkpoint hash checks."""
+"""Typed reads of the tasks module over any Querier (abci_query, gRPC, or verified gRPC), with
+checkpoint hash checks."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
-from app.client.rpc import CometRPC
-from synod.tasks.v1 import query_pb2, tasks_pb2
+from google.protobuf.message import Message
 
-__all__ = ["CheckpointMismatch", "TasksClient"]
+from app.client.querier import QuerySource, as_querier, ask_list
+from synod.tasks.v1 import query_pb2 as q
+from synod.tasks.v1 import tasks_pb2
+
+__all__ = ["CheckpointMismatch", "OpenRound", "TasksClient"]
 
 
 class CheckpointMismatch(ValueError):
     """Downloaded weights do not hash to the checkpoint's on-chain model hash."""
 
 
+@dataclass(frozen=True)
+class OpenRound:
+    """The open round's commitments and reveals."""
+
+    commitments: list[tasks_pb2.Commitment]
+    reveals: list[tasks_pb2.Reveal]
+
+
 class TasksClient:
-    """Queries of /tasks/* paths through one node's RPC."""
+    """Queries of `synod.tasks.v1.Query` through one querier (an RPC client means abci_query)."""
 
-    def __init__(self, rpc: CometRPC) -> None:
-        self.rpc = rpc
+    def __init__(self, source: QuerySource) -> None:
+        self.querier = as_querier(source)
 
-    def task(self, task_id: int) -> query_pb2.QueryTaskResponse:
+    def _all(self, method: str, request: Message, field: str) -> list:
+        """Every item of a list answer."""
+        return ask_list(self.querier, "tasks", method, request, field)
+
+    def task(self, task_id: int) -> q.QueryTaskResponse:
         """The task and its phase at the next block."""
-        req = query_pb2.QueryTaskRequest(task_id=task_id)
-        return self.rpc.query_proto("/tasks/task", _bytes(req), query_pb2.QueryTaskResponse)
+        return self.querier.ask("tasks", "Task", q.QueryTaskRequest(task_id=task_id))
 
     def tasks(self) -> list[tasks_pb2.Task]:
         """Every task."""
-        resp = self.rpc.query_proto("/tasks/tasks", b"", query_pb2.QueryTasksResponse)
-        return list(resp.tasks)
+        return self._all("Tasks", q.QueryTasksRequest(), "tasks")
 
     def rounds(self, task_id: int) -> list[tasks_pb2.RoundRecord]:
         """The task's checkpoint records, round 0 (initial model) first."""
-        req = query_pb2.QueryRoundsRequest(task_id=task_id)
-        return list(self.rpc.query_proto("/tasks/rounds", _bytes(req), query_pb2.QueryRoundsResponse).rounds)
+        return self._all("Rounds", q.QueryRoundsRequest(task_id=task_id), "rounds")
 
     def participants(self, task_id: int) -> list[tasks_pb2.Participant]:
         """The task's workers."""
-        req = query_pb2.QueryParticipantsRequest(task_id=task_id)
-        resp = self.rpc.query_proto("/tasks/participants", _bytes(req), query_pb2.QueryParticipantsResponse)
-        return list(resp.participants)
+        return self._all("Participants", q.QueryParticipantsRequest(task_id=task_id), "participants")
 
-    def round_state(self, task_id: int, round_: int) -> query_pb2.QueryRoundStateResponse:
+    def round_state(self, task_id: int, round_: int) -> OpenRound:
         """The open round's commitments and reveals."""
-        req = query_pb2.QueryRoundStateRequest(task_id=task_id, round=round_)
-        return self.rpc.query_proto("/tasks/round-state", _bytes(req), query_pb2.QueryRoundStateResponse)
+        return OpenRound(
+            self._all("Commitments", q.QueryCommitmentsRequest(task_id=task_id, round=round_), "commitments"),
+            self._all("Reveals", q.QueryRevealsRequest(task_id=task_id, round=round_), "reveals"),
+        )
+
+    def params(self) -> tasks_pb2.Params:
+        """The module's limits."""
+        return self.querier.ask("tasks", "Params", q.QueryParamsRequest()).params
+
+    def update(self, task_id: int, round_: int, worker: str) -> q.QueryUpdateResponse:
+        """A worker's revealed update of the open round, as served (check it with its reveal's hash)."""
+        return self.querier.ask("tasks", "Update", q.QueryUpdateRequest(task_id=task_id, round=round_, worker=worker))
+
+    def trace(self, task_id: int, round_: int, worker: str) -> q.QueryTraceResponse:
+        """A worker's revealed training trace, as served (check it with its reveal's hash)."""
+        return self.querier.ask("tasks", "Trace", q.QueryTraceRequest(task_id=task_id, round=round_, worker=worker))
 
     def model(self, task_id: int, round_: int) -> tuple[tasks_pb2.RoundRecord, bytes]:
         """A round's checkpoint record and weights, the weights checked against its model hash."""
-        req = query_pb2.QueryModelRequest(task_id=task_id, round=round_)
-        resp = self.rpc.query_proto("/tasks/model", _bytes(req), query_pb2.QueryModelResponse)
+        resp = self.querier.ask("tasks", "Model", q.QueryModelRequest(task_id=task_id, round=round_))
         digest = hashlib.sha256(resp.weights).digest()
         if digest != resp.round.model_hash:
             raise CheckpointMismatch(
@@ -57,8 +82,3 @@ class TasksClient:
                 f"{resp.round.model_hash.hex()}; the node served corrupt data"
             )
         return resp.round, resp.weights
-
-
-def _bytes(req: object) -> bytes:
-    """A request's deterministic encoding (the app rejects non-canonical query data)."""
-    return req.SerializeToString(deterministic=True)  # type: ignore[attr-defined]

@@ -1,26 +1,5 @@
-"""gRPC query services over committed state, each answer carrying Merkle proofs (see README.md)."""
+"""The gRPC query server: every module's query service over committed state, with proofs (README.md)."""
 
-from app.grpc.base import (
-    DEFAULT_PAGE_LIMIT,
-    MAX_PAGE_LIMIT,
-    Answer,
-    InvalidQuery,
-    QueryService,
-    StateReader,
-    compute_page_limit,
-)
-from app.grpc.committed import CommittedReader
-from app.grpc.registry import SERVICES, get_service
+from app.grpc.server import GrpcBindError, QueryServer
 
-__all__ = [
-    "DEFAULT_PAGE_LIMIT",
-    "MAX_PAGE_LIMIT",
-    "SERVICES",
-    "Answer",
-    "CommittedReader",
-    "InvalidQuery",
-    "QueryService",
-    "StateReader",
-    "compute_page_limit",
-    "get_service",
-]
+__all__ = ["GrpcBindError", "QueryServer"]

@@ -19,12 +19,13 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from app.grpc.base import Answer, InvalidQuery, QueryService
-from app.grpc.committed import CommittedReader
-from app.grpc.registry import SERVICES
+from app.core.errors import SynodError
+from app.core.query import MAX_MESSAGE_BYTES, Answer, InvalidQuery, QueryService
+from app.modules.services import SERVICES
 from app.state.backend import Backend
+from app.state.proving import CommittedReader
 
-__all__ = ["GrpcBindError", "QueryServer"]
+__all__ = ["GrpcBindError", "QueryServer", "error_metadata"]
 
 log = logging.getLogger("synod.grpc")
 
@@ -50,7 +51,13 @@ class QueryServer:
         """Listen on HOST:PORT (port 0 picks one) and serve; return the bound port."""
         self._executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="grpc-query")
         # No SO_REUSEPORT: a second node on the same address must fail, not share the port.
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ]
+        )
         server.add_generic_rpc_handlers([self._handler(s) for s in self._services])
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -109,11 +116,19 @@ class QueryServer:
         try:
             return await loop.run_in_executor(self._executor, _answer_and_close, reader, answer, request)
         except InvalidQuery as e:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e), error_metadata(e))
+        except SynodError as e:
+            # Answers raise registered errors only for records that do not exist (yet).
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(e), error_metadata(e))
         except Exception as e:
             log.exception("gRPC query failed")
             await context.abort(grpc.StatusCode.INTERNAL, f"query failed: {type(e).__name__}: {e}")
         raise AssertionError("unreachable: context.abort raises")
+
+
+def error_metadata(error: SynodError) -> tuple[tuple[str, str], ...]:
+    """Trailing metadata naming a refusal's registered error, so clients keep its stable code."""
+    return (("synod-codespace", error.codespace), ("synod-code", str(error.code)))
 
 
 def _bind(server: grpc.aio.Server, address: str) -> int:

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import plyvel
 
+from app.state.kv import prefix_end
+
 __all__ = ["Backend", "ConsistentReader", "LevelDBBackend", "MemoryBackend"]
 
 
@@ -21,7 +23,9 @@ class ConsistentReader(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix in key order, from the first key >= start on (a seek, not a scan)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -31,13 +35,23 @@ class Backend(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]: ...
 
     def write_batch(self, puts: Mapping[bytes, bytes], deletes: list[bytes]) -> None: ...
 
     def snapshot(self) -> ConsistentReader: ...
 
     def close(self) -> None: ...
+
+
+def _iterator(source: Any, prefix: bytes, start: bytes) -> Any:
+    """A plyvel iterator over prefix that seeks to start (LevelDB cannot combine prefix= with start=)."""
+    if start <= prefix:
+        return source.iterator(prefix=prefix)
+    if not start.startswith(prefix):
+        raise ValueError("iterate: start must lie under prefix")
+    stop = prefix_end(prefix)
+    return source.iterator(start=start) if stop is None else source.iterator(start=start, stop=stop)
 
 
 class _PlyvelSnapshotReader:
@@ -50,9 +64,9 @@ class _PlyvelSnapshotReader:
         """Value as of the snapshot."""
         return self._snapshot.get(key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Entries under prefix in key order, as of the snapshot."""
-        with self._snapshot.iterator(prefix=prefix) as it:
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix in key order from start on, as of the snapshot."""
+        with _iterator(self._snapshot, prefix, start) as it:
             yield from it
 
     def close(self) -> None:
@@ -71,13 +85,9 @@ class _CopiedReader:
         """Value as of the copy."""
         return self._backend.get(key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Entries under prefix, as of the copy."""
-        return self._backend.iterate(prefix)
-
-    def snapshot(self) -> ConsistentReader:
-        """A frozen copy."""
-        return _CopiedReader(dict(self._data))
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix from start on, as of the copy."""
+        return self._backend.iterate(prefix, start)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -94,9 +104,9 @@ class LevelDBBackend:
         """Value or None."""
         return self._db.get(key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Entries under prefix in key order."""
-        with self._db.iterator(prefix=prefix) as it:
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix in key order from start on."""
+        with _iterator(self._db, prefix, start) as it:
             yield from it
 
     def write_batch(self, puts: Mapping[bytes, bytes], deletes: list[bytes]) -> None:
@@ -128,10 +138,10 @@ class MemoryBackend:
         """Value or None."""
         return self._data.get(key)
 
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        """Entries under prefix in key order (over a snapshot of the keys)."""
+    def iterate(self, prefix: bytes, start: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Entries under prefix in key order from start on (over a snapshot of the keys)."""
         keys = self._keys
-        i = bisect.bisect_left(keys, prefix)
+        i = bisect.bisect_left(keys, max(prefix, start))
         while i < len(keys) and keys[i].startswith(prefix):
             k = keys[i]
             if k in self._data:

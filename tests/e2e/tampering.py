@@ -22,7 +22,7 @@ from app.client.light.types import (
     ValidatorSet,
 )
 from app.client.rpc import CometRPC
-from app.grpc import SERVICES
+from app.modules.services import SERVICES
 
 __all__ = ["StandIn", "ForgingSource", "drop_two_signatures", "forge_validator_set"]
 

@@ -13,17 +13,21 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from app.abci.handlers import AbciHandlers
 from app.app import SynodApp
+from app.client.querier import collect_pages
 from app.client.txbuilder import DEFAULT_GAS, build_tx, msg_send
 from app.core import bls
 from app.core.coins import Coins
 from app.core.crypto import PrivateKey
 from app.core.voteext import compute_extension_sign_bytes, encode_vote_extension
 from app.modules.committee.beacon import compute_share_message
+from app.modules.services import get_service
 from app.state.backend import Backend, MemoryBackend
 from synod.consensus.v1 import ensemble_pb2
 from tendermint.abci import types_pb2 as abci
@@ -108,6 +112,18 @@ def beacon_votes(
     return votes
 
 
+def query_abci(handlers: AbciHandlers, module: str, method: str, request: Message, prove: bool = False) -> Any:
+    """A module query over ABCI Query at its service path (all pages of a list); it must succeed."""
+    service = get_service(module)
+
+    def page(r: Message) -> tuple[Message, int]:
+        answer = handlers.query(abci.RequestQuery(path=service.path(method), data=r.SerializeToString(), prove=prove))
+        assert answer.code == 0, answer.log
+        return service.response_class(method).FromString(answer.value), answer.height
+
+    return collect_pages(page, request, service.path(method))
+
+
 @dataclass
 class Chain:
     """A single-node chain driven block by block through the ABCI handlers."""
@@ -129,6 +145,10 @@ class Chain:
         self.abci = AbciHandlers(self.app)
         self.sequences: dict[str, int] = {}
         self.fees_paid: dict[str, int] = {}  # by Chain.tx, which pays gas x 1usyn
+
+    def ask(self, module: str, method: str, request: Message) -> Any:
+        """A module query over ABCI (all pages of a list); it must succeed."""
+        return query_abci(self.abci, module, method, request)
 
     def init(self, balances: dict[str, int], app_state: dict | None = None) -> bytes:
         """InitChain with funded test keys (and other modules' genesis) and an empty block 1;

@@ -11,6 +11,7 @@ import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -33,7 +34,7 @@ from synod.staking.v1 import staking_pb2
 from synod.staking.v1 import tx_pb2 as staking_tx
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import validator_pb2
-from tests.integration.harness import CHAIN_ID, DENOM, GENESIS_TIME, test_key
+from tests.integration.harness import CHAIN_ID, DENOM, GENESIS_TIME, query_abci, test_key
 
 __all__ = [
     "POWER_REDUCTION",
@@ -289,11 +290,9 @@ class StakingChain:
 
     # --- committed state ----------------------------------------------------------------------
 
-    def query(self, path: str, data: bytes, response: type[Message]) -> Message:
-        """An ABCI query that must succeed."""
-        r = self.abci.query(abci.RequestQuery(path=path, data=data))
-        assert r.code == 0, r.log
-        return response.FromString(r.value)
+    def ask(self, module: str, method: str, request: Message) -> Any:
+        """A module query over ABCI (all pages of a list); it must succeed."""
+        return query_abci(self.abci, module, method, request)
 
     def validator(self, name: str) -> staking_pb2.Validator:
         """A validator from committed state."""
@@ -303,8 +302,7 @@ class StakingChain:
 
     def power(self, name: str) -> int:
         """Power last sent to CometBFT (0 if not in the active set)."""
-        resp = self.query("/staking/validator", address(name).encode(), staking_query.QueryValidatorResponse)
-        return resp.power  # type: ignore[attr-defined]
+        return self.ask("staking", "Validator", staking_query.QueryValidatorRequest(operator_address=address(name))).power
 
     def comet_power(self, name: str, height: int) -> int:
         """Power CometBFT uses for `name` at `height` (after the H+2 delay)."""
@@ -316,8 +314,8 @@ class StakingChain:
 
     def supply(self) -> int:
         """Total usyn supply, via the bank query."""
-        resp = self.query("/bank/supply", b"", bank_query.QuerySupplyResponse)
-        return sum(int(c.amount) for c in resp.supply if c.denom == DENOM)  # type: ignore[attr-defined]
+        resp = self.ask("bank", "Supply", bank_query.QuerySupplyRequest())
+        return sum(int(c.amount) for c in resp.supply if c.denom == DENOM)
 
     def shares(self, delegator: str, validator: str) -> int:
         """Shares a delegator holds in a validator."""
@@ -327,18 +325,15 @@ class StakingChain:
 
     def delegation_value(self, delegator: str, validator: str) -> int:
         """Token value of a delegation, via the delegations query (0 if none)."""
-        resp = self.query(
-            "/staking/delegations", address(delegator).encode(), staking_query.QueryDelegationsResponse
-        )
-        for d, bal in zip(resp.delegations, resp.balances, strict=True):  # type: ignore[attr-defined]
+        resp = self.ask("staking", "Delegations", staking_query.QueryDelegationsRequest(delegator_address=address(delegator)))
+        for d, bal in zip(resp.delegations, resp.balances, strict=True):
             if d.validator_address == address(validator):
                 return int(bal)
         return 0
 
     def unbonding(self) -> list[staking_pb2.UnbondingEntry]:
         """The unbonding queue, via the query."""
-        resp = self.query("/staking/unbonding", b"", staking_query.QueryUnbondingResponse)
-        return list(resp.entries)  # type: ignore[attr-defined]
+        return list(self.ask("staking", "Unbonding", staking_query.QueryUnbondingRequest()).entries)
 
 
 def fee(gas_limit: int = DEFAULT_GAS) -> int:

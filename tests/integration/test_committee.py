@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "c498ceccb4f51064352437d8f3d28a1daae1b059dd41fd323b5c4d06068fb2b4"
+GOLDEN_COMMITTEE_APP_HASH = "6ac1dba1e02f374deafd22803a73a061c628a62877040e7d236859555a08a34a"
 
 
 def _genesis() -> dict:

@@ -44,7 +44,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "640163bfd0dae635d39469555422126125fe07a6733c99a135e5205956108663"
+GOLDEN_APP_HASH = "79ad4f2dfdd989b1f522c2895d0c3e888273631a431ce81db18da987b6350f84"
 
 
 def _vote_key(name: str) -> PrivateKey:
@@ -103,7 +103,7 @@ def _post(chain: Chain, inputs: int = 3) -> int:
     return max(q.id for q in chain.app.consensus.iterate_queries(chain.app.store.view))
 
 
-def _query(chain: Chain, query_id: int) -> consensus_pb2.Query:
+def _query(chain: Chain, query_id: int) -> consensus_pb2.PredictionQuery:
     query = chain.app.consensus.get_query(chain.app.store.view, query_id)
     assert query is not None
     return query
@@ -284,7 +284,7 @@ def _scenario(chain: Chain) -> str:
     chain.block([])
     answer = chain.abci.query(
         abci.RequestQuery(
-            path="/consensus/answer", data=query_pb2.QueryAnswerRequest(query_id=query_id).SerializeToString()
+            path="/synod.consensus.v1.Query/Answer", data=query_pb2.QueryAnswerRequest(query_id=query_id).SerializeToString()
         )
     )
     assert answer.code == 0, answer.log

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from app.abci.query import PROOF_OP_TYPE, query_paths
+from app.client.verified import verify_answer
 from app.core.crypto import decode_address, module_address
-from app.core.errors import ErrInvalidAddress, ErrInvalidRequest, ErrNotFound, ErrUnknownRequest
+from app.core.errors import ErrInvalidAddress, ErrInvalidRequest, ErrUnknownRequest
 from app.modules.auth import keys as auth_keys
 from app.modules.auth.ante import FEE_COLLECTOR
 from app.modules.bank import keys as bank_keys
-from app.queries import PROOF_OP_TYPE
+from app.modules.services import SERVICES, get_service
 from app.state import smt
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
@@ -107,24 +109,40 @@ def test_store_query_bad_requests(data: bytes, height: int) -> None:
     assert not resp.proof_ops.ops
 
 
+def _ask(chain: harness.Chain, path: str, request, *, prove: bool = False, height: int = 0):  # noqa: ANN001, ANN202
+    return _query(chain, path, request.SerializeToString(), prove=prove, height=height)
+
+
 def test_bank_balances_query() -> None:
     chain = _chain()
 
-    resp = _query(chain, "/bank/balances", BOB.encode())
+    resp = _ask(chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address=BOB))
 
     assert resp.code == 0, resp.log
-    balances = bank_query.QueryAllBalancesResponse.FromString(resp.value).balances
-    assert [(c.denom, c.amount) for c in balances] == [(harness.DENOM, str(10**6 + 1000))]
-    empty = bank_query.QueryAllBalancesResponse.FromString(
-        _query(chain, "/bank/balances", STRANGER.encode()).value
-    )
-    assert list(empty.balances) == []
+    answer = bank_query.QueryAllBalancesResponse.FromString(resp.value)
+    assert [(c.denom, c.amount) for c in answer.balances] == [(harness.DENOM, str(10**6 + 1000))]
+    assert answer.proof.height == resp.height == 2 and not answer.proof.entries  # no proof unless asked
+    empty = _ask(chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address=STRANGER))
+    assert list(bank_query.QueryAllBalancesResponse.FromString(empty.value).balances) == []
+
+
+def test_a_proven_abci_answer_verifies_like_a_grpc_one() -> None:
+    chain = _chain()
+    info = chain.abci.info(abci.RequestInfo())
+    request = bank_query.QueryAllBalancesRequest(address=BOB)
+
+    resp = _ask(chain, "/synod.bank.v1.Query/AllBalances", request, prove=True)
+
+    answer = bank_query.QueryAllBalancesResponse.FromString(resp.value)
+    assert answer.proof.entries and answer.proof.app_hash == info.last_block_app_hash
+    rebuilt = verify_answer(get_service("bank"), "AllBalances", request, answer, info.last_block_app_hash)
+    assert rebuilt.balances == answer.balances
 
 
 def test_auth_account_query() -> None:
     chain = _chain()
 
-    resp = _query(chain, "/auth/account", ALICE.encode())
+    resp = _ask(chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=ALICE))
 
     assert resp.code == 0, resp.log
     account = auth_query.QueryAccountResponse.FromString(resp.value).account
@@ -137,7 +155,7 @@ def test_auth_account_query() -> None:
 def test_bank_supply_query_equals_sum_of_balances() -> None:
     chain = _chain()
 
-    resp = _query(chain, "/bank/supply")
+    resp = _ask(chain, "/synod.bank.v1.Query/Supply", bank_query.QuerySupplyRequest())
 
     supply = bank_query.QuerySupplyResponse.FromString(resp.value).supply
     assert [(c.denom, int(c.amount)) for c in supply] == [(harness.DENOM, 10**9 + 10**6)]
@@ -148,30 +166,42 @@ def test_bank_supply_query_equals_sum_of_balances() -> None:
 def test_params_queries_decode() -> None:
     chain = _chain()
 
-    auth_params = auth_query.QueryParamsResponse.FromString(_query(chain, "/auth/params").value).params
-    bank_params = bank_query.QueryParamsResponse.FromString(_query(chain, "/bank/params").value).params
+    auth_params = chain.ask("auth", "Params", auth_query.QueryParamsRequest()).params
+    bank_params = chain.ask("bank", "Params", bank_query.QueryParamsRequest()).params
 
     assert auth_params.fee_denom == harness.DENOM
     assert auth_params.min_gas_price == 1
     assert bank_params.max_send_denoms == 8
 
 
-def test_unknown_path_and_bad_addresses_give_codes() -> None:
+def test_unknown_path_and_bad_requests_give_codes() -> None:
     chain = _chain()
 
-    unknown = _query(chain, "/bank/nothing")
-    bad_balances = _query(chain, "/bank/balances", b"synod1notvalid")
-    bad_account = _query(chain, "/auth/account", ALICE.upper().encode())
-    not_binary = _query(chain, "/auth/account", b"\xff\xfe")
-    missing = _query(chain, "/auth/account", STRANGER.encode())
-    old_height = _query(chain, "/bank/supply", height=1)
+    unknown = _query(chain, "/bank/balances", BOB.encode())  # the old hand-written route is gone
+    unknown_method = _query(chain, "/synod.bank.v1.Query/Nothing")
+    bad_balances = _ask(chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address="synod1notvalid"))
+    bad_account = _ask(chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=ALICE.upper()))
+    not_a_request = _query(chain, "/synod.auth.v1.Query/Account", b"\xff\xfe")
+    old_height = _ask(chain, "/synod.bank.v1.Query/Supply", bank_query.QuerySupplyRequest(), height=1)
+    missing = _ask(chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=STRANGER))
 
-    assert (unknown.codespace, unknown.code) == ("sdk", ErrUnknownRequest.code)
-    for r in (bad_balances, bad_account, not_binary):
+    for r in (unknown, unknown_method):
+        assert (r.codespace, r.code) == ("sdk", ErrUnknownRequest.code), r.log
+    for r in (bad_balances, bad_account):
         assert (r.codespace, r.code) == ("sdk", ErrInvalidAddress.code), r.log
-    assert (missing.codespace, missing.code) == ("sdk", ErrNotFound.code)
-    assert (old_height.codespace, old_height.code) == ("sdk", ErrInvalidRequest.code)
-    assert all(r.log for r in (unknown, bad_balances, bad_account, missing, old_height))
+    for r in (not_a_request, old_height):
+        assert (r.codespace, r.code) == ("sdk", ErrInvalidRequest.code), r.log
+    assert all(r.log for r in (unknown, unknown_method, bad_balances, bad_account, not_a_request, old_height))
+    # An account that does not exist is an empty answer (its absence provable), not an error.
+    assert missing.code == 0 and not auth_query.QueryAccountResponse.FromString(missing.value).HasField("account")
+
+
+def test_every_service_method_is_an_abci_path() -> None:
+    paths = query_paths()
+    for service in SERVICES:
+        for method in service.answers:
+            assert service.path(method) in paths
+    assert len({s.name for s in SERVICES}) == 7
 
 
 def test_query_during_finalize_reads_committed_state() -> None:
@@ -182,9 +212,9 @@ def test_query_during_finalize_reads_committed_state() -> None:
     staged = chain.finalize([chain.send("alice", CAROL, 777)])
     assert staged.tx_results[0].code == 0
     assert staged.app_hash != info.last_block_app_hash
-    balances = _query(chain, "/bank/balances", CAROL.encode())
+    balances = _ask(chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address=CAROL))
     stored = _query(chain, "/store", key, prove=True)
-    account = _query(chain, "/auth/account", ALICE.encode())
+    account = _ask(chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=ALICE))
 
     assert list(bank_query.QueryAllBalancesResponse.FromString(balances.value).balances) == []
     assert balances.height == stored.height == 2

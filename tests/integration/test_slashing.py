@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.modules.slashing.hooks import FOREVER
 from app.modules.staking.errors import ErrJailPeriod, ErrTombstoned
+from synod.slashing.v1 import query_pb2 as slashing_query
 from synod.slashing.v1 import slashing_pb2
 from tendermint.abci import types_pb2 as abci
 from tests.integration.staking_harness import (
@@ -51,14 +52,13 @@ def _slash_events(resp: abci.ResponseFinalizeBlock) -> list[dict[str, str]]:
 
 
 def _signing_info(chain: StakingChain, name: str) -> slashing_pb2.SigningInfo:
-    infos = chain.query("/slashing/signing-infos", b"", slashing_pb2.QuerySigningInfosResponse).infos  # type: ignore[attr-defined]
+    infos = chain.ask("slashing", "SigningInfos", slashing_query.QuerySigningInfosRequest()).infos
     (info,) = [i for i in infos if i.consensus_address == cons_address(name).hex().upper()]
     return info
 
 
 def _evidence_records(chain: StakingChain) -> list[slashing_pb2.Evidence]:
-    resp = chain.query("/slashing/evidence", b"", slashing_pb2.QueryEvidenceResponse)
-    return list(resp.evidence)  # type: ignore[attr-defined]
+    return list(chain.ask("slashing", "Evidence", slashing_query.QueryEvidenceRequest()).evidence)
 
 
 def _ok(result: abci.ExecTxResult) -> None:

@@ -87,7 +87,7 @@ def test_init_chain_returns_bonded_validators_with_power_from_self_bond() -> Non
         cons_key("val2"): 5,
     }
     chain.block()
-    listed = chain.query("/staking/validators", b"", staking_query.QueryValidatorsResponse)
+    listed = chain.ask("staking", "Validators", staking_query.QueryValidatorsRequest())
     by_operator = dict(zip([v.operator_address for v in listed.validators], listed.powers, strict=True))
     assert by_operator == {address("val1"): 10, address("val2"): 5}
     assert chain.validator("val1").tokens == str(10 * PR + PR // 2)
@@ -190,9 +190,7 @@ def test_undelegate_everything_removes_the_delegation() -> None:
 
     assert chain.shares("dave", "val2") == 0
     assert (
-        chain.query(
-            "/staking/delegations", address("dave").encode(), staking_query.QueryDelegationsResponse
-        ).delegations
+        chain.ask("staking", "Delegations", staking_query.QueryDelegationsRequest(delegator_address=address("dave"))).delegations
         == []
     )
     assert chain.validator("val2").delegator_shares == str(5 * PR)

@@ -219,8 +219,7 @@ def test_a_task_with_too_few_workers_fails_and_refunds(tc: TaskChain) -> None:
     task = _start(tc, ("bob",))  # min_workers is 2
     assert task.status == tasks_pb2.TASK_STATUS_FAILED
     assert tc.chain.balance(test_key("alice").address) == before - tc.chain.fees_paid["alice"]
-    resp = tc.app.query("/tasks/task", query_pb2.QueryTaskRequest(task_id=1).SerializeToString())
-    assert query_pb2.QueryTaskResponse.FromString(resp.value).phase == "failed"
+    assert tc.chain.ask("tasks", "Task", query_pb2.QueryTaskRequest(task_id=1)).phase == "failed"
 
 
 def test_the_owner_alone_may_cancel_and_only_before_the_first_round(tc: TaskChain) -> None:

@@ -20,6 +20,7 @@ from synod.committee.v1 import query_pb2 as committee_query
 from synod.tasks.v1 import query_pb2 as tasks_query
 from synod.tasks.v1 import tasks_pb2
 from tendermint.abci import types_pb2 as abci
+from tests.unit.rpc_fakes import abci_over_handlers, abci_over_methods
 from tests.integration.harness import CHAIN_ID
 
 ARCH, N_FEATURES, N_CLASSES = "logreg", 13, 3  # wine
@@ -82,13 +83,12 @@ class FakeNode:
             "node_info": {"network": "synod-test"},
         }
 
-    def query_proto(self, path: str, data: bytes, response: type):  # noqa: ANN201
-        self.asked.append(path)
-        answer = getattr(self, "_" + path.strip("/").replace("/", "_").replace("-", "_"))(data)
-        return response.FromString(answer.SerializeToString())
+    def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict:
+        return abci_over_methods(self, path, data, self.height)
 
     def _auth_account(self, data: bytes) -> auth_query.QueryAccountResponse:
-        acc = auth_pb2.BaseAccount(address=data.decode(), account_number=3, sequence=self.sequence)
+        address = auth_query.QueryAccountRequest.FromString(data).address
+        acc = auth_pb2.BaseAccount(address=address, account_number=3, sequence=self.sequence)
         return auth_query.QueryAccountResponse(account=acc)
 
     def _auth_params(self, _: bytes) -> auth_query.QueryParamsResponse:
@@ -223,11 +223,8 @@ class ChainNode:
             "node_info": {"network": CHAIN_ID},
         }
 
-    def query_proto(self, path: str, data: bytes, response: type):  # noqa: ANN201
-        r = self.chain.abci.query(abci.RequestQuery(path=path, data=data))
-        if r.code:
-            raise QueryFailed(r.log, r.code)
-        return response.FromString(r.value)
+    def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict:
+        return abci_over_handlers(self.chain.abci, path, data, prove)
 
     def broadcast_tx_sync(self, raw: bytes) -> dict:
         r = self.chain.abci.check_tx(abci.RequestCheckTx(tx=raw))

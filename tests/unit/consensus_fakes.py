@@ -25,6 +25,7 @@ from app.modules.consensus import logic
 from synod.base.v1 import coin_pb2
 from synod.consensus.v1 import consensus_pb2, tx_pb2
 from tendermint.abci import types_pb2 as abci
+from tests.unit.rpc_fakes import abci_over_handlers
 from tests.integration.harness import CHAIN_ID, DENOM, test_key
 from tests.integration.staking_harness import StakingChain
 
@@ -63,7 +64,7 @@ def post(chain: StakingChain, poster: str = "alice", rounds: int = 1, **spec: ob
     assert result.code == 0, result.log
 
 
-def query_of(chain: StakingChain, query_id: int = 1) -> consensus_pb2.Query:
+def query_of(chain: StakingChain, query_id: int = 1) -> consensus_pb2.PredictionQuery:
     """A query from committed state."""
     return chain.app.consensus.require_query(chain.app.store.view, query_id)
 
@@ -148,11 +149,8 @@ class ConsensusNode:
             self.block()
         return {"sync_info": {"latest_block_height": str(self.height)}, "node_info": {"network": CHAIN_ID}}
 
-    def query_proto(self, path: str, data: bytes, response: type):  # noqa: ANN201
-        r = self.chain.abci.query(abci.RequestQuery(path=path, data=data))
-        if r.code:
-            raise QueryFailed(r.log, r.code)
-        return response.FromString(r.value)
+    def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict:
+        return abci_over_handlers(self.chain.abci, path, data, prove)
 
     def broadcast_tx_sync(self, raw: bytes) -> dict:
         name = decode_tx(raw).body.messages[0].type_url.rsplit(".", 1)[1]

@@ -140,7 +140,7 @@ def test_a_restarted_member_sees_its_attestation_on_chain_and_does_not_resend() 
     member = _member(node, FakeScorer())
     member.poll_once()
     member.poll_once()  # the round is settled: no second query of the committee, no second tx
-    assert len(node.attestations) == 1 and node.asked.count("/committee/committee") == 1
+    assert len(node.attestations) == 1 and node.asked.count("/synod.committee.v1.Query/Committee") == 1
     log = io.StringIO()
     scorer = FakeScorer()
     _member(node, scorer, log).run()
@@ -154,14 +154,14 @@ def test_a_member_without_a_seat_neither_scores_nor_sends() -> None:
     assert not node.attestations and not scorer.inputs and summary.not_seated == 1
     assert "is not on committee duty" in log.getvalue() and "synod tx committee opt-in" in log.getvalue()
     assert not summary.on_duty and "not on committee duty" in summary.describe()
-    assert "/tasks/model" not in node.asked
+    assert "/synod.tasks.v1.Query/Model" not in node.asked
 
 
 def test_outside_the_score_phase_nothing_happens() -> None:
     node, scorer = FakeNode(), FakeScorer()
     node.height = 4  # the next block is in the reveal phase
     _member(node, scorer).run()
-    assert not node.attestations and "/committee/committee" not in node.asked
+    assert not node.attestations and "/synod.committee.v1.Query/Committee" not in node.asked
 
 
 def test_a_lazy_member_attests_without_downloading_or_evaluating() -> None:
@@ -169,7 +169,7 @@ def test_a_lazy_member_attests_without_downloading_or_evaluating() -> None:
     summary = _member(node, NoScoring(), attack=parse_committee_attack("lazy:score=6000")).run()
     (att,) = node.attestations
     assert att.baseline_bps == 6_000 and {s.score_bps for s in att.scores} == {6_000}
-    assert not {"/tasks/model", "/tasks/update"} & set(node.asked)
+    assert not {"/synod.tasks.v1.Query/Model", "/synod.tasks.v1.Query/Update"} & set(node.asked)
     record = summary.records[0]
     assert not record.evaluated and not record.honest and "without evaluating" in record.describe()
 

@@ -12,30 +12,27 @@ from app.client.keyring import Keyring
 from app.client.rpc import QueryFailed
 from app.core.errors import SynodError
 from app.modules.committee.keeper import CommitteeKeeper
-from app.modules.committee.query_server import routes
 from app.node.blskey import create_bls_key
 from app.node.config import NodeHome
 from app.state.kv import Branch
 from cli.main import cli
 from tests.integration.harness import CHAIN_ID, test_key
 from tests.integration.staking_harness import StakingChain
+from tests.unit.rpc_fakes import abci_over_store
 from tests.unit.committee_fakes import ME, ChainNode, FakeNode
 from tests.unit.test_committee_queries import OPERATORS, SEED, WORKERS, committee_state
 
 
 class RouteNode:
-    """A CometRPC stand-in answering abci queries from the committee routes."""
+    """A CometRPC stand-in answering abci queries with the module services over a store."""
 
     url = "http://route-node"
 
     def __init__(self, k: CommitteeKeeper, store: Branch) -> None:
-        self.routes = routes(k, lambda: store)
+        self.store = store
 
-    def query_proto(self, path: str, data: bytes, response: type):  # noqa: ANN201
-        try:
-            return response.FromString(self.routes[path](data))
-        except SynodError as e:
-            raise QueryFailed(str(e), e.code) from None
+    def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict:
+        return abci_over_store(self.store, path, data)
 
 
 @pytest.fixture

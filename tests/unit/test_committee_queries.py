@@ -1,4 +1,4 @@
-"""The committee module's query routes over an in-memory store written through its keeper."""
+"""The committee module's query answers over an in-memory store written through its keeper."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import hashlib
 import pytest
 
 from app.core.crypto import PrivateKey, decode_address
-from app.core.errors import ErrInvalidAddress, ErrTxDecode, SynodError
+from app.core.errors import ErrInvalidAddress, ErrInvalidRequest, SynodError
 from app.modules.committee import logic
 from app.modules.committee.errors import ErrNoCommittee, ErrNoScores, ErrNoSeed
 from app.modules.committee.keeper import CommitteeKeeper
 from app.modules.committee.params import default_params
-from app.modules.committee.query_server import compute_params_response, routes
+from app.modules.committee.query_server import compute_params_response
 from app.state.kv import Branch, MemoryReader
 from synod.committee.v1 import committee_pb2, query_pb2
+from tests.unit.rpc_fakes import answer_over_store
 
 
 def test_key(name: str) -> PrivateKey:
@@ -88,20 +89,21 @@ def round_scores() -> committee_pb2.RoundScores:
     )
 
 
-def _ask(k: CommitteeKeeper, store: Branch, path: str, request, response_cls):  # noqa: ANN001, ANN202
-    data = request.SerializeToString(deterministic=True)
-    return response_cls.FromString(routes(k, lambda: store)[path](data))
+def _ask(k: CommitteeKeeper, store: Branch, method: str, request, response_cls):  # noqa: ANN001, ANN202
+    answer = answer_over_store(store, "committee", method, request)
+    assert isinstance(answer, response_cls)
+    return answer
 
 
-def _fails(k: CommitteeKeeper, store: Branch, path: str, request) -> SynodError:  # noqa: ANN001
+def _fails(k: CommitteeKeeper, store: Branch, method: str, request) -> SynodError:  # noqa: ANN001
     with pytest.raises(SynodError) as info:
-        routes(k, lambda: store)[path](request.SerializeToString(deterministic=True))
+        answer_over_store(store, "committee", method, request)
     return info.value
 
 
 def test_params_carry_the_size_and_capture_numbers_that_logic_computes() -> None:
     k, store = committee_state(members=3)
-    resp = _ask(k, store, "/committee/params", query_pb2.QueryParamsRequest(), query_pb2.QueryParamsResponse)
+    resp = _ask(k, store, "Params", query_pb2.QueryParamsRequest(), query_pb2.QueryParamsResponse)
     p = default_params()
     size = logic.compute_committee_size(p.adversarial_stake_bps, p.capture_target_ppb, p.max_committee_size)
     assert resp.params == p and resp.committee_size == size and size > 3
@@ -134,7 +136,7 @@ def test_params_target_is_met_with_enough_members_and_never_without_any() -> Non
 def test_members_in_operator_address_order() -> None:
     k, store = committee_state()
     resp = _ask(
-        k, store, "/committee/members", query_pb2.QueryMembersRequest(), query_pb2.QueryMembersResponse
+        k, store, "Members", query_pb2.QueryMembersRequest(), query_pb2.QueryMembersResponse
     )
     assert [m.operator for m in resp.members] == sorted(OPERATORS, key=decode_address)
     assert all(m.since_height == 5 for m in resp.members)
@@ -143,19 +145,19 @@ def test_members_in_operator_address_order() -> None:
 def test_committee_with_its_attestations_and_a_clear_error_without_one() -> None:
     k, store = committee_state()
     req = query_pb2.QueryCommitteeRequest(task_id=1, round=2)
-    resp = _ask(k, store, "/committee/committee", req, query_pb2.QueryCommitteeResponse)
+    resp = _ask(k, store, "Committee", req, query_pb2.QueryCommitteeResponse)
     assert list(resp.committee.workers) == WORKERS and resp.committee.seed == SEED
     assert [a.attester for a in resp.attestations] == [OPERATORS[0]]
-    err = _fails(k, store, "/committee/committee", query_pb2.QueryCommitteeRequest(task_id=1, round=3))
+    err = _fails(k, store, "Committee", query_pb2.QueryCommitteeRequest(task_id=1, round=3))
     assert ErrNoCommittee.is_(err) and "synod query task show 1" in str(err)
 
 
 def test_scores_of_a_judged_round_and_not_before() -> None:
     k, store = committee_state()
     req = query_pb2.QueryScoresRequest(task_id=1, round=2)
-    assert _ask(k, store, "/committee/scores", req, query_pb2.QueryScoresResponse).scores == round_scores()
+    assert _ask(k, store, "Scores", req, query_pb2.QueryScoresResponse).scores == round_scores()
     k, store = committee_state(judged=False)
-    err = _fails(k, store, "/committee/scores", req)
+    err = _fails(k, store, "Scores", req)
     assert ErrNoScores.is_(err) and (err.codespace, err.code) == ("committee", 12)
 
 
@@ -164,38 +166,39 @@ def test_reputation_record_or_the_initial_reputation() -> None:
     ask = lambda a: _ask(  # noqa: E731
         k,
         store,
-        "/committee/reputation",
+        "Reputation",
         query_pb2.QueryReputationRequest(address=a),
         query_pb2.QueryReputationResponse,
     ).reputation
     assert (ask(WORKERS[0]).score_bps, ask(WORKERS[0]).observations) == (5_625, 1)
     fresh = ask(WORKERS[1])
     assert (fresh.address, fresh.score_bps, fresh.observations) == (WORKERS[1], 5_000, 0)
-    err = _fails(k, store, "/committee/reputation", query_pb2.QueryReputationRequest(address="synod1nope"))
+    err = _fails(k, store, "Reputation", query_pb2.QueryReputationRequest(address="synod1nope"))
     assert ErrInvalidAddress.is_(err) and "address" in str(err)
 
 
 def test_seed_or_a_clear_error_before_the_first_beacon_output() -> None:
     k, store = committee_state()
     assert (
-        _ask(k, store, "/committee/seed", query_pb2.QuerySeedRequest(), query_pb2.QuerySeedResponse).seed
+        _ask(k, store, "Seed", query_pb2.QuerySeedRequest(), query_pb2.QuerySeedResponse).seed
         == SEED
     )
-    err = _fails(CommitteeKeeper(), Branch(MemoryReader()), "/committee/seed", query_pb2.QuerySeedRequest())
+    err = _fails(CommitteeKeeper(), Branch(MemoryReader()), "Seed", query_pb2.QuerySeedRequest())
     assert ErrNoSeed.is_(err) and "opt-in" in str(err)
 
 
-def test_non_canonical_query_data_is_refused() -> None:
-    k, store = committee_state()
-    with pytest.raises(SynodError) as info:
-        routes(k, lambda: store)["/committee/scores"](b"\xff\xff")
-    assert ErrTxDecode.is_(info.value)
-
-
-def test_the_app_router_serves_every_committee_path() -> None:
-    from app.app import SynodApp
+def test_undecodable_query_data_is_refused_with_a_registered_code() -> None:
+    from app.abci.query import answer_query
     from app.state.backend import MemoryBackend
+    from app.state.store import CommitStore
+    from tendermint.abci import types_pb2 as abci
 
-    paths = SynodApp(MemoryBackend()).queries.paths()
-    for path in ("params", "members", "committee", "scores", "reputation", "seed"):
-        assert f"/committee/{path}" in paths
+    resp = answer_query(CommitStore(MemoryBackend()), abci.RequestQuery(path="/synod.committee.v1.Query/Scores", data=b"\xff\xff"))
+    assert (resp.codespace, resp.code) == ("sdk", ErrInvalidRequest.code) and "QueryScoresRequest" in resp.log
+
+
+def test_abci_serves_every_committee_rpc_at_its_grpc_path() -> None:
+    from app.abci.query import query_paths
+
+    for method in ("Params", "Members", "Committee", "Scores", "Reputation", "Seed"):
+        assert f"/synod.committee.v1.Query/{method}" in query_paths()

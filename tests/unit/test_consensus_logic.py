@@ -176,8 +176,8 @@ def test_commitment_is_sha256_of_salt_then_blob() -> None:
 # --- schedule ------------------------------------------------------------------------------------
 
 
-def _query(rounds: int = 1) -> consensus_pb2.Query:
-    return consensus_pb2.Query(
+def _query(rounds: int = 1) -> consensus_pb2.PredictionQuery:
+    return consensus_pb2.PredictionQuery(
         rounds=rounds,
         schedule=consensus_pb2.Schedule(start_height=11, commit_blocks=2, reveal_blocks=3, label_blocks=4),
     )

@@ -12,8 +12,8 @@ from synod.consensus.v1 import consensus_pb2
 BLOB = encode_predictions([(1, 9000), (0, 5000)])
 
 
-def _query(query_id: int, posted: int = 5) -> consensus_pb2.Query:
-    return consensus_pb2.Query(id=query_id, input_count=2, label_count=3, fast=True, posted_height=posted)
+def _query(query_id: int, posted: int = 5) -> consensus_pb2.PredictionQuery:
+    return consensus_pb2.PredictionQuery(id=query_id, input_count=2, label_count=3, fast=True, posted_height=posted)
 
 
 def test_answers_are_the_well_formed_files_of_pending_queries_in_id_order(tmp_path: Path) -> None:

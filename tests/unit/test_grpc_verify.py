@@ -24,13 +24,13 @@ from app.client.verified import (
     VerifiedQuerier,
     WrongHeight,
     WrongKey,
-    merge_pages,
     verify_answer,
 )
-from app.client.verified.querier import Verified
+from app.client.querier import merge_pages
 from app.core.codec import encode_amount, u64be
 from app.core.crypto import encode_address
-from app.grpc import CommittedReader, get_service
+from app.modules.services import get_service
+from app.state.proving import CommittedReader
 from app.modules.auth import keys as auth_keys
 from app.modules.bank import keys as bank_keys
 from app.modules.staking import keys as staking_keys
@@ -148,11 +148,11 @@ def test_pages_verify_one_by_one_and_cover_the_list(store: CommitStore) -> None:
     pages = []
     while True:
         answer = _verify(store, "auth", "Accounts", request, _serve(store, "auth", "Accounts", request))
-        pages.append(Verified(answer, store.height, store.app_hash))
+        pages.append(answer)
         if not answer.pagination.next_key:
             break
         request.pagination.key = answer.pagination.next_key
-    assert [len(p.answer.accounts) for p in pages] == [1, 1, 1]
+    assert [len(p.accounts) for p in pages] == [1, 1, 1]
     assert [a.account_number for a in merge_pages(pages).accounts] == [0, 1, 2]
 
 

@@ -167,7 +167,7 @@ def test_probabilities_fit_the_query_or_say_why_not() -> None:
 
 
 def test_inputs_are_used_only_if_they_hash_to_the_query() -> None:
-    query = consensus_pb2.Query(
+    query = consensus_pb2.PredictionQuery(
         id=4, input_count=INPUTS, inputs=BLOB, inputs_hash=hashlib.sha256(BLOB).digest()
     )
     assert fetch_inputs(query).x.shape == (INPUTS, 4) and fetch_inputs(query).labels is None
@@ -177,7 +177,7 @@ def test_inputs_are_used_only_if_they_hash_to_the_query() -> None:
     uri = "synod:wine/test?start=0&count=5"
     blob, labels = resolve_inputs_uri(uri)
     by_ref = fetch_inputs(
-        consensus_pb2.Query(id=4, input_count=5, inputs_uri=uri, inputs_hash=hashlib.sha256(blob).digest())
+        consensus_pb2.PredictionQuery(id=4, input_count=5, inputs_uri=uri, inputs_hash=hashlib.sha256(blob).digest())
     )
     assert by_ref.x.shape == (5, 13) and list(by_ref.labels) == list(labels)
 

@@ -17,6 +17,7 @@ from app.ml.quantize import WEIGHT_SPEC, encode, quantize
 from cli import taskplot
 from cli.main import cli
 from synod.tasks.v1 import query_pb2, tasks_pb2
+from tests.unit.rpc_fakes import abci_over_methods
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DIGITS = tasks_pb2.ModelSpec(arch="logreg", n_features=64, n_classes=10)
@@ -64,13 +65,16 @@ class FakeRPC:
         self.weights = weights
         self.corrupt_round = corrupt_round
 
-    def query_proto(self, path: str, data: bytes, response: type) -> object:
-        """The answer for path."""
-        if path == "/tasks/task":
-            return query_pb2.QueryTaskResponse(task=self.task, phase="finished")
-        if path == "/tasks/rounds":
-            return query_pb2.QueryRoundsResponse(rounds=self.records)
-        assert path == "/tasks/model", path
+    def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict:
+        return abci_over_methods(self, path, data)
+
+    def _tasks_task(self, data: bytes) -> query_pb2.QueryTaskResponse:
+        return query_pb2.QueryTaskResponse(task=self.task, phase="finished")
+
+    def _tasks_rounds(self, data: bytes) -> query_pb2.QueryRoundsResponse:
+        return query_pb2.QueryRoundsResponse(rounds=self.records)
+
+    def _tasks_model(self, data: bytes) -> query_pb2.QueryModelResponse:
         round_ = query_pb2.QueryModelRequest.FromString(data).round
         weights = self.weights[round_]
         if round_ == self.corrupt_round:

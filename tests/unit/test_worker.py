@@ -26,6 +26,7 @@ from app.core.tx import decode_tx
 from app.modules.tasks import logic
 from synod.tasks.v1 import tasks_pb2
 from tendermint.abci import types_pb2 as abci
+from tests.unit.rpc_fakes import abci_over_handlers
 from tests.integration.harness import CHAIN_ID, test_key
 from tests.integration.tasks_harness import SIZE, TaskChain, post_msg
 
@@ -206,11 +207,8 @@ class FakeNode:
         height = self.tc.app.store.height
         return {"sync_info": {"latest_block_height": str(height)}, "node_info": {"network": CHAIN_ID}}
 
-    def query_proto(self, path: str, data: bytes, response: type):
-        r = self.tc.chain.abci.query(abci.RequestQuery(path=path, data=data))
-        if r.code:
-            raise QueryFailed(r.log, r.code)
-        return response.FromString(r.value)
+    def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict:
+        return abci_over_handlers(self.tc.chain.abci, path, data, prove)
 
     def broadcast_tx_sync(self, raw: bytes) -> dict:
         name = decode_tx(raw).body.messages[0].type_url.rsplit(".", 1)[1]

@@ -15,6 +15,7 @@ from app.agents.training import LocalTrainer, TrainedUpdate
 from app.agents.worker import Worker, WorkerConfig, WorkerError
 from app.agents.workerattack import RoundInputs, compute_attacked_update, forge_trace_end
 from app.agents.workerstate import load_update
+from app.client.tasks import TasksClient
 from app.core.crypto import decode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, compute_update_between, content_hash
 from app.core.tx import decode_tx
@@ -194,8 +195,7 @@ def test_a_free_rider_reveals_exactly_an_update_another_worker_revealed_earlier(
     carol_update = np.random.default_rng(1).integers(-900, 900, SIZE)
 
     def carol_works() -> None:
-        req = query_pb2.QueryTaskRequest(task_id=1).SerializeToString()
-        resp = node.query_proto("/tasks/task", req, query_pb2.QueryTaskResponse)
+        resp = TasksClient(node).task(1)
         key = ("carol", resp.round)
         if resp.phase == "commit" and key not in node.tc.pending:
             node.mempool.append(node.tc.commit("carol", resp.round, carol_update + resp.round))

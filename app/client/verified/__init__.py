@@ -5,6 +5,7 @@ from app.client.verified.errors import (
     HeaderUnavailable,
     MalformedProof,
     MissingProof,
+    StaleAnswer,
     TamperedAnswer,
     TamperedEntry,
     VerificationError,
@@ -12,7 +13,7 @@ from app.client.verified.errors import (
     WrongKey,
 )
 from app.client.verified.proven import ProvenReader, ProvenState
-from app.client.verified.querier import Verified, VerifiedQuerier, merge_pages, verify_answer
+from app.client.verified.querier import Freshness, Verified, VerifiedQuerier, verify_answer
 from app.client.verified.trust import (
     DEFAULT_TRUSTING_PERIOD_S,
     LightNotInitialized,
@@ -27,12 +28,14 @@ from app.client.verified.trust import (
 __all__ = [
     "DEFAULT_TRUSTING_PERIOD_S",
     "BadPagination",
+    "Freshness",
     "HeaderUnavailable",
     "LightNotInitialized",
     "MalformedProof",
     "MissingProof",
     "ProvenReader",
     "ProvenState",
+    "StaleAnswer",
     "TamperedAnswer",
     "TamperedEntry",
     "TrustState",
@@ -44,7 +47,6 @@ __all__ = [
     "init_trust",
     "light_dir",
     "load_trust",
-    "merge_pages",
     "open_light_client",
     "open_verified_querier",
     "verify_answer",

@@ -17,6 +17,7 @@ __all__ = [
     "WrongKey",
     "TamperedAnswer",
     "BadPagination",
+    "StaleAnswer",
 ]
 
 
@@ -54,3 +55,8 @@ class TamperedAnswer(VerificationError):
 
 class BadPagination(VerificationError):
     """The page key the server returned does not move forward."""
+
+
+class StaleAnswer(VerificationError):
+    """A verified answer is older than the caller accepts (--min-height, --max-lag): the node serves
+    an old database, or is far behind the chain."""

@@ -23,7 +23,7 @@ from app.client.verified.errors import (
     WrongHeight,
     WrongKey,
 )
-from app.grpc.base import StateReader, compute_page_limit
+from app.core.query import StateReader, compute_page_limit
 from app.state import smt
 from synod.base.v1 import pagination_pb2, proof_pb2
 
@@ -120,6 +120,11 @@ class ProvenReader(StateReader):
     def __init__(self, state: ProvenState, served_page: pagination_pb2.PageResponse | None) -> None:
         self._state = state
         self._served_page = served_page or pagination_pb2.PageResponse()
+
+    @property
+    def height(self) -> int:
+        """The proven height (its app hash is in the verified header height + 1)."""
+        return self._state.height
 
     def get(self, key: bytes) -> bytes | None:
         """A proven value (None: proven absent) of a key the client computed."""

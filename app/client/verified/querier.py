@@ -4,26 +4,32 @@ For an answer at height H: the light client verifies header H+1 (which carries t
 H); every raw entry's proof must lead to that app hash; then the module's own answer function runs
 over the proven entries alone, with the keys the *client* computes from the request, and its result
 must equal the served answer field for field. Nothing the server derived is taken on trust.
+
+Freshness: a proven answer can still be old (a node serving yesterday's database proves
+yesterday's state). `Freshness` refuses one below a minimum height, or more than `max_lag` blocks
+behind the newest header the light client verifies, with StaleAnswer.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
+
+from typing import Any
 
 from google.protobuf.message import Message
 
 from app.client.grpc_query import GrpcQueryClient
 from app.client.light import LightClient
 from app.client.light.types import Header
+from app.client.querier import collect_pages
 from app.client.rpc import NodeUnreachable, RpcError
-from app.client.verified.errors import HeaderUnavailable, TamperedAnswer
+from app.client.verified.errors import HeaderUnavailable, StaleAnswer, TamperedAnswer
 from app.client.verified.proven import ProvenReader, ProvenState
-from app.grpc.base import QueryService
-from app.grpc.registry import get_service
+from app.core.query import QueryService
+from app.modules.services import get_service
 
-__all__ = ["Verified", "VerifiedQuerier", "merge_pages", "verified_header", "verify_answer"]
+__all__ = ["Freshness", "Verified", "VerifiedQuerier", "verified_header", "verify_answer"]
 
 _HEADER_TIMEOUT_S = 15.0
 _POLL_S = 0.2
@@ -36,6 +42,15 @@ class Verified:
     answer: Message
     height: int
     app_hash: bytes
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How old a verified answer may be: at least min_height, at most max_lag blocks behind the
+    newest header the light client verifies (None: no bound)."""
+
+    min_height: int = 0
+    max_lag: int | None = None
 
 
 def _differing_fields(a: Message, b: Message) -> list[str]:
@@ -51,56 +66,76 @@ def verify_answer(
     state = ProvenState.verify(response.proof, trusted_app_hash)  # type: ignore[attr-defined]
     served_page = response.pagination if "pagination" in response.DESCRIPTOR.fields_by_name else None  # type: ignore[attr-defined]
     rebuilt = service.answers[method](ProvenReader(state, served_page), request)
+    rebuilt.proof.CopyFrom(response.proof)  # type: ignore[attr-defined]
     state.require_all_used()
-    served = type(response)()
-    served.CopyFrom(response)
-    served.ClearField("proof")
-    if rebuilt != served:
+    if rebuilt != response:
         raise TamperedAnswer(
-            f"{service.path(method)}: the answer's {', '.join(_differing_fields(rebuilt, served))} "
+            f"{service.path(method)}: the answer's {', '.join(_differing_fields(rebuilt, response))} "
             f"differ from what its proven entries say at height {state.height}"
         )
     return rebuilt
 
 
-def merge_pages(pages: list[Verified]) -> Message:
-    """One answer holding every page's items (repeated fields concatenated), no pagination."""
-    merged = type(pages[0].answer)()
-    for page in pages:
-        merged.MergeFrom(page.answer)
-    if "pagination" in merged.DESCRIPTOR.fields_by_name:
-        merged.ClearField("pagination")
-    return merged
-
-
 class VerifiedQuerier:
-    """Queries a node's gRPC services and verifies each answer with a light client."""
+    """Queries a node's gRPC services and verifies each answer with a light client (a `Querier`)."""
 
     def __init__(
-        self, client: GrpcQueryClient, light: LightClient, header_timeout_s: float = _HEADER_TIMEOUT_S
+        self,
+        client: GrpcQueryClient,
+        light: LightClient,
+        header_timeout_s: float = _HEADER_TIMEOUT_S,
+        freshness: Freshness = Freshness(),
     ) -> None:
         self.client = client
         self.light = light
         self.header_timeout_s = header_timeout_s
+        self.freshness = freshness
+        self.last_height = 0
 
     def query(self, module: str, method: str, request: Message) -> Verified:
-        """One verified answer; raises a VerificationError or a LightClientError naming what failed."""
+        """One verified, fresh enough answer; raises a VerificationError or a LightClientError naming
+        what failed."""
         service = get_service(module)
         response = self.client.call(service, method, request)
         height = response.proof.height  # type: ignore[attr-defined]
         trusted = self.trusted_app_hash(height) if height > 0 else b""
-        return Verified(verify_answer(service, method, request, response, trusted), height, trusted)
+        verified = Verified(verify_answer(service, method, request, response, trusted), height, trusted)
+        self._check_fresh(service.path(method), height)
+        self.last_height = height
+        return verified
 
-    def query_pages(self, module: str, method: str, request: Message) -> Iterator[Verified]:
-        """Every page of a list query, each verified (pages may come from different heights)."""
-        request = type(request).FromString(request.SerializeToString())
-        while True:
-            page = self.query(module, method, request)
-            yield page
-            next_key = page.answer.pagination.next_key  # type: ignore[attr-defined]
-            if not next_key:
-                return
-            request.pagination.key = next_key  # type: ignore[attr-defined]
+    def _check_fresh(self, path: str, height: int) -> None:
+        """Refuse an answer below min_height or more than max_lag blocks behind the newest header."""
+        wanted = self.freshness
+        if height < wanted.min_height:
+            raise StaleAnswer(
+                f"{path}: the answer is verified at height {height}, below the --min-height {wanted.min_height} "
+                "asked for: the node serves older state; ask another node (--grpc) or wait for it to catch up"
+            )
+        if wanted.max_lag is None:
+            return
+        newest = self.light.verify_latest().height
+        # Header H+1 carries the state of H, so a node that is fully caught up answers at newest - 1.
+        lag = newest - 1 - height
+        if lag > wanted.max_lag:
+            raise StaleAnswer(
+                f"{path}: the answer is verified at height {height}, {lag} blocks behind the newest verified "
+                f"header {newest} (--max-lag {wanted.max_lag}): the node serves an old database or is "
+                "far behind; ask another node (--grpc)"
+            )
+
+    def ask(self, module: str, method: str, request: Message) -> Any:
+        """One verified answer (the `Querier` interface)."""
+        return self.query(module, method, request).answer
+
+    def ask_all(self, module: str, method: str, request: Message) -> Any:
+        """Every page of a list, each verified, all from one height."""
+
+        def page(r: Message) -> tuple[Message, int]:
+            verified = self.query(module, method, r)
+            return verified.answer, verified.height
+
+        return collect_pages(page, request, get_service(module).path(method))
 
     def trusted_app_hash(self, height: int) -> bytes:
         """The app hash of height, from the verified header height + 1 (waiting for it to be made)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from app.client.grpc_query import GrpcQueryClient
 from app.client.light import HeaderSource, LightClient, TrustedStore, TrustOptions
 from app.client.rpc import CometRPC
-from app.client.verified.querier import VerifiedQuerier
+from app.client.verified.querier import Freshness, VerifiedQuerier
 
 __all__ = [
     "DEFAULT_TRUSTING_PERIOD_S",
@@ -124,6 +124,8 @@ def init_trust(
     return state
 
 
-def open_verified_querier(directory: Path, rpc: CometRPC, grpc_address: str) -> VerifiedQuerier:
+def open_verified_querier(
+    directory: Path, rpc: CometRPC, grpc_address: str, freshness: Freshness = Freshness()
+) -> VerifiedQuerier:
     """A VerifiedQuerier over the node's gRPC address and a light client from the stored anchor."""
-    return VerifiedQuerier(GrpcQueryClient(grpc_address), open_light_client(directory, rpc))
+    return VerifiedQuerier(GrpcQueryClient(grpc_address), open_light_client(directory, rpc), freshness=freshness)

@@ -45,9 +45,20 @@ class CommitteeKeeper:
         operator = self._store(store).get(keys.member_by_cons_key(cons_address))
         return self.get_member(store, operator) if operator else None
 
+    def get_member_count(self, store: KVStore) -> int:
+        """How many validators are on committee duty (one stored counter, not a scan)."""
+        raw = self._store(store).get(keys.MEMBER_COUNT)
+        return from_u64be(raw) if raw else 0
+
+    def _add_member_count(self, ps: PrefixStore, delta: int) -> None:
+        raw = ps.get(keys.MEMBER_COUNT)
+        ps.set(keys.MEMBER_COUNT, u64be((from_u64be(raw) if raw else 0) + delta))
+
     def set_member(self, store: KVStore, operator: bytes, member: committee_pb2.Member) -> None:
-        """Store a member and its consensus-address index."""
+        """Store a member (counting a new one) and its consensus-address index."""
         ps = self._store(store)
+        if ps.get(keys.member_key(operator)) is None:
+            self._add_member_count(ps, 1)
         _put(ps, keys.member_key(operator), member)
         ps.set(keys.member_by_cons_key(member.cons_address), operator)
 
@@ -58,6 +69,7 @@ class CommitteeKeeper:
             ps = self._store(store)
             ps.delete(keys.member_key(operator))
             ps.delete(keys.member_by_cons_key(member.cons_address))
+            self._add_member_count(ps, -1)
 
     def iterate_members(self, store: KVStore) -> Iterator[tuple[bytes, committee_pb2.Member]]:
         """Every member with its raw operator address, in address order."""

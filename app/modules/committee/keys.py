@@ -16,6 +16,7 @@ __all__ = [
     "REPUTATION",
     "MEMBER_POINTS",
     "UPDATE_SEEN",
+    "MEMBER_COUNT",
     "TABLES",
     "member_key",
     "member_by_cons_key",
@@ -39,6 +40,9 @@ SCORES = b"\x06"  # + task id(8) + round(4) -> committee.v1.RoundScores (kept)
 REPUTATION = b"\x07"  # + address(20) -> committee.v1.Reputation
 MEMBER_POINTS = b"\x08"  # + task id(8) + operator(20) -> u64be: rounds attested within tolerance
 UPDATE_SEEN = b"\x09"  # + task id(8) + update sha256(32) -> u32 round first seen (replay check)
+# -> u64be: how many MEMBER entries exist. Kept beside the table so a query (and a light client)
+# reads the eligible-member count from one proven entry instead of counting an unbounded table.
+MEMBER_COUNT = b"\x0a"
 
 TABLES = {
     "params": PARAMS,
@@ -51,6 +55,7 @@ TABLES = {
     "reputation": REPUTATION,
     "member_points": MEMBER_POINTS,
     "update_seen": UPDATE_SEEN,
+    "member_count": MEMBER_COUNT,
 }
 
 

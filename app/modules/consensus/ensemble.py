@@ -87,7 +87,7 @@ def is_ensemble_due(store: KVStore, keeper: ConsensusKeeper, beacon_due: bool) -
     return beacon_due and bool(keeper.iterate_pending_fast(store))
 
 
-def is_valid_predictions(query: consensus_pb2.Query, blob: bytes) -> bool:
+def is_valid_predictions(query: consensus_pb2.PredictionQuery, blob: bytes) -> bool:
     """Whether blob is well-formed predictions for query."""
     try:
         logic.decode_predictions(blob, query.input_count, query.label_count)

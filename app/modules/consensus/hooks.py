@@ -65,7 +65,7 @@ class ConsensusHooks:
     # --- open queries ------------------------------------------------------------------------------
 
     def _close_round(
-        self, store: KVStore, query: consensus_pb2.Query, round_: int, height: int, events: EventManager
+        self, store: KVStore, query: consensus_pb2.PredictionQuery, round_: int, height: int, events: EventManager
     ) -> None:
         """Slash unrevealed commitments, record the round's tallies and seed; go on or settle."""
         commitments = list(self.k.iterate_commitments(store, query.id, round_))
@@ -101,7 +101,7 @@ class ConsensusHooks:
 
     def _tally(
         self,
-        query: consensus_pb2.Query,
+        query: consensus_pb2.PredictionQuery,
         participants: dict[bytes, consensus_pb2.Participant],
         predictions: dict[bytes, bytes],
     ) -> list[logic.Tally]:
@@ -116,7 +116,7 @@ class ConsensusHooks:
         return logic.compute_tally(query.input_count, query.label_count, votes)
 
     def _slash_missed(
-        self, store: KVStore, query: consensus_pb2.Query, missed: list[bytes], events: EventManager
+        self, store: KVStore, query: consensus_pb2.PredictionQuery, missed: list[bytes], events: EventManager
     ) -> None:
         """Burn missed_reveal_slash_bps of each withholder's stake and count the miss.
 
@@ -143,7 +143,7 @@ class ConsensusHooks:
     def _settle(
         self,
         store: KVStore,
-        query: consensus_pb2.Query,
+        query: consensus_pb2.PredictionQuery,
         participants: dict[bytes, consensus_pb2.Participant],
         height: int,
         events: EventManager,
@@ -157,7 +157,7 @@ class ConsensusHooks:
     def _record_settlement(
         self,
         store: KVStore,
-        query: consensus_pb2.Query,
+        query: consensus_pb2.PredictionQuery,
         tallies: list[logic.Tally],
         voters: list[str],
         round_: int,
@@ -185,14 +185,14 @@ class ConsensusHooks:
 
     # --- closing -----------------------------------------------------------------------------------
 
-    def _counted(self, store: KVStore, query: consensus_pb2.Query) -> dict[bytes, list[tuple[int, int]]]:
+    def _counted(self, store: KVStore, query: consensus_pb2.PredictionQuery) -> dict[bytes, list[tuple[int, int]]]:
         """Each voter's counted (latest revealed) predictions, decoded, by raw address."""
         return {
             address: logic.decode_predictions(blob, query.input_count, query.label_count)
             for address, blob in self.k.get_latest_reveals(store, query).items()
         }
 
-    def close_without_labels(self, store: KVStore, query: consensus_pb2.Query, events: EventManager) -> None:
+    def close_without_labels(self, store: KVStore, query: consensus_pb2.PredictionQuery, events: EventManager) -> None:
         """The label window passed: pay the reward by agreement with the settled answers (open
         queries; a fast query was paid at settlement), return the stakes; reputations stay."""
         if not query.fast:
@@ -206,7 +206,7 @@ class ConsensusHooks:
         events.emit("query_closed", query_id=query.id, reason="label_deadline")
 
     def close_with_labels(
-        self, store: KVStore, query: consensus_pb2.Query, labels: bytes, events: EventManager
+        self, store: KVStore, query: consensus_pb2.PredictionQuery, labels: bytes, events: EventManager
     ) -> None:
         """The poster's labels (already checked): score every participant, move reputations, pay
         the reward by correct answers (open queries), return the stakes, close."""
@@ -251,7 +251,7 @@ class ConsensusHooks:
         self.k.set_reputation(store, address, record)
 
     def _pay_out(
-        self, store: KVStore, query: consensus_pb2.Query, points: dict[bytes, int], events: EventManager
+        self, store: KVStore, query: consensus_pb2.PredictionQuery, points: dict[bytes, int], events: EventManager
     ) -> None:
         """Split the reward by points, return what is left of every stake, refund the remainder."""
         reward, denom = _amount(query.reward.amount), query.reward.denom
@@ -276,7 +276,7 @@ class ConsensusHooks:
             self.bank.send_coins_from_module_to_account(store, CONSENSUS_ESCROW, recipient, coins)
 
     def _refund(
-        self, store: KVStore, query: consensus_pb2.Query, status: int, reason: str, events: EventManager
+        self, store: KVStore, query: consensus_pb2.PredictionQuery, status: int, reason: str, events: EventManager
     ) -> None:
         """End a query nobody answered: the whole reward goes back to the poster."""
         self._send(store, decode_address(query.poster), {query.reward.denom: _amount(query.reward.amount)})
@@ -292,14 +292,14 @@ class ConsensusHooks:
 
     # --- the fast path -----------------------------------------------------------------------------
 
-    def _expire(self, store: KVStore, query: consensus_pb2.Query, events: EventManager) -> None:
+    def _expire(self, store: KVStore, query: consensus_pb2.PredictionQuery, events: EventManager) -> None:
         """A fast query no validator answered within fast_deadline_blocks: refund it."""
         self._refund(store, query, _EXPIRED, "fast_deadline", events)
 
     def settle_fast(
         self,
         store: KVStore,
-        query: consensus_pb2.Query,
+        query: consensus_pb2.PredictionQuery,
         votes: Sequence[FastVote],
         height: int,
         events: EventManager,

@@ -48,26 +48,26 @@ class ConsensusKeeper:
         ps.set(keys.NEXT_QUERY_ID, u64be(query_id + 1))
         return query_id
 
-    def get_query(self, store: KVStore, query_id: int) -> consensus_pb2.Query | None:
+    def get_query(self, store: KVStore, query_id: int) -> consensus_pb2.PredictionQuery | None:
         """One query, or None."""
         raw = self._store(store).get(keys.query_key(query_id))
-        return consensus_pb2.Query.FromString(raw) if raw else None
+        return consensus_pb2.PredictionQuery.FromString(raw) if raw else None
 
-    def require_query(self, store: KVStore, query_id: int) -> consensus_pb2.Query:
+    def require_query(self, store: KVStore, query_id: int) -> consensus_pb2.PredictionQuery:
         """One query, or ErrQueryNotFound."""
         query = self.get_query(store, query_id)
         if query is None:
             raise ErrQueryNotFound.wrap(f"no query with id {query_id}; ids start at 1 and count up")
         return query
 
-    def set_query(self, store: KVStore, query: consensus_pb2.Query) -> None:
+    def set_query(self, store: KVStore, query: consensus_pb2.PredictionQuery) -> None:
         """Store a query."""
         _put(self._store(store), keys.query_key(query.id), query)
 
-    def iterate_queries(self, store: KVStore) -> Iterator[consensus_pb2.Query]:
+    def iterate_queries(self, store: KVStore) -> Iterator[consensus_pb2.PredictionQuery]:
         """Every query by id."""
         for _, raw in self._store(store).iterate(keys.QUERY):
-            yield consensus_pb2.Query.FromString(raw)
+            yield consensus_pb2.PredictionQuery.FromString(raw)
 
     # --- fast queries waiting for the validators --------------------------------------------------
 
@@ -81,7 +81,7 @@ class ConsensusKeeper:
 
     def iterate_pending_fast(
         self, store: KVStore, before_height: int | None = None
-    ) -> list[consensus_pb2.Query]:
+    ) -> list[consensus_pb2.PredictionQuery]:
         """Fast OPEN queries in id order; with before_height, only those posted below it.
 
         On committed state every pending query was posted below the next height; inside a block,
@@ -135,7 +135,7 @@ class ConsensusKeeper:
         for k, raw in self._store(store).iterate(prefix):
             yield k[len(prefix) :], consensus_pb2.Commitment.FromString(raw)
 
-    def get_latest_reveals(self, store: KVStore, query: consensus_pb2.Query) -> dict[bytes, bytes]:
+    def get_latest_reveals(self, store: KVStore, query: consensus_pb2.PredictionQuery) -> dict[bytes, bytes]:
         """Each participant's latest revealed predictions over all rounds, by raw address."""
         latest: dict[bytes, bytes] = {}
         for round_ in range(query.rounds + 1):

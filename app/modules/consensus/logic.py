@@ -200,7 +200,7 @@ def compute_reveal_end(schedule: consensus_pb2.Schedule, round_: int) -> int:
     return compute_round_start(schedule, round_ + 1) - 1
 
 
-def compute_phase(query: consensus_pb2.Query, height: int) -> Phase:
+def compute_phase(query: consensus_pb2.PredictionQuery, height: int) -> Phase:
     """The phase of an open query at height, judged by its schedule alone (not its status)."""
     s = query.schedule
     if height < s.start_height:
@@ -215,6 +215,6 @@ def compute_phase(query: consensus_pb2.Query, height: int) -> Phase:
     return Phase(REVEAL, round_, compute_reveal_end(s, round_))
 
 
-def compute_label_deadline(query: consensus_pb2.Query) -> int:
+def compute_label_deadline(query: consensus_pb2.PredictionQuery) -> int:
     """Last height at which the poster may reveal labels; its end-block closes the query without them."""
     return query.settled_height + query.schedule.label_blocks

@@ -136,7 +136,7 @@ def _post(
         ctx.store, decode_address(msg.poster), CONSENSUS_ESCROW, _coin(msg.reward)
     )
     height = ctx.block.height
-    query = consensus_pb2.Query(
+    query = consensus_pb2.PredictionQuery(
         id=k.next_query_id(ctx.store),
         poster=msg.poster,
         description=msg.description,
@@ -173,7 +173,7 @@ def _post(
     return tx_pb2.MsgPostQueryResponse(query_id=query.id)
 
 
-def _open_query(k: ConsensusKeeper, ctx: Context, query_id: int) -> consensus_pb2.Query:
+def _open_query(k: ConsensusKeeper, ctx: Context, query_id: int) -> consensus_pb2.PredictionQuery:
     """An open (not fast) query, or the error that says why not."""
     query = k.require_query(ctx.store, query_id)
     if query.fast:
@@ -185,7 +185,7 @@ def _open_query(k: ConsensusKeeper, ctx: Context, query_id: int) -> consensus_pb
     return query
 
 
-def _require_phase(query: consensus_pb2.Query, round_: int, phase: str, height: int) -> None:
+def _require_phase(query: consensus_pb2.PredictionQuery, round_: int, phase: str, height: int) -> None:
     """The query is in phase of round round_ at height."""
     current = logic.compute_phase(query, height)
     if current.name in (logic.COMMIT, logic.REVEAL) and current.round != round_:

@@ -1,21 +1,40 @@
-"""tasks queries over committed state: tasks, phases, rounds, checkpoints, participants, updates.
+"""tasks queries: tasks and their phase, rounds, checkpoints with weights, participants, the open
+round's commitments, reveals, updates and traces, and params.
 
-Data of every path is a tasks.v1 Query*Request; the answer is the matching Query*Response.
+One pure answer per rpc of `synod.tasks.v1.Query`, shared by gRPC, ABCI Query and the verifying
+client. Each reads full state keys through a StateReader and derives every field from what it read
+(a task's phase from the task and the reader's height), so a client can re-derive it from proofs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from app.core.query import (
+    QueryService,
+    StateReader,
+    parse_address,
+    read_message,
+    require_message,
+)
+from app.modules.tasks import keys, logic
+from app.modules.tasks.errors import ErrTaskNotFound
+from app.modules.tasks.params import default_params
 from app.core.errors import ErrNotFound
-from app.core.msgs import decode_address_field
-from app.core.tx import parse_canonical
-from app.modules.tasks import logic
-from app.modules.tasks.keeper import TasksKeeper
-from app.state.kv import KVReader
-from synod.tasks.v1 import query_pb2, tasks_pb2
+from synod.tasks.v1 import query_pb2 as q
+from synod.tasks.v1 import tasks_pb2
 
-__all__ = ["routes"]
+__all__ = [
+    "SERVICE",
+    "answer_commitments",
+    "answer_model",
+    "answer_params",
+    "answer_participants",
+    "answer_reveals",
+    "answer_rounds",
+    "answer_task",
+    "answer_tasks",
+    "answer_trace",
+    "answer_update",
+]
 
 _TERMINAL_PHASE = {
     tasks_pb2.TASK_STATUS_FINISHED: "finished",
@@ -24,96 +43,133 @@ _TERMINAL_PHASE = {
 }
 
 
-def _task(
-    k: TasksKeeper, view: KVReader, req: query_pb2.QueryTaskRequest, height: int
-) -> query_pb2.QueryTaskResponse:
-    """A task and where it stands at the next block (the first one a new tx can land in)."""
-    task = k.require_task(view, req.task_id)  # type: ignore[arg-type]
-    if task.status in _TERMINAL_PHASE:
-        return query_pb2.QueryTaskResponse(
-            task=task, phase=_TERMINAL_PHASE[task.status], round=task.rounds_done
-        )
-    phase = logic.compute_phase(task, height + 1)
-    return query_pb2.QueryTaskResponse(
-        task=task, phase=phase.name, round=phase.round, phase_end_height=phase.end_height
+def _key(table_key: bytes) -> bytes:
+    """Full state key of a tasks table key."""
+    return keys.STORE_PREFIX + table_key
+
+
+def _require_task(state: StateReader, task_id: int) -> tasks_pb2.Task:
+    """The task, or ErrTaskNotFound saying how to list them."""
+    return require_message(
+        state,
+        _key(keys.task_key(task_id)),
+        tasks_pb2.Task,
+        ErrTaskNotFound,
+        f"no task with id {task_id}; list them with `synod query task list`",
     )
 
 
-def _model(k: TasksKeeper, view: KVReader, req: query_pb2.QueryModelRequest) -> query_pb2.QueryModelResponse:
-    """One round's checkpoint record and its weights."""
-    record = k.get_round(view, req.task_id, req.round)  # type: ignore[arg-type]
-    if record is None:
-        raise ErrNotFound.wrap(f"task {req.task_id} has no checkpoint for round {req.round} yet")
-    weights = k.get_model(view, record.model_hash)  # type: ignore[arg-type]
-    return query_pb2.QueryModelResponse(round=record, weights=weights or b"")
+def answer_task(state: StateReader, request: q.QueryTaskRequest) -> q.QueryTaskResponse:
+    """A task and where it stands at the next block (the first one a new tx can land in)."""
+    task = _require_task(state, request.task_id)
+    if task.status in _TERMINAL_PHASE:
+        return q.QueryTaskResponse(task=task, phase=_TERMINAL_PHASE[task.status], round=task.rounds_done)
+    phase = logic.compute_phase(task, state.height + 1)
+    return q.QueryTaskResponse(task=task, phase=phase.name, round=phase.round, phase_end_height=phase.end_height)
 
 
-def _update(
-    k: TasksKeeper, view: KVReader, req: query_pb2.QueryUpdateRequest
-) -> query_pb2.QueryUpdateResponse:
+def answer_tasks(state: StateReader, request: q.QueryTasksRequest) -> q.QueryTasksResponse:
+    """A page of tasks in id order."""
+    items, page = state.page(_key(keys.TASK), request.pagination)
+    return q.QueryTasksResponse(tasks=[tasks_pb2.Task.FromString(raw) for _, raw in items], pagination=page)
+
+
+def answer_rounds(state: StateReader, request: q.QueryRoundsRequest) -> q.QueryRoundsResponse:
+    """A page of a task's checkpoint records in round order."""
+    items, page = state.page(_key(keys.round_key(request.task_id)), request.pagination)
+    return q.QueryRoundsResponse(
+        rounds=[tasks_pb2.RoundRecord.FromString(raw) for _, raw in items], pagination=page
+    )
+
+
+def answer_model(state: StateReader, request: q.QueryModelRequest) -> q.QueryModelResponse:
+    """One round's checkpoint record and its weights (stored by content hash)."""
+    record = require_message(
+        state,
+        _key(keys.round_key(request.task_id, request.round)),
+        tasks_pb2.RoundRecord,
+        ErrNotFound,
+        f"task {request.task_id} has no checkpoint for round {request.round} yet",
+    )
+    weights = state.get(_key(keys.model_key(record.model_hash)))
+    return q.QueryModelResponse(round=record, weights=weights or b"")
+
+
+def answer_participants(state: StateReader, request: q.QueryParticipantsRequest) -> q.QueryParticipantsResponse:
+    """A page of a task's workers in address order."""
+    items, page = state.page(_key(keys.participant_key(request.task_id)), request.pagination)
+    return q.QueryParticipantsResponse(
+        participants=[tasks_pb2.Participant.FromString(raw) for _, raw in items], pagination=page
+    )
+
+
+def answer_commitments(state: StateReader, request: q.QueryCommitmentsRequest) -> q.QueryCommitmentsResponse:
+    """A page of the open round's commitments in worker order."""
+    items, page = state.page(_key(keys.commitment_key(request.task_id, request.round)), request.pagination)
+    return q.QueryCommitmentsResponse(
+        commitments=[tasks_pb2.Commitment.FromString(raw) for _, raw in items], pagination=page
+    )
+
+
+def answer_reveals(state: StateReader, request: q.QueryRevealsRequest) -> q.QueryRevealsResponse:
+    """A page of the open round's reveals in worker order."""
+    items, page = state.page(_key(keys.reveal_key(request.task_id, request.round)), request.pagination)
+    return q.QueryRevealsResponse(reveals=[tasks_pb2.Reveal.FromString(raw) for _, raw in items], pagination=page)
+
+
+def _require_reveal(state: StateReader, task_id: int, round_: int, worker: bytes, text: str) -> tasks_pb2.Reveal:
+    """A worker's reveal of the open round, or ErrNotFound (rounds clear theirs once aggregated)."""
+    return require_message(
+        state,
+        _key(keys.reveal_key(task_id, round_, worker)),
+        tasks_pb2.Reveal,
+        ErrNotFound,
+        f"no reveal of {text} in round {round_} of task {task_id} (reveals are cleared once the round "
+        "is aggregated)",
+    )
+
+
+def answer_update(state: StateReader, request: q.QueryUpdateRequest) -> q.QueryUpdateResponse:
     """A revealed update of the open round."""
-    worker = decode_address_field(req.worker, "worker")
-    reveal = k.get_reveal(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
-    payload = k.get_update(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
-    if reveal is None or payload is None:
-        raise ErrNotFound.wrap(
-            f"no revealed update of {req.worker} in round {req.round} of task {req.task_id}"
-        )
-    return query_pb2.QueryUpdateResponse(reveal=reveal, update=payload)
+    worker = parse_address(request.worker, "worker")
+    reveal = _require_reveal(state, request.task_id, request.round, worker, request.worker)
+    payload = state.get(_key(keys.update_key(request.task_id, request.round, worker)))
+    if payload is None:
+        raise ErrNotFound.wrap(f"no revealed update of {request.worker} in round {request.round}")
+    return q.QueryUpdateResponse(reveal=reveal, update=payload)
 
 
-def _trace(k: TasksKeeper, view: KVReader, req: query_pb2.QueryTraceRequest) -> query_pb2.QueryTraceResponse:
+def answer_trace(state: StateReader, request: q.QueryTraceRequest) -> q.QueryTraceResponse:
     """A revealed training trace of the open round (trace tasks)."""
-    worker = decode_address_field(req.worker, "worker")
-    reveal = k.get_reveal(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
-    trace = k.get_trace(view, req.task_id, req.round, worker)  # type: ignore[arg-type]
-    if reveal is None or trace is None:
+    worker = parse_address(request.worker, "worker")
+    reveal = _require_reveal(state, request.task_id, request.round, worker, request.worker)
+    trace = state.get(_key(keys.trace_key(request.task_id, request.round, worker)))
+    if trace is None:
         raise ErrNotFound.wrap(
-            f"no revealed trace of {req.worker} in round {req.round} of task {req.task_id}"
+            f"no revealed trace of {request.worker} in round {request.round} of task {request.task_id}"
         )
-    return query_pb2.QueryTraceResponse(reveal=reveal, trace=trace)
+    return q.QueryTraceResponse(reveal=reveal, trace=trace)
 
 
-def routes(
-    k: TasksKeeper, view: Callable[[], KVReader], height: Callable[[], int]
-) -> dict[str, Callable[[bytes], bytes]]:
-    """Query paths of the tasks module, each taking request bytes and returning response bytes."""
+def answer_params(state: StateReader, request: q.QueryParamsRequest) -> q.QueryParamsResponse:
+    """Params; the defaults apply while none are stored."""
+    params = read_message(state, _key(keys.PARAMS), tasks_pb2.Params)
+    return q.QueryParamsResponse(params=default_params() if params is None else params)
 
-    def handler(request_cls: type, answer: Callable) -> Callable[[bytes], bytes]:
-        def handle(data: bytes) -> bytes:
-            req = parse_canonical(request_cls, data, "query data")
-            return answer(req).SerializeToString(deterministic=True)
 
-        return handle
-
-    return {
-        "/tasks/task": handler(query_pb2.QueryTaskRequest, lambda r: _task(k, view(), r, height())),
-        "/tasks/tasks": handler(
-            query_pb2.QueryTasksRequest,
-            lambda r: query_pb2.QueryTasksResponse(tasks=list(k.iterate_tasks(view()))),  # type: ignore[arg-type]
-        ),
-        "/tasks/rounds": handler(
-            query_pb2.QueryRoundsRequest,
-            lambda r: query_pb2.QueryRoundsResponse(rounds=list(k.iterate_rounds(view(), r.task_id))),  # type: ignore[arg-type]
-        ),
-        "/tasks/model": handler(query_pb2.QueryModelRequest, lambda r: _model(k, view(), r)),
-        "/tasks/participants": handler(
-            query_pb2.QueryParticipantsRequest,
-            lambda r: query_pb2.QueryParticipantsResponse(
-                participants=[p for _, p in k.iterate_participants(view(), r.task_id)]  # type: ignore[arg-type]
-            ),
-        ),
-        "/tasks/round-state": handler(
-            query_pb2.QueryRoundStateRequest,
-            lambda r: query_pb2.QueryRoundStateResponse(
-                commitments=[c for _, c in k.iterate_commitments(view(), r.task_id, r.round)],  # type: ignore[arg-type]
-                reveals=[v for _, v in k.iterate_reveals(view(), r.task_id, r.round)],  # type: ignore[arg-type]
-            ),
-        ),
-        "/tasks/update": handler(query_pb2.QueryUpdateRequest, lambda r: _update(k, view(), r)),
-        "/tasks/trace": handler(query_pb2.QueryTraceRequest, lambda r: _trace(k, view(), r)),
-        "/tasks/params": handler(
-            query_pb2.QueryParamsRequest,
-            lambda r: query_pb2.QueryParamsResponse(params=k.get_params(view())),  # type: ignore[arg-type]
-        ),
-    }
+SERVICE = QueryService(
+    "tasks",
+    q.DESCRIPTOR.services_by_name["Query"],
+    {
+        "Task": answer_task,
+        "Tasks": answer_tasks,
+        "Rounds": answer_rounds,
+        "Model": answer_model,
+        "Participants": answer_participants,
+        "Commitments": answer_commitments,
+        "Reveals": answer_reveals,
+        "Update": answer_update,
+        "Trace": answer_trace,
+        "Params": answer_params,
+    },
+)

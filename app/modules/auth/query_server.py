@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.grpc.base import QueryService, StateReader, parse_address
+from app.core.query import QueryService, StateReader, parse_address
 from app.modules.auth import keys
 from app.modules.auth.params import default_params
 from synod.auth.v1 import auth_pb2

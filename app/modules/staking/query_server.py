@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from app.core.codec import decode_amount, from_u64be
 from app.core.crypto import ADDRESS_LEN, encode_address
-from app.grpc.base import QueryService, StateReader, parse_address
+from app.core.query import QueryService, StateReader, parse_address
 from app.modules.staking import keys
 from app.modules.staking.logic import compute_tokens_for_shares
 from app.modules.staking.params import default_params

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.core.codec import decode_amount
-from app.grpc.base import QueryService, StateReader, parse_address, parse_denom
+from app.core.query import QueryService, StateReader, parse_address, parse_denom
 from app.modules.bank import keys
 from app.modules.bank.params import default_params
 from synod.bank.v1 import bank_pb2

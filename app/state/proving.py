@@ -4,12 +4,16 @@ A LevelDB snapshot pins one version of the whole database: the flat state, the t
 height and app hash that Commit wrote in the same atomic batch. So an answer's height, app hash,
 values and proofs always belong together, whatever blocks commit while it is being computed, and a
 block that is executed but not yet committed is never seen.
+
+Both transports run answers here: gRPC always proves; ABCI Query proves when asked (`prove=true`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.core.codec import from_u64be
-from app.grpc.base import Answer, StateReader, compute_page_limit
+from app.core.query import Answer, StateReader, compute_page_limit
 from app.state import smt
 from app.state.backend import Backend, ConsistentReader
 from app.state.store import META_APP_HASH, META_HEIGHT, NODE_PREFIX, STATE_PREFIX
@@ -19,20 +23,26 @@ __all__ = ["CommittedReader"]
 
 
 class CommittedReader(StateReader):
-    """Reads one committed height and keeps a proof of each key read (membership or absence)."""
+    """Reads one committed height and, when proving, keeps a proof of each key read."""
 
-    def __init__(self, snapshot: ConsistentReader) -> None:
+    def __init__(self, snapshot: ConsistentReader, prove: bool = True) -> None:
         """Read height and app hash from the snapshot itself, so they match its state."""
         self._snapshot = snapshot
+        self._prove = prove
         raw_height = snapshot.get(META_HEIGHT)
-        self.height = from_u64be(raw_height) if raw_height else 0
+        self._height = from_u64be(raw_height) if raw_height else 0
         self.app_hash = snapshot.get(META_APP_HASH) or smt.EMPTY
         self._entries: dict[bytes, proof_pb2.ProvenKV] = {}
 
     @classmethod
-    def open(cls, backend: Backend) -> CommittedReader:
+    def open(cls, backend: Backend, prove: bool = True) -> CommittedReader:
         """Pin the backend's current committed version (cheap: LevelDB keeps the versions it needs)."""
-        return cls(backend.snapshot())
+        return cls(backend.snapshot(), prove)
+
+    @property
+    def height(self) -> int:
+        """The committed height of the pinned version (0 before the first Commit)."""
+        return self._height
 
     def close(self) -> None:
         """Release the snapshot."""
@@ -44,7 +54,7 @@ class CommittedReader(StateReader):
 
     def _record(self, key: bytes, value: bytes | None) -> None:
         """Prove key against the pinned root, once per key."""
-        if key in self._entries:
+        if not self._prove or key in self._entries:
             return
         proof = smt.prove(self.app_hash, smt.hash_key(key), self._read_node)
         self._entries[key] = proof_pb2.ProvenKV(
@@ -60,15 +70,15 @@ class CommittedReader(StateReader):
     def page(
         self, prefix: bytes, page: pagination_pb2.PageRequest
     ) -> tuple[list[tuple[bytes, bytes]], pagination_pb2.PageResponse]:
-        """Entries under prefix from prefix + page.key on, each proven; next_key is relative to prefix."""
-        start = prefix + page.key
+        """Entries under prefix from prefix + page.key on, each proven; next_key is relative to prefix.
+
+        The backend seeks straight to the page's first key, so page 1,000 costs what page 1 does.
+        """
         limit = compute_page_limit(page)
         items: list[tuple[bytes, bytes]] = []
-        # The backend iterates a whole prefix; skipping to `start` is linear in the page's offset.
-        for stored_key, value in self._snapshot.iterate(STATE_PREFIX + prefix):
+        base = STATE_PREFIX + prefix
+        for stored_key, value in self._snapshot.iterate(base, base + page.key):
             key = stored_key[len(STATE_PREFIX) :]
-            if key < start:
-                continue
             if len(items) == limit:
                 return items, pagination_pb2.PageResponse(next_key=key[len(prefix) :])
             self._record(key, value)
@@ -81,8 +91,8 @@ class CommittedReader(StateReader):
             height=self.height, app_hash=self.app_hash, entries=list(self._entries.values())
         )
 
-    def answer(self, answer: Answer, request: object):  # noqa: ANN201 - the answer's response type
-        """Run an answer function here and attach the proof of everything it read."""
+    def answer(self, answer: Answer, request: Any) -> Any:
+        """Run an answer function here and attach the height, app hash and proof of what it read."""
         response = answer(self, request)
-        response.proof.CopyFrom(self.state_proof())  # type: ignore[attr-defined]
+        response.proof.CopyFrom(self.state_proof())
         return response

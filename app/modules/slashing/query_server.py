@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.grpc.base import QueryService, StateReader, parse_consensus_address
+from app.core.query import QueryService, StateReader, parse_consensus_address
 from app.modules.slashing import keys
 from app.modules.slashing.params import default_params
 from synod.slashing.v1 import query_pb2 as q
