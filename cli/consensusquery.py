@@ -141,8 +141,8 @@ def show(query_id: int, home: str, node: str | None, output: str) -> None:
     """Show a prediction query, its phase and round, and the blocks left in the phase."""
     with client_errors():
         client = _client(home, node)
-        height = int(client.rpc.status()["sync_info"]["latest_block_height"])
         resp = client.query(query_id)
+        height = client.querier.last_height
     q = resp.query
     where = _where(resp.phase, resp.round, q.rounds, resp.phase_end_height, height)
     data = {

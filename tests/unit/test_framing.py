@@ -267,7 +267,7 @@ def _all_request_kinds() -> list[abci.Request]:
         abci.Request(
             init_chain=abci.RequestInitChain(chain_id="synod-test", app_state_bytes=genesis, initial_height=1)
         ),
-        abci.Request(query=abci.RequestQuery(path="/bank/supply")),
+        abci.Request(query=abci.RequestQuery(path="/synod.bank.v1.Query/Supply")),
         abci.Request(check_tx=abci.RequestCheckTx(tx=b"junk")),
         abci.Request(
             prepare_proposal=abci.RequestPrepareProposal(max_tx_bytes=100, txs=[b"a" * 60, b"b" * 60])
