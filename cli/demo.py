@@ -14,11 +14,11 @@ __all__ = ["demo"]
 
 def _failures() -> tuple[type[Exception], ...]:
     """The errors that end the demo with their message (exit 1) rather than a traceback."""
-    from app.agents.demo import DemoError
     from app.agents.txsender import SenderError, TxRejected
     from app.client.keyring import KeyringError
     from app.client.rpc import RpcError
     from app.client.tasks import CheckpointMismatch
+    from app.demo import DemoError
     from app.ml.datasets import DatasetError
     from app.node.localnet import LocalnetError
     from app.node.toolchain import ToolchainError
@@ -75,7 +75,7 @@ def demo(
     hash, and the plot. Workers and nodes are stopped at the end, on Ctrl-C and on failure.
     """
     # JAX loads here, not at `synod` start-up, so every other command stays fast.
-    from app.agents.demo import DemoOptions, run_demo
+    from app.demo import DemoOptions, run_demo
 
     console = Console()
     if not console.is_terminal:

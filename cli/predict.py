@@ -112,8 +112,7 @@ def run(
     are known, stake and reward) to stdout. Killed at any point, the same command resumes without
     submitting twice. Started before the query is posted, it trains while it waits.
     """
-    from app.agents.predictor import PredictorAgent, PredictorConfig, PredictorError
-    from app.agents.predictorstate import default_state_dir
+    from app.agents.predictor import PredictorAgent, PredictorConfig, PredictorError, default_state_dir
 
     try:
         signer = Keyring(home).private_key(key)

@@ -8,8 +8,7 @@ from pathlib import Path
 import click
 
 from app.agents.progress import make_reporter
-from app.agents.worker import Worker, WorkerConfig, WorkerError
-from app.agents.workerstate import default_state_dir
+from app.agents.worker import Worker, WorkerConfig, WorkerError, default_state_dir
 from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import RpcError
 from app.ml.attacks import AttackError, parse_worker_attack

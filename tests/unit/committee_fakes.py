@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from app.agents.committeescore import RoundInputs, RoundScore
+from app.agents.committee.score import RoundInputs, RoundScore
 from app.client.rpc import QueryFailed
 from app.core.architectures import param_count
 from app.core.crypto import PrivateKey, decode_address

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.abci.handlers import read_answers
-from app.agents.ensemble import write_answer
+from app.agents.ensemble.agent import write_answer
 from app.modules.consensus.logic import encode_predictions
 from synod.consensus.v1 import consensus_pb2
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.agents.predictor import PredictorAgent, PredictorConfig, PredictorError
-from app.agents.predictormodel import (
+from app.agents.predictor.agent import PredictorAgent, PredictorConfig, PredictorError
+from app.agents.predictor.model import (
     LocalModel,
     ModelError,
     RoundView,
@@ -22,8 +22,8 @@ from app.agents.predictormodel import (
     load_or_train,
     own_probabilities,
 )
-from app.agents.predictorplan import Action, Observation, decide_action
-from app.agents.predictorstate import (
+from app.agents.predictor.plan import Action, Observation, decide_action
+from app.agents.predictor.state import (
     SavedPredictions,
     StateFileError,
     load_predictions,

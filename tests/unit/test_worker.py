@@ -14,9 +14,9 @@ from app.agents.progress import LogReporter
 from app.agents.training import TrainedUpdate, compute_train_seed
 from app.agents.txsender import compute_gas_limit
 from app.agents.updatefile import UpdateFileError, encode_update_array
-from app.agents.worker import Worker, WorkerConfig, WorkerError
-from app.agents.workerplan import Action, Observation, decide_action, is_time_to_prepare
-from app.agents.workerstate import SavedUpdate, StateFileError, load_update, save_update
+from app.agents.worker.agent import Worker, WorkerConfig, WorkerError
+from app.agents.worker.plan import Action, Observation, decide_action, is_time_to_prepare
+from app.agents.worker.state import SavedUpdate, StateFileError, load_update, save_update
 from app.client.rpc import QueryFailed, RpcError
 from app.client.tasktx import msg_commit, msg_join, msg_reveal
 from app.core.architectures import param_count

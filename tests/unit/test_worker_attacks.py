@@ -12,9 +12,9 @@ import pytest
 
 from app.agents.progress import LogReporter
 from app.agents.training import LocalTrainer, TrainedUpdate
-from app.agents.worker import Worker, WorkerConfig, WorkerError
-from app.agents.workerattack import RoundInputs, compute_attacked_update, forge_trace_end
-from app.agents.workerstate import load_update
+from app.agents.worker.agent import Worker, WorkerConfig, WorkerError
+from app.agents.worker.attack import RoundInputs, compute_attacked_update, forge_trace_end
+from app.agents.worker.state import load_update
 from app.core.crypto import decode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, compute_update_between, content_hash
 from app.core.tx import decode_tx

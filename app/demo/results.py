@@ -9,12 +9,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from app.agents.demo_chain import DemoError, rpc_url
-from app.agents.demo_view import TaskWatcher
 from app.agents.evaluation import reference_accuracy, round_table, write_plot
-from app.agents.workerplan import TERMINAL_PHASES
+from app.agents.worker.plan import TERMINAL_PHASES
 from app.client.rpc import CometRPC, RpcError
 from app.client.tasks import TasksClient
+from app.demo.chain import DemoError, rpc_url
+from app.demo.view import TaskWatcher
 from app.node import localnet as net
 
 __all__ = ["DemoResult", "NodeAnswer", "collect_final_hashes", "report_results"]

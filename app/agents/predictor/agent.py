@@ -2,7 +2,7 @@
 
 Every poll (status height + /consensus/query) the predictor observes the phase of the next block,
 whether it is registered, the predictions it saved for the round and what its transactions
-achieved, and takes the one step decide_action picks (app/agents/predictorplan.py). Before round 0
+achieved, and takes the one step decide_action picks (app/agents/predictor/plan.py). Before round 0
 it trains its model on its private shard and fetches the query's inputs (checked against their
 hash); in round 0's commit phase it registers and commits in one transaction. Each round it writes
 the salt and predictions to its state file *before* broadcasting the commitment, and reveals them
@@ -24,7 +24,7 @@ import numpy as np
 from google.protobuf.message import Message
 from numpy.typing import NDArray
 
-from app.agents.predictormodel import (
+from app.agents.predictor.model import (
     LocalModel,
     Model,
     ModelError,
@@ -36,16 +36,16 @@ from app.agents.predictormodel import (
     load_or_train,
     own_probabilities,
 )
-from app.agents.predictorplan import (
+from app.agents.predictor.plan import (
     RUNNING_PHASES,
     Action,
     Observation,
     decide_action,
     is_time_to_prepare,
 )
-from app.agents.predictorstate import SavedPredictions, StateFileError, load_predictions, save_predictions
-from app.agents.predictorsummary import PredictorSummary, compute_summary
-from app.agents.predictorview import read_revealed, read_round_view
+from app.agents.predictor.state import SavedPredictions, StateFileError, load_predictions, save_predictions
+from app.agents.predictor.summary import PredictorSummary, compute_summary
+from app.agents.predictor.view import read_revealed, read_round_view
 from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.agents.txsender import SenderError, TxOutcome, TxRejected, TxSender

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from app.agents.predictorstate import SavedModel, load_model, save_model
+from app.agents.predictor.state import SavedModel, load_model, save_model
 from app.client.consensus import check_inputs
 from app.core.crypto import decode_address
 from app.ml.predattacks import PredictAttack, PredictContext

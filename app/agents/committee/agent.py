@@ -2,7 +2,7 @@
 
 Every poll (status height + /tasks/tasks) the member finds the committee-verified tasks whose next
 block falls in a score phase, reads that round's committee and the attestations on chain, and takes
-the step decide_action picks (app/agents/committeeplan.py). To attest it downloads the round's global
+the step decide_action picks (app/agents/committee/plan.py). To attest it downloads the round's global
 model and the committee workers' revealed updates (and, on trace tasks, their traces), each checked
 against the hash on chain, scores them on the task's evaluation data, spot-checks the traces, and
 sends MsgAttest while the score phase lasts. It signs with the validator's operator key, so
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from app.agents.committeeplan import (
+from app.agents.committee.plan import (
     Action,
     Observation,
     decide_action,
@@ -24,7 +24,7 @@ from app.agents.committeeplan import (
     is_committee_task,
     is_seated,
 )
-from app.agents.committeescore import (
+from app.agents.committee.score import (
     LocalScorer,
     RevealedTrace,
     RoundInputs,
@@ -33,7 +33,7 @@ from app.agents.committeescore import (
     ScoringError,
     compute_attested,
 )
-from app.agents.committeesummary import AttestRecord, MemberSummary, compute_summary
+from app.agents.committee.summary import AttestRecord, MemberSummary, compute_summary
 from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.agents.txsender import SenderError, TxRejected, TxSender

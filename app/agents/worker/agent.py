@@ -2,11 +2,11 @@
 
 Every poll (status height + /tasks/task) the worker observes the phase of the next block, its own
 commitment and reveal in the current round, and the update it saved for that round, and takes
-the one step decide_action picks (app/agents/workerplan.py). Each round it trains on its private
+the one step decide_action picks (app/agents/worker/plan.py). Each round it trains on its private
 shard from the round's global model, writes the salt, update and sample count to its state file
 *before* broadcasting the commitment, and reveals them in the reveal phase. On a trace task (public
 training data) the update comes with its training trace and data spec, saved and revealed alike.
-With --attack it trains and commits as an attack prescribes (app/agents/workerattack.py). It exits
+With --attack it trains and commits as an attack prescribes (app/agents/worker/attack.py). It exits
 when the task is finished, cancelled or failed, with a summary of what it contributed and earned.
 """
 
@@ -25,10 +25,10 @@ from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.agents.training import LocalTrainer, TrainedUpdate, Trainer, TrainingError
 from app.agents.txsender import SenderError, TxOutcome, TxRejected, TxSender
-from app.agents.workerattack import Attacker
-from app.agents.workerplan import TERMINAL_PHASES, Action, Observation, decide_action, is_time_to_prepare
-from app.agents.workerstate import SavedUpdate, StateFileError, load_update, save_update
-from app.agents.workersummary import WorkerSummary, compute_summary
+from app.agents.worker.attack import Attacker
+from app.agents.worker.plan import TERMINAL_PHASES, Action, Observation, decide_action, is_time_to_prepare
+from app.agents.worker.state import SavedUpdate, StateFileError, load_update, save_update
+from app.agents.worker.summary import WorkerSummary, compute_summary
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.tasks import CheckpointMismatch, TasksClient
 from app.client.tasktx import SALT_LEN, msg_commit, msg_join, msg_reveal

@@ -27,11 +27,6 @@ import numpy as np
 from rich.console import Console
 from rich.live import Live
 
-from app.agents import demo_chain as chain
-from app.agents.demo_chain import DemoError
-from app.agents.demo_results import DemoResult, report_results
-from app.agents.demo_view import TaskWatcher, WorkerInfo, render
-from app.agents.demo_workers import WorkerProcess, log_tail, start_worker, stop_workers, worker_data_spec
 from app.agents.evaluation import task_eval_data
 from app.agents.taskspec import load_task_spec
 from app.agents.txsender import TxSender
@@ -39,6 +34,11 @@ from app.client.keyring import KeyInfo
 from app.client.rpc import CometRPC, RpcError
 from app.client.tasks import TasksClient
 from app.core.coins import parse_coins
+from app.demo import chain
+from app.demo.chain import DemoError
+from app.demo.results import DemoResult, report_results
+from app.demo.view import TaskWatcher, WorkerInfo, render
+from app.demo.workers import WorkerProcess, log_tail, start_worker, stop_workers, worker_data_spec
 from app.ml.datasets import load_shard
 from app.node import localnet as net
 

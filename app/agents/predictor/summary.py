@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from app.agents.predictormodel import Entries, compute_agreement_bps
+from app.agents.predictor.model import Entries, compute_agreement_bps
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["PredictorSummary", "compute_summary"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from app.agents.predictormodel import Entries, RoundView, compute_agreement_bps
+from app.agents.predictor.model import Entries, RoundView, compute_agreement_bps
 from app.client.consensus import ConsensusClient
 from app.client.rpc import QueryFailed
 from app.modules.consensus.logic import decode_predictions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from app.agents.committeescore import RoundScore
+from app.agents.committee.score import RoundScore
 from app.client.committee import CommitteeClient
 from app.client.rpc import QueryFailed, RpcError
 from synod.committee.v1 import committee_pb2

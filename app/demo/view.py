@@ -14,11 +14,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from app.agents.demo_workers import WorkerProcess
 from app.agents.evaluation import RoundEval, evaluate_checkpoint, fetch_checkpoint
-from app.agents.workerplan import TERMINAL_PHASES
+from app.agents.worker.plan import TERMINAL_PHASES
 from app.client.rpc import CometRPC
 from app.client.tasks import TasksClient
+from app.demo.workers import WorkerProcess
 from app.ml.evaldata import EvalData
 from synod.tasks.v1 import query_pb2, tasks_pb2
 

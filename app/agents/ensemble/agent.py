@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.agents.predictormodel import (
+from app.agents.predictor.model import (
     LocalModel,
     Model,
     ModelError,
