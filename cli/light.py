@@ -1,10 +1,19 @@
-"""`synod light ...`: the light client's trust anchor, and verified reads for `synod query --verify`."""
+"""`synod light ...`: the light client's trust anchor, and verified reads for `synod query --verify`.
+
+Without --verify a query's answer comes from the node's ABCI query routes and is taken on trust.
+With --verify it comes from the node's gRPC query server and is accepted only if every entry it was
+derived from is proven against an app hash that the light client verified (`synod light init`).
+`query_options` and `ask` give the query commands both ways.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import click
 from google.protobuf.message import Message
@@ -28,6 +37,7 @@ from app.client.verified import (
 from app.client.verified.txproof import VerifiedTx, verify_tx
 from app.grpc.registry import get_service
 from cli.common import (
+    client_errors,
     emit,
     home_option,
     node_option,
@@ -35,9 +45,20 @@ from cli.common import (
     resolve_chain_id,
     resolve_grpc,
     resolve_node,
+    verify_options,
 )
+from cli.query.chain import abci_query
 
-__all__ = ["light", "verified_answer", "verified_tx", "parse_duration"]
+__all__ = [
+    "light",
+    "verified_answer",
+    "verified_tx",
+    "parse_duration",
+    "QueryOpts",
+    "query_options",
+    "ask",
+    "emit_answer",
+]
 
 _DURATION_RE = re.compile(r"(\d+)([hms])")
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
@@ -91,6 +112,50 @@ def verified_tx(home: str, node: str | None, tx_hash: str, found: dict) -> Verif
         # The hash asked for, never the one the node echoes back.
         wanted = bytes.fromhex(tx_hash.removeprefix("0x").removeprefix("0X"))
         return verify_tx(open_light_client(light_dir(home), rpc), rpc, wanted, found)
+
+
+@dataclass(frozen=True)
+class QueryOpts:
+    """The options every verifiable query command takes."""
+
+    home: str
+    node: str | None
+    output: str
+    verify: bool
+    grpc: str | None
+
+
+def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --home, --node, --output, --verify and --grpc, handed to the command as one QueryOpts."""
+
+    @functools.wraps(command)
+    def run(home: str, node: str | None, output: str, verify: bool, grpc: str | None, **kwargs: Any) -> Any:
+        return command(QueryOpts(home, node, output, verify, grpc), **kwargs)
+
+    return home_option(node_option(output_option(verify_options(run))))
+
+
+def ask(
+    opts: QueryOpts, path: str, method: str, request: Message, data: bytes = b""
+) -> tuple[Any, list[int]]:
+    """The answer, and the heights it was verified at (none without --verify)."""
+    # The ABCI route /module/... and the module's gRPC method answer with the same message type.
+    module = path.split("/")[1]
+    if opts.verify:
+        return verified_answer(opts.home, opts.node, opts.grpc, module, method, request)
+    response = get_service(module).response_class(method)
+    with client_errors():
+        return abci_query(resolve_node(opts.node, opts.home), path, data, response), []
+
+
+def emit_answer(opts: QueryOpts, data: dict, text: str, heights: list[int]) -> None:
+    """Print the answer, with the height(s) it was verified at."""
+    if heights:
+        unique = sorted(set(heights))
+        data = {**data, "verified_heights": unique}
+        shown = f"height {unique[0]}" if len(unique) == 1 else f"heights {unique} (one per page)"
+        text = f"{text}\nverified at {shown}"
+    emit(opts.output, data, text)
 
 
 @click.group()

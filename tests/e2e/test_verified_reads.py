@@ -36,7 +36,7 @@ from app.client.verified.txproof import verify_tx
 from app.core.codec import decode_amount, encode_amount
 from app.node import localnet as net
 from app.node.toolchain import check_cometbft
-from cli.chainquery import get_balances
+from cli.query.chain import get_balances
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
 from synod.staking.v1 import query_pb2 as staking_query

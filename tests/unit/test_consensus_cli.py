@@ -38,7 +38,7 @@ YES = ("--yes",)
 def node(tmp_path: Path, monkeypatch) -> ConsensusNode:
     """A chain every consensus command reaches; alice, bob and validator0 in the home's keyring."""
     chain_node = ConsensusNode(new_chain())
-    for module in ("cli.task", "cli.consensus", "cli.consensusquery", "cli.predict"):
+    for module in ("cli.common", "cli.tx.task", "cli.tx.consensus", "cli.query.consensus", "cli.run.predict"):
         monkeypatch.setattr(f"{module}.resolve_node", lambda _node, _home: chain_node)
     keyring = Keyring(tmp_path)
     for name in ("alice", "bob", "validator0"):

@@ -27,7 +27,7 @@ def env(tmp_path, monkeypatch):  # noqa: ANN201
     tc = TaskChain()
     tc.chain.init({"alice": 10**12, "bob": 10**12})
     node = FakeNode(tc)
-    for module in ("cli.task", "cli.taskquery"):
+    for module in ("cli.common", "cli.tx.task", "cli.query.task"):
         monkeypatch.setattr(f"{module}.resolve_node", lambda _node, _home: node)
     home = tmp_path / "home"
     for name in ("alice", "bob"):

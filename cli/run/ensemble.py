@@ -10,10 +10,9 @@ from types import FrameType
 import click
 
 from app.agents.progress import make_reporter
-from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import RpcError
 from app.node.config import NodeHome
-from cli.common import client_errors, home_option, node_option, resolve_chain_id, resolve_node
+from cli.common import client_errors, home_option, load_key, node_option, resolve_chain_id, resolve_node
 
 __all__ = ["ensemble"]
 
@@ -50,10 +49,7 @@ def run(key: str, arch: str, data_spec: str, poll: float, quiet: bool, home: str
     """
     from app.agents.ensemble import EnsembleConfig, EnsembleError, EnsembleSidecar
 
-    try:
-        operator = Keyring(home).private_key(key)
-    except KeyringError as e:
-        raise click.ClickException(str(e)) from None
+    operator = load_key(home, key)
     node_home = NodeHome(home)
     with client_errors():
         rpc = resolve_node(node, home)

@@ -12,80 +12,19 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from google.protobuf.message import Message
 
-from app.agents.txsender import SenderError, TxOutcome, TxRejected, TxSender
 from app.agents.updatefile import UpdateFileError, read_update_file
 from app.client.tasks import TasksClient
 from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, msg_reveal
 from app.core.architectures import param_count
-from app.core.coins import parse_coins
-from app.core.crypto import PrivateKey
-from app.core.errors import SynodError
-from cli.common import (
-    client_errors,
-    emit,
-    resolve_chain_id,
-    resolve_node,
-)
-from cli.query import format_summary, tx_summary
-from cli.tx import _load_key, _tx_options
+from cli.common import client_errors, load_key, resolve_node, send_sized_tx, sized_tx_options
 
 __all__ = ["task_tx"]
-
-
-def _task_tx_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The flags of every `synod tx` command, with --gas defaulting to an estimate from the message size."""
-    command = _tx_options(command)
-    for param in command.__click_params__:  # type: ignore[attr-defined]
-        if param.name == "gas":
-            param.default, param.show_default = None, False
-            param.help = "Gas limit (default: estimated from the message size)."
-    return command
 
 
 @click.group("task")
 def task_tx() -> None:
     """Post, join, commit to, reveal and cancel learning tasks."""
-
-
-def _send(
-    key: PrivateKey,
-    msgs: list[Message],
-    opts: dict[str, Any],
-    summary: str,
-    extra: Callable[[TxOutcome], dict] | None = None,
-) -> None:
-    """Sign (gas from the message size unless --gas), confirm, broadcast, wait, print the result."""
-    with client_errors():
-        rpc = resolve_node(opts["node"], opts["home"])
-        sender = TxSender(rpc, key, resolve_chain_id(opts["chain_id"], opts["home"], rpc))
-        try:
-            fees = parse_coins(opts["fees"]) if opts["fees"] else None
-        except SynodError as e:
-            raise click.BadParameter(str(e), param_hint="--fees") from None
-        try:
-            prepared = sender.prepare(msgs, gas=opts["gas"], fees=fees, memo=opts["memo"])
-            if not opts["yes"]:
-                click.confirm(
-                    f"{summary}\nfee {prepared.fee}, gas {prepared.gas}, chain {prepared.chain_id}. "
-                    "Sign and broadcast?",
-                    abort=True,
-                    err=True,
-                )
-            txhash = sender.broadcast(prepared)
-        except (SenderError, TxRejected) as e:
-            raise click.ClickException(str(e)) from None
-        if opts["no_wait"]:
-            emit(opts["output"], {"txhash": txhash, "code": 0}, f"txhash {txhash} (in mempool)")
-            return
-        outcome = TxOutcome(rpc.wait_for_tx(txhash))
-    s = tx_summary(outcome.found)
-    added = extra(outcome) if extra is not None and s["code"] == 0 else {}
-    s.update(added)
-    emit(opts["output"], s, "\n".join([format_summary(s), *(f"{k:10} {v}" for k, v in added.items())]))
-    if s["code"]:
-        raise click.ClickException(f"transaction failed in block {s['height']}: {s['log']}")
 
 
 _POST_FLAGS: list[tuple[str, tuple[str, ...], type | click.ParamType]] = [
@@ -140,12 +79,12 @@ def _spec_from(file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
     help="Task spec JSON (fields override the embedded defaults; see app/agents/taskspec.py).",
 )
 @_post_options
-@_task_tx_options
+@sized_tx_options
 def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
     """Post a learning task owned by FROM_KEY, escrowing its reward; prints the new task id."""
     from app.agents.taskspec import TaskSpecError, build_post_task
 
-    key = _load_key(opts["home"], from_key)
+    key = load_key(opts["home"], from_key)
     try:
         msg = build_post_task(key.address, _spec_from(spec_file, opts))
     except TaskSpecError as e:
@@ -155,7 +94,7 @@ def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
         f"{msg.schedule.rounds} rounds, "
         f"{msg.min_workers}-{msg.max_workers} workers, reward {msg.reward.amount}{msg.reward.denom}"
     )
-    _send(
+    send_sized_tx(
         key,
         [msg],
         opts,
@@ -167,11 +106,11 @@ def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
 @task_tx.command("join")
 @click.argument("from_key")
 @click.argument("task_id", type=click.IntRange(1))
-@_task_tx_options
+@sized_tx_options
 def join(from_key: str, task_id: int, **opts: Any) -> None:
     """Join TASK_ID as a worker, bonding its worker stake."""
-    key = _load_key(opts["home"], from_key)
-    _send(key, [msg_join(key.address, task_id)], opts, f"join task {task_id} as {key.address}")
+    key = load_key(opts["home"], from_key)
+    send_sized_tx(key, [msg_join(key.address, task_id)], opts, f"join task {task_id} as {key.address}")
 
 
 def _task_round(opts: dict[str, Any], task_id: int, round_: int | None) -> tuple[int, int]:
@@ -221,7 +160,7 @@ _UPDATE_HELP = (
 @click.option(
     "--round", "round_", type=click.IntRange(1), default=None, help="Round (default: the current one)."
 )
-@_task_tx_options
+@sized_tx_options
 def commit(
     from_key: str,
     task_id: int,
@@ -232,12 +171,12 @@ def commit(
     **opts: Any,
 ) -> None:
     """Commit to the update in UPDATE_FILE for TASK_ID's commit phase; reveal it later with the same salt."""
-    key = _load_key(opts["home"], from_key)
+    key = load_key(opts["home"], from_key)
     round_, size = _task_round(opts, task_id, round_)
     salt = _salt(salt_hex) if salt_hex else secrets.token_bytes(SALT_LEN)
     msg = msg_commit(key.address, task_id, round_, salt, samples, _update_bytes(update_file, size))
     summary = f"commit to {update_file} ({samples} samples) in round {round_} of task {task_id}"
-    _send(
+    send_sized_tx(
         key,
         [msg],
         opts,
@@ -255,7 +194,7 @@ def commit(
 @click.option(
     "--round", "round_", type=click.IntRange(1), default=None, help="Round (default: the current one)."
 )
-@_task_tx_options
+@sized_tx_options
 def reveal(
     from_key: str,
     task_id: int,
@@ -266,17 +205,17 @@ def reveal(
     **opts: Any,
 ) -> None:
     """Reveal the update committed to in TASK_ID's current round (same file, salt and sample count)."""
-    key = _load_key(opts["home"], from_key)
+    key = load_key(opts["home"], from_key)
     round_, size = _task_round(opts, task_id, round_)
     msg = msg_reveal(key.address, task_id, round_, _salt(salt_hex), samples, _update_bytes(update_file, size))
-    _send(key, [msg], opts, f"reveal {update_file} in round {round_} of task {task_id}")
+    send_sized_tx(key, [msg], opts, f"reveal {update_file} in round {round_} of task {task_id}")
 
 
 @task_tx.command("cancel")
 @click.argument("from_key")
 @click.argument("task_id", type=click.IntRange(1))
-@_task_tx_options
+@sized_tx_options
 def cancel(from_key: str, task_id: int, **opts: Any) -> None:
     """Cancel TASK_ID (owner only, before its first round); reward and stakes go back."""
-    key = _load_key(opts["home"], from_key)
-    _send(key, [msg_cancel(key.address, task_id)], opts, f"cancel task {task_id}")
+    key = load_key(opts["home"], from_key)
+    send_sized_tx(key, [msg_cancel(key.address, task_id)], opts, f"cancel task {task_id}")

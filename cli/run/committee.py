@@ -1,91 +1,19 @@
-"""`synod tx committee opt-in|opt-out` (committee duty for a validator) and `synod committee run`
-(the committee member agent that scores every round it is seated in)."""
+"""`synod committee run`: the committee member agent that scores every round it is seated in."""
 
 from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
 
-from app.client.committeetx import msg_opt_in, msg_opt_out
-from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import RpcError
-from app.core import bls
 from app.core.crypto import AddressError, decode_address
-from app.modules.committee.beacon import compute_possession_message
-from app.node.blskey import BlsKeyError, load_bls_key
-from app.node.config import NodeHome
-from cli.common import (
-    client_errors,
-    emit,
-    home_option,
-    node_option,
-    output_option,
-    resolve_chain_id,
-    resolve_node,
-)
-from cli.tx import _load_key, _tx_options, sign_and_broadcast
+from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
 
-__all__ = ["committee", "committee_tx"]
-
-
-@click.group("committee")
-def committee_tx() -> None:
-    """Put a validator on committee duty, or take it off."""
-
-
-def _bls_key_path(bls_key: str | None, home: str) -> Path:
-    """--bls-key, else the home's config/bls_key.json."""
-    return Path(bls_key) if bls_key else NodeHome(home).bls_key
-
-
-@committee_tx.command("opt-in")
-@click.option("--from", "from_key", required=True, help="The validator's operator key (name or address).")
-@click.option(
-    "--bls-key",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="The node's BLS key file (default: config/bls_key.json under --home).",
-)
-@_tx_options
-def opt_in(from_key: str, bls_key: str | None, **opts: Any) -> None:
-    """Put the validator operated by --from on committee duty with its node's BLS beacon key."""
-    path = _bls_key_path(bls_key, opts["home"])
-    if not path.exists():
-        raise click.ClickException(
-            f"no BLS key at {path}: pass --bls-key with the config/bls_key.json of the validator's node "
-            "home (`synod init` writes it), or --home that node's home"
-        )
-    try:
-        secret = load_bls_key(path)
-    except BlsKeyError as e:
-        raise click.ClickException(str(e)) from None
-    key = _load_key(opts["home"], from_key)
-    with client_errors():
-        chain = resolve_chain_id(opts["chain_id"], opts["home"], resolve_node(opts["node"], opts["home"]))
-    possession = bls.sign(secret, compute_possession_message(chain, key.address))
-    pubkey = bls.public_key(secret)
-    sign_and_broadcast(
-        key,
-        [msg_opt_in(key.address, pubkey, possession)],
-        summary=f"put validator {key.address} on committee duty with BLS key {pubkey.hex()[:16]}...",
-        **{**opts, "chain_id": chain},
-    )
-
-
-@committee_tx.command("opt-out")
-@click.option("--from", "from_key", required=True, help="The validator's operator key (name or address).")
-@_tx_options
-def opt_out(from_key: str, **opts: Any) -> None:
-    """Take the validator operated by --from off committee duty from the next block on."""
-    key = _load_key(opts["home"], from_key)
-    sign_and_broadcast(
-        key, [msg_opt_out(key.address)], summary=f"take validator {key.address} off committee duty", **opts
-    )
+__all__ = ["committee"]
 
 
 @click.group("committee")
@@ -161,10 +89,7 @@ def run(
     from app.agents.committee import CommitteeConfig, CommitteeMember, MemberError
     from app.agents.progress import make_reporter
 
-    try:
-        signer = Keyring(home).private_key(key)
-    except KeyringError as e:
-        raise click.ClickException(str(e)) from None
+    signer = load_key(home, key)
     config = CommitteeConfig(
         poll_interval=poll, once=once, attack=_attack(attack), colluding_workers=_colluders(collude_with)
     )

@@ -7,7 +7,6 @@ gRPC service yet, so there is no --verify here (unlike `synod query bank|staking
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -16,18 +15,12 @@ from google.protobuf.message import Message
 
 from app.client.consensus import ConsensusClient
 from app.core.crypto import AddressError, decode_address
-from cli.common import client_errors, emit, home_option, node_option, output_option, resolve_node
-from cli.query import _fields, _table
+from cli.common import basic_options, client_errors, emit, format_fields, format_table, resolve_node
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["consensus_query"]
 
 _RUNNING = ("commit", "reveal")
-
-
-def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--home, --node and --output."""
-    return home_option(node_option(output_option(command)))
 
 
 def _client(home: str, node: str | None) -> ConsensusClient:
@@ -71,12 +64,12 @@ def consensus_query() -> None:
 
 
 @consensus_query.command("params")
-@_common
+@basic_options
 def params(home: str, node: str | None, output: str) -> None:
     """Show the module's limits, slashing rate and reputation settings."""
     with client_errors():
         p = _client(home, node).params()
-    text = _fields(
+    text = format_fields(
         {
             "max inputs": p.max_inputs,
             "max labels": p.max_labels,
@@ -131,12 +124,12 @@ def _show_text(q: consensus_pb2.Query, where: str) -> str:
         "labels commitment": q.labels_commitment.hex() or "(none)",
         "heights": f"posted {q.posted_height}, settled {q.settled_height or '-'}",
     }
-    return _fields(rows)
+    return format_fields(rows)
 
 
 @consensus_query.command("show")
 @click.argument("query_id", type=click.IntRange(1))
-@_common
+@basic_options
 def show(query_id: int, home: str, node: str | None, output: str) -> None:
     """Show a prediction query, its phase and round, and the blocks left in the phase."""
     with client_errors():
@@ -169,7 +162,7 @@ def _answer_rows(s: consensus_pb2.Settlement) -> list[tuple[object, ...]]:
 
 @consensus_query.command("answer")
 @click.argument("query_id", type=click.IntRange(1))
-@_common
+@basic_options
 def answer(query_id: int, home: str, node: str | None, output: str) -> None:
     """Show a settled query's answer per input, the support behind it and, once revealed, the labels."""
     with client_errors():
@@ -188,12 +181,12 @@ def answer(query_id: int, home: str, node: str | None, output: str) -> None:
         f"{len(s.voters)} voters{accuracy}"
     )
     headers = ("INPUT", "ANSWER", "SUPPORT", *(("LABEL", "CORRECT") if s.labels_revealed else ()))
-    emit(output, data, f"{head}\n{_table(headers, _answer_rows(s), '(no inputs)')}")
+    emit(output, data, f"{head}\n{format_table(headers, _answer_rows(s), '(no inputs)')}")
 
 
 @consensus_query.command("participants")
 @click.argument("query_id", type=click.IntRange(1))
-@_common
+@basic_options
 def participants(query_id: int, home: str, node: str | None, output: str) -> None:
     """List a query's participants: stake, reputation weight, missed reveals, slashes and rewards."""
     with client_errors():
@@ -212,20 +205,22 @@ def participants(query_id: int, home: str, node: str | None, output: str) -> Non
         for p in found
     ]
     headers = ("PARTICIPANT", "STAKE", "REPUTATION", "MISSED", "SLASHED", "REWARD", "CORRECT")
-    text = _table(headers, rows, f"(no participants: register with `synod tx consensus register {query_id}`)")
+    text = format_table(
+        headers, rows, f"(no participants: register with `synod tx consensus register {query_id}`)"
+    )
     emit(output, {"participants": [_to_dict(p) for p in found]}, text)
 
 
 @consensus_query.command("round")
 @click.argument("query_id", type=click.IntRange(1))
 @click.argument("round_", metavar="ROUND", type=click.IntRange(0))
-@_common
+@basic_options
 def round_state(query_id: int, round_: int, home: str, node: str | None, output: str) -> None:
     """Show a round: who revealed, the network's tally per input after it, and the next peer seed."""
     with client_errors():
         resp = _client(home, node).round(query_id, round_)
     st = resp.state
-    head = _fields(
+    head = format_fields(
         {
             "round": f"{round_} of query {query_id}"
             + (f", closed at height {st.height}" if st.height else ""),
@@ -235,15 +230,15 @@ def round_state(query_id: int, round_: int, home: str, node: str | None, output:
         }
     )
     tallies = [(i, t.answer, _percent(t.support_bps)) for i, t in enumerate(st.tallies)]
-    table = _table(
+    tally_table = format_table(
         ("INPUT", "LEADING", "SUPPORT"), tallies, "(no tally yet: the round's reveal phase is open)"
     )
     data = {"state": _to_dict(st), "reveals": [_to_dict(c) for c in resp.reveals]}
-    emit(output, data, f"{head}\n\n{table}")
+    emit(output, data, f"{head}\n\n{tally_table}")
 
 
 @consensus_query.command("models")
-@_common
+@basic_options
 def models(home: str, node: str | None, output: str) -> None:
     """List the validators whose models answer fast queries."""
     with client_errors():
@@ -251,12 +246,14 @@ def models(home: str, node: str | None, output: str) -> None:
     rows = [(m.operator, m.model, m.since_height) for m in found]
     empty = "(no models: validators enrol with `synod tx consensus register-model --model DESC`)"
     emit(
-        output, {"models": [_to_dict(m) for m in found]}, _table(("OPERATOR", "MODEL", "SINCE"), rows, empty)
+        output,
+        {"models": [_to_dict(m) for m in found]},
+        format_table(("OPERATOR", "MODEL", "SINCE"), rows, empty),
     )
 
 
 @consensus_query.command("pending")
-@_common
+@basic_options
 def pending(home: str, node: str | None, output: str) -> None:
     """List the fast queries waiting for the validators' answers."""
     with client_errors():
@@ -264,13 +261,15 @@ def pending(home: str, node: str | None, output: str) -> None:
     rows = [(q.id, q.poster, q.input_count, q.label_count, _coin(q.reward), q.posted_height) for q in found]
     headers = ("ID", "POSTER", "INPUTS", "CLASSES", "REWARD", "POSTED")
     emit(
-        output, {"queries": [_to_dict(q) for q in found]}, _table(headers, rows, "(no pending fast queries)")
+        output,
+        {"queries": [_to_dict(q) for q in found]},
+        format_table(headers, rows, "(no pending fast queries)"),
     )
 
 
 @consensus_query.command("reputation")
 @click.argument("address")
-@_common
+@basic_options
 def reputation(address: str, home: str, node: str | None, output: str) -> None:
     """Show an address's consensus reputation (the initial one when it has no record)."""
     try:
@@ -280,7 +279,7 @@ def reputation(address: str, home: str, node: str | None, output: str) -> None:
     with client_errors():
         r = _client(home, node).reputation(address)
     note = " (no record yet: the initial reputation)" if r.observations == 0 else ""
-    text = _fields(
+    text = format_fields(
         {"address": r.address, "reputation": f"{_percent(r.score_bps)}{note}", "observations": r.observations}
     )
     emit(output, _to_dict(r), text)

@@ -9,10 +9,9 @@ import click
 
 from app.agents.progress import make_reporter
 from app.agents.worker import Worker, WorkerConfig, WorkerError, default_state_dir
-from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import RpcError
 from app.ml.attacks import AttackError, parse_worker_attack
-from cli.common import client_errors, emit, home_option, node_option, output_option, resolve_node
+from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
 
 __all__ = ["worker"]
 
@@ -80,10 +79,7 @@ def run(
     point, the same command resumes without submitting twice. With --attack the worker sends the
     same messages as an honest one but trains and commits as the attack prescribes.
     """
-    try:
-        signer = Keyring(home).private_key(key)
-    except KeyringError as e:
-        raise click.ClickException(str(e)) from None
+    signer = load_key(home, key)
     directory = Path(state_dir) if state_dir else default_state_dir(home, task_id, signer.address)
     config = WorkerConfig(task_id, data_spec, directory, poll_interval=poll, attack=attack)
     with client_errors():

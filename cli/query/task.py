@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -16,7 +15,7 @@ from app.client.tasks import TasksClient
 from app.core.architectures import param_count
 from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.quantize import WEIGHT_SPEC, dequantize
-from cli.common import client_errors, emit, home_option, node_option, output_option, resolve_node
+from cli.common import basic_options, client_errors, emit, resolve_node
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["task_query"]
@@ -27,11 +26,6 @@ _PIPE_WIDTH = 160
 @click.group("task")
 def task_query() -> None:
     """Learning tasks: phase, rounds, checkpoints and workers."""
-
-
-def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--home, --node and --output."""
-    return home_option(node_option(output_option(command)))
 
 
 def _client(home: str, node: str | None) -> tuple[CometRPC, TasksClient]:
@@ -92,7 +86,7 @@ def _show_text(task: tasks_pb2.Task, where: dict[str, Any]) -> str:
 
 @task_query.command("show")
 @click.argument("task_id", type=click.IntRange(1))
-@_common
+@basic_options
 def show(task_id: int, home: str, node: str | None, output: str) -> None:
     """Show a task, its phase and round, and the blocks left in the phase."""
     with client_errors():
@@ -126,7 +120,7 @@ def _print_table(title: str, headers: tuple[str, ...], rows: list[tuple[object, 
 
 
 @task_query.command("list")
-@_common
+@basic_options
 def list_tasks(home: str, node: str | None, output: str) -> None:
     """List every task with its status, rounds and workers."""
     with client_errors():
@@ -168,7 +162,7 @@ def _round_dict(r: tasks_pb2.RoundRecord) -> dict[str, Any]:
 
 @task_query.command("rounds")
 @click.argument("task_id", type=click.IntRange(1))
-@_common
+@basic_options
 def rounds(task_id: int, home: str, node: str | None, output: str) -> None:
     """List a task's checkpoints: outcome, accepted/revealed/committed updates, model hash, height."""
     with client_errors():
@@ -194,7 +188,7 @@ def rounds(task_id: int, home: str, node: str | None, output: str) -> None:
 
 @task_query.command("participants")
 @click.argument("task_id", type=click.IntRange(1))
-@_common
+@basic_options
 def participants(task_id: int, home: str, node: str | None, output: str) -> None:
     """List a task's workers: when they joined, accepted updates and missed reveals."""
     with client_errors():
@@ -228,7 +222,7 @@ def participants(task_id: int, home: str, node: str | None, output: str) -> None
 @click.option(
     "--raw", is_flag=True, help="Write the int32 little-endian fixed-point bytes as stored on chain."
 )
-@_common
+@basic_options
 def model(
     task_id: int, round_: int | None, out: str, raw: bool, home: str, node: str | None, output: str
 ) -> None:

@@ -23,8 +23,8 @@ from app.client.consensustx import (
 )
 from app.core.crypto import PrivateKey
 from app.modules.consensus.logic import compute_commitment
-from cli.common import client_errors, resolve_node
-from cli.consensusinputs import (
+from cli.common import client_errors, load_key, resolve_node, send_sized_tx, single_coin, sized_tx_options
+from cli.tx.consensusinputs import (
     INPUTS_FILE_HELP,
     InputsError,
     LabelsRecord,
@@ -35,8 +35,6 @@ from cli.consensusinputs import (
     read_labels_file,
     save_labels,
 )
-from cli.task import _send, _task_tx_options
-from cli.tx import _load_key, _single_coin
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["consensus_tx"]
@@ -118,7 +116,7 @@ def _label_count(given: int | None, inputs: PostedInputs, labels: bytes | None) 
 @click.option("--fast", is_flag=True, help="Answered by the validators' ensemble in the next blocks.")
 @click.option("--labels-file", type=click.Path(dir_okay=False, exists=True), help="Commit to these labels.")
 @click.option("--commit-labels", is_flag=True, help="Commit to the labels the inputs come with.")
-@_task_tx_options
+@sized_tx_options
 def post_query(**opts: Any) -> None:
     """Post a prediction query signed by --from, escrowing --reward; prints the new query id.
 
@@ -129,12 +127,12 @@ def post_query(**opts: Any) -> None:
     labels = _labels_to_commit(inputs, opts.pop("labels_file"), opts.pop("commit_labels"))
     spec = QuerySpec(
         label_count=_label_count(opts.pop("label_count"), inputs, labels),
-        reward=_single_coin(opts.pop("reward"), "--reward"),
-        min_stake=_single_coin(opts.pop("min_stake"), "--min-stake"),
+        reward=single_coin(opts.pop("reward"), "--reward"),
+        min_stake=single_coin(opts.pop("min_stake"), "--min-stake"),
         **{k: opts.pop(k) for k in ("description", "rounds", "peer_sample", "max_participants", "fast")},
         **{k: opts.pop(k) for k in ("commit_blocks", "reveal_blocks", "label_blocks")},
     )
-    key = _load_key(opts["home"], opts.pop("from_key"))
+    key = load_key(opts["home"], opts.pop("from_key"))
     from app.ml.queryinputs import compute_inputs_hash
 
     commitment = b""
@@ -158,7 +156,7 @@ def post_query(**opts: Any) -> None:
         f"reward {spec.reward.amount}{spec.reward.denom}"
         + (", committing to the labels" if commitment else "")
     )
-    _send(key, [msg], opts, summary, _query_id)
+    send_sized_tx(key, [msg], opts, summary, _query_id)
 
 
 def _query_id(outcome: Any) -> dict[str, Any]:
@@ -178,17 +176,17 @@ def _query(opts: dict[str, Any], query_id: int) -> consensus_pb2.Query:
 @click.option(
     "--stake", default=None, help="Stake to escrow, e.g. 5000usyn (default: the query's min stake)."
 )
-@_task_tx_options
+@sized_tx_options
 def register(from_key: str, query_id: int, stake: str | None, **opts: Any) -> None:
     """Register --from for QUERY_ID during round 0's commit phase, escrowing --stake.
 
     Registering by hand leaves the rounds to you; `synod predict run` registers, predicts, commits
     and reveals every round by itself.
     """
-    coin = _single_coin(stake, "--stake") if stake else _query(opts, query_id).min_stake
-    key = _load_key(opts["home"], from_key)
+    coin = single_coin(stake, "--stake") if stake else _query(opts, query_id).min_stake
+    key = load_key(opts["home"], from_key)
     summary = f"register {key.address} for query {query_id} with stake {coin.amount}{coin.denom}"
-    _send(key, [msg_register(key.address, query_id, coin)], opts, summary)
+    send_sized_tx(key, [msg_register(key.address, query_id, coin)], opts, summary)
 
 
 def _labels_to_reveal(
@@ -217,7 +215,7 @@ def _labels_to_reveal(
 @click.argument("query_id", type=click.IntRange(1))
 @click.option("--labels-file", type=click.Path(dir_okay=False, exists=True), help="JSON list of classes.")
 @click.option("--salt", "salt_hex", default=None, help="Hex salt of the commitment (default: the saved one).")
-@_task_tx_options
+@sized_tx_options
 def reveal_labels(
     from_key: str, query_id: int, labels_file: str | None, salt_hex: str | None, **opts: Any
 ) -> None:
@@ -230,17 +228,17 @@ def reveal_labels(
         labels, salt = _labels_to_reveal(opts["home"], query, labels_file, salt_hex)
     except (InputsError, ValueError) as e:
         raise click.BadParameter(str(e), param_hint="--labels-file or --salt") from None
-    key = _load_key(opts["home"], from_key)
+    key = load_key(opts["home"], from_key)
     msg = msg_reveal_labels(key.address, query_id, labels, salt)
-    _send(key, [msg], opts, f"reveal the {len(labels)} labels of query {query_id}")
+    send_sized_tx(key, [msg], opts, f"reveal the {len(labels)} labels of query {query_id}")
 
 
 @consensus_tx.command("register-model")
 @_FROM
 @click.option("--model", required=True, help='Your model, e.g. "mlp:64 digits"; "" leaves the ensemble.')
-@_task_tx_options
+@sized_tx_options
 def register_model(from_key: str, model: str, **opts: Any) -> None:
     """Enrol the validator operated by --from in the fast-path ensemble (its model answers fast queries)."""
-    key: PrivateKey = _load_key(opts["home"], from_key)
+    key: PrivateKey = load_key(opts["home"], from_key)
     what = f"enrol validator {key.address}'s model {model!r}" if model else f"take {key.address} out"
-    _send(key, [msg_register_model(key.address, model)], opts, f"{what} of the fast-path ensemble")
+    send_sized_tx(key, [msg_register_model(key.address, model)], opts, f"{what} of the fast-path ensemble")

@@ -10,19 +10,19 @@ from types import FrameType
 import click
 
 from app.agents.progress import make_reporter
-from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import RpcError
 from app.ml.predattacks import PredictAttackError, parse_predict_attack
 from cli.common import (
     client_errors,
     emit,
     home_option,
+    load_key,
     node_option,
     output_option,
     resolve_chain_id,
     resolve_node,
+    single_coin,
 )
-from cli.tx import _single_coin
 
 __all__ = ["predict"]
 
@@ -114,12 +114,9 @@ def run(
     """
     from app.agents.predictor import PredictorAgent, PredictorConfig, PredictorError, default_state_dir
 
-    try:
-        signer = Keyring(home).private_key(key)
-    except KeyringError as e:
-        raise click.ClickException(str(e)) from None
+    signer = load_key(home, key)
     directory = Path(state_dir) if state_dir else default_state_dir(home, query_id, signer.address)
-    coin = _single_coin(stake, "--stake") if stake else None
+    coin = single_coin(stake, "--stake") if stake else None
     with client_errors():
         rpc = resolve_node(node, home)
         chain_id = resolve_chain_id(None, home, rpc)

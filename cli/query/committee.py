@@ -3,7 +3,6 @@ their members and sizing, the judged rounds and reputations."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -12,16 +11,10 @@ from google.protobuf.message import Message
 
 from app.client.committee import CommitteeClient
 from app.core.crypto import AddressError, decode_address
-from cli.common import client_errors, emit, home_option, node_option, output_option, resolve_node
-from cli.query import _fields, _table
+from cli.common import basic_options, client_errors, emit, format_fields, format_table, resolve_node
 from synod.committee.v1 import committee_pb2
 
 __all__ = ["committee_query", "format_probability", "reputation", "task_scores"]
-
-
-def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--home, --node and --output."""
-    return home_option(node_option(output_option(command)))
 
 
 def _client(home: str, node: str | None) -> CommitteeClient:
@@ -61,7 +54,7 @@ def committee_query() -> None:
 
 
 @committee_query.command("params")
-@_common
+@basic_options
 def params(home: str, node: str | None, output: str) -> None:
     """Show the parameters, the committee size they ask for, and the capture probability at that size."""
     with client_errors():
@@ -77,7 +70,7 @@ def params(home: str, node: str | None, output: str) -> None:
     }
     seats = min(resp.committee_size, resp.eligible_members)
     met = "yes" if resp.target_met else "no: more members must opt in, or the parameters must change"
-    text = _fields(
+    text = format_fields(
         {
             "adversarial stake": _percent(p.adversarial_stake_bps),
             "capture target": format_probability(p.capture_target_ppb),
@@ -97,7 +90,7 @@ def params(home: str, node: str | None, output: str) -> None:
 
 
 @committee_query.command("members")
-@_common
+@basic_options
 def members(home: str, node: str | None, output: str) -> None:
     """List the validators on committee duty."""
     with client_errors():
@@ -114,14 +107,14 @@ def members(home: str, node: str | None, output: str) -> None:
         for m in found
     ]
     headers = ("OPERATOR", "CONSENSUS ADDRESS", "BLS KEY", "SINCE", "FAULTS", "SLASHES")
-    text = _table(headers, rows, "(no members: validators join with `synod tx committee opt-in`)")
+    text = format_table(headers, rows, "(no members: validators join with `synod tx committee opt-in`)")
     emit(output, {"members": [_to_dict(m) for m in found]}, text)
 
 
 def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Attestation]) -> str:
     """The human form of `query committee show`."""
     attested = {a.attester: a for a in attestations}
-    head = _fields(
+    head = format_fields(
         {
             "committee": f"task {c.task_id} round {c.round}, sampled at height {c.height}",
             "seats": f"{len(c.seats)} of target {c.target_size}",
@@ -132,10 +125,10 @@ def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Atte
         (s.operator, s.power, "yes" if s.operator in attested else "no", _baseline(attested.get(s.operator)))
         for s in c.seats
     ]
-    seat_table = _table(("SEAT", "POWER", "ATTESTED", "BASELINE"), seats, "(no seats)")
+    seat_table = format_table(("SEAT", "POWER", "ATTESTED", "BASELINE"), seats, "(no seats)")
     workers = [(w, *(_score(a.scores[i]) for a in attestations)) for i, w in enumerate(c.workers)]
     headers = ("WORKER", *(f"BY {a.attester[:14]}..." for a in attestations))
-    worker_table = _table(headers, workers, "(no revealed updates)")
+    worker_table = format_table(headers, workers, "(no revealed updates)")
     return f"{head}\n\n{seat_table}\n\nscores attested so far:\n{worker_table}"
 
 
@@ -152,7 +145,7 @@ def _score(s: committee_pb2.UpdateScore) -> str:
 @committee_query.command("show")
 @click.argument("task_id", type=click.IntRange(1))
 @click.argument("round_", metavar="ROUND", type=click.IntRange(1))
-@_common
+@basic_options
 def show(task_id: int, round_: int, home: str, node: str | None, output: str) -> None:
     """Show the committee of TASK_ID's round ROUND: seats, workers to score, attestations so far."""
     with client_errors():
@@ -166,13 +159,13 @@ def show(task_id: int, round_: int, home: str, node: str | None, output: str) ->
 
 
 @committee_query.command("seed")
-@_common
+@basic_options
 def seed(home: str, node: str | None, output: str) -> None:
     """Show the randomness beacon's latest output, which the next committees are sampled from."""
     with client_errors():
         s = _client(home, node).seed()
     data = _to_dict(s)
-    text = _fields(
+    text = format_fields(
         {
             "seed": s.seed.hex(),
             "height": f"{s.height} (the block that carried the shares)",
@@ -186,7 +179,7 @@ def seed(home: str, node: str | None, output: str) -> None:
 @click.command("scores")
 @click.argument("task_id", type=click.IntRange(1))
 @click.argument("round_", metavar="ROUND", type=click.IntRange(1))
-@_common
+@basic_options
 def task_scores(task_id: int, round_: int, home: str, node: str | None, output: str) -> None:
     """Show how the committee judged TASK_ID's round ROUND: each update's verdict, each member's record."""
     with client_errors():
@@ -212,8 +205,8 @@ def task_scores(task_id: int, round_: int, home: str, node: str | None, output: 
         [
             f"task {task_id} round {round_}: judged at height {s.height}, "
             f"baseline {_percent(s.baseline_bps)}",
-            _table(("WORKER", "VERDICT", "MEDIAN", "REPUTATION"), updates, "(no revealed updates)"),
-            _table(
+            format_table(("WORKER", "VERDICT", "MEDIAN", "REPUTATION"), updates, "(no revealed updates)"),
+            format_table(
                 ("MEMBER", "ATTESTED", "FAULTY", "DEVIATION", "REPUTATION", "SLASHED"), members_, "(no seats)"
             ),
         ]
@@ -223,7 +216,7 @@ def task_scores(task_id: int, round_: int, home: str, node: str | None, output: 
 
 @click.command("reputation")
 @click.argument("address")
-@_common
+@basic_options
 def reputation(address: str, home: str, node: str | None, output: str) -> None:
     """Show the reputation of a worker or committee member (the initial one when it has no record)."""
     try:
@@ -233,7 +226,7 @@ def reputation(address: str, home: str, node: str | None, output: str) -> None:
     with client_errors():
         r = _client(home, node).reputation(address)
     note = " (no record yet: the initial reputation)" if r.observations == 0 else ""
-    text = _fields(
+    text = format_fields(
         {"address": r.address, "reputation": f"{_percent(r.score_bps)}{note}", "observations": r.observations}
     )
     emit(output, _to_dict(r), text)
