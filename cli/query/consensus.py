@@ -206,7 +206,7 @@ def participants(query_id: int, home: str, node: str | None, output: str) -> Non
     ]
     headers = ("PARTICIPANT", "STAKE", "REPUTATION", "MISSED", "SLASHED", "REWARD", "CORRECT")
     text = format_table(
-        headers, rows, f"(no participants: register with `synod tx consensus register {query_id}`)"
+        headers, rows, f"(no participants: register with `synod tx consensus register --from KEY {query_id}`)"
     )
     emit(output, {"participants": [_to_dict(p) for p in found]}, text)
 

@@ -12,7 +12,15 @@ from app.core import bls
 from app.modules.committee.beacon import compute_possession_message
 from app.node.blskey import BlsKeyError, load_bls_key
 from app.node.config import NodeHome
-from cli.common import client_errors, load_key, resolve_chain_id, resolve_node, sign_and_broadcast, tx_options
+from cli.common import (
+    client_errors,
+    from_option,
+    load_key,
+    resolve_chain_id,
+    resolve_node,
+    sign_and_broadcast,
+    tx_options,
+)
 
 __all__ = ["committee_tx"]
 
@@ -28,7 +36,7 @@ def _bls_key_path(bls_key: str | None, home: str) -> Path:
 
 
 @committee_tx.command("opt-in")
-@click.option("--from", "from_key", required=True, help="The validator's operator key (name or address).")
+@from_option
 @click.option(
     "--bls-key",
     type=click.Path(dir_okay=False),
@@ -62,7 +70,7 @@ def opt_in(from_key: str, bls_key: str | None, **opts: Any) -> None:
 
 
 @committee_tx.command("opt-out")
-@click.option("--from", "from_key", required=True, help="The validator's operator key (name or address).")
+@from_option
 @tx_options
 def opt_out(from_key: str, **opts: Any) -> None:
     """Take the validator operated by --from off committee duty from the next block on."""

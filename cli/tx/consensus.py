@@ -23,7 +23,15 @@ from app.client.consensustx import (
 )
 from app.core.crypto import PrivateKey
 from app.modules.consensus.logic import compute_commitment
-from cli.common import client_errors, load_key, resolve_node, send_sized_tx, single_coin, sized_tx_options
+from cli.common import (
+    client_errors,
+    from_option,
+    load_key,
+    resolve_node,
+    send_sized_tx,
+    single_coin,
+    sized_tx_options,
+)
 from cli.tx.consensusinputs import (
     INPUTS_FILE_HELP,
     InputsError,
@@ -38,8 +46,6 @@ from cli.tx.consensusinputs import (
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["consensus_tx"]
-
-_FROM = click.option("--from", "from_key", required=True, help="The signing key (name or address).")
 
 
 @click.group("consensus")
@@ -95,7 +101,7 @@ def _label_count(given: int | None, inputs: PostedInputs, labels: bytes | None) 
 
 
 @consensus_tx.command("query", epilog=INPUTS_FILE_HELP)
-@_FROM
+@from_option
 @click.option("--file", "inputs_file", type=click.Path(dir_okay=False, exists=True), help="Inputs JSON.")
 @click.option(
     "--inputs-uri", default=None, help="Inputs by reference, e.g. synod:digits/test?start=0&count=50."
@@ -171,7 +177,7 @@ def _query(opts: dict[str, Any], query_id: int) -> consensus_pb2.Query:
 
 
 @consensus_tx.command("register")
-@_FROM
+@from_option
 @click.argument("query_id", type=click.IntRange(1))
 @click.option(
     "--stake", default=None, help="Stake to escrow, e.g. 5000usyn (default: the query's min stake)."
@@ -211,7 +217,7 @@ def _labels_to_reveal(
 
 
 @consensus_tx.command("reveal-labels")
-@_FROM
+@from_option
 @click.argument("query_id", type=click.IntRange(1))
 @click.option("--labels-file", type=click.Path(dir_okay=False, exists=True), help="JSON list of classes.")
 @click.option("--salt", "salt_hex", default=None, help="Hex salt of the commitment (default: the saved one).")
@@ -234,7 +240,7 @@ def reveal_labels(
 
 
 @consensus_tx.command("register-model")
-@_FROM
+@from_option
 @click.option("--model", required=True, help='Your model, e.g. "mlp:64 digits"; "" leaves the ensemble.')
 @sized_tx_options
 def register_model(from_key: str, model: str, **opts: Any) -> None:

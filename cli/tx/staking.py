@@ -1,4 +1,7 @@
-"""`synod tx staking ...`: create validators, delegate, undelegate and unjail."""
+"""`synod tx staking ...`: create validators, delegate, undelegate and unjail.
+
+Each is signed by --from (a key name or address in --home's keyring), as in Cosmos SDK's `simd`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import click
 
 from app.core.crypto import PUBKEY_LEN
 from app.node.config import NodeHome, consensus_pubkey
-from cli.common import check_address, load_key, sign_and_broadcast, single_coin, tx_options
+from cli.common import check_address, from_option, load_key, sign_and_broadcast, single_coin, tx_options
 from synod.staking.v1 import tx_pb2 as staking_tx
 
 __all__ = ["staking"]
@@ -42,7 +45,7 @@ def _consensus_key(pubkey: str | None, home: str) -> bytes:
 
 
 @staking.command("create-validator")
-@click.argument("from_key")
+@from_option
 @click.option(
     "--amount", required=True, help="Self-bond, e.g. 1000000usyn (at least the min_self_bond param)."
 )
@@ -54,7 +57,7 @@ def _consensus_key(pubkey: str | None, home: str) -> bytes:
 )
 @tx_options
 def create_validator(from_key: str, amount: str, moniker: str, pubkey: str | None, **opts) -> None:  # noqa: ANN003
-    """Make FROM_KEY a validator operator, bonding --amount of its own tokens."""
+    """Make --from a validator operator, bonding --amount of its own tokens."""
     self_bond = single_coin(amount, "--amount")
     consensus = _consensus_key(pubkey, opts["home"])
     key = load_key(opts["home"], from_key)
@@ -71,12 +74,12 @@ def create_validator(from_key: str, amount: str, moniker: str, pubkey: str | Non
 
 
 @staking.command("delegate")
-@click.argument("from_key")
+@from_option
 @click.argument("validator_addr")
 @click.argument("amount")
 @tx_options
 def delegate(from_key: str, validator_addr: str, amount: str, **opts) -> None:  # noqa: ANN003
-    """Bond AMOUNT, like 1000000usyn, from FROM_KEY to the validator VALIDATOR_ADDR."""
+    """Bond AMOUNT, like 1000000usyn, from --from to the validator VALIDATOR_ADDR."""
     validator = check_address(validator_addr, "VALIDATOR_ADDR")
     coin = single_coin(amount, "AMOUNT")
     key = load_key(opts["home"], from_key)
@@ -85,7 +88,7 @@ def delegate(from_key: str, validator_addr: str, amount: str, **opts) -> None:  
 
 
 @staking.command("undelegate")
-@click.argument("from_key")
+@from_option
 @click.argument("validator_addr")
 @click.argument("amount")
 @tx_options
@@ -99,10 +102,10 @@ def undelegate(from_key: str, validator_addr: str, amount: str, **opts) -> None:
 
 
 @staking.command("unjail")
-@click.argument("from_key")
+@from_option
 @tx_options
 def unjail(from_key: str, **opts) -> None:  # noqa: ANN003
-    """Bring FROM_KEY's validator back after its downtime jail period has ended."""
+    """Bring --from's validator back after its downtime jail period has ended."""
     key = load_key(opts["home"], from_key)
     msg = staking_tx.MsgUnjail(validator_address=key.address)
     sign_and_broadcast(key, [msg], summary=f"unjail validator {key.address}", **opts)

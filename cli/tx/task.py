@@ -1,6 +1,6 @@
 """`synod tx task ...`: post, join, commit to, reveal and cancel federated-learning tasks.
 
-Transactions are signed by FROM_KEY (a key name or address in --home's keyring), like the other
+Transactions are signed by --from (a key name or address in --home's keyring), like the other
 `synod tx` commands; their gas defaults to an estimate from the message size (reveals and posts
 carry model vectors), and --gas overrides it.
 """
@@ -17,7 +17,7 @@ from app.agents.updatefile import UpdateFileError, read_update_file
 from app.client.tasks import TasksClient
 from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, msg_reveal
 from app.core.architectures import param_count
-from cli.common import client_errors, load_key, resolve_node, send_sized_tx, sized_tx_options
+from cli.common import client_errors, from_option, load_key, resolve_node, send_sized_tx, sized_tx_options
 
 __all__ = ["task_tx"]
 
@@ -70,7 +70,7 @@ def _spec_from(file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
 
 
 @task_tx.command("post")
-@click.argument("from_key")
+@from_option
 @click.option(
     "--file",
     "spec_file",
@@ -81,7 +81,7 @@ def _spec_from(file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
 @_post_options
 @sized_tx_options
 def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
-    """Post a learning task owned by FROM_KEY, escrowing its reward; prints the new task id."""
+    """Post a learning task owned by --from, escrowing its reward; prints the new task id."""
     from app.agents.taskspec import TaskSpecError, build_post_task
 
     key = load_key(opts["home"], from_key)
@@ -104,7 +104,7 @@ def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
 
 
 @task_tx.command("join")
-@click.argument("from_key")
+@from_option
 @click.argument("task_id", type=click.IntRange(1))
 @sized_tx_options
 def join(from_key: str, task_id: int, **opts: Any) -> None:
@@ -150,7 +150,7 @@ _UPDATE_HELP = (
 
 
 @task_tx.command("commit", epilog=_UPDATE_HELP)
-@click.argument("from_key")
+@from_option
 @click.argument("task_id", type=click.IntRange(1))
 @click.argument("update_file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--samples", type=click.IntRange(1), required=True, help="Training samples behind the update.")
@@ -186,7 +186,7 @@ def commit(
 
 
 @task_tx.command("reveal", epilog=_UPDATE_HELP)
-@click.argument("from_key")
+@from_option
 @click.argument("task_id", type=click.IntRange(1))
 @click.argument("update_file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--samples", type=click.IntRange(1), required=True, help="The sample count committed to.")
@@ -212,7 +212,7 @@ def reveal(
 
 
 @task_tx.command("cancel")
-@click.argument("from_key")
+@from_option
 @click.argument("task_id", type=click.IntRange(1))
 @sized_tx_options
 def cancel(from_key: str, task_id: int, **opts: Any) -> None:

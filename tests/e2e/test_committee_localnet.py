@@ -65,7 +65,7 @@ def _post_task(localnet: Localnet) -> int:
         "--rule": "mean",
     }  # fmt: skip
     args = [str(part) for pair in flags.items() for part in pair]
-    return int(localnet.tx("task", "post", "validator", *args, via=0)["task_id"])
+    return int(localnet.tx("task", "post", "--from", "validator", *args, via=0)["task_id"])
 
 
 def _start_agents(localnet: Localnet, agents: Agents, task_id: int) -> list[str]:

@@ -133,7 +133,7 @@ def _post_task(localnet: Localnet) -> int:
         "--max-workers": WORKERS, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn", "--rule": "mean",
     }  # fmt: skip
     args = [str(part) for pair in flags.items() for part in pair]
-    posted = localnet.tx("task", "post", "validator", *args, via=0)
+    posted = localnet.tx("task", "post", "--from", "validator", *args, via=0)
     return int(posted["task_id"])
 
 

@@ -92,7 +92,7 @@ def set_change(localnet: Localnet) -> SetChange:
     """Delegate to node1 so that its power, and so the validator set hash, changes."""
     before = localnet.height()
     amount = f"{DELEGATED_POWER * 10**6}usyn"
-    result = localnet.tx("staking", "delegate", "validator", localnet.operator(1), amount, via=0)
+    result = localnet.tx("staking", "delegate", "--from", "validator", localnet.operator(1), amount, via=0)
     after = result["height"] + 2  # validator updates returned at H take effect at H+2
     localnet.wait_all(after + 1, nodes=[0])
     assert localnet.powers(after)[localnet.consensus_address(1)] == POWER + DELEGATED_POWER

@@ -46,7 +46,7 @@ def _synod(home: str, *args: str, ok: bool = True) -> str:
 def _post(node: FakeNode, home: str) -> int:
     flags = ["--rounds", "1", "--join-blocks", "3", "--commit-blocks", "2", "--reveal-blocks", "2"]
     flags += ["--min-workers", "1", "--reward", "5000usyn", "--stake", "100usyn", "--rule", "mean"]
-    posted = json.loads(_synod(home, "tx", "task", "post", "alice", *flags, "--yes", "-o", "json"))
+    posted = json.loads(_synod(home, "tx", "task", "post", "--from", "alice", *flags, "--yes", "-o", "json"))
     assert posted["code"] == 0 and posted["gas_wanted"] > 200_000  # sized for the 2600-byte weights
     return posted["task_id"]
 
@@ -55,7 +55,7 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
     node, home = env
     task_id = _post(node, home)
     assert task_id == 1
-    _synod(home, "tx", "task", "join", "bob", "1", "--yes")
+    _synod(home, "tx", "task", "join", "--from", "bob", "1", "--yes")
     delta = np.linspace(-0.5, 0.5, SIZE, dtype=np.float32)
     np.save(tmp_path / "update.npy", delta)
     node.tc.advance_to(node.tc.task().start_height + 3)
@@ -65,6 +65,7 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
             "tx",
             "task",
             "commit",
+            "--from",
             "bob",
             "1",
             str(tmp_path / "update.npy"),
@@ -83,6 +84,7 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
         "tx",
         "task",
         "reveal",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "update.npy"),
@@ -130,6 +132,7 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
         "tx",
         "task",
         "commit",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "short.npy"),
@@ -145,6 +148,7 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
         "tx",
         "task",
         "reveal",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "update.npy"),
@@ -162,6 +166,7 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
         "tx",
         "task",
         "commit",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "update.npy"),
@@ -174,9 +179,12 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
     )
     assert "rejected in CheckTx" in out and "tasks" in out
     node.block()  # app.py keeps a CheckTx-rejected tx's sequence bump until the next Commit
-    out = _synod(home, "tx", "task", "cancel", "bob", "1", "-y", ok=False)
+    out = _synod(home, "tx", "task", "cancel", "--from", "bob", "1", "-y", ok=False)
     assert "code 13" in out  # only the owner may cancel
-    assert json.loads(_synod(home, "tx", "task", "cancel", "alice", "1", "-y", "-o", "json"))["code"] == 0
+    assert (
+        json.loads(_synod(home, "tx", "task", "cancel", "--from", "alice", "1", "-y", "-o", "json"))["code"]
+        == 0
+    )
     assert node.tc.task().status == tasks_pb2.TASK_STATUS_CANCELLED
     out = _synod(home, "query", "task", "show", "9", ok=False)
     assert "no task with id 9" in out
@@ -186,7 +194,9 @@ def test_post_spec_errors_and_unreachable_nodes(tmp_path) -> None:
     home = str(tmp_path / "home")
     Keyring(home).import_seed("alice", test_key("alice").seed)
     (tmp_path / "task.json").write_text(json.dumps({"schedule": {"round": 3}}))
-    out = _synod(home, "tx", "task", "post", "alice", "--file", str(tmp_path / "task.json"), "-y", ok=False)
+    out = _synod(
+        home, "tx", "task", "post", "--from", "alice", "--file", str(tmp_path / "task.json"), "-y", ok=False
+    )
     assert "unknown task spec field 'schedule.round'" in out
     out = _synod(home, "query", "task", "list", "--node", "tcp://127.0.0.1:1", ok=False)
     assert "cannot reach CometBFT RPC" in out
