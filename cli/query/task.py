@@ -190,9 +190,10 @@ def rounds(task_id: int, home: str, node: str | None, output: str) -> None:
 @click.argument("task_id", type=click.IntRange(1))
 @basic_options
 def participants(task_id: int, home: str, node: str | None, output: str) -> None:
-    """List a task's workers: when they joined, accepted updates and missed reveals."""
+    """List a task's workers: when they joined, accepted and rejected updates, missed reveals, slashes."""
     with client_errors():
-        members = _client(home, node)[1].participants(task_id)
+        client = _client(home, node)[1]
+        members = client.participants(task_id)
     data = [
         json_format.MessageToDict(
             p, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
@@ -202,8 +203,21 @@ def participants(task_id: int, home: str, node: str | None, output: str) -> None
     if output == "json":
         emit(output, {"task_id": task_id, "participants": data}, "")
         return
-    rows = [(p.address, p.joined_height, p.accepted_updates, p.missed_reveals) for p in members]
-    headers = ("WORKER", "JOINED", "ACCEPTED", "MISSED REVEALS")
+    with client_errors():
+        denom = client.task(task_id).task.worker_stake.denom
+    # Rejected and slashed side by side: a slashed cheater must not read like an idle worker.
+    rows = [
+        (
+            p.address,
+            p.joined_height,
+            p.accepted_updates,
+            p.rejected_updates,
+            p.missed_reveals,
+            f"{p.slashed or 0}{denom}",
+        )
+        for p in members
+    ]
+    headers = ("WORKER", "JOINED", "ACCEPTED", "REJECTED", "MISSED REVEALS", "SLASHED")
     _print_table(f"task {task_id} workers", headers, rows, f"(task {task_id} has no workers)")
 
 

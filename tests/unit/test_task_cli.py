@@ -13,7 +13,7 @@ from app.client.keyring import Keyring
 from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.quantize import UPDATE_SPEC, quantize
 from cli.main import cli
-from synod.tasks.v1 import tasks_pb2
+from synod.tasks.v1 import query_pb2, tasks_pb2
 from tests.integration.harness import test_key
 from tests.integration.tasks_harness import TaskChain
 from tests.unit.test_worker import FakeNode
@@ -202,3 +202,34 @@ def test_post_spec_errors_and_unreachable_nodes(tmp_path) -> None:
     assert "cannot reach CometBFT RPC" in out
     out = _synod(home, "worker", "run", "--task", "1", "--key", "nobody", "--data", "digits", ok=False)
     assert "key 'nobody' not found" in out
+
+
+class _SlashedTaskClient:
+    """A tasks client whose task 1 has an honest worker and a cheater the committee rejected twice."""
+
+    def __init__(self, _rpc: object) -> None:
+        pass
+
+    def participants(self, _task_id: int) -> list[tasks_pb2.Participant]:
+        honest = tasks_pb2.Participant(task_id=1, address="synod1honest", joined_height=3, accepted_updates=2)
+        cheat = tasks_pb2.Participant(
+            task_id=1, address="synod1cheat", joined_height=3, rejected_updates=2, slashed="400000"
+        )
+        return [honest, cheat]
+
+    def task(self, task_id: int) -> query_pb2.QueryTaskResponse:
+        task = tasks_pb2.Task(id=task_id)
+        task.worker_stake.denom, task.worker_stake.amount = "usyn", "1000000"
+        return query_pb2.QueryTaskResponse(task=task)
+
+
+def test_the_participants_table_shows_rejected_updates_and_slashed_stake(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("cli.query.task.TasksClient", _SlashedTaskClient)
+    monkeypatch.setattr("cli.query.task.resolve_node", lambda _node, _home: None)
+    lines = _synod(str(tmp_path), "query", "task", "participants", "1").splitlines()
+    header = next(line for line in lines if "WORKER" in line)
+    assert "REJECTED" in header and "SLASHED" in header
+    cheat = next(line for line in lines if "synod1cheat" in line).split()
+    honest = next(line for line in lines if "synod1honest" in line).split()
+    # a slashed cheater no longer reads like an idle worker
+    assert "400000usyn" in cheat and "0usyn" in honest
