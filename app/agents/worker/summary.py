@@ -1,4 +1,5 @@
-"""What a worker reports once its task has ended: rounds contributed, updates accepted, reward earned."""
+"""What a worker reports once its task has ended: rounds contributed, updates accepted and rejected,
+reward earned, and the stake the chain gave back (the worker stake less what was slashed)."""
 
 from __future__ import annotations
 
@@ -22,17 +23,19 @@ class WorkerSummary:
     rounds: int
     rounds_done: int
     accepted_updates: int
+    rejected_updates: int
     missed_reveals: int
     reward: str
     stake_returned: str
+    slashed: str
 
     def describe(self) -> str:
         """A few lines for people."""
         return (
             f"task {self.task_id} {self.status} after {self.rounds_done} of {self.rounds} rounds\n"
             f"worker {self.worker}: contributed {self.accepted_updates} accepted updates, "
-            f"{self.missed_reveals} missed reveals\nreward received: {self.reward} "
-            f"(stake returned: {self.stake_returned})"
+            f"{self.rejected_updates} rejected, {self.missed_reveals} missed reveals\n"
+            f"reward received: {self.reward} (stake returned: {self.stake_returned}, slashed: {self.slashed})"
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -50,7 +53,10 @@ def compute_summary(
         counts = {decode_address(p.address): p.accepted_updates for p in members}
         shares, _ = compute_reward_shares(int(task.reward.amount), counts)
         reward = shares.get(decode_address(address), 0)
+    # The chain pays back the worker stake less what it slashed (app/modules/tasks/hooks.py).
     stake = int(task.worker_stake.amount) if mine is not None else 0
+    slashed = int(mine.slashed or 0) if mine is not None else 0
+    denom = task.worker_stake.denom
     return WorkerSummary(
         task_id=task.id,
         worker=address,
@@ -58,7 +64,9 @@ def compute_summary(
         rounds=task.schedule.rounds,
         rounds_done=task.rounds_done,
         accepted_updates=mine.accepted_updates if mine else 0,
+        rejected_updates=mine.rejected_updates if mine else 0,
         missed_reveals=mine.missed_reveals if mine else 0,
         reward=f"{reward}{task.reward.denom}",
-        stake_returned=f"{stake}{task.worker_stake.denom}",
+        stake_returned=f"{stake - slashed}{denom}",
+        slashed=f"{slashed}{denom}",
     )
