@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -40,13 +41,13 @@ from app.modules.committee import genesis as committee_genesis
 from app.modules.committee import keys as committee_keys
 from app.modules.committee import msg_server as committee_msgs
 from app.modules.committee.hooks import CommitteeJudge
+from app.modules.committee.invariants import check_member_count
 from app.modules.committee.keeper import CommitteeKeeper
 from app.modules.consensus import ensemble
 from app.modules.consensus import genesis as consensus_genesis
 from app.modules.consensus import keys as consensus_keys
 from app.modules.consensus import msg_server as consensus_msgs
 from app.modules.consensus.hooks import ConsensusHooks
-from app.modules.committee.invariants import check_member_count
 from app.modules.consensus.invariants import check_escrow as check_consensus_escrow
 from app.modules.consensus.keeper import CONSENSUS_ESCROW, ConsensusKeeper
 from app.modules.slashing import genesis as slashing_genesis
@@ -512,12 +513,15 @@ class SynodApp:
             check_consensus_escrow(store, self.consensus, self._module_balances)
             check_member_count(store, self.committee)
 
-    def _module_balances(self, store: Branch, module: str) -> dict[str, int]:
+    def _module_balances(self, store: KVReader, module: str) -> dict[str, int]:
         """Every balance of a module account (for invariants)."""
         return dict(self.bank.get_all_balances(store, self.bank.module_account(module)))
 
 
-def _parse_genesis(doc: dict, module: str, default: Message) -> Message:
+_G = TypeVar("_G", bound=Message)
+
+
+def _parse_genesis(doc: dict, module: str, default: _G) -> _G:
     """Parse one module's genesis JSON (proto3 JSON mapping) over its defaults."""
     if module not in doc:
         return default

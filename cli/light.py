@@ -1,4 +1,5 @@
-"""`synod light ...`: the light client's trust anchor, and verified reads for `synod query --verify`."""
+"""`synod light ...`: the light client's trust anchor, and the errors of verified reads (the query
+commands' `--verify`, cli/query/common.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from google.protobuf.message import Message
 
 from app.client.grpc_query import QueryRejected, QueryUnavailable
 from app.client.light import LightClientError, TrustedStore, now_timestamp
@@ -22,7 +22,6 @@ from app.client.verified import (
     light_dir,
     load_trust,
     open_light_client,
-    open_verified_querier,
 )
 from app.client.verified.txproof import VerifiedTx, verify_tx
 from cli.common import (
@@ -31,11 +30,10 @@ from cli.common import (
     node_option,
     output_option,
     resolve_chain_id,
-    resolve_grpc,
     resolve_node,
 )
 
-__all__ = ["light", "verified_answer", "verified_tx", "parse_duration"]
+__all__ = ["light", "parse_duration", "verification_errors", "verified_tx"]
 
 _DURATION_RE = re.compile(r"(\d+)([hms])")
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
@@ -63,18 +61,6 @@ def verification_errors() -> Iterator[None]:
         raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
     except (LightNotInitialized, QueryUnavailable, QueryRejected, RpcError, ValueError) as e:
         raise click.ClickException(str(e)) from None
-
-
-def verified_answer(
-    home: str, node: str | None, grpc: str | None, module: str, method: str, request: Message
-) -> tuple[Message, list[int]]:
-    """The verified answer (every page of a list) and the height each page was verified at."""
-    with verification_errors():
-        querier = open_verified_querier(light_dir(home), resolve_node(node, home), resolve_grpc(grpc, home))
-        try:
-            return querier.ask_all(module, method, request), [querier.last_height]
-        finally:
-            querier.client.close()
 
 
 def verified_tx(home: str, node: str | None, tx_hash: str, found: dict) -> VerifiedTx:

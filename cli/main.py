@@ -1,26 +1,38 @@
-"""The `synod` command line."""
+"""The `synod` command line: the command tree, assembled from one file per module.
+
+cli/tx/ and cli/query/ hold one file per module (`synod tx bank ...`, `synod query task ...`),
+cli/run/ the commands that start an agent or the demo; the rest sit beside this file.
+"""
 
 from __future__ import annotations
 
 import click
 
-from cli.committee import committee, committee_tx
-from cli.committeequery import committee_query, reputation, task_scores
-from cli.consensus import consensus_tx
-from cli.consensusquery import consensus_query
-from cli.demo import demo
-from cli.ensemble import ensemble
 from cli.keys import keys
 from cli.light import light
 from cli.localnet import localnet
 from cli.node import init, start, status
-from cli.predict import predict
 from cli.query import query
-from cli.task import task_tx
+from cli.query.auth import auth as auth_query
+from cli.query.bank import bank as bank_query
+from cli.query.committee import committee_query, reputation, task_scores
+from cli.query.consensus import consensus_query
+from cli.query.slashing import slashing as slashing_query
+from cli.query.staking import staking as staking_query
+from cli.query.task import task_query
+from cli.query.tx import tx as tx_query
+from cli.run.committee import committee
+from cli.run.demo import demo
+from cli.run.ensemble import ensemble
+from cli.run.predict import predict
+from cli.run.worker import worker
 from cli.taskplot import task
-from cli.taskquery import task_query
 from cli.tx import tx
-from cli.worker import worker
+from cli.tx.bank import bank as bank_tx
+from cli.tx.committee import committee_tx
+from cli.tx.consensus import consensus_tx
+from cli.tx.staking import staking as staking_tx
+from cli.tx.task import task_tx
 
 __all__ = ["cli", "main"]
 
@@ -38,9 +50,10 @@ cli.add_command(demo)  # `synod demo`
 cli.add_command(committee)  # `synod committee run`
 cli.add_command(predict)  # `synod predict run`
 cli.add_command(ensemble)  # `synod ensemble run`
-tx.add_command(task_tx)  # `synod tx task ...`
-tx.add_command(committee_tx)  # `synod tx committee opt-in|opt-out`
-tx.add_command(consensus_tx)  # `synod tx consensus query|register|reveal-labels|register-model`
+for _command in (bank_tx, staking_tx, task_tx, committee_tx, consensus_tx):
+    tx.add_command(_command)  # `synod tx bank|staking|task|committee|consensus ...`
+for _command in (auth_query, bank_query, staking_query, slashing_query, tx_query):
+    query.add_command(_command)  # `synod query auth|bank|staking|slashing ...`, `synod query tx HASH`
 query.add_command(task_query)  # `synod query task ...`
 query.add_command(committee_query)  # `synod query committee ...`
 query.add_command(consensus_query)  # `synod query consensus ...`

@@ -7,4 +7,5 @@ bash scripts/setup.sh
 .venv/bin/ruff check app cli tests bench
 .venv/bin/ruff format --check app cli tests bench
 .venv/bin/lint-imports
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"

@@ -66,7 +66,9 @@ def _service(store: CommitStore, req: abci.RequestQuery) -> abci.ResponseQuery:
     try:
         request = service.request_class(method).FromString(req.data)
     except DecodeError as e:
-        raise ErrInvalidRequest.wrap(f"query data is not a {service.request_class(method).__name__}: {e}") from None
+        raise ErrInvalidRequest.wrap(
+            f"query data is not a {service.request_class(method).__name__}: {e}"
+        ) from None
     # The app lock is held, so no Commit runs while this reads: the live database is one version.
     reader = CommittedReader(store.backend, prove=req.prove)
     response = reader.answer(service.answers[method], request)

@@ -35,15 +35,21 @@ class CommitteeClient:
 
     def committee(self, task_id: int, round_: int) -> q.QueryCommitteeResponse:
         """A (task, round) committee and every attestation received so far."""
-        return self.querier.ask_all("committee", "Committee", q.QueryCommitteeRequest(task_id=task_id, round=round_))
+        return self.querier.ask_all(
+            "committee", "Committee", q.QueryCommitteeRequest(task_id=task_id, round=round_)
+        )
 
     def scores(self, task_id: int, round_: int) -> committee_pb2.RoundScores:
         """The judgement of a (task, round)."""
-        return self.querier.ask("committee", "Scores", q.QueryScoresRequest(task_id=task_id, round=round_)).scores
+        return self.querier.ask(
+            "committee", "Scores", q.QueryScoresRequest(task_id=task_id, round=round_)
+        ).scores
 
     def reputation(self, address: str) -> committee_pb2.Reputation:
         """An address's reputation (the initial one when it has no record yet)."""
-        return self.querier.ask("committee", "Reputation", q.QueryReputationRequest(address=address)).reputation
+        return self.querier.ask(
+            "committee", "Reputation", q.QueryReputationRequest(address=address)
+        ).reputation
 
     def seed(self) -> committee_pb2.Seed:
         """The randomness beacon's latest output."""
@@ -52,13 +58,19 @@ class CommitteeClient:
     def revealed_update(self, task_id: int, round_: int, worker: str) -> tuple[tasks_pb2.Reveal, bytes]:
         """A worker's revealed update of the open round, checked against its reveal's update hash."""
         resp = self._tasks.update(task_id, round_, worker)
-        _check(resp.update, resp.reveal.update_hash, f"the update of {worker} in round {round_} of task {task_id}")
+        _check(
+            resp.update,
+            resp.reveal.update_hash,
+            f"the update of {worker} in round {round_} of task {task_id}",
+        )
         return resp.reveal, resp.update
 
     def trace(self, task_id: int, round_: int, worker: str) -> tuple[tasks_pb2.Reveal, bytes]:
         """A worker's revealed training trace, checked against its reveal's trace hash."""
         resp = self._tasks.trace(task_id, round_, worker)
-        _check(resp.trace, resp.reveal.trace_hash, f"the trace of {worker} in round {round_} of task {task_id}")
+        _check(
+            resp.trace, resp.reveal.trace_hash, f"the trace of {worker} in round {round_} of task {task_id}"
+        )
         return resp.reveal, resp.trace
 
 

@@ -56,7 +56,9 @@ class ConsensusClient:
 
     def round(self, query_id: int, round_: int) -> q.QueryRoundResponse:
         """A round's state (tallies once its reveal phase ended) and the predictions revealed in it."""
-        return self.querier.ask_all("consensus", "Round", q.QueryRoundRequest(query_id=query_id, round=round_))
+        return self.querier.ask_all(
+            "consensus", "Round", q.QueryRoundRequest(query_id=query_id, round=round_)
+        )
 
     def peers(self, query_id: int, round_: int, participant: str) -> list[consensus_pb2.Commitment]:
         """The peers a participant is shown after round_, with their revealed predictions."""
@@ -73,4 +75,6 @@ class ConsensusClient:
 
     def reputation(self, address: str) -> consensus_pb2.ConsensusReputation:
         """An address's consensus reputation (the initial one when it has no record yet)."""
-        return self.querier.ask("consensus", "Reputation", q.QueryReputationRequest(address=address)).reputation
+        return self.querier.ask(
+            "consensus", "Reputation", q.QueryReputationRequest(address=address)
+        ).reputation

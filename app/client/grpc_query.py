@@ -6,9 +6,9 @@ It returns answers as the server sent them, proofs included; app/client/verified
 
 from __future__ import annotations
 
-import grpc
 from typing import Any
 
+import grpc
 from google.protobuf.message import Message
 
 from app.client.querier import collect_pages
@@ -35,7 +35,9 @@ class QueryRejected(QueryFailed):
     """The server refused the query: `status` is the gRPC status code, `codespace`/`code` the
     registered error when the server named one (a record that does not exist yet, a bad address)."""
 
-    def __init__(self, message: str, status: grpc.StatusCode, code: int | None = None, codespace: str = "") -> None:
+    def __init__(
+        self, message: str, status: grpc.StatusCode, code: int | None = None, codespace: str = ""
+    ) -> None:
         super().__init__(message, code, codespace)
         self.status = status
 

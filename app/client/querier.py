@@ -120,7 +120,9 @@ class AbciQuerier:
 
     def ask_all(self, module: str, method: str, request: Message) -> Any:
         """Every page of a list, from one height."""
-        return collect_pages(lambda r: self._ask(module, method, r), request, get_service(module).path(method))
+        return collect_pages(
+            lambda r: self._ask(module, method, r), request, get_service(module).path(method)
+        )
 
 
 def ask_list(querier: Querier, module: str, method: str, request: Message, field: str) -> list[Any]:

@@ -66,11 +66,15 @@ class TasksClient:
 
     def update(self, task_id: int, round_: int, worker: str) -> q.QueryUpdateResponse:
         """A worker's revealed update of the open round, as served (check it with its reveal's hash)."""
-        return self.querier.ask("tasks", "Update", q.QueryUpdateRequest(task_id=task_id, round=round_, worker=worker))
+        return self.querier.ask(
+            "tasks", "Update", q.QueryUpdateRequest(task_id=task_id, round=round_, worker=worker)
+        )
 
     def trace(self, task_id: int, round_: int, worker: str) -> q.QueryTraceResponse:
         """A worker's revealed training trace, as served (check it with its reveal's hash)."""
-        return self.querier.ask("tasks", "Trace", q.QueryTraceRequest(task_id=task_id, round=round_, worker=worker))
+        return self.querier.ask(
+            "tasks", "Trace", q.QueryTraceRequest(task_id=task_id, round=round_, worker=worker)
+        )
 
     def model(self, task_id: int, round_: int) -> tuple[tasks_pb2.RoundRecord, bytes]:
         """A round's checkpoint record and weights, the weights checked against its model hash."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from app.core.events import EventManager
 from app.core.gas import GasMeter
-from app.state.kv import KVStore
+from app.core.store import KVStore
 
 __all__ = ["BlockInfo", "Context"]
 

@@ -35,7 +35,7 @@ class MsgRoute:
     cls: type[Message]
     signer: Callable[[Any], str]
     validate: Callable[[Any], None]
-    handle: Callable[[Context, Any], None]
+    handle: Callable[[Context, Any], Message | None]
 
     @property
     def type_url(self) -> str:

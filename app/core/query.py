@@ -92,7 +92,7 @@ def read_message(state: StateReader, key: bytes, cls: type[M]) -> M | None:
     return None if raw is None else cls.FromString(raw)
 
 
-def require_message(state: StateReader, key: bytes, cls: type[M], missing: SynodError, what: str) -> M:
+def require_message(state: StateReader, key: bytes, cls: type[M], missing: ErrorCode, what: str) -> M:
     """The message under key; absent raises `missing` wrapped with `what` (a registered, coded error)."""
     found = read_message(state, key, cls)
     if found is None:

@@ -9,6 +9,7 @@ protobuf library itself emits), which also makes the tx hash a unique name for t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -44,7 +45,10 @@ class DecodedTx:
         return self.auth_info.fee.gas_limit
 
 
-def parse_canonical(cls: type[Message], data: bytes, what: str) -> Message:
+M = TypeVar("M", bound=Message)
+
+
+def parse_canonical(cls: type[M], data: bytes, what: str) -> M:
     """Parse `data` as `cls`, rejecting malformed, unknown-field or non-canonical encodings."""
     msg = cls()
     try:

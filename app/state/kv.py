@@ -9,34 +9,19 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import Protocol
 
 from app.core.gas import GasConfig, GasMeter
+from app.core.store import KVReader, KVStore
 
 __all__ = [
     "KVReader",
     "KVStore",
     "Branch",
+    "PrefixReader",
     "PrefixStore",
     "GasKV",
     "prefix_end",
 ]
-
-
-class KVReader(Protocol):
-    """Read access with ordered prefix iteration."""
-
-    def get(self, key: bytes) -> bytes | None: ...
-
-    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]: ...
-
-
-class KVStore(KVReader, Protocol):
-    """Read-write access."""
-
-    def set(self, key: bytes, value: bytes) -> None: ...
-
-    def delete(self, key: bytes) -> None: ...
 
 
 def prefix_end(prefix: bytes) -> bytes | None:
@@ -127,12 +112,12 @@ class MemoryReader:
             i += 1
 
 
-class PrefixStore:
-    """A view of a store under a fixed key prefix (a module's slice of the state)."""
+class PrefixReader:
+    """A read-only view of a store under a fixed key prefix (a module's slice of the state)."""
 
     __slots__ = ("_store", "_prefix")
 
-    def __init__(self, store: KVStore, prefix: bytes) -> None:
+    def __init__(self, store: KVReader, prefix: bytes) -> None:
         self._store = store
         self._prefix = prefix
 
@@ -140,19 +125,29 @@ class PrefixStore:
         """Read prefix+key."""
         return self._store.get(self._prefix + key)
 
-    def set(self, key: bytes, value: bytes) -> None:
-        """Write prefix+key."""
-        self._store.set(self._prefix + key, value)
-
-    def delete(self, key: bytes) -> None:
-        """Delete prefix+key."""
-        self._store.delete(self._prefix + key)
-
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Iterate with keys relative to this store's prefix."""
         n = len(self._prefix)
         for k, v in self._store.iterate(self._prefix + prefix):
             yield k[n:], v
+
+
+class PrefixStore(PrefixReader):
+    """A read-write view of a store under a fixed key prefix."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, store: KVStore, prefix: bytes) -> None:
+        super().__init__(store, prefix)
+        self._writer = store
+
+    def set(self, key: bytes, value: bytes) -> None:
+        """Write prefix+key."""
+        self._writer.set(self._prefix + key, value)
+
+    def delete(self, key: bytes) -> None:
+        """Delete prefix+key."""
+        self._writer.delete(self._prefix + key)
 
 
 class GasKV:

@@ -93,6 +93,6 @@ class CommittedReader(StateReader):
 
     def answer(self, answer: Answer, request: Any) -> Any:
         """Run an answer function here and attach the height, app hash and proof of what it read."""
-        response = answer(self, request)
+        response: Any = answer(self, request)
         response.proof.CopyFrom(self.state_proof())
         return response

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.agents import demo_chain
-from app.agents.demo import compute_schedule, interrupt_on_signals
-from app.agents.demo_chain import DemoError
-from app.agents.demo_workers import WorkerProcess, log_tail, start_worker, stop_workers
 from app.agents.evaluation import evaluate_checkpoints, fetch_checkpoints, task_eval_data
 from app.agents.taskspec import load_task_spec
 from app.client.rpc import CometRPC, RpcError
 from app.client.tasks import TasksClient
 from app.core.coins import parse_coins
+from app.demo import chain as demo_chain
+from app.demo.chain import DemoError
+from app.demo.run import compute_schedule, interrupt_on_signals
+from app.demo.workers import WorkerProcess, log_tail, start_worker, stop_workers
 from app.ml.datasets import parse_data_spec
 from app.node import localnet as net
 from bench.fl.arms import CHAIN_NAME

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from app.abci.query import PROOF_OP_TYPE
 from app.client.grpc_query import GrpcQueryClient
 from app.client.rpc import CometRPC, decode_base64
-from app.abci.query import PROOF_OP_TYPE
 from app.state import smt
 from bench.light.chain import QueryTarget
 from synod.bank.v1 import query_pb2 as bank_query

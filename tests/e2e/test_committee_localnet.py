@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.agents.txsender import TxSender
 from app.client.committee import CommitteeClient
 from app.client.keyring import Keyring
+from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
@@ -65,7 +65,7 @@ def _post_task(localnet: Localnet) -> int:
         "--rule": "mean",
     }  # fmt: skip
     args = [str(part) for pair in flags.items() for part in pair]
-    return int(localnet.tx("task", "post", "validator", *args, via=0)["task_id"])
+    return int(localnet.tx("task", "post", "--from", "validator", *args, via=0)["task_id"])
 
 
 def _start_agents(localnet: Localnet, agents: Agents, task_id: int) -> list[str]:

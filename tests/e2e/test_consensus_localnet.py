@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from app.agents.txsender import TxSender
 from app.client.consensus import ConsensusClient
 from app.client.keyring import Keyring
+from app.client.sender import TxSender
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
 from app.ml.queryinputs import resolve_inputs_uri

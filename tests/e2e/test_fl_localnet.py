@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.agents.txsender import TxSender
 from app.client.keyring import Keyring
+from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
@@ -133,7 +133,7 @@ def _post_task(localnet: Localnet) -> int:
         "--max-workers": WORKERS, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn", "--rule": "mean",
     }  # fmt: skip
     args = [str(part) for pair in flags.items() for part in pair]
-    posted = localnet.tx("task", "post", "validator", *args, via=0)
+    posted = localnet.tx("task", "post", "--from", "validator", *args, via=0)
     return int(posted["task_id"])
 
 
@@ -228,6 +228,6 @@ def _check_learning(network: Localnet, client: TasksClient, task_id: int, tmp_pa
         "query", "task", "model", str(task_id), "--out", str(tmp_path / "final.npy"),
         "--node", network.rpc[3].url, "--home", network.home(3),
     ).stdout  # fmt: skip
-    assert "verified against the on-chain checkpoint" in out and task.model_hash.hex() in out
+    assert "matched by the weights" in out and task.model_hash.hex() in out
     assert np.load(tmp_path / "final.npy").shape == (650,)
     print(f"test accuracy: initial {initial:.1%}, after {ROUNDS} rounds {final:.1%}")

@@ -111,7 +111,16 @@ def test_staking_delegate_and_undelegate_through_the_cli(node: SynodNode) -> Non
     delegator = json.loads(node.cli("keys", "add", "delegator", "--output", "json").stdout)["address"]
     node.cli("tx", "bank", "send", "validator", delegator, "10000000usyn", "--yes", "--output", "json")
     delegated = node.cli(
-        "tx", "staking", "delegate", "delegator", operator, "2000000usyn", "--yes", "--output", "json"
+        "tx",
+        "staking",
+        "delegate",
+        "--from",
+        "delegator",
+        operator,
+        "2000000usyn",
+        "--yes",
+        "--output",
+        "json",
     )
     assert json.loads(delegated.stdout)["code"] == 0
     wait_power(1_000_002)
@@ -119,7 +128,16 @@ def test_staking_delegate_and_undelegate_through_the_cli(node: SynodNode) -> Non
     assert [(d["validator_address"], d["balance"]) for d in shown["delegations"]] == [(operator, "2000000")]
 
     undelegated = node.cli(
-        "tx", "staking", "undelegate", "delegator", operator, "1000000usyn", "--yes", "--output", "json"
+        "tx",
+        "staking",
+        "undelegate",
+        "--from",
+        "delegator",
+        operator,
+        "1000000usyn",
+        "--yes",
+        "--output",
+        "json",
     )
     result = json.loads(undelegated.stdout)
     assert result["code"] == 0

@@ -64,7 +64,7 @@ def test_delegation_and_undelegation_move_cometbft_power_two_blocks_later(localn
     assert localnet.validator(operator1)["tokens"] == str(SELF_BOND)
 
     # Delegate 5 power's worth from node0's operator account to node1's validator.
-    delegated = localnet.tx("staking", "delegate", "validator", operator1, "5000000usyn", via=0)
+    delegated = localnet.tx("staking", "delegate", "--from", "validator", operator1, "5000000usyn", via=0)
     _power_changes_at(localnet, delegated["height"], consensus1, POWER, POWER + 5)
     v = localnet.validator(operator1)
     assert (v["tokens"], v["power"]) == (str(SELF_BOND + 5_000_000), POWER + 5)
@@ -74,7 +74,7 @@ def test_delegation_and_undelegation_move_cometbft_power_two_blocks_later(localn
     ]
 
     # Undelegate 3 of them: power drops at once (two blocks later), the tokens come back later.
-    undelegated = localnet.tx("staking", "undelegate", "validator", operator1, "3000000usyn", via=0)
+    undelegated = localnet.tx("staking", "undelegate", "--from", "validator", operator1, "3000000usyn", via=0)
     height = undelegated["height"]
     balance_after_tx = localnet.balance(delegator)  # the fee is already paid
     _power_changes_at(localnet, height, consensus1, POWER + 5, POWER + 2)
@@ -164,7 +164,7 @@ def test_downtime_jails_slashes_one_percent_and_unjail_restores_power(localnet: 
     wait_until(
         "node3's block time to pass jailed_until", lambda: localnet.block_time(3) > jailed_until, timeout=60
     )
-    unjailed = localnet.tx("staking", "unjail", "validator", via=3)
+    unjailed = localnet.tx("staking", "unjail", "--from", "validator", via=3)
     _power_changes_at(localnet, unjailed["height"], consensus3, None, POWER - POWER // 100)
     after = localnet.validator(operator3)
     assert (after["jailed"], after["power"]) == (False, POWER - POWER // 100)
@@ -241,7 +241,7 @@ def test_double_signing_twin_gets_the_validator_slashed_and_tombstoned(
     localnet.wait_all(localnet.height(0) + 2, nodes=[0])
     assert consensus2 not in localnet.powers()
     assert localnet.validator(operator2)["power"] == 0
-    refused = localnet.tx("staking", "unjail", "validator", via=2, check=False)
+    refused = localnet.tx("staking", "unjail", "--from", "validator", via=2, check=False)
     assert refused["returncode"] != 0 and "tombstone" in (refused["stdout"] + refused["stderr"]).lower(), (
         refused
     )

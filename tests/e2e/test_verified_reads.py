@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import Message
 
+from app.client.accounts import get_balances
 from app.client.grpc_query import GrpcQueryClient
 from app.client.light import (
     HeaderExpired,
@@ -36,7 +37,6 @@ from app.client.verified.txproof import verify_tx
 from app.core.codec import decode_amount, encode_amount
 from app.node import localnet as net
 from app.node.toolchain import check_cometbft
-from cli.chainquery import get_balances
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
 from synod.staking.v1 import query_pb2 as staking_query
@@ -92,7 +92,7 @@ def set_change(localnet: Localnet) -> SetChange:
     """Delegate to node1 so that its power, and so the validator set hash, changes."""
     before = localnet.height()
     amount = f"{DELEGATED_POWER * 10**6}usyn"
-    result = localnet.tx("staking", "delegate", "validator", localnet.operator(1), amount, via=0)
+    result = localnet.tx("staking", "delegate", "--from", "validator", localnet.operator(1), amount, via=0)
     after = result["height"] + 2  # validator updates returned at H take effect at H+2
     localnet.wait_all(after + 1, nodes=[0])
     assert localnet.powers(after)[localnet.consensus_address(1)] == POWER + DELEGATED_POWER

@@ -112,12 +112,16 @@ def beacon_votes(
     return votes
 
 
-def query_abci(handlers: AbciHandlers, module: str, method: str, request: Message, prove: bool = False) -> Any:
+def query_abci(
+    handlers: AbciHandlers, module: str, method: str, request: Message, prove: bool = False
+) -> Any:
     """A module query over ABCI Query at its service path (all pages of a list); it must succeed."""
     service = get_service(module)
 
     def page(r: Message) -> tuple[Message, int]:
-        answer = handlers.query(abci.RequestQuery(path=service.path(method), data=r.SerializeToString(), prove=prove))
+        answer = handlers.query(
+            abci.RequestQuery(path=service.path(method), data=r.SerializeToString(), prove=prove)
+        )
         assert answer.code == 0, answer.log
         return service.response_class(method).FromString(answer.value), answer.height
 

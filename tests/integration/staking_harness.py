@@ -302,7 +302,9 @@ class StakingChain:
 
     def power(self, name: str) -> int:
         """Power last sent to CometBFT (0 if not in the active set)."""
-        return self.ask("staking", "Validator", staking_query.QueryValidatorRequest(operator_address=address(name))).power
+        return self.ask(
+            "staking", "Validator", staking_query.QueryValidatorRequest(operator_address=address(name))
+        ).power
 
     def comet_power(self, name: str, height: int) -> int:
         """Power CometBFT uses for `name` at `height` (after the H+2 delay)."""
@@ -325,7 +327,11 @@ class StakingChain:
 
     def delegation_value(self, delegator: str, validator: str) -> int:
         """Token value of a delegation, via the delegations query (0 if none)."""
-        resp = self.ask("staking", "Delegations", staking_query.QueryDelegationsRequest(delegator_address=address(delegator)))
+        resp = self.ask(
+            "staking",
+            "Delegations",
+            staking_query.QueryDelegationsRequest(delegator_address=address(delegator)),
+        )
         for d, bal in zip(resp.delegations, resp.balances, strict=True):
             if d.validator_address == address(validator):
                 return int(bal)

@@ -484,9 +484,7 @@ def test_a_query_nobody_registers_for_is_refunded_after_round_zero(chain: Chain)
         chain, "/consensus/query", query_pb2.QueryQueryRequest(query_id=1), query_pb2.QueryQueryResponse
     )
     assert resp.phase == "closed"
-    code(
-        raw_query(chain, "/consensus/answer", query_pb2.QueryAnswerRequest(query_id=1)), 21
-    )
+    code(raw_query(chain, "/consensus/answer", query_pb2.QueryAnswerRequest(query_id=1)), 21)
 
 
 # --- rejections -----------------------------------------------------------------------------------

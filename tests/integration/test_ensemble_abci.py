@@ -284,7 +284,8 @@ def _scenario(chain: Chain) -> str:
     chain.block([])
     answer = chain.abci.query(
         abci.RequestQuery(
-            path="/synod.consensus.v1.Query/Answer", data=query_pb2.QueryAnswerRequest(query_id=query_id).SerializeToString()
+            path="/synod.consensus.v1.Query/Answer",
+            data=query_pb2.QueryAnswerRequest(query_id=query_id).SerializeToString(),
         )
     )
     assert answer.code == 0, answer.log

@@ -122,7 +122,9 @@ def test_bank_balances_query() -> None:
     answer = bank_query.QueryAllBalancesResponse.FromString(resp.value)
     assert [(c.denom, c.amount) for c in answer.balances] == [(harness.DENOM, str(10**6 + 1000))]
     assert answer.proof.height == resp.height == 2 and not answer.proof.entries  # no proof unless asked
-    empty = _ask(chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address=STRANGER))
+    empty = _ask(
+        chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address=STRANGER)
+    )
     assert list(bank_query.QueryAllBalancesResponse.FromString(empty.value).balances) == []
 
 
@@ -179,8 +181,14 @@ def test_unknown_path_and_bad_requests_give_codes() -> None:
 
     unknown = _query(chain, "/bank/balances", BOB.encode())  # the old hand-written route is gone
     unknown_method = _query(chain, "/synod.bank.v1.Query/Nothing")
-    bad_balances = _ask(chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address="synod1notvalid"))
-    bad_account = _ask(chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=ALICE.upper()))
+    bad_balances = _ask(
+        chain,
+        "/synod.bank.v1.Query/AllBalances",
+        bank_query.QueryAllBalancesRequest(address="synod1notvalid"),
+    )
+    bad_account = _ask(
+        chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=ALICE.upper())
+    )
     not_a_request = _query(chain, "/synod.auth.v1.Query/Account", b"\xff\xfe")
     old_height = _ask(chain, "/synod.bank.v1.Query/Supply", bank_query.QuerySupplyRequest(), height=1)
     missing = _ask(chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=STRANGER))
@@ -193,7 +201,9 @@ def test_unknown_path_and_bad_requests_give_codes() -> None:
         assert (r.codespace, r.code) == ("sdk", ErrInvalidRequest.code), r.log
     assert all(r.log for r in (unknown, unknown_method, bad_balances, bad_account, not_a_request, old_height))
     # An account that does not exist is an empty answer (its absence provable), not an error.
-    assert missing.code == 0 and not auth_query.QueryAccountResponse.FromString(missing.value).HasField("account")
+    assert missing.code == 0 and not auth_query.QueryAccountResponse.FromString(missing.value).HasField(
+        "account"
+    )
 
 
 def test_every_service_method_is_an_abci_path() -> None:
@@ -212,7 +222,9 @@ def test_query_during_finalize_reads_committed_state() -> None:
     staged = chain.finalize([chain.send("alice", CAROL, 777)])
     assert staged.tx_results[0].code == 0
     assert staged.app_hash != info.last_block_app_hash
-    balances = _ask(chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address=CAROL))
+    balances = _ask(
+        chain, "/synod.bank.v1.Query/AllBalances", bank_query.QueryAllBalancesRequest(address=CAROL)
+    )
     stored = _query(chain, "/store", key, prove=True)
     account = _ask(chain, "/synod.auth.v1.Query/Account", auth_query.QueryAccountRequest(address=ALICE))
 

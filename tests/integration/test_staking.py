@@ -190,7 +190,9 @@ def test_undelegate_everything_removes_the_delegation() -> None:
 
     assert chain.shares("dave", "val2") == 0
     assert (
-        chain.ask("staking", "Delegations", staking_query.QueryDelegationsRequest(delegator_address=address("dave"))).delegations
+        chain.ask(
+            "staking", "Delegations", staking_query.QueryDelegationsRequest(delegator_address=address("dave"))
+        ).delegations
         == []
     )
     assert chain.validator("val2").delegator_shares == str(5 * PR)

@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from app.agents.committeescore import RoundInputs, RoundScore
+from app.agents.committee.score import RoundInputs, RoundScore
 from app.client.rpc import QueryFailed
 from app.core.architectures import param_count
 from app.core.crypto import PrivateKey, decode_address
@@ -20,8 +20,8 @@ from synod.committee.v1 import query_pb2 as committee_query
 from synod.tasks.v1 import query_pb2 as tasks_query
 from synod.tasks.v1 import tasks_pb2
 from tendermint.abci import types_pb2 as abci
-from tests.unit.rpc_fakes import abci_over_handlers, abci_over_methods
 from tests.integration.harness import CHAIN_ID
+from tests.unit.rpc_fakes import abci_over_handlers, abci_over_methods
 
 ARCH, N_FEATURES, N_CLASSES = "logreg", 13, 3  # wine
 SIZE = param_count(ARCH, N_FEATURES, N_CLASSES)

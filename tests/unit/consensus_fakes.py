@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from app.agents.txsender import compute_gas_limit
 from app.client.consensustx import (
     QuerySpec,
     msg_commit_predictions,
@@ -17,7 +16,8 @@ from app.client.consensustx import (
     msg_register,
     msg_reveal_predictions,
 )
-from app.client.rpc import QueryFailed, RpcError
+from app.client.rpc import RpcError
+from app.client.sender import compute_gas_limit
 from app.core.crypto import decode_address
 from app.core.tx import decode_tx
 from app.ml.queryinputs import encode_inputs
@@ -25,9 +25,9 @@ from app.modules.consensus import logic
 from synod.base.v1 import coin_pb2
 from synod.consensus.v1 import consensus_pb2, tx_pb2
 from tendermint.abci import types_pb2 as abci
-from tests.unit.rpc_fakes import abci_over_handlers
 from tests.integration.harness import CHAIN_ID, DENOM, test_key
 from tests.integration.staking_harness import StakingChain
+from tests.unit.rpc_fakes import abci_over_handlers
 
 FEATURES, CLASSES, INPUTS = 4, 3, 6
 X = np.random.default_rng(7).normal(size=(INPUTS, FEATURES)).astype(np.float32)

@@ -61,7 +61,9 @@ def abci_over_store(store: KVReader, path: str, data: bytes, height: int = 0) ->
     assert found is not None, f"unknown query path {path}"
     service, method = found
     try:
-        answer = answer_over_store(store, service.module, method, service.request_class(method).FromString(data), height)
+        answer = answer_over_store(
+            store, service.module, method, service.request_class(method).FromString(data), height
+        )
     except SynodError as e:
         return _rpc_shape(e.code, str(e), e.codespace, b"", height)
     return _rpc_shape(0, "", "", answer.SerializeToString(), height)

@@ -8,9 +8,9 @@ import io
 import numpy as np
 import pytest
 
-from app.agents.committee import CommitteeConfig, CommitteeMember, MemberError
-from app.agents.committeeplan import Action, Observation, decide_action, is_committee_task
-from app.agents.committeescore import RoundInputs, RoundScore, ScoringError, compute_attested
+from app.agents.committee.agent import CommitteeConfig, CommitteeMember, MemberError
+from app.agents.committee.plan import Action, Observation, decide_action, is_committee_task
+from app.agents.committee.score import RoundInputs, RoundScore, ScoringError, compute_attested
 from app.agents.progress import LogReporter
 from app.client.committeetx import msg_attest, msg_opt_in
 from app.client.tasktx import msg_commit, msg_join, msg_reveal
@@ -254,7 +254,7 @@ def test_the_summary_reports_the_chain_s_judgement() -> None:
 
 
 def test_local_scorer_scores_as_app_ml_scoring_does_and_checks_the_eval_hash() -> None:
-    from app.agents.committeescore import LocalScorer
+    from app.agents.committee.score import LocalScorer
     from app.ml.scoring import score_model, score_updates
 
     data = load_eval_data("wine:test:split=0")

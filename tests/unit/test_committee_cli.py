@@ -9,8 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from app.client.keyring import Keyring
-from app.client.rpc import QueryFailed
-from app.core.errors import SynodError
 from app.modules.committee.keeper import CommitteeKeeper
 from app.node.blskey import create_bls_key
 from app.node.config import NodeHome
@@ -18,8 +16,8 @@ from app.state.kv import Branch
 from cli.main import cli
 from tests.integration.harness import CHAIN_ID, test_key
 from tests.integration.staking_harness import StakingChain
-from tests.unit.rpc_fakes import abci_over_store
 from tests.unit.committee_fakes import ME, ChainNode, FakeNode
+from tests.unit.rpc_fakes import abci_over_store
 from tests.unit.test_committee_queries import OPERATORS, SEED, WORKERS, committee_state
 
 
@@ -41,7 +39,7 @@ def use_node(monkeypatch):  # noqa: ANN201
 
     def use(k: CommitteeKeeper, store: Branch) -> None:
         node = RouteNode(k, store)
-        monkeypatch.setattr("cli.committeequery.resolve_node", lambda _node, _home: node)
+        monkeypatch.setattr("cli.query.common.resolve_node", lambda _node, _home: node)
 
     return use
 
@@ -140,7 +138,7 @@ def validator_home(tmp_path, monkeypatch):  # noqa: ANN201
     chain.init({"validator0": 10**12}, {"validator0": 10**10})
     chain.block()
     node = ChainNode(chain)
-    for module in ("cli.tx", "cli.committee"):
+    for module in ("cli.common", "cli.tx.committee"):
         monkeypatch.setattr(f"{module}.resolve_node", lambda _node, _home: node)
     (tmp_path / "config").mkdir()
     pubkey = create_bls_key(NodeHome(tmp_path).bls_key)
@@ -186,7 +184,7 @@ def test_opt_in_without_a_bls_key_file_says_where_to_find_one(tmp_path, validato
 
 def test_committee_run_once_attests_and_prints_the_summary(tmp_path, monkeypatch) -> None:
     node = FakeNode()
-    monkeypatch.setattr("cli.committee.resolve_node", lambda _node, _home: node)
+    monkeypatch.setattr("cli.run.committee.resolve_node", lambda _node, _home: node)
     Keyring(tmp_path).import_seed("validator0", ME.seed)
     out = _synod(
         tmp_path, "committee", "run", "--key", "validator0", "--once", "-q", "--attack", "lazy:score=4200"

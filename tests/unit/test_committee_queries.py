@@ -135,9 +135,7 @@ def test_params_target_is_met_with_enough_members_and_never_without_any() -> Non
 
 def test_members_in_operator_address_order() -> None:
     k, store = committee_state()
-    resp = _ask(
-        k, store, "Members", query_pb2.QueryMembersRequest(), query_pb2.QueryMembersResponse
-    )
+    resp = _ask(k, store, "Members", query_pb2.QueryMembersRequest(), query_pb2.QueryMembersResponse)
     assert [m.operator for m in resp.members] == sorted(OPERATORS, key=decode_address)
     assert all(m.since_height == 5 for m in resp.members)
 
@@ -179,10 +177,7 @@ def test_reputation_record_or_the_initial_reputation() -> None:
 
 def test_seed_or_a_clear_error_before_the_first_beacon_output() -> None:
     k, store = committee_state()
-    assert (
-        _ask(k, store, "Seed", query_pb2.QuerySeedRequest(), query_pb2.QuerySeedResponse).seed
-        == SEED
-    )
+    assert _ask(k, store, "Seed", query_pb2.QuerySeedRequest(), query_pb2.QuerySeedResponse).seed == SEED
     err = _fails(CommitteeKeeper(), Branch(MemoryReader()), "Seed", query_pb2.QuerySeedRequest())
     assert ErrNoSeed.is_(err) and "opt-in" in str(err)
 
@@ -193,7 +188,10 @@ def test_undecodable_query_data_is_refused_with_a_registered_code() -> None:
     from app.state.store import CommitStore
     from tendermint.abci import types_pb2 as abci
 
-    resp = answer_query(CommitStore(MemoryBackend()), abci.RequestQuery(path="/synod.committee.v1.Query/Scores", data=b"\xff\xff"))
+    resp = answer_query(
+        CommitStore(MemoryBackend()),
+        abci.RequestQuery(path="/synod.committee.v1.Query/Scores", data=b"\xff\xff"),
+    )
     assert (resp.codespace, resp.code) == ("sdk", ErrInvalidRequest.code) and "QueryScoresRequest" in resp.log
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.agents.txsender import compute_gas_limit
 from app.client.consensustx import QuerySpec, msg_post_query
 from app.client.keyring import Keyring
+from app.client.sender import compute_gas_limit
 from app.ml.queryinputs import resolve_inputs_uri
 from app.modules.consensus import logic
 from cli.main import cli
@@ -38,7 +38,7 @@ YES = ("--yes",)
 def node(tmp_path: Path, monkeypatch) -> ConsensusNode:
     """A chain every consensus command reaches; alice, bob and validator0 in the home's keyring."""
     chain_node = ConsensusNode(new_chain())
-    for module in ("cli.task", "cli.consensus", "cli.consensusquery", "cli.predict"):
+    for module in ("cli.common", "cli.tx.task", "cli.tx.consensus", "cli.query.common", "cli.run.predict"):
         monkeypatch.setattr(f"{module}.resolve_node", lambda _node, _home: chain_node)
     keyring = Keyring(tmp_path)
     for name in ("alice", "bob", "validator0"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.abci.handlers import read_answers
-from app.agents.ensemble import write_answer
+from app.agents.ensemble.agent import write_answer
 from app.modules.consensus.logic import encode_predictions
 from synod.consensus.v1 import consensus_pb2
 
@@ -13,7 +13,9 @@ BLOB = encode_predictions([(1, 9000), (0, 5000)])
 
 
 def _query(query_id: int, posted: int = 5) -> consensus_pb2.PredictionQuery:
-    return consensus_pb2.PredictionQuery(id=query_id, input_count=2, label_count=3, fast=True, posted_height=posted)
+    return consensus_pb2.PredictionQuery(
+        id=query_id, input_count=2, label_count=3, fast=True, posted_height=posted
+    )
 
 
 def test_answers_are_the_well_formed_files_of_pending_queries_in_id_order(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from app.client.grpc_query import GrpcQueryClient, QueryRejected, QueryUnavailable
 from app.client.verified import verify_answer
 from app.core.query import QueryService
-from app.modules.services import SERVICES, get_service
 from app.grpc.server import GrpcBindError, QueryServer
+from app.modules.services import SERVICES, get_service
 from app.state.backend import Backend, MemoryBackend
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.client.light import InsufficientVotingPower
+from app.client.querier import merge_pages
 from app.client.rpc import RpcError
 from app.client.verified import (
     BadPagination,
@@ -26,15 +27,14 @@ from app.client.verified import (
     WrongKey,
     verify_answer,
 )
-from app.client.querier import merge_pages
 from app.core.codec import encode_amount, u64be
 from app.core.crypto import encode_address
-from app.modules.services import get_service
-from app.state.proving import CommittedReader
 from app.modules.auth import keys as auth_keys
 from app.modules.bank import keys as bank_keys
+from app.modules.services import get_service
 from app.modules.staking import keys as staking_keys
 from app.state.backend import MemoryBackend
+from app.state.proving import CommittedReader
 from app.state.store import CommitStore
 from synod.auth.v1 import auth_pb2
 from synod.auth.v1 import query_pb2 as auth_query

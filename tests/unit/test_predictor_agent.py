@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.agents.predictor import PredictorAgent, PredictorConfig, PredictorError
-from app.agents.predictormodel import (
+from app.agents.predictor.agent import PredictorAgent, PredictorConfig, PredictorError
+from app.agents.predictor.model import (
     LocalModel,
     ModelError,
     RoundView,
@@ -22,17 +22,17 @@ from app.agents.predictormodel import (
     load_or_train,
     own_probabilities,
 )
-from app.agents.predictorplan import Action, Observation, decide_action
-from app.agents.predictorstate import (
+from app.agents.predictor.plan import Action, Observation, decide_action
+from app.agents.predictor.state import (
     SavedPredictions,
     StateFileError,
     load_predictions,
     save_predictions,
 )
 from app.agents.progress import LogReporter
-from app.agents.txsender import compute_gas_limit
 from app.client.consensus import InputsMismatch
 from app.client.consensustx import msg_commit_predictions
+from app.client.sender import compute_gas_limit
 from app.ml.predattacks import parse_predict_attack
 from app.ml.predict import revise, to_entries
 from app.ml.queryinputs import resolve_inputs_uri
@@ -177,7 +177,9 @@ def test_inputs_are_used_only_if_they_hash_to_the_query() -> None:
     uri = "synod:wine/test?start=0&count=5"
     blob, labels = resolve_inputs_uri(uri)
     by_ref = fetch_inputs(
-        consensus_pb2.PredictionQuery(id=4, input_count=5, inputs_uri=uri, inputs_hash=hashlib.sha256(blob).digest())
+        consensus_pb2.PredictionQuery(
+            id=4, input_count=5, inputs_uri=uri, inputs_hash=hashlib.sha256(blob).digest()
+        )
     )
     assert by_ref.x.shape == (5, 13) and list(by_ref.labels) == list(labels)
 

@@ -13,7 +13,7 @@ from app.client.keyring import Keyring
 from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.quantize import UPDATE_SPEC, quantize
 from cli.main import cli
-from synod.tasks.v1 import tasks_pb2
+from synod.tasks.v1 import query_pb2, tasks_pb2
 from tests.integration.harness import test_key
 from tests.integration.tasks_harness import TaskChain
 from tests.unit.test_worker import FakeNode
@@ -27,7 +27,7 @@ def env(tmp_path, monkeypatch):  # noqa: ANN201
     tc = TaskChain()
     tc.chain.init({"alice": 10**12, "bob": 10**12})
     node = FakeNode(tc)
-    for module in ("cli.task", "cli.taskquery"):
+    for module in ("cli.common", "cli.tx.task", "cli.query.common"):
         monkeypatch.setattr(f"{module}.resolve_node", lambda _node, _home: node)
     home = tmp_path / "home"
     for name in ("alice", "bob"):
@@ -46,7 +46,7 @@ def _synod(home: str, *args: str, ok: bool = True) -> str:
 def _post(node: FakeNode, home: str) -> int:
     flags = ["--rounds", "1", "--join-blocks", "3", "--commit-blocks", "2", "--reveal-blocks", "2"]
     flags += ["--min-workers", "1", "--reward", "5000usyn", "--stake", "100usyn", "--rule", "mean"]
-    posted = json.loads(_synod(home, "tx", "task", "post", "alice", *flags, "--yes", "-o", "json"))
+    posted = json.loads(_synod(home, "tx", "task", "post", "--from", "alice", *flags, "--yes", "-o", "json"))
     assert posted["code"] == 0 and posted["gas_wanted"] > 200_000  # sized for the 2600-byte weights
     return posted["task_id"]
 
@@ -55,7 +55,7 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
     node, home = env
     task_id = _post(node, home)
     assert task_id == 1
-    _synod(home, "tx", "task", "join", "bob", "1", "--yes")
+    _synod(home, "tx", "task", "join", "--from", "bob", "1", "--yes")
     delta = np.linspace(-0.5, 0.5, SIZE, dtype=np.float32)
     np.save(tmp_path / "update.npy", delta)
     node.tc.advance_to(node.tc.task().start_height + 3)
@@ -65,6 +65,7 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
             "tx",
             "task",
             "commit",
+            "--from",
             "bob",
             "1",
             str(tmp_path / "update.npy"),
@@ -83,6 +84,7 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
         "tx",
         "task",
         "reveal",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "update.npy"),
@@ -111,7 +113,7 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
     assert json.loads(_synod(home, "query", "task", "list", "-o", "json"))["tasks"][0]["status"] == "finished"
 
     out = _synod(home, "query", "task", "model", "1", "--round", "1", "--out", str(tmp_path / "w.npy"))
-    assert "verified against the on-chain checkpoint" in out and rounds[1]["model_hash"] in out
+    assert "matched by the weights" in out and rounds[1]["model_hash"] in out
     initial = WEIGHT_FORMAT.decode(
         node.tc.app.tasks.get_model(node.tc.app.store.view, bytes.fromhex(rounds[0]["model_hash"])), SIZE
     )
@@ -130,6 +132,7 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
         "tx",
         "task",
         "commit",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "short.npy"),
@@ -145,6 +148,7 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
         "tx",
         "task",
         "reveal",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "update.npy"),
@@ -162,6 +166,7 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
         "tx",
         "task",
         "commit",
+        "--from",
         "bob",
         "1",
         str(tmp_path / "update.npy"),
@@ -174,9 +179,12 @@ def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> 
     )
     assert "rejected in CheckTx" in out and "tasks" in out
     node.block()  # app.py keeps a CheckTx-rejected tx's sequence bump until the next Commit
-    out = _synod(home, "tx", "task", "cancel", "bob", "1", "-y", ok=False)
+    out = _synod(home, "tx", "task", "cancel", "--from", "bob", "1", "-y", ok=False)
     assert "code 13" in out  # only the owner may cancel
-    assert json.loads(_synod(home, "tx", "task", "cancel", "alice", "1", "-y", "-o", "json"))["code"] == 0
+    assert (
+        json.loads(_synod(home, "tx", "task", "cancel", "--from", "alice", "1", "-y", "-o", "json"))["code"]
+        == 0
+    )
     assert node.tc.task().status == tasks_pb2.TASK_STATUS_CANCELLED
     out = _synod(home, "query", "task", "show", "9", ok=False)
     assert "no task with id 9" in out
@@ -186,9 +194,42 @@ def test_post_spec_errors_and_unreachable_nodes(tmp_path) -> None:
     home = str(tmp_path / "home")
     Keyring(home).import_seed("alice", test_key("alice").seed)
     (tmp_path / "task.json").write_text(json.dumps({"schedule": {"round": 3}}))
-    out = _synod(home, "tx", "task", "post", "alice", "--file", str(tmp_path / "task.json"), "-y", ok=False)
+    out = _synod(
+        home, "tx", "task", "post", "--from", "alice", "--file", str(tmp_path / "task.json"), "-y", ok=False
+    )
     assert "unknown task spec field 'schedule.round'" in out
     out = _synod(home, "query", "task", "list", "--node", "tcp://127.0.0.1:1", ok=False)
     assert "cannot reach CometBFT RPC" in out
     out = _synod(home, "worker", "run", "--task", "1", "--key", "nobody", "--data", "digits", ok=False)
     assert "key 'nobody' not found" in out
+
+
+class _SlashedTaskClient:
+    """A tasks client whose task 1 has an honest worker and a cheater the committee rejected twice."""
+
+    def __init__(self, _rpc: object) -> None:
+        pass
+
+    def participants(self, _task_id: int) -> list[tasks_pb2.Participant]:
+        honest = tasks_pb2.Participant(task_id=1, address="synod1honest", joined_height=3, accepted_updates=2)
+        cheat = tasks_pb2.Participant(
+            task_id=1, address="synod1cheat", joined_height=3, rejected_updates=2, slashed="400000"
+        )
+        return [honest, cheat]
+
+    def task(self, task_id: int) -> query_pb2.QueryTaskResponse:
+        task = tasks_pb2.Task(id=task_id)
+        task.worker_stake.denom, task.worker_stake.amount = "usyn", "1000000"
+        return query_pb2.QueryTaskResponse(task=task)
+
+
+def test_the_participants_table_shows_rejected_updates_and_slashed_stake(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("cli.query.task.TasksClient", _SlashedTaskClient)
+    monkeypatch.setattr("cli.query.common.resolve_node", lambda _node, _home: None)
+    lines = _synod(str(tmp_path), "query", "task", "participants", "1").splitlines()
+    header = next(line for line in lines if "WORKER" in line)
+    assert "REJECTED" in header and "SLASHED" in header
+    cheat = next(line for line in lines if "synod1cheat" in line).split()
+    honest = next(line for line in lines if "synod1honest" in line).split()
+    # a slashed cheater no longer reads like an idle worker
+    assert "400000usyn" in cheat and "0usyn" in honest

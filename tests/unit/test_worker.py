@@ -12,12 +12,12 @@ import pytest
 
 from app.agents.progress import LogReporter
 from app.agents.training import TrainedUpdate, compute_train_seed
-from app.agents.txsender import compute_gas_limit
 from app.agents.updatefile import UpdateFileError, encode_update_array
-from app.agents.worker import Worker, WorkerConfig, WorkerError
-from app.agents.workerplan import Action, Observation, decide_action, is_time_to_prepare
-from app.agents.workerstate import SavedUpdate, StateFileError, load_update, save_update
-from app.client.rpc import QueryFailed, RpcError
+from app.agents.worker.agent import Worker, WorkerConfig, WorkerError
+from app.agents.worker.plan import Action, Observation, decide_action, is_time_to_prepare
+from app.agents.worker.state import SavedUpdate, StateFileError, load_update, save_update
+from app.client.rpc import RpcError
+from app.client.sender import compute_gas_limit
 from app.client.tasktx import msg_commit, msg_join, msg_reveal
 from app.core.architectures import param_count
 from app.core.crypto import decode_address
@@ -26,9 +26,9 @@ from app.core.tx import decode_tx
 from app.modules.tasks import logic
 from synod.tasks.v1 import tasks_pb2
 from tendermint.abci import types_pb2 as abci
-from tests.unit.rpc_fakes import abci_over_handlers
 from tests.integration.harness import CHAIN_ID, test_key
 from tests.integration.tasks_harness import SIZE, TaskChain, post_msg
+from tests.unit.rpc_fakes import abci_over_handlers
 
 BOB = test_key("bob").address
 A, B = b"\x01" * 32, b"\x02" * 32

@@ -12,9 +12,9 @@ import pytest
 
 from app.agents.progress import LogReporter
 from app.agents.training import LocalTrainer, TrainedUpdate
-from app.agents.worker import Worker, WorkerConfig, WorkerError
-from app.agents.workerattack import RoundInputs, compute_attacked_update, forge_trace_end
-from app.agents.workerstate import load_update
+from app.agents.worker.agent import Worker, WorkerConfig, WorkerError
+from app.agents.worker.attack import RoundInputs, compute_attacked_update, forge_trace_end
+from app.agents.worker.state import load_update
 from app.client.tasks import TasksClient
 from app.core.crypto import decode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, compute_update_between, content_hash
@@ -25,7 +25,7 @@ from app.ml.quantize import WEIGHT_SPEC, quantize
 from app.ml.trace import decode_trace, verify_trace
 from app.modules.tasks import logic
 from app.modules.tasks.trace import check_trace
-from synod.tasks.v1 import query_pb2, tasks_pb2, tx_pb2
+from synod.tasks.v1 import tasks_pb2, tx_pb2
 from tests.integration.harness import test_key
 from tests.integration.tasks_harness import SIZE, TASK_GAS, TaskChain, post_msg
 from tests.unit.test_worker import Crash, FakeNode, FakeTrainer

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-
 from typing import Any
 
 from google.protobuf.message import Message
@@ -53,6 +52,10 @@ class Freshness:
     max_lag: int | None = None
 
 
+# Any answer that verifies is accepted, however old.
+ANY_AGE = Freshness()
+
+
 def _differing_fields(a: Message, b: Message) -> list[str]:
     """Names of the top-level fields on which two messages of one type differ."""
     names = [f.name for f in a.DESCRIPTOR.fields if getattr(a, f.name) != getattr(b, f.name)]
@@ -84,7 +87,7 @@ class VerifiedQuerier:
         client: GrpcQueryClient,
         light: LightClient,
         header_timeout_s: float = _HEADER_TIMEOUT_S,
-        freshness: Freshness = Freshness(),
+        freshness: Freshness = ANY_AGE,
     ) -> None:
         self.client = client
         self.light = light
@@ -109,8 +112,9 @@ class VerifiedQuerier:
         wanted = self.freshness
         if height < wanted.min_height:
             raise StaleAnswer(
-                f"{path}: the answer is verified at height {height}, below the --min-height {wanted.min_height} "
-                "asked for: the node serves older state; ask another node (--grpc) or wait for it to catch up"
+                f"{path}: the answer is verified at height {height}, below the --min-height "
+                f"{wanted.min_height} asked for: the node serves older state; ask another node (--grpc) "
+                "or wait for it to catch up"
             )
         if wanted.max_lag is None:
             return

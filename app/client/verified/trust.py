@@ -15,7 +15,7 @@ from pathlib import Path
 from app.client.grpc_query import GrpcQueryClient
 from app.client.light import HeaderSource, LightClient, TrustedStore, TrustOptions
 from app.client.rpc import CometRPC
-from app.client.verified.querier import Freshness, VerifiedQuerier
+from app.client.verified.querier import ANY_AGE, Freshness, VerifiedQuerier
 
 __all__ = [
     "DEFAULT_TRUSTING_PERIOD_S",
@@ -125,7 +125,9 @@ def init_trust(
 
 
 def open_verified_querier(
-    directory: Path, rpc: CometRPC, grpc_address: str, freshness: Freshness = Freshness()
+    directory: Path, rpc: CometRPC, grpc_address: str, freshness: Freshness = ANY_AGE
 ) -> VerifiedQuerier:
     """A VerifiedQuerier over the node's gRPC address and a light client from the stored anchor."""
-    return VerifiedQuerier(GrpcQueryClient(grpc_address), open_light_client(directory, rpc), freshness=freshness)
+    return VerifiedQuerier(
+        GrpcQueryClient(grpc_address), open_light_client(directory, rpc), freshness=freshness
+    )

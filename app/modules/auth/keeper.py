@@ -8,7 +8,7 @@ from app.core.codec import from_u64be, u64be
 from app.core.crypto import encode_address
 from app.modules.auth import keys
 from app.modules.auth.params import default_params
-from app.state.kv import KVStore, PrefixStore
+from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.auth.v1 import auth_pb2
 
 __all__ = ["AuthKeeper"]
@@ -20,18 +20,21 @@ class AuthKeeper:
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
 
-    def get_params(self, store: KVStore) -> auth_pb2.Params:
+    def _read(self, store: KVReader) -> PrefixReader:
+        return PrefixReader(store, keys.STORE_PREFIX)
+
+    def get_params(self, store: KVReader) -> auth_pb2.Params:
         """Current params (defaults before genesis sets them)."""
-        raw = self._store(store).get(keys.PARAMS)
+        raw = self._read(store).get(keys.PARAMS)
         return auth_pb2.Params.FromString(raw) if raw else default_params()
 
     def set_params(self, store: KVStore, params: auth_pb2.Params) -> None:
         """Store params."""
         self._store(store).set(keys.PARAMS, params.SerializeToString(deterministic=True))
 
-    def get_account(self, store: KVStore, address: bytes) -> auth_pb2.BaseAccount | None:
+    def get_account(self, store: KVReader, address: bytes) -> auth_pb2.BaseAccount | None:
         """The account at a raw address, or None."""
-        raw = self._store(store).get(keys.account_key(address))
+        raw = self._read(store).get(keys.account_key(address))
         return auth_pb2.BaseAccount.FromString(raw) if raw else None
 
     def set_account(self, store: KVStore, account: auth_pb2.BaseAccount, address: bytes) -> None:
@@ -57,7 +60,7 @@ class AuthKeeper:
             self.set_account(store, account, address)
         return account
 
-    def iterate_accounts(self, store: KVStore) -> Iterator[auth_pb2.BaseAccount]:
+    def iterate_accounts(self, store: KVReader) -> Iterator[auth_pb2.BaseAccount]:
         """All accounts in address order."""
-        for _, raw in self._store(store).iterate(keys.ACCOUNT):
+        for _, raw in self._read(store).iterate(keys.ACCOUNT):
             yield auth_pb2.BaseAccount.FromString(raw)

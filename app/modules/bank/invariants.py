@@ -11,10 +11,10 @@ __all__ = ["check_supply"]
 def check_supply(store: KVReader, bank: BankKeeper) -> None:
     """Supply of each denom equals the sum of all balances (accounts and module escrows)."""
     totals: dict[str, int] = {}
-    for _, denom, amount in bank.iterate_balances(store):  # type: ignore[arg-type]
+    for _, denom, amount in bank.iterate_balances(store):
         if amount <= 0:
             raise AssertionError(f"non-positive balance stored for {denom}")
         totals[denom] = totals.get(denom, 0) + amount
-    supply = dict(bank.iterate_supply(store))  # type: ignore[arg-type]
+    supply = dict(bank.iterate_supply(store))
     if totals != supply:
         raise AssertionError(f"supply {supply} != sum of balances {totals}")

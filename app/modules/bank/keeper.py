@@ -12,7 +12,7 @@ from app.core.errors import ErrInsufficientFunds
 from app.modules.bank import keys
 from app.modules.bank.errors import ErrSupply, ErrUnknownModule
 from app.modules.bank.params import default_params
-from app.state.kv import KVStore, PrefixStore
+from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.bank.v1 import bank_pb2
 
 __all__ = ["BankKeeper", "AccountCreator"]
@@ -34,9 +34,12 @@ class BankKeeper:
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
 
-    def get_params(self, store: KVStore) -> bank_pb2.Params:
+    def _read(self, store: KVReader) -> PrefixReader:
+        return PrefixReader(store, keys.STORE_PREFIX)
+
+    def get_params(self, store: KVReader) -> bank_pb2.Params:
         """Current params."""
-        raw = self._store(store).get(keys.PARAMS)
+        raw = self._read(store).get(keys.PARAMS)
         return bank_pb2.Params.FromString(raw) if raw else default_params()
 
     def set_params(self, store: KVStore, params: bank_pb2.Params) -> None:
@@ -50,15 +53,15 @@ class BankKeeper:
         except KeyError:
             raise ErrUnknownModule.wrap(f"no module account named {name!r}") from None
 
-    def get_balance(self, store: KVStore, address: bytes, denom: str) -> int:
+    def get_balance(self, store: KVReader, address: bytes, denom: str) -> int:
         """One balance (0 if none)."""
-        raw = self._store(store).get(keys.balance_key(address, denom))
+        raw = self._read(store).get(keys.balance_key(address, denom))
         return decode_amount(raw) if raw else 0
 
-    def get_all_balances(self, store: KVStore, address: bytes) -> Coins:
+    def get_all_balances(self, store: KVReader, address: bytes) -> Coins:
         """Every non-zero balance of an address."""
         prefix = keys.balance_key(address)
-        pairs = [(k[len(prefix) :].decode(), decode_amount(v)) for k, v in self._store(store).iterate(prefix)]
+        pairs = [(k[len(prefix) :].decode(), decode_amount(v)) for k, v in self._read(store).iterate(prefix)]
         return Coins.of(pairs)
 
     def set_balance(self, store: KVStore, address: bytes, denom: str, amount: int) -> None:
@@ -102,14 +105,14 @@ class BankKeeper:
         """Release escrowed coins to an account."""
         self.send_coins(store, self.module_account(module), recipient, coins)
 
-    def get_supply(self, store: KVStore, denom: str) -> int:
+    def get_supply(self, store: KVReader, denom: str) -> int:
         """Total amount of a denom in existence."""
-        raw = self._store(store).get(keys.supply_key(denom))
+        raw = self._read(store).get(keys.supply_key(denom))
         return decode_amount(raw) if raw else 0
 
-    def iterate_supply(self, store: KVStore) -> Iterator[tuple[str, int]]:
+    def iterate_supply(self, store: KVReader) -> Iterator[tuple[str, int]]:
         """(denom, supply) in denom order."""
-        for k, v in self._store(store).iterate(keys.SUPPLY):
+        for k, v in self._read(store).iterate(keys.SUPPLY):
             yield k[1:].decode(), decode_amount(v)
 
     def set_supply(self, store: KVStore, denom: str, amount: int) -> None:
@@ -133,7 +136,7 @@ class BankKeeper:
                 raise ErrSupply.wrap(f"burning {amount}{denom} exceeds its supply")
             self.set_supply(store, denom, left)
 
-    def iterate_balances(self, store: KVStore) -> Iterator[tuple[bytes, str, int]]:
+    def iterate_balances(self, store: KVReader) -> Iterator[tuple[bytes, str, int]]:
         """Every (address, denom, amount) in key order."""
-        for k, v in self._store(store).iterate(keys.BALANCE):
+        for k, v in self._read(store).iterate(keys.BALANCE):
             yield k[1 : 1 + ADDRESS_LEN], k[1 + ADDRESS_LEN :].decode(), decode_amount(v)

@@ -40,7 +40,7 @@ from app.core.errors import SynodError
 from app.core.tx import parse_canonical
 from app.modules.committee.errors import ErrBadBeacon
 from app.modules.committee.keeper import CommitteeKeeper
-from app.state.kv import KVStore
+from app.state.kv import KVReader, KVStore
 from synod.committee.v1 import beacon_pb2, committee_pb2
 
 __all__ = [
@@ -137,7 +137,7 @@ def decode_beacon_tx(raw: bytes) -> beacon_pb2.BeaconTx:
         tx = parse_canonical(beacon_pb2.BeaconTx, raw[len(BEACON_TX_PREFIX) :], "beacon tx")
     except SynodError as e:
         raise ErrBadBeacon.wrap(str(e)) from None
-    return tx  # type: ignore[return-value]
+    return tx
 
 
 def encode_share(signature: bytes) -> bytes:
@@ -155,7 +155,7 @@ def parse_share(extension: bytes) -> bytes | None:
 
 
 def is_valid_extension(
-    store: KVStore, keeper: CommitteeKeeper, chain_id: str, address: bytes, height: int, extension: bytes
+    store: KVReader, keeper: CommitteeKeeper, chain_id: str, address: bytes, height: int, extension: bytes
 ) -> bool:
     """VerifyVoteExtension's rule: a member must send its valid share; others, nothing or a share."""
     share = parse_share(extension)
@@ -168,7 +168,7 @@ def is_valid_extension(
 
 
 def _due_members(
-    store: KVStore, keeper: CommitteeKeeper, vote_height: int, votes: Sequence[CommitVote]
+    store: KVReader, keeper: CommitteeKeeper, vote_height: int, votes: Sequence[CommitVote]
 ) -> dict[bytes, committee_pb2.Member]:
     """The members that owe a share for vote_height: they precommitted its block and joined before it."""
     due = {}
@@ -182,7 +182,7 @@ def _due_members(
 
 
 def build_beacon_tx(
-    store: KVStore, keeper: CommitteeKeeper, chain_id: str, vote_height: int, votes: Sequence[CommitVote]
+    store: KVReader, keeper: CommitteeKeeper, chain_id: str, vote_height: int, votes: Sequence[CommitVote]
 ) -> bytes:
     """PrepareProposal: the beacon tx of every due member whose extension is its valid share."""
     message = compute_share_message(chain_id, vote_height)
@@ -208,7 +208,7 @@ def _check_quorum(votes: Sequence[CommitVote], missing: frozenset[bytes]) -> Non
 
 
 def _verify_beacon_tx(
-    store: KVStore,
+    store: KVReader,
     keeper: CommitteeKeeper,
     chain_id: str,
     vote_height: int,
@@ -240,7 +240,7 @@ def _verify_beacon_tx(
 
 
 def check_beacon_tx(
-    store: KVStore,
+    store: KVReader,
     keeper: CommitteeKeeper,
     chain_id: str,
     height: int,

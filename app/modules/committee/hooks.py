@@ -114,7 +114,10 @@ class CommitteeJudge:
             rep = self._observe(store, worker, _outcome(verdict), params)
             scores.updates.append(
                 committee_pb2.UpdateVerdict(
-                    worker=encode_address(worker), verdict=verdict, median_bps=median, reputation_bps=rep
+                    worker=encode_address(worker),
+                    verdict=verdict,
+                    median_bps=median,
+                    reputation_bps=rep,
                 )
             )
             if verdict not in _BAD:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from app.core.codec import from_u64be, u64be
 from app.modules.committee import keys
 from app.modules.committee.params import default_params
-from app.state.kv import KVStore, PrefixStore
+from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.committee.v1 import committee_pb2
 
 __all__ = ["CommitteeKeeper"]
@@ -24,9 +24,12 @@ class CommitteeKeeper:
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
 
-    def get_params(self, store: KVStore) -> committee_pb2.Params:
+    def _read(self, store: KVReader) -> PrefixReader:
+        return PrefixReader(store, keys.STORE_PREFIX)
+
+    def get_params(self, store: KVReader) -> committee_pb2.Params:
         """Current params."""
-        raw = self._store(store).get(keys.PARAMS)
+        raw = self._read(store).get(keys.PARAMS)
         return committee_pb2.Params.FromString(raw) if raw else default_params()
 
     def set_params(self, store: KVStore, params: committee_pb2.Params) -> None:
@@ -35,19 +38,19 @@ class CommitteeKeeper:
 
     # --- members -------------------------------------------------------------------------------
 
-    def get_member(self, store: KVStore, operator: bytes) -> committee_pb2.Member | None:
+    def get_member(self, store: KVReader, operator: bytes) -> committee_pb2.Member | None:
         """One member by operator address, or None."""
-        raw = self._store(store).get(keys.member_key(operator))
+        raw = self._read(store).get(keys.member_key(operator))
         return committee_pb2.Member.FromString(raw) if raw else None
 
-    def get_member_by_cons(self, store: KVStore, cons_address: bytes) -> committee_pb2.Member | None:
+    def get_member_by_cons(self, store: KVReader, cons_address: bytes) -> committee_pb2.Member | None:
         """One member by its validator's 20-byte CometBFT address, or None."""
-        operator = self._store(store).get(keys.member_by_cons_key(cons_address))
+        operator = self._read(store).get(keys.member_by_cons_key(cons_address))
         return self.get_member(store, operator) if operator else None
 
-    def get_member_count(self, store: KVStore) -> int:
+    def get_member_count(self, store: KVReader) -> int:
         """How many validators are on committee duty (one stored counter, not a scan)."""
-        raw = self._store(store).get(keys.MEMBER_COUNT)
+        raw = self._read(store).get(keys.MEMBER_COUNT)
         return from_u64be(raw) if raw else 0
 
     def _add_member_count(self, ps: PrefixStore, delta: int) -> None:
@@ -71,16 +74,16 @@ class CommitteeKeeper:
             ps.delete(keys.member_by_cons_key(member.cons_address))
             self._add_member_count(ps, -1)
 
-    def iterate_members(self, store: KVStore) -> Iterator[tuple[bytes, committee_pb2.Member]]:
+    def iterate_members(self, store: KVReader) -> Iterator[tuple[bytes, committee_pb2.Member]]:
         """Every member with its raw operator address, in address order."""
-        for k, v in self._store(store).iterate(keys.MEMBER):
+        for k, v in self._read(store).iterate(keys.MEMBER):
             yield k[len(keys.MEMBER) :], committee_pb2.Member.FromString(v)
 
     # --- beacon --------------------------------------------------------------------------------
 
-    def get_seed(self, store: KVStore) -> committee_pb2.Seed | None:
+    def get_seed(self, store: KVReader) -> committee_pb2.Seed | None:
         """The latest beacon output, or None before the first one."""
-        raw = self._store(store).get(keys.SEED)
+        raw = self._read(store).get(keys.SEED)
         return committee_pb2.Seed.FromString(raw) if raw else None
 
     def set_seed(self, store: KVStore, seed: committee_pb2.Seed) -> None:
@@ -89,9 +92,9 @@ class CommitteeKeeper:
 
     # --- committees and attestations -----------------------------------------------------------
 
-    def get_committee(self, store: KVStore, task_id: int, round_: int) -> committee_pb2.Committee | None:
+    def get_committee(self, store: KVReader, task_id: int, round_: int) -> committee_pb2.Committee | None:
         """The committee of a (task, round), or None."""
-        raw = self._store(store).get(keys.committee_key(task_id, round_))
+        raw = self._read(store).get(keys.committee_key(task_id, round_))
         return committee_pb2.Committee.FromString(raw) if raw else None
 
     def set_committee(self, store: KVStore, committee: committee_pb2.Committee) -> None:
@@ -99,10 +102,10 @@ class CommitteeKeeper:
         _put(self._store(store), keys.committee_key(committee.task_id, committee.round), committee)
 
     def get_attestation(
-        self, store: KVStore, task_id: int, round_: int, operator: bytes
+        self, store: KVReader, task_id: int, round_: int, operator: bytes
     ) -> committee_pb2.Attestation | None:
         """One member's attestation for a (task, round), or None."""
-        raw = self._store(store).get(keys.attestation_key(task_id, round_, operator))
+        raw = self._read(store).get(keys.attestation_key(task_id, round_, operator))
         return committee_pb2.Attestation.FromString(raw) if raw else None
 
     def set_attestation(self, store: KVStore, operator: bytes, att: committee_pb2.Attestation) -> None:
@@ -110,11 +113,11 @@ class CommitteeKeeper:
         _put(self._store(store), keys.attestation_key(att.task_id, att.round, operator), att)
 
     def iterate_attestations(
-        self, store: KVStore, task_id: int, round_: int
+        self, store: KVReader, task_id: int, round_: int
     ) -> Iterator[tuple[bytes, committee_pb2.Attestation]]:
         """A round's attestations with their raw operator addresses, in address order."""
         prefix = keys.attestation_key(task_id, round_)
-        for k, v in self._store(store).iterate(prefix):
+        for k, v in self._read(store).iterate(prefix):
             yield k[len(prefix) :], committee_pb2.Attestation.FromString(v)
 
     def clear_attestations(self, store: KVStore, task_id: int, round_: int) -> None:
@@ -123,9 +126,9 @@ class CommitteeKeeper:
         for k, _ in list(ps.iterate(keys.attestation_key(task_id, round_))):
             ps.delete(k)
 
-    def get_scores(self, store: KVStore, task_id: int, round_: int) -> committee_pb2.RoundScores | None:
+    def get_scores(self, store: KVReader, task_id: int, round_: int) -> committee_pb2.RoundScores | None:
         """The judgement of a (task, round), or None."""
-        raw = self._store(store).get(keys.scores_key(task_id, round_))
+        raw = self._read(store).get(keys.scores_key(task_id, round_))
         return committee_pb2.RoundScores.FromString(raw) if raw else None
 
     def set_scores(self, store: KVStore, scores: committee_pb2.RoundScores) -> None:
@@ -134,18 +137,18 @@ class CommitteeKeeper:
 
     # --- reputation, member points, replay index -----------------------------------------------
 
-    def get_reputation(self, store: KVStore, address: bytes) -> committee_pb2.Reputation | None:
+    def get_reputation(self, store: KVReader, address: bytes) -> committee_pb2.Reputation | None:
         """An address's reputation record, or None."""
-        raw = self._store(store).get(keys.reputation_key(address))
+        raw = self._read(store).get(keys.reputation_key(address))
         return committee_pb2.Reputation.FromString(raw) if raw else None
 
     def set_reputation(self, store: KVStore, address: bytes, rep: committee_pb2.Reputation) -> None:
         """Store a reputation record."""
         _put(self._store(store), keys.reputation_key(address), rep)
 
-    def iterate_reputations(self, store: KVStore) -> Iterator[committee_pb2.Reputation]:
+    def iterate_reputations(self, store: KVReader) -> Iterator[committee_pb2.Reputation]:
         """Every reputation record, in address order."""
-        for _, v in self._store(store).iterate(keys.REPUTATION):
+        for _, v in self._read(store).iterate(keys.REPUTATION):
             yield committee_pb2.Reputation.FromString(v)
 
     def add_member_points(self, store: KVStore, task_id: int, operator: bytes, points: int) -> None:
@@ -165,9 +168,9 @@ class CommitteeKeeper:
             ps.delete(k)
         return points
 
-    def get_update_seen(self, store: KVStore, task_id: int, update_hash: bytes) -> int | None:
+    def get_update_seen(self, store: KVReader, task_id: int, update_hash: bytes) -> int | None:
         """The round in which an update with this hash was first revealed in a task, or None."""
-        raw = self._store(store).get(keys.update_seen_key(task_id, update_hash))
+        raw = self._read(store).get(keys.update_seen_key(task_id, update_hash))
         return int.from_bytes(raw, "big") if raw else None
 
     def set_update_seen(self, store: KVStore, task_id: int, update_hash: bytes, round_: int) -> None:

@@ -134,7 +134,7 @@ class RoundVerdicts:
     """The judged round: baseline median, and per worker (verdict, median score)."""
 
     baseline_bps: int
-    updates: dict[bytes, tuple[int, int]]
+    updates: dict[bytes, tuple[committee_pb2.Verdict, int]]
 
 
 def _score_update(worker: bytes, attested: list[MemberScores]) -> int | None:
@@ -160,7 +160,7 @@ def compute_verdicts(
     median stays an honest update's score as long as fewer than half of the updates are bad.
     """
     baseline = compute_weighted_median([(m.baseline_bps, m.weight) for m in attested]) if attested else 0
-    updates: dict[bytes, tuple[int, int]] = {}
+    updates: dict[bytes, tuple[committee_pb2.Verdict, int]] = {}
     medians: dict[bytes, int] = {}
     for worker in workers:
         if worker in replayed:

@@ -38,7 +38,7 @@ from app.modules.consensus import logic
 from app.modules.consensus.errors import ErrBadEnsemble
 from app.modules.consensus.hooks import ConsensusHooks, FastVote
 from app.modules.consensus.keeper import ConsensusKeeper
-from app.state.kv import KVStore
+from app.state.kv import KVReader, KVStore
 from synod.consensus.v1 import consensus_pb2, ensemble_pb2
 from synod.staking.v1 import staking_pb2
 
@@ -64,9 +64,9 @@ ENSEMBLE_TX_INDEX = 1
 class EnsembleStaking(Protocol):
     """Validators' consensus keys, to check the signatures on their vote extensions."""
 
-    def operator_by_consensus(self, store: KVStore, consensus_address: bytes) -> bytes | None: ...
+    def operator_by_consensus(self, store: KVReader, consensus_address: bytes) -> bytes | None: ...
 
-    def get_validator(self, store: KVStore, operator: bytes) -> staking_pb2.Validator | None: ...
+    def get_validator(self, store: KVReader, operator: bytes) -> staking_pb2.Validator | None: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def is_ensemble_tx(raw: bytes) -> bool:
     return raw.startswith(ENSEMBLE_TX_PREFIX)
 
 
-def is_ensemble_due(store: KVStore, keeper: ConsensusKeeper, beacon_due: bool) -> bool:
+def is_ensemble_due(store: KVReader, keeper: ConsensusKeeper, beacon_due: bool) -> bool:
     """Does the next block carry an ensemble tx: yes while extensions are on and a fast query waits."""
     return beacon_due and bool(keeper.iterate_pending_fast(store))
 
@@ -96,7 +96,7 @@ def is_valid_predictions(query: consensus_pb2.PredictionQuery, blob: bytes) -> b
     return True
 
 
-def is_valid_answers(store: KVStore, keeper: ConsensusKeeper, extension: bytes) -> bool:
+def is_valid_answers(store: KVReader, keeper: ConsensusKeeper, extension: bytes) -> bool:
     """VerifyVoteExtension's rule for answers: each names a pending fast query and is well-formed.
 
     The extension as a whole must parse (voteext.parse_vote_extension: canonical, ids ascending).
@@ -125,7 +125,7 @@ def _decode(raw: bytes) -> ensemble_pb2.EnsembleTx:
         tx = parse_canonical(ensemble_pb2.EnsembleTx, raw[len(ENSEMBLE_TX_PREFIX) :], "ensemble tx")
     except SynodError as e:
         raise ErrBadEnsemble.wrap(str(e)) from None
-    return tx  # type: ignore[return-value]
+    return tx
 
 
 def build_ensemble_tx(vote_height: int, vote_round: int, votes: Sequence[CommitVote]) -> bytes:
@@ -138,7 +138,7 @@ def build_ensemble_tx(vote_height: int, vote_round: int, votes: Sequence[CommitV
     return _encode(ensemble_pb2.EnsembleTx(vote_height=vote_height, vote_round=vote_round, votes=entries))
 
 
-def _consensus_pubkey(store: KVStore, staking: EnsembleStaking, address: bytes) -> bytes | None:
+def _consensus_pubkey(store: KVReader, staking: EnsembleStaking, address: bytes) -> bytes | None:
     """The ed25519 consensus key behind a CometBFT validator address, if staking knows it."""
     operator = staking.operator_by_consensus(store, address)
     validator = staking.get_validator(store, operator) if operator is not None else None
@@ -146,7 +146,7 @@ def _consensus_pubkey(store: KVStore, staking: EnsembleStaking, address: bytes) 
 
 
 def _is_signed(
-    store: KVStore,
+    store: KVReader,
     staking: EnsembleStaking,
     chain_id: str,
     tx: ensemble_pb2.EnsembleTx,
@@ -159,7 +159,7 @@ def _is_signed(
 
 
 def check_ensemble_tx(
-    store: KVStore,
+    store: KVReader,
     staking: EnsembleStaking,
     chain_id: str,
     height: int,

@@ -65,7 +65,12 @@ class ConsensusHooks:
     # --- open queries ------------------------------------------------------------------------------
 
     def _close_round(
-        self, store: KVStore, query: consensus_pb2.PredictionQuery, round_: int, height: int, events: EventManager
+        self,
+        store: KVStore,
+        query: consensus_pb2.PredictionQuery,
+        round_: int,
+        height: int,
+        events: EventManager,
     ) -> None:
         """Slash unrevealed commitments, record the round's tallies and seed; go on or settle."""
         commitments = list(self.k.iterate_commitments(store, query.id, round_))
@@ -185,14 +190,18 @@ class ConsensusHooks:
 
     # --- closing -----------------------------------------------------------------------------------
 
-    def _counted(self, store: KVStore, query: consensus_pb2.PredictionQuery) -> dict[bytes, list[tuple[int, int]]]:
+    def _counted(
+        self, store: KVStore, query: consensus_pb2.PredictionQuery
+    ) -> dict[bytes, list[tuple[int, int]]]:
         """Each voter's counted (latest revealed) predictions, decoded, by raw address."""
         return {
             address: logic.decode_predictions(blob, query.input_count, query.label_count)
             for address, blob in self.k.get_latest_reveals(store, query).items()
         }
 
-    def close_without_labels(self, store: KVStore, query: consensus_pb2.PredictionQuery, events: EventManager) -> None:
+    def close_without_labels(
+        self, store: KVStore, query: consensus_pb2.PredictionQuery, events: EventManager
+    ) -> None:
         """The label window passed: pay the reward by agreement with the settled answers (open
         queries; a fast query was paid at settlement), return the stakes; reputations stay."""
         if not query.fast:
@@ -251,7 +260,11 @@ class ConsensusHooks:
         self.k.set_reputation(store, address, record)
 
     def _pay_out(
-        self, store: KVStore, query: consensus_pb2.PredictionQuery, points: dict[bytes, int], events: EventManager
+        self,
+        store: KVStore,
+        query: consensus_pb2.PredictionQuery,
+        points: dict[bytes, int],
+        events: EventManager,
     ) -> None:
         """Split the reward by points, return what is left of every stake, refund the remainder."""
         reward, denom = _amount(query.reward.amount), query.reward.denom
@@ -276,7 +289,12 @@ class ConsensusHooks:
             self.bank.send_coins_from_module_to_account(store, CONSENSUS_ESCROW, recipient, coins)
 
     def _refund(
-        self, store: KVStore, query: consensus_pb2.PredictionQuery, status: int, reason: str, events: EventManager
+        self,
+        store: KVStore,
+        query: consensus_pb2.PredictionQuery,
+        status: consensus_pb2.QueryStatus,
+        reason: str,
+        events: EventManager,
     ) -> None:
         """End a query nobody answered: the whole reward goes back to the poster."""
         self._send(store, decode_address(query.poster), {query.reward.denom: _amount(query.reward.amount)})

@@ -9,7 +9,7 @@ from app.core.codec import from_u64be, u64be
 from app.modules.consensus import keys
 from app.modules.consensus.errors import ErrQueryNotFound
 from app.modules.consensus.params import default_params
-from app.state.kv import KVStore, PrefixStore
+from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["CONSENSUS_ESCROW", "ConsensusKeeper"]
@@ -29,9 +29,12 @@ class ConsensusKeeper:
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
 
-    def get_params(self, store: KVStore) -> consensus_pb2.Params:
+    def _read(self, store: KVReader) -> PrefixReader:
+        return PrefixReader(store, keys.STORE_PREFIX)
+
+    def get_params(self, store: KVReader) -> consensus_pb2.Params:
         """Current params."""
-        raw = self._store(store).get(keys.PARAMS)
+        raw = self._read(store).get(keys.PARAMS)
         return consensus_pb2.Params.FromString(raw) if raw else default_params()
 
     def set_params(self, store: KVStore, params: consensus_pb2.Params) -> None:
@@ -48,12 +51,12 @@ class ConsensusKeeper:
         ps.set(keys.NEXT_QUERY_ID, u64be(query_id + 1))
         return query_id
 
-    def get_query(self, store: KVStore, query_id: int) -> consensus_pb2.PredictionQuery | None:
+    def get_query(self, store: KVReader, query_id: int) -> consensus_pb2.PredictionQuery | None:
         """One query, or None."""
-        raw = self._store(store).get(keys.query_key(query_id))
+        raw = self._read(store).get(keys.query_key(query_id))
         return consensus_pb2.PredictionQuery.FromString(raw) if raw else None
 
-    def require_query(self, store: KVStore, query_id: int) -> consensus_pb2.PredictionQuery:
+    def require_query(self, store: KVReader, query_id: int) -> consensus_pb2.PredictionQuery:
         """One query, or ErrQueryNotFound."""
         query = self.get_query(store, query_id)
         if query is None:
@@ -64,9 +67,9 @@ class ConsensusKeeper:
         """Store a query."""
         _put(self._store(store), keys.query_key(query.id), query)
 
-    def iterate_queries(self, store: KVStore) -> Iterator[consensus_pb2.PredictionQuery]:
+    def iterate_queries(self, store: KVReader) -> Iterator[consensus_pb2.PredictionQuery]:
         """Every query by id."""
-        for _, raw in self._store(store).iterate(keys.QUERY):
+        for _, raw in self._read(store).iterate(keys.QUERY):
             yield consensus_pb2.PredictionQuery.FromString(raw)
 
     # --- fast queries waiting for the validators --------------------------------------------------
@@ -80,7 +83,7 @@ class ConsensusKeeper:
         self._store(store).delete(keys.pending_key(query_id))
 
     def iterate_pending_fast(
-        self, store: KVStore, before_height: int | None = None
+        self, store: KVReader, before_height: int | None = None
     ) -> list[consensus_pb2.PredictionQuery]:
         """Fast OPEN queries in id order; with before_height, only those posted below it.
 
@@ -89,7 +92,7 @@ class ConsensusKeeper:
         """
         prefix = keys.pending_key()
         out = []
-        for k, _ in self._store(store).iterate(prefix):
+        for k, _ in self._read(store).iterate(prefix):
             query = self.require_query(store, from_u64be(k[len(prefix) :]))
             if before_height is None or query.posted_height < before_height:
                 out.append(query)
@@ -98,10 +101,10 @@ class ConsensusKeeper:
     # --- participants, commitments, rounds, settlements -------------------------------------------
 
     def get_participant(
-        self, store: KVStore, query_id: int, address: bytes
+        self, store: KVReader, query_id: int, address: bytes
     ) -> consensus_pb2.Participant | None:
         """One participant of a query, or None."""
-        raw = self._store(store).get(keys.participant_key(query_id, address))
+        raw = self._read(store).get(keys.participant_key(query_id, address))
         return consensus_pb2.Participant.FromString(raw) if raw else None
 
     def set_participant(self, store: KVStore, address: bytes, p: consensus_pb2.Participant) -> None:
@@ -109,18 +112,18 @@ class ConsensusKeeper:
         _put(self._store(store), keys.participant_key(p.query_id, address), p)
 
     def iterate_participants(
-        self, store: KVStore, query_id: int
+        self, store: KVReader, query_id: int
     ) -> Iterator[tuple[bytes, consensus_pb2.Participant]]:
         """(raw address, participant) of a query, in address order."""
         prefix = keys.participant_key(query_id)
-        for k, raw in self._store(store).iterate(prefix):
+        for k, raw in self._read(store).iterate(prefix):
             yield k[len(prefix) :], consensus_pb2.Participant.FromString(raw)
 
     def get_commitment(
-        self, store: KVStore, query_id: int, round_: int, address: bytes
+        self, store: KVReader, query_id: int, round_: int, address: bytes
     ) -> consensus_pb2.Commitment | None:
         """A participant's commitment (and reveal) for a round, or None."""
-        raw = self._store(store).get(keys.commitment_key(query_id, round_, address))
+        raw = self._read(store).get(keys.commitment_key(query_id, round_, address))
         return consensus_pb2.Commitment.FromString(raw) if raw else None
 
     def set_commitment(self, store: KVStore, address: bytes, c: consensus_pb2.Commitment) -> None:
@@ -128,14 +131,14 @@ class ConsensusKeeper:
         _put(self._store(store), keys.commitment_key(c.query_id, c.round, address), c)
 
     def iterate_commitments(
-        self, store: KVStore, query_id: int, round_: int
+        self, store: KVReader, query_id: int, round_: int
     ) -> Iterator[tuple[bytes, consensus_pb2.Commitment]]:
         """(raw address, commitment) of a round, in address order."""
         prefix = keys.commitment_key(query_id, round_)
-        for k, raw in self._store(store).iterate(prefix):
+        for k, raw in self._read(store).iterate(prefix):
             yield k[len(prefix) :], consensus_pb2.Commitment.FromString(raw)
 
-    def get_latest_reveals(self, store: KVStore, query: consensus_pb2.PredictionQuery) -> dict[bytes, bytes]:
+    def get_latest_reveals(self, store: KVReader, query: consensus_pb2.PredictionQuery) -> dict[bytes, bytes]:
         """Each participant's latest revealed predictions over all rounds, by raw address."""
         latest: dict[bytes, bytes] = {}
         for round_ in range(query.rounds + 1):
@@ -144,18 +147,18 @@ class ConsensusKeeper:
                     latest[address] = c.predictions
         return dict(sorted(latest.items()))
 
-    def get_round(self, store: KVStore, query_id: int, round_: int) -> consensus_pb2.RoundState | None:
+    def get_round(self, store: KVReader, query_id: int, round_: int) -> consensus_pb2.RoundState | None:
         """The network's view after a round's reveal phase, or None before it closes."""
-        raw = self._store(store).get(keys.round_key(query_id, round_))
+        raw = self._read(store).get(keys.round_key(query_id, round_))
         return consensus_pb2.RoundState.FromString(raw) if raw else None
 
     def set_round(self, store: KVStore, state: consensus_pb2.RoundState) -> None:
         """Store a closed round's state."""
         _put(self._store(store), keys.round_key(state.query_id, state.round), state)
 
-    def get_settlement(self, store: KVStore, query_id: int) -> consensus_pb2.Settlement | None:
+    def get_settlement(self, store: KVReader, query_id: int) -> consensus_pb2.Settlement | None:
         """A query's settlement, or None before it settles."""
-        raw = self._store(store).get(keys.settlement_key(query_id))
+        raw = self._read(store).get(keys.settlement_key(query_id))
         return consensus_pb2.Settlement.FromString(raw) if raw else None
 
     def set_settlement(self, store: KVStore, settlement: consensus_pb2.Settlement) -> None:
@@ -164,9 +167,9 @@ class ConsensusKeeper:
 
     # --- ensemble models and reputation -----------------------------------------------------------
 
-    def get_model(self, store: KVStore, operator: bytes) -> consensus_pb2.EnsembleModel | None:
+    def get_model(self, store: KVReader, operator: bytes) -> consensus_pb2.EnsembleModel | None:
         """A validator's registered ensemble model, or None."""
-        raw = self._store(store).get(keys.model_key(operator))
+        raw = self._read(store).get(keys.model_key(operator))
         return consensus_pb2.EnsembleModel.FromString(raw) if raw else None
 
     def set_model(self, store: KVStore, operator: bytes, model: consensus_pb2.EnsembleModel) -> None:
@@ -177,17 +180,17 @@ class ConsensusKeeper:
         """Take a validator out of the fast-path ensemble."""
         self._store(store).delete(keys.model_key(operator))
 
-    def iterate_models(self, store: KVStore) -> Iterator[tuple[bytes, consensus_pb2.EnsembleModel]]:
+    def iterate_models(self, store: KVReader) -> Iterator[tuple[bytes, consensus_pb2.EnsembleModel]]:
         """Every ensemble model with its raw operator address, in address order."""
-        for k, raw in self._store(store).iterate(keys.MODEL):
+        for k, raw in self._read(store).iterate(keys.MODEL):
             yield k[len(keys.MODEL) :], consensus_pb2.EnsembleModel.FromString(raw)
 
-    def get_reputation(self, store: KVStore, address: bytes) -> consensus_pb2.ConsensusReputation | None:
+    def get_reputation(self, store: KVReader, address: bytes) -> consensus_pb2.ConsensusReputation | None:
         """An address's reputation record, or None before its first observation."""
-        raw = self._store(store).get(keys.reputation_key(address))
+        raw = self._read(store).get(keys.reputation_key(address))
         return consensus_pb2.ConsensusReputation.FromString(raw) if raw else None
 
-    def get_reputation_bps(self, store: KVStore, address: bytes) -> int:
+    def get_reputation_bps(self, store: KVReader, address: bytes) -> int:
         """An address's reputation in bps: its record, or the initial reputation."""
         record = self.get_reputation(store, address)
         return record.score_bps if record is not None else self.get_params(store).initial_reputation_bps
@@ -196,9 +199,9 @@ class ConsensusKeeper:
         """Store a reputation record."""
         _put(self._store(store), keys.reputation_key(address), rep)
 
-    def iterate_reputations(self, store: KVStore) -> Iterator[consensus_pb2.ConsensusReputation]:
+    def iterate_reputations(self, store: KVReader) -> Iterator[consensus_pb2.ConsensusReputation]:
         """Every reputation record, in address order."""
-        for _, raw in self._store(store).iterate(keys.REPUTATION):
+        for _, raw in self._read(store).iterate(keys.REPUTATION):
             yield consensus_pb2.ConsensusReputation.FromString(raw)
 
     # --- end-block schedule ------------------------------------------------------------------------

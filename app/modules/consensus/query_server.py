@@ -102,7 +102,9 @@ def answer_answer(state: StateReader, request: q.QueryAnswerRequest) -> q.QueryA
     return q.QueryAnswerResponse(settlement=settlement)
 
 
-def answer_participants(state: StateReader, request: q.QueryParticipantsRequest) -> q.QueryParticipantsResponse:
+def answer_participants(
+    state: StateReader, request: q.QueryParticipantsRequest
+) -> q.QueryParticipantsResponse:
     """A page of a query's participants (a fast query's: the validators whose answers counted)."""
     query = _require_query(state, request.query_id)
     items, page = state.page(_key(keys.participant_key(query.id)), request.pagination)
@@ -111,7 +113,9 @@ def answer_participants(state: StateReader, request: q.QueryParticipantsRequest)
     )
 
 
-def _require_round(state: StateReader, query: consensus_pb2.PredictionQuery, round_: int) -> consensus_pb2.RoundState:
+def _require_round(
+    state: StateReader, query: consensus_pb2.PredictionQuery, round_: int
+) -> consensus_pb2.RoundState:
     """A closed round's state, or the error that says when it will exist."""
     return require_message(
         state,
@@ -139,10 +143,14 @@ def answer_peers(state: StateReader, request: q.QueryPeersRequest) -> q.QueryPee
     query = _require_query(state, request.query_id)
     round_state = _require_round(state, query, request.round)
     revealed = [decode_address(a) for a in round_state.revealed]
-    peers = logic.compute_peers(round_state.seed, query.id, request.round, participant, revealed, query.peer_sample)
+    peers = logic.compute_peers(
+        round_state.seed, query.id, request.round, participant, revealed, query.peer_sample
+    )
     resp = q.QueryPeersResponse()
     for peer in peers:
-        commitment = read_message(state, _key(keys.commitment_key(query.id, request.round, peer)), consensus_pb2.Commitment)
+        commitment = read_message(
+            state, _key(keys.commitment_key(query.id, request.round, peer)), consensus_pb2.Commitment
+        )
         if commitment is not None:
             resp.peers.append(commitment)
     return resp

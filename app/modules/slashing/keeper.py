@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from app.modules.slashing import keys
 from app.modules.slashing.params import default_params
-from app.state.kv import KVStore, PrefixStore
+from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.slashing.v1 import slashing_pb2
 
 __all__ = ["SlashingKeeper"]
@@ -17,6 +17,9 @@ class SlashingKeeper:
 
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
+
+    def _read(self, store: KVReader) -> PrefixReader:
+        return PrefixReader(store, keys.STORE_PREFIX)
 
     def get_params(self, store: KVStore) -> slashing_pb2.Params:
         """Current params."""
@@ -41,9 +44,9 @@ class SlashingKeeper:
         for _, raw in self._store(store).iterate(keys.SIGNING_INFO):
             yield slashing_pb2.SigningInfo.FromString(raw)
 
-    def get_missed(self, store: KVStore, cons: bytes, index: int) -> bool:
+    def get_missed(self, store: KVReader, cons: bytes, index: int) -> bool:
         """Whether the block at this window index was missed."""
-        return self._store(store).get(keys.missed_key(cons, index)) is not None
+        return self._read(store).get(keys.missed_key(cons, index)) is not None
 
     def set_missed(self, store: KVStore, cons: bytes, index: int, missed: bool) -> None:
         """Set one bit of the bitmap (only missed bits are stored)."""
@@ -62,9 +65,9 @@ class SlashingKeeper:
         """Record handled evidence."""
         self._store(store).set(keys.evidence_key(ev.height, cons), ev.SerializeToString(deterministic=True))
 
-    def has_evidence(self, store: KVStore, height: int, cons: bytes) -> bool:
+    def has_evidence(self, store: KVReader, height: int, cons: bytes) -> bool:
         """Whether this infraction was already handled."""
-        return self._store(store).get(keys.evidence_key(height, cons)) is not None
+        return self._read(store).get(keys.evidence_key(height, cons)) is not None
 
     def iterate_evidence(self, store: KVStore) -> Iterator[slashing_pb2.Evidence]:
         """All evidence records by height."""

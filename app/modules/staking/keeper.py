@@ -21,7 +21,7 @@ from app.modules.staking.errors import (
 )
 from app.modules.staking.expected import StakingBank
 from app.modules.staking.params import default_params
-from app.state.kv import KVStore, PrefixStore
+from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.staking.v1 import staking_pb2
 
 __all__ = ["BONDED_POOL", "StakingKeeper", "Slashed"]
@@ -50,11 +50,14 @@ class StakingKeeper:
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
 
+    def _read(self, store: KVReader) -> PrefixReader:
+        return PrefixReader(store, keys.STORE_PREFIX)
+
     # --- params -------------------------------------------------------------------------------
 
-    def get_params(self, store: KVStore) -> staking_pb2.Params:
+    def get_params(self, store: KVReader) -> staking_pb2.Params:
         """Current params."""
-        raw = self._store(store).get(keys.PARAMS)
+        raw = self._read(store).get(keys.PARAMS)
         return staking_pb2.Params.FromString(raw) if raw else default_params()
 
     def set_params(self, store: KVStore, params: staking_pb2.Params) -> None:
@@ -66,12 +69,12 @@ class StakingKeeper:
 
     # --- validators ---------------------------------------------------------------------------
 
-    def get_validator(self, store: KVStore, operator: bytes) -> staking_pb2.Validator | None:
+    def get_validator(self, store: KVReader, operator: bytes) -> staking_pb2.Validator | None:
         """A validator by operator address."""
-        raw = self._store(store).get(keys.validator_key(operator))
+        raw = self._read(store).get(keys.validator_key(operator))
         return staking_pb2.Validator.FromString(raw) if raw else None
 
-    def require_validator(self, store: KVStore, operator: bytes) -> staking_pb2.Validator:
+    def require_validator(self, store: KVReader, operator: bytes) -> staking_pb2.Validator:
         """A validator, or ErrNoValidator."""
         v = self.get_validator(store, operator)
         if v is None:
@@ -96,20 +99,20 @@ class StakingKeeper:
         ps.set(keys.validator_key(operator), v.SerializeToString(deterministic=True))
         ps.set(keys.consensus_index_key(address_bytes_from_pubkey(v.consensus_pubkey)), operator)
 
-    def iterate_validators(self, store: KVStore) -> Iterator[staking_pb2.Validator]:
+    def iterate_validators(self, store: KVReader) -> Iterator[staking_pb2.Validator]:
         """All validators in operator order."""
-        for _, raw in self._store(store).iterate(keys.VALIDATOR):
+        for _, raw in self._read(store).iterate(keys.VALIDATOR):
             yield staking_pb2.Validator.FromString(raw)
 
-    def operator_by_consensus(self, store: KVStore, consensus_address: bytes) -> bytes | None:
+    def operator_by_consensus(self, store: KVReader, consensus_address: bytes) -> bytes | None:
         """The operator behind a CometBFT validator address."""
-        return self._store(store).get(keys.consensus_index_key(consensus_address))
+        return self._read(store).get(keys.consensus_index_key(consensus_address))
 
     # --- delegations --------------------------------------------------------------------------
 
-    def get_delegation(self, store: KVStore, delegator: bytes, operator: bytes) -> int:
+    def get_delegation(self, store: KVReader, delegator: bytes, operator: bytes) -> int:
         """Shares held (0 if none)."""
-        raw = self._store(store).get(keys.delegation_key(delegator, operator))
+        raw = self._read(store).get(keys.delegation_key(delegator, operator))
         return decode_amount(raw) if raw else 0
 
     def _set_delegation(self, store: KVStore, delegator: bytes, operator: bytes, shares: int) -> None:
@@ -120,10 +123,10 @@ class StakingKeeper:
             self._store(store).delete(key)
 
     def iterate_delegations(
-        self, store: KVStore, delegator: bytes = b""
+        self, store: KVReader, delegator: bytes = b""
     ) -> Iterator[tuple[bytes, bytes, int]]:
         """(delegator, operator, shares), all or one delegator's."""
-        for k, v in self._store(store).iterate(keys.delegation_key(delegator)):
+        for k, v in self._read(store).iterate(keys.delegation_key(delegator)):
             yield k[1:21], k[21:41], decode_amount(v)
 
     def add_tokens(self, store: KVStore, delegator: bytes, v: staking_pb2.Validator, amount: int) -> int:
@@ -162,7 +165,7 @@ class StakingKeeper:
         self.set_validator(store, v)
         return amount
 
-    def self_bond(self, store: KVStore, v: staking_pb2.Validator) -> int:
+    def self_bond(self, store: KVReader, v: staking_pb2.Validator) -> int:
         """Token value of the operator's own delegation."""
         operator = decode_address(v.operator_address)
         held = self.get_delegation(store, operator, operator)
@@ -265,9 +268,9 @@ class StakingKeeper:
         v.tombstoned = v.tombstoned or tombstone
         self.set_validator(store, v)
 
-    def get_last_powers(self, store: KVStore) -> dict[bytes, int]:
+    def get_last_powers(self, store: KVReader) -> dict[bytes, int]:
         """Powers last sent to CometBFT, by operator."""
-        return {k[1:]: from_u64be(v) for k, v in self._store(store).iterate(keys.LAST_POWER)}
+        return {k[1:]: from_u64be(v) for k, v in self._read(store).iterate(keys.LAST_POWER)}
 
     def apply_validator_set(self, store: KVStore) -> list[tuple[bytes, int]]:
         """Recompute the active set; store it and return (consensus pubkey, power) changes."""

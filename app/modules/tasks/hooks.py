@@ -226,7 +226,7 @@ def close_task(
     k: TasksKeeper,
     bank: TasksBank,
     task: tasks_pb2.Task,
-    status: int,
+    status: tasks_pb2.TaskStatus,
     events: EventManager,
     judge: UpdateJudge | None = None,
 ) -> None:

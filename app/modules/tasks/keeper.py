@@ -9,7 +9,7 @@ from app.core.fixedpoint import content_hash
 from app.modules.tasks import keys, logic
 from app.modules.tasks.errors import ErrTaskNotFound
 from app.modules.tasks.params import default_params
-from app.state.kv import KVStore, PrefixStore
+from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["TasksKeeper", "TASKS_ESCROW"]
@@ -29,9 +29,12 @@ class TasksKeeper:
     def _store(self, store: KVStore) -> PrefixStore:
         return PrefixStore(store, keys.STORE_PREFIX)
 
-    def get_params(self, store: KVStore) -> tasks_pb2.Params:
+    def _read(self, store: KVReader) -> PrefixReader:
+        return PrefixReader(store, keys.STORE_PREFIX)
+
+    def get_params(self, store: KVReader) -> tasks_pb2.Params:
         """Current params."""
-        raw = self._store(store).get(keys.PARAMS)
+        raw = self._read(store).get(keys.PARAMS)
         return tasks_pb2.Params.FromString(raw) if raw else default_params()
 
     def set_params(self, store: KVStore, params: tasks_pb2.Params) -> None:
@@ -46,12 +49,12 @@ class TasksKeeper:
         ps.set(keys.NEXT_TASK_ID, u64be(task_id + 1))
         return task_id
 
-    def get_task(self, store: KVStore, task_id: int) -> tasks_pb2.Task | None:
+    def get_task(self, store: KVReader, task_id: int) -> tasks_pb2.Task | None:
         """One task, or None."""
-        raw = self._store(store).get(keys.task_key(task_id))
+        raw = self._read(store).get(keys.task_key(task_id))
         return tasks_pb2.Task.FromString(raw) if raw else None
 
-    def require_task(self, store: KVStore, task_id: int) -> tasks_pb2.Task:
+    def require_task(self, store: KVReader, task_id: int) -> tasks_pb2.Task:
         """One task, or ErrTaskNotFound."""
         task = self.get_task(store, task_id)
         if task is None:
@@ -62,12 +65,12 @@ class TasksKeeper:
         """Store a task."""
         _put(self._store(store), keys.task_key(task.id), task)
 
-    def iterate_tasks(self, store: KVStore) -> Iterator[tasks_pb2.Task]:
+    def iterate_tasks(self, store: KVReader) -> Iterator[tasks_pb2.Task]:
         """Every task by id."""
-        for _, raw in self._store(store).iterate(keys.TASK):
+        for _, raw in self._read(store).iterate(keys.TASK):
             yield tasks_pb2.Task.FromString(raw)
 
-    def get_phase(self, store: KVStore, task_id: int, height: int) -> tuple[str, int] | None:
+    def get_phase(self, store: KVReader, task_id: int, height: int) -> tuple[str, int] | None:
         """(phase name, round) of a running task at height, or None if it is not running."""
         task = self.get_task(store, task_id)
         if task is None or task.status != tasks_pb2.TASK_STATUS_RUNNING:
@@ -75,9 +78,9 @@ class TasksKeeper:
         phase = logic.compute_phase(task, height)
         return phase.name, phase.round
 
-    def get_participant(self, store: KVStore, task_id: int, worker: bytes) -> tasks_pb2.Participant | None:
+    def get_participant(self, store: KVReader, task_id: int, worker: bytes) -> tasks_pb2.Participant | None:
         """One worker of a task, or None."""
-        raw = self._store(store).get(keys.participant_key(task_id, worker))
+        raw = self._read(store).get(keys.participant_key(task_id, worker))
         return tasks_pb2.Participant.FromString(raw) if raw else None
 
     def set_participant(self, store: KVStore, worker: bytes, p: tasks_pb2.Participant) -> None:
@@ -85,18 +88,18 @@ class TasksKeeper:
         _put(self._store(store), keys.participant_key(p.task_id, worker), p)
 
     def iterate_participants(
-        self, store: KVStore, task_id: int
+        self, store: KVReader, task_id: int
     ) -> Iterator[tuple[bytes, tasks_pb2.Participant]]:
         """(worker address, participant) of a task, by address."""
         prefix = keys.participant_key(task_id)
-        for k, raw in self._store(store).iterate(prefix):
+        for k, raw in self._read(store).iterate(prefix):
             yield k[len(prefix) :], tasks_pb2.Participant.FromString(raw)
 
     def get_commitment(
-        self, store: KVStore, task_id: int, round_: int, worker: bytes
+        self, store: KVReader, task_id: int, round_: int, worker: bytes
     ) -> tasks_pb2.Commitment | None:
         """A worker's commitment for a round, or None."""
-        raw = self._store(store).get(keys.commitment_key(task_id, round_, worker))
+        raw = self._read(store).get(keys.commitment_key(task_id, round_, worker))
         return tasks_pb2.Commitment.FromString(raw) if raw else None
 
     def set_commitment(
@@ -106,16 +109,18 @@ class TasksKeeper:
         _put(self._store(store), keys.commitment_key(task_id, round_, worker), c)
 
     def iterate_commitments(
-        self, store: KVStore, task_id: int, round_: int
+        self, store: KVReader, task_id: int, round_: int
     ) -> Iterator[tuple[bytes, tasks_pb2.Commitment]]:
         """(worker, commitment) of a round, by worker address."""
         prefix = keys.commitment_key(task_id, round_)
-        for k, raw in self._store(store).iterate(prefix):
+        for k, raw in self._read(store).iterate(prefix):
             yield k[len(prefix) :], tasks_pb2.Commitment.FromString(raw)
 
-    def get_reveal(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> tasks_pb2.Reveal | None:
+    def get_reveal(
+        self, store: KVReader, task_id: int, round_: int, worker: bytes
+    ) -> tasks_pb2.Reveal | None:
         """A worker's reveal for a round, or None."""
-        raw = self._store(store).get(keys.reveal_key(task_id, round_, worker))
+        raw = self._read(store).get(keys.reveal_key(task_id, round_, worker))
         return tasks_pb2.Reveal.FromString(raw) if raw else None
 
     def set_reveal(
@@ -136,20 +141,20 @@ class TasksKeeper:
             ps.set(keys.trace_key(task_id, round_, worker), trace)
 
     def iterate_reveals(
-        self, store: KVStore, task_id: int, round_: int
+        self, store: KVReader, task_id: int, round_: int
     ) -> Iterator[tuple[bytes, tasks_pb2.Reveal]]:
         """(worker, reveal) of a round, by worker address."""
         prefix = keys.reveal_key(task_id, round_)
-        for k, raw in self._store(store).iterate(prefix):
+        for k, raw in self._read(store).iterate(prefix):
             yield k[len(prefix) :], tasks_pb2.Reveal.FromString(raw)
 
     def get_update(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> bytes | None:
         """A revealed update payload, or None (also once its round is aggregated)."""
         return self._store(store).get(keys.update_key(task_id, round_, worker))
 
-    def get_trace(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> bytes | None:
+    def get_trace(self, store: KVReader, task_id: int, round_: int, worker: bytes) -> bytes | None:
         """A revealed training trace, or None (also once its round is aggregated)."""
-        return self._store(store).get(keys.trace_key(task_id, round_, worker))
+        return self._read(store).get(keys.trace_key(task_id, round_, worker))
 
     def clear_round(self, store: KVStore, task_id: int, round_: int) -> None:
         """Delete a round's commitments, reveals, payloads and traces (its checkpoint record stays)."""
@@ -163,18 +168,18 @@ class TasksKeeper:
             for k, _ in list(ps.iterate(prefix)):
                 ps.delete(k)
 
-    def get_round(self, store: KVStore, task_id: int, round_: int) -> tasks_pb2.RoundRecord | None:
+    def get_round(self, store: KVReader, task_id: int, round_: int) -> tasks_pb2.RoundRecord | None:
         """A round's checkpoint record, or None."""
-        raw = self._store(store).get(keys.round_key(task_id, round_))
+        raw = self._read(store).get(keys.round_key(task_id, round_))
         return tasks_pb2.RoundRecord.FromString(raw) if raw else None
 
     def set_round(self, store: KVStore, record: tasks_pb2.RoundRecord) -> None:
         """Store a round's checkpoint record."""
         _put(self._store(store), keys.round_key(record.task_id, record.round), record)
 
-    def iterate_rounds(self, store: KVStore, task_id: int) -> Iterator[tasks_pb2.RoundRecord]:
+    def iterate_rounds(self, store: KVReader, task_id: int) -> Iterator[tasks_pb2.RoundRecord]:
         """A task's checkpoint records by round."""
-        for _, raw in self._store(store).iterate(keys.round_key(task_id)):
+        for _, raw in self._read(store).iterate(keys.round_key(task_id)):
             yield tasks_pb2.RoundRecord.FromString(raw)
 
     def put_model(self, store: KVStore, weights: bytes) -> bytes:
@@ -185,9 +190,9 @@ class TasksKeeper:
             ps.set(keys.model_key(model_hash), weights)
         return model_hash
 
-    def get_model(self, store: KVStore, model_hash: bytes) -> bytes | None:
+    def get_model(self, store: KVReader, model_hash: bytes) -> bytes | None:
         """Weights by content hash, or None."""
-        return self._store(store).get(keys.model_key(model_hash))
+        return self._read(store).get(keys.model_key(model_hash))
 
     def schedule(self, store: KVStore, height: int, task_id: int) -> None:
         """Ask the end-block of height to process the task."""

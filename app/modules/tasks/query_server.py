@@ -8,6 +8,7 @@ client. Each reads full state keys through a StateReader and derives every field
 
 from __future__ import annotations
 
+from app.core.errors import ErrNotFound
 from app.core.query import (
     QueryService,
     StateReader,
@@ -18,7 +19,6 @@ from app.core.query import (
 from app.modules.tasks import keys, logic
 from app.modules.tasks.errors import ErrTaskNotFound
 from app.modules.tasks.params import default_params
-from app.core.errors import ErrNotFound
 from synod.tasks.v1 import query_pb2 as q
 from synod.tasks.v1 import tasks_pb2
 
@@ -65,7 +65,9 @@ def answer_task(state: StateReader, request: q.QueryTaskRequest) -> q.QueryTaskR
     if task.status in _TERMINAL_PHASE:
         return q.QueryTaskResponse(task=task, phase=_TERMINAL_PHASE[task.status], round=task.rounds_done)
     phase = logic.compute_phase(task, state.height + 1)
-    return q.QueryTaskResponse(task=task, phase=phase.name, round=phase.round, phase_end_height=phase.end_height)
+    return q.QueryTaskResponse(
+        task=task, phase=phase.name, round=phase.round, phase_end_height=phase.end_height
+    )
 
 
 def answer_tasks(state: StateReader, request: q.QueryTasksRequest) -> q.QueryTasksResponse:
@@ -95,7 +97,9 @@ def answer_model(state: StateReader, request: q.QueryModelRequest) -> q.QueryMod
     return q.QueryModelResponse(round=record, weights=weights or b"")
 
 
-def answer_participants(state: StateReader, request: q.QueryParticipantsRequest) -> q.QueryParticipantsResponse:
+def answer_participants(
+    state: StateReader, request: q.QueryParticipantsRequest
+) -> q.QueryParticipantsResponse:
     """A page of a task's workers in address order."""
     items, page = state.page(_key(keys.participant_key(request.task_id)), request.pagination)
     return q.QueryParticipantsResponse(
@@ -114,10 +118,14 @@ def answer_commitments(state: StateReader, request: q.QueryCommitmentsRequest) -
 def answer_reveals(state: StateReader, request: q.QueryRevealsRequest) -> q.QueryRevealsResponse:
     """A page of the open round's reveals in worker order."""
     items, page = state.page(_key(keys.reveal_key(request.task_id, request.round)), request.pagination)
-    return q.QueryRevealsResponse(reveals=[tasks_pb2.Reveal.FromString(raw) for _, raw in items], pagination=page)
+    return q.QueryRevealsResponse(
+        reveals=[tasks_pb2.Reveal.FromString(raw) for _, raw in items], pagination=page
+    )
 
 
-def _require_reveal(state: StateReader, task_id: int, round_: int, worker: bytes, text: str) -> tasks_pb2.Reveal:
+def _require_reveal(
+    state: StateReader, task_id: int, round_: int, worker: bytes, text: str
+) -> tasks_pb2.Reveal:
     """A worker's reveal of the open round, or ErrNotFound (rounds clear theirs once aggregated)."""
     return require_message(
         state,

@@ -1,0 +1,305 @@
+"""The committee member: score every update of each round it holds a seat in, and attest in time.
+
+Every poll (status height + /tasks/tasks) the member finds the committee-verified tasks whose next
+block falls in a score phase, reads that round's committee and the attestations on chain, and takes
+the step decide_action picks (app/agents/committee/plan.py). To attest it downloads the round's global
+model and the committee workers' revealed updates (and, on trace tasks, their traces), each checked
+against the hash on chain, scores them on the task's evaluation data, spot-checks the traces, and
+sends MsgAttest while the score phase lasts. It signs with the validator's operator key, so
+`attester` is the key's address. Restarted, it attests only what the chain does not hold yet.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from app.agents.committee.plan import (
+    Action,
+    Observation,
+    decide_action,
+    has_attested,
+    is_committee_task,
+    is_seated,
+)
+from app.agents.committee.score import (
+    LocalScorer,
+    RevealedTrace,
+    RoundInputs,
+    RoundScore,
+    Scorer,
+    ScoringError,
+    compute_attested,
+)
+from app.agents.committee.summary import AttestRecord, MemberSummary, compute_summary
+from app.agents.progress import Reporter, StatusLine
+from app.agents.retry import Retrier
+from app.client.committee import CommitteeClient, RevealMismatch
+from app.client.committeetx import msg_attest
+from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
+from app.client.sender import SenderError, TxRejected, TxSender
+from app.client.tasks import CheckpointMismatch, TasksClient
+from app.core.crypto import PrivateKey
+from app.core.errors import ErrInvalidSequence
+from app.ml.attacks import CommitteeAttack
+from app.modules.committee.errors import ErrAlreadyAttested, ErrNoCommittee, ErrWrongPhase
+from app.modules.tasks.logic import SCORE, compute_phase
+from synod.committee.v1 import committee_pb2, tx_pb2
+from synod.tasks.v1 import tasks_pb2
+
+__all__ = ["CommitteeConfig", "CommitteeMember", "MemberError"]
+
+T = TypeVar("T")
+# A pending tx of ours holds the sequence: worth another look at the chain rather than giving up.
+_TRANSIENT = (ErrInvalidSequence,)
+
+
+class MemberError(Exception):
+    """The member cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class CommitteeConfig:
+    """How to behave and how often to look."""
+
+    poll_interval: float = 0.5
+    tx_timeout: float = 20.0
+    once: bool = False  # one pass over the chain, then exit
+    attack: CommitteeAttack | None = None
+    colluding_workers: frozenset[str] = field(default_factory=frozenset)
+
+
+class CommitteeMember:
+    """One operator key on committee duty through one node."""
+
+    def __init__(
+        self,
+        rpc: CometRPC,
+        key: PrivateKey,
+        config: CommitteeConfig,
+        reporter: Reporter,
+        sleep: Callable[[float], None] = time.sleep,
+        scorer: Scorer | None = None,
+    ) -> None:
+        self.rpc = rpc
+        self.tasks = TasksClient(rpc)
+        self.committees = CommitteeClient(rpc)
+        self.sender = TxSender(rpc, key)
+        self.address = key.address
+        self.config = config
+        self.reporter = reporter
+        self._sleep = sleep
+        self._scorer = scorer
+        # (task, round) -> why nothing more is to be done for it (an Action name, or missed/unscorable).
+        self._settled: dict[tuple[int, int], str] = {}
+        self._warmed: set[int] = set()
+        self._idle_noted = False
+        self._retrying = Retrier(reporter, sleep, rpc.url)
+        self.records: list[AttestRecord] = []
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> MemberSummary:
+        """Attest round after round until interrupted (or after one pass with once); return the summary."""
+        attack = self.config.attack.name if self.config.attack else "none (honest)"
+        self.reporter.info(f"{self.address} following committees via {self.rpc.url}; attack: {attack}")
+        members = self._retrying("members", self.committees.members)
+        if all(m.operator != self.address for m in members):
+            self.reporter.warn(
+                f"{self.address} is not on committee duty, so no committee will seat it: opt in with "
+                f"`synod tx committee opt-in --from {self.address}` (its validator's node home as --home)"
+            )
+        try:
+            while True:
+                self.poll_once()
+                if self.config.once:
+                    break
+                self._sleep(self.config.poll_interval)
+        except KeyboardInterrupt:
+            self.reporter.info("stopping: attestations already on chain stay; run again to resume")
+        return self.summary()
+
+    def poll_once(self) -> None:
+        """Look at every committee-verified task once and attest what is due."""
+        height = self._retrying("status", lambda: int(self.rpc.status()["sync_info"]["latest_block_height"]))
+        tasks = [t for t in self._retrying("task list", self.tasks.tasks) if is_committee_task(t)]
+        self._report_status(tasks, height)
+        for task in tasks:
+            phase = compute_phase(task, height + 1)  # the block a tx sent now lands in
+            self._handle(task, phase.name, phase.round)
+            evaluates = self.config.attack is None or self.config.attack.needs_evaluation
+            if phase.name != SCORE and evaluates:
+                self._warm_up(task)
+
+    def _handle(self, task: tasks_pb2.Task, phase: str, round_: int) -> None:
+        """Take the step decide_action picks for one (task, round)."""
+        key = (task.id, round_)
+        if phase != SCORE or key in self._settled:
+            return
+        obs = self._observe(task.id, round_)
+        action = decide_action(obs)
+        if action is Action.ATTEST:
+            assert obs.committee is not None  # decide_action saw it
+            self._attest(task, obs.committee)
+        elif action is Action.NOT_SEATED:
+            self.reporter.info(f"task {task.id} round {round_}: not seated on its committee")
+            self._settled[key] = action.value
+        elif action is Action.ATTESTED:
+            self.reporter.info(f"task {task.id} round {round_}: our attestation is on chain already")
+            self._settled[key] = action.value
+        elif action is Action.NO_COMMITTEE:
+            self.reporter.warn(
+                f"task {task.id} round {round_}: no committee was sampled (no member or no reveal)"
+            )
+            self._settled[key] = action.value
+
+    def _observe(self, task_id: int, round_: int) -> Observation:
+        """The round's committee, our seat and our attestation, as the chain holds them."""
+        try:
+            resp = self._retrying("committee", lambda: self.committees.committee(task_id, round_))
+        except QueryFailed as e:
+            # Not sampled (no eligible member, or no reveal); the codespace is not in QueryFailed.
+            if e.code == ErrNoCommittee.code and ErrNoCommittee.description in str(e):
+                return Observation(SCORE, round_)
+            raise MemberError(f"committee query for task {task_id} round {round_}: {e}") from None
+        seated = is_seated(resp.committee, self.address)
+        attested = has_attested(list(resp.attestations), self.address)
+        return Observation(SCORE, round_, resp.committee, seated, attested)
+
+    # --- attesting --------------------------------------------------------------------------
+
+    def _attest(self, task: tasks_pb2.Task, committee: committee_pb2.Committee) -> None:
+        """Score the round (unless the attack skips that) and send the attestation."""
+        key, workers = (task.id, committee.round), list(committee.workers)
+        attack = self.config.attack
+        true: RoundScore | None = None
+        if attack is None or attack.needs_evaluation:
+            try:
+                true = self._evaluate(task, committee)
+            except (CheckpointMismatch, RevealMismatch) as e:
+                self.reporter.warn(f"{e}; asking again at the next poll")
+                return
+            except QueryFailed as e:  # e.g. the round was judged (its reveals cleared) meanwhile
+                self.reporter.warn(f"task {task.id} round {committee.round}: {e}; looking at the chain again")
+                return
+            except ScoringError as e:
+                self.reporter.warn(
+                    f"task {task.id} round {committee.round}: cannot score ({e}); not attesting"
+                )
+                self._settled[key] = "unscorable"
+                return
+        attested = compute_attested(true, workers, attack, self.config.colluding_workers)
+        msg = msg_attest(
+            self.address,
+            task.id,
+            committee.round,
+            attested.baseline_bps,
+            workers,
+            attested.scores,
+            attested.spot_check_failed,
+        )
+        self._send(task, committee, msg, attested, true)
+
+    def _evaluate(self, task: tasks_pb2.Task, committee: committee_pb2.Committee) -> RoundScore:
+        """Download and score the round's model and updates (and spot-check traces on trace tasks)."""
+        round_, workers = committee.round, list(committee.workers)
+        record, weights = self._retrying(
+            "model download", lambda: self.tasks.model(task.id, task.rounds_done)
+        )
+        if record.model_hash != task.model_hash:
+            raise CheckpointMismatch(
+                f"task {task.id}: checkpoint {task.rounds_done} is {record.model_hash.hex()}, the task's "
+                f"current model is {task.model_hash.hex()}"
+            )
+        updates: dict[str, bytes] = {}
+        traces: dict[str, RevealedTrace] = {}
+        for worker in workers:
+            reveal, updates[worker] = self._retrying(
+                "update download", lambda w=worker: self.committees.revealed_update(task.id, round_, w)
+            )
+            if task.trace.every_steps > 0:
+                _, trace = self._retrying(
+                    "trace download", lambda w=worker: self.committees.trace(task.id, round_, w)
+                )
+                traces[worker] = RevealedTrace(reveal.data_spec, trace, int(reveal.num_samples))
+        inputs = RoundInputs(task, committee, weights, updates, traces)
+        checks = f", spot-checking {len(traces)} traces" if traces else ""
+        with self.reporter.training(f"task {task.id} round {round_}: scoring {len(workers)} updates{checks}"):
+            return self._get_scorer().score(inputs)
+
+    def _warm_up(self, task: tasks_pb2.Task) -> None:
+        """Before a task's first score phase: load JAX and its evaluation data, compile the scorer.
+
+        On a loaded machine that costs seconds, which a short score phase cannot spare.
+        """
+        if task.id in self._warmed:
+            return
+        self._warmed.add(task.id)
+        with self.reporter.training(f"task {task.id}: loading JAX and the evaluation data"):
+            self._get_scorer().warm_up(task)
+
+    def _get_scorer(self) -> Scorer:
+        """The scorer, created on first use (it loads JAX and the evaluation data)."""
+        if self._scorer is None:
+            self._scorer = LocalScorer()
+        return self._scorer
+
+    def _send(
+        self,
+        task: tasks_pb2.Task,
+        committee: committee_pb2.Committee,
+        msg: tx_pb2.MsgAttest,
+        attested: RoundScore,
+        true: RoundScore | None,
+    ) -> None:
+        """Send the attestation; record it, or settle the round when the chain says it is too late."""
+        key, what = (task.id, committee.round), f"task {task.id} round {committee.round} attestation"
+        try:
+            outcome = self.sender.send([msg], timeout=self.config.tx_timeout)
+        except TxRejected as e:
+            if e.is_(ErrAlreadyAttested.codespace, ErrAlreadyAttested.code):
+                self.reporter.info(f"{what}: already on chain")
+                self._settled[key] = Action.ATTESTED.value
+            elif e.is_(ErrWrongPhase.codespace, ErrWrongPhase.code):
+                self.reporter.warn(f"{what} came too late: the score phase closed ({e})")
+                self.records.append(AttestRecord.missed(task.id, committee.round))
+                self._settled[key] = "missed"
+            elif any(e.is_(err.codespace, err.code) for err in _TRANSIENT):
+                self.reporter.warn(f"{what} {e}; looking at the chain again")
+            else:
+                raise MemberError(f"{what} {e}") from None
+            return
+        except SenderError as e:
+            raise MemberError(str(e)) from None
+        except RpcError as e:
+            self.reporter.warn(f"{what}: {e}; will look at the chain again")
+            self._sleep(1.0 if isinstance(e, NodeUnreachable) else 0.0)
+            return
+        record = AttestRecord.sent(task.id, committee.round, outcome.height, attested, true)
+        self.records.append(record)
+        self._settled[key] = Action.ATTESTED.value
+        self.reporter.info(f"{what} in block {outcome.height}: {record.describe()}")
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _report_status(self, tasks: list[tasks_pb2.Task], height: int) -> None:
+        """Show the committee task nearest to (or in) its score phase."""
+        if not tasks:
+            if not self._idle_noted:
+                self.reporter.info("no committee-verified task is running; waiting for one")
+            self._idle_noted = True
+            return
+        self._idle_noted = False
+        phases = [(t, compute_phase(t, height + 1)) for t in tasks]
+        task, phase = min(phases, key=lambda tp: (tp[1].name != SCORE, tp[1].end_height, tp[0].id))
+        rounds = task.schedule.rounds
+        self.reporter.status(
+            StatusLine(task.id, height, phase.name, phase.round, rounds, phase.end_height - height)
+        )
+
+    def summary(self) -> MemberSummary:
+        """What this member attested, how each was judged, and where its record and reputation stand."""
+        not_seated = sum(1 for why in self._settled.values() if why == Action.NOT_SEATED.value)
+        return compute_summary(self.committees, self.address, self.records, not_seated)

@@ -1,0 +1,234 @@
+"""`synod query committee ...`, `synod query task scores` and `synod query reputation`: committees,
+their members and sizing, the judged rounds and reputations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from app.client.committee import CommitteeClient
+from app.core.crypto import AddressError, decode_address
+from cli.common import format_fields, format_table
+from cli.query.common import QueryOpts, emit_answer, open_querier, query_options, verified_heights
+from synod.committee.v1 import committee_pb2
+
+__all__ = ["committee_query", "format_probability", "reputation", "task_scores"]
+
+
+def _to_dict(message: Message) -> dict[str, Any]:
+    """Proto3 JSON with the proto field names and zero values; bytes as hex, not base64."""
+    data = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    for field, value in message.ListFields():
+        if isinstance(value, bytes):
+            data[field.name] = value.hex()
+    return data
+
+
+def _percent(bps: int) -> str:
+    """Basis points as a percentage: 8125 -> 81.25%."""
+    return f"{bps / 100:.2f}%"
+
+
+def format_probability(ppb: int) -> str:
+    """A probability in parts per billion as a percentage and in scientific notation."""
+    return f"{ppb / 10**7:.4g}% ({ppb / 10**9:.2e})"
+
+
+def _verdict(verdict: int) -> str:
+    """VERDICT_FAILED_SCORE -> failed-score."""
+    return committee_pb2.Verdict.Name(verdict).removeprefix("VERDICT_").lower().replace("_", "-")
+
+
+@click.group("committee")
+def committee_query() -> None:
+    """Committees: sizing, members, a round's seats and attestations, the beacon seed."""
+
+
+@committee_query.command("params")
+@query_options
+def params(opts: QueryOpts) -> None:
+    """Show the parameters, the committee size they ask for, and the capture probability at that size."""
+    with open_querier(opts) as querier:
+        resp = CommitteeClient(querier).params()
+        heights = verified_heights(opts, querier)
+    p = resp.params
+    data = {
+        **_to_dict(p),
+        "committee_size": resp.committee_size,
+        "capture_probability_ppb": resp.capture_probability_ppb,
+        "eligible_members": resp.eligible_members,
+        "capture_probability_eligible_ppb": resp.capture_probability_eligible_ppb,
+        "target_met": resp.target_met,
+    }
+    seats = min(resp.committee_size, resp.eligible_members)
+    met = "yes" if resp.target_met else "no: more members must opt in, or the parameters must change"
+    text = format_fields(
+        {
+            "adversarial stake": _percent(p.adversarial_stake_bps),
+            "capture target": format_probability(p.capture_target_ppb),
+            "committee size": f"{resp.committee_size} (max {p.max_committee_size})",
+            "capture probability": format_probability(resp.capture_probability_ppb),
+            "eligible members": resp.eligible_members,
+            f"capture at {seats} seats": format_probability(resp.capture_probability_eligible_ppb),
+            "target met": met,
+            "max score drop": _percent(p.max_score_drop_bps),
+            "attest tolerance": _percent(p.attest_tolerance_bps),
+            "member slashing": f"{_percent(p.member_slash_bps)} of stake per {p.max_member_faults} faults",
+            "reputation": f"starts at {_percent(p.initial_reputation_bps)}, window {p.reputation_window}",
+            "committee reward": f"{_percent(p.committee_reward_bps)} of a committee task's reward",
+        }
+    )
+    emit_answer(opts, data, text, heights)
+
+
+@committee_query.command("members")
+@query_options
+def members(opts: QueryOpts) -> None:
+    """List the validators on committee duty."""
+    with open_querier(opts) as querier:
+        found = CommitteeClient(querier).members()
+        heights = verified_heights(opts, querier)
+    rows = [
+        (
+            m.operator,
+            m.cons_address.hex().upper(),
+            m.bls_pubkey.hex()[:16],
+            m.since_height,
+            m.faults,
+            m.slashes,
+        )
+        for m in found
+    ]
+    headers = ("OPERATOR", "CONSENSUS ADDRESS", "BLS KEY", "SINCE", "FAULTS", "SLASHES")
+    text = format_table(headers, rows, "(no members: validators join with `synod tx committee opt-in`)")
+    emit_answer(opts, {"members": [_to_dict(m) for m in found]}, text, heights)
+
+
+def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Attestation]) -> str:
+    """The human form of `query committee show`."""
+    attested = {a.attester: a for a in attestations}
+    head = format_fields(
+        {
+            "committee": f"task {c.task_id} round {c.round}, sampled at height {c.height}",
+            "seats": f"{len(c.seats)} of target {c.target_size}",
+            "seed": f"{c.seed.seed.hex()} (beacon of height {c.seed.vote_height}, {c.seed.shares} shares)",
+        }
+    )
+    seats = [
+        (s.operator, s.power, "yes" if s.operator in attested else "no", _baseline(attested.get(s.operator)))
+        for s in c.seats
+    ]
+    seat_table = format_table(("SEAT", "POWER", "ATTESTED", "BASELINE"), seats, "(no seats)")
+    workers = [(w, *(_score(a.scores[i]) for a in attestations)) for i, w in enumerate(c.workers)]
+    headers = ("WORKER", *(f"BY {a.attester[:14]}..." for a in attestations))
+    worker_table = format_table(headers, workers, "(no revealed updates)")
+    return f"{head}\n\n{seat_table}\n\nscores attested so far:\n{worker_table}"
+
+
+def _baseline(a: committee_pb2.Attestation | None) -> str:
+    """An attestation's baseline score, or '-'."""
+    return "-" if a is None else _percent(a.baseline_bps)
+
+
+def _score(s: committee_pb2.UpdateScore) -> str:
+    """One attested score, flagged when the spot check failed."""
+    return _percent(s.score_bps) + (" spot-check-failed" if s.spot_check_failed else "")
+
+
+@committee_query.command("show")
+@click.argument("task_id", type=click.IntRange(1))
+@click.argument("round_", metavar="ROUND", type=click.IntRange(1))
+@query_options
+def show(opts: QueryOpts, task_id: int, round_: int) -> None:
+    """Show the committee of TASK_ID's round ROUND: seats, workers to score, attestations so far."""
+    with open_querier(opts) as querier:
+        resp = CommitteeClient(querier).committee(task_id, round_)
+        heights = verified_heights(opts, querier)
+    attestations = list(resp.attestations)
+    data = {
+        "committee": {**_to_dict(resp.committee), "seed": _to_dict(resp.committee.seed)},
+        "attestations": [_to_dict(a) for a in attestations],
+    }
+    emit_answer(opts, data, _show_text(resp.committee, attestations), heights)
+
+
+@committee_query.command("seed")
+@query_options
+def seed(opts: QueryOpts) -> None:
+    """Show the randomness beacon's latest output, which the next committees are sampled from."""
+    with open_querier(opts) as querier:
+        s = CommitteeClient(querier).seed()
+        heights = verified_heights(opts, querier)
+    data = _to_dict(s)
+    text = format_fields(
+        {
+            "seed": s.seed.hex(),
+            "height": f"{s.height} (the block that carried the shares)",
+            "vote height": f"{s.vote_height} (the height the shares sign)",
+            "shares": s.shares,
+        }
+    )
+    emit_answer(opts, data, text, heights)
+
+
+@click.command("scores")
+@click.argument("task_id", type=click.IntRange(1))
+@click.argument("round_", metavar="ROUND", type=click.IntRange(1))
+@query_options
+def task_scores(opts: QueryOpts, task_id: int, round_: int) -> None:
+    """Show how the committee judged TASK_ID's round ROUND: each update's verdict, each member's record."""
+    with open_querier(opts) as querier:
+        s = CommitteeClient(querier).scores(task_id, round_)
+        heights = verified_heights(opts, querier)
+    data = _to_dict(s)
+    data["updates"] = [{**_to_dict(u), "verdict": _verdict(u.verdict)} for u in s.updates]
+    data["members"] = [_to_dict(m) for m in s.members]
+    updates = [
+        (u.worker, _verdict(u.verdict), _percent(u.median_bps), _percent(u.reputation_bps)) for u in s.updates
+    ]
+    members_ = [
+        (
+            m.operator,
+            m.attested,
+            m.faulty,
+            _percent(m.max_deviation_bps),
+            _percent(m.reputation_bps),
+            m.slashed,
+        )
+        for m in s.members
+    ]
+    text = "\n\n".join(
+        [
+            f"task {task_id} round {round_}: judged at height {s.height}, "
+            f"baseline {_percent(s.baseline_bps)}",
+            format_table(("WORKER", "VERDICT", "MEDIAN", "REPUTATION"), updates, "(no revealed updates)"),
+            format_table(
+                ("MEMBER", "ATTESTED", "FAULTY", "DEVIATION", "REPUTATION", "SLASHED"), members_, "(no seats)"
+            ),
+        ]
+    )
+    emit_answer(opts, data, text, heights)
+
+
+@click.command("reputation")
+@click.argument("address")
+@query_options
+def reputation(opts: QueryOpts, address: str) -> None:
+    """Show the reputation of a worker or committee member (the initial one when it has no record)."""
+    try:
+        decode_address(address)
+    except AddressError as e:
+        raise click.BadParameter(str(e), param_hint="ADDRESS") from None
+    with open_querier(opts) as querier:
+        r = CommitteeClient(querier).reputation(address)
+        heights = verified_heights(opts, querier)
+    note = " (no record yet: the initial reputation)" if r.observations == 0 else ""
+    text = format_fields(
+        {"address": r.address, "reputation": f"{_percent(r.score_bps)}{note}", "observations": r.observations}
+    )
+    emit_answer(opts, _to_dict(r), text, heights)

@@ -1,0 +1,133 @@
+"""What every `synod query` command shares: its options, one Querier, and how answers are printed.
+
+Without --verify an answer comes from the node's ABCI Query (through CometBFT's RPC) and is taken on
+trust. With --verify it comes from the node's gRPC query server and is accepted only if every entry
+it was derived from is proven against an app hash the light client verified (`synod light init`),
+and only if it is fresh enough: not below --min-height, not more than --max-lag blocks behind the
+newest header the light client verifies. Both paths run the module's one answer function.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from google.protobuf.message import Message
+
+from app.client.querier import AbciQuerier, Querier
+from app.client.verified import Freshness, light_dir, open_verified_querier
+from cli.common import (
+    client_errors,
+    emit,
+    home_option,
+    node_option,
+    output_option,
+    resolve_grpc,
+    resolve_node,
+    verify_options,
+)
+from cli.light import verification_errors
+
+__all__ = [
+    "DEFAULT_MAX_LAG",
+    "QueryOpts",
+    "ask",
+    "emit_answer",
+    "open_querier",
+    "query_options",
+    "verified_heights",
+]
+
+# An honest node answers one or two blocks behind the newest header; ten leaves room for a slow one.
+DEFAULT_MAX_LAG = 10
+
+
+@dataclass(frozen=True)
+class QueryOpts:
+    """The options every query command takes."""
+
+    home: str
+    node: str | None
+    output: str
+    verify: bool
+    grpc: str | None
+    min_height: int = 0
+    max_lag: int = DEFAULT_MAX_LAG
+
+
+def query_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --home, --node, --output, --verify, --grpc, --min-height and --max-lag, handed to the
+    command as one QueryOpts."""
+
+    @functools.wraps(command)
+    def run(
+        home: str,
+        node: str | None,
+        output: str,
+        verify: bool,
+        grpc: str | None,
+        min_height: int,
+        max_lag: int,
+        **kwargs: Any,
+    ) -> Any:
+        if (min_height or max_lag != DEFAULT_MAX_LAG) and not verify:
+            raise click.UsageError("--min-height and --max-lag judge verified answers: add --verify")
+        return command(QueryOpts(home, node, output, verify, grpc, min_height, max_lag), **kwargs)
+
+    run = click.option(
+        "--max-lag",
+        type=click.IntRange(0),
+        default=DEFAULT_MAX_LAG,
+        show_default=True,
+        help="With --verify: refuse an answer more than this many blocks behind the newest verified header.",
+    )(run)
+    run = click.option(
+        "--min-height",
+        type=click.IntRange(0),
+        default=0,
+        help="With --verify: refuse an answer verified below this height (a node serving old state).",
+    )(run)
+    return home_option(node_option(output_option(verify_options(run))))
+
+
+@contextmanager
+def open_querier(opts: QueryOpts) -> Iterator[Querier]:
+    """The querier the options ask for; any failure (unreachable, refused, unverifiable) is a click
+    error naming it."""
+    with verification_errors(), client_errors():
+        rpc = resolve_node(opts.node, opts.home)
+        if not opts.verify:
+            yield AbciQuerier(rpc)
+            return
+        freshness = Freshness(min_height=opts.min_height, max_lag=opts.max_lag)
+        querier = open_verified_querier(
+            light_dir(opts.home), rpc, resolve_grpc(opts.grpc, opts.home), freshness
+        )
+        try:
+            yield querier
+        finally:
+            querier.client.close()
+
+
+def verified_heights(opts: QueryOpts, querier: Querier) -> list[int]:
+    """The height the last answer was verified at, as a list (empty without --verify)."""
+    return [querier.last_height] if opts.verify else []
+
+
+def ask(opts: QueryOpts, module: str, method: str, request: Message) -> tuple[Any, list[int]]:
+    """The answer (every page of a list) and the height it was verified at (none without --verify)."""
+    with open_querier(opts) as querier:
+        answer = querier.ask_all(module, method, request)
+        return answer, verified_heights(opts, querier)
+
+
+def emit_answer(opts: QueryOpts, data: dict, text: str, heights: list[int]) -> None:
+    """Print the answer, with the height it was verified at."""
+    if heights:
+        data = {**data, "verified_height": heights[0]}
+        text = f"{text}\nverified at height {heights[0]}"
+    emit(opts.output, data, text)

@@ -1,0 +1,109 @@
+"""`synod committee run`: the committee member agent that scores every round it is seated in."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+from typing import Any
+
+import click
+
+from app.client.rpc import RpcError
+from app.core.crypto import AddressError, decode_address
+from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
+
+__all__ = ["committee"]
+
+
+@click.group("committee")
+def committee() -> None:
+    """Committee members: score federated-learning updates and attest."""
+
+
+def _colluders(addresses: tuple[str, ...]) -> frozenset[str]:
+    """--collude-with addresses, checked."""
+    for address in addresses:
+        try:
+            decode_address(address)
+        except AddressError as e:
+            raise click.BadParameter(str(e), param_hint="--collude-with") from None
+    return frozenset(addresses)
+
+
+def _attack(spec: str | None) -> Any:
+    """The committee attack --attack names, or None."""
+    if spec is None:
+        return None
+    from app.ml.attacks import AttackError, parse_committee_attack
+
+    try:
+        return parse_committee_attack(spec)
+    except AttackError as e:
+        raise click.BadParameter(str(e), param_hint="--attack") from None
+
+
+def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    """Treat SIGTERM (a supervisor stopping us) like Ctrl-C: finish with the summary."""
+    raise KeyboardInterrupt
+
+
+@committee.command("run")
+@click.option(
+    "--key", required=True, help="The validator's operator key (name or address) in --home's keyring."
+)
+@click.option(
+    "--attack",
+    default=None,
+    help="Misbehave, for experiments: a committee attack spec, e.g. lazy or collude:low=0 (app/ml/attacks).",
+)
+@click.option(
+    "--collude-with",
+    multiple=True,
+    help="A worker address the collude attack favours (repeat for each).",
+)
+@click.option("--once", is_flag=True, help="Look at the chain once, attest what is due now, and exit.")
+@click.option(
+    "--poll", type=click.FloatRange(0.05), default=0.5, show_default=True, help="Seconds between polls."
+)
+@click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
+@home_option
+@node_option
+@output_option
+def run(
+    key: str,
+    attack: str | None,
+    collude_with: tuple[str, ...],
+    once: bool,
+    poll: float,
+    quiet: bool,
+    home: str,
+    node: str | None,
+    output: str,
+) -> None:
+    """Score every round whose committee seats --key's validator, and attest within its score phase.
+
+    Runs until interrupted (Ctrl-C or SIGTERM), then prints what it attested and how the chain judged
+    it. Progress goes to stderr, the summary to stdout. Restarted, it never attests a round twice.
+    """
+    from app.agents.committee import CommitteeConfig, CommitteeMember, MemberError
+    from app.agents.progress import make_reporter
+
+    signer = load_key(home, key)
+    config = CommitteeConfig(
+        poll_interval=poll, once=once, attack=_attack(attack), colluding_workers=_colluders(collude_with)
+    )
+    with client_errors():
+        rpc = resolve_node(node, home)
+    reporter = make_reporter(quiet, prefix=f"member {signer.address[:14]}")
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        summary = CommitteeMember(rpc, signer, config, reporter).run()
+    except (MemberError, RpcError) as e:
+        raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:  # a second interrupt, while the summary was being made
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        reporter.close()
+    emit(output, summary.to_dict(), summary.describe())

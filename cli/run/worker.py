@@ -1,0 +1,98 @@
+"""`synod worker run`: train on private data for a federated-learning task, round after round."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from app.agents.progress import make_reporter
+from app.agents.worker import Worker, WorkerConfig, WorkerError, default_state_dir
+from app.client.rpc import RpcError
+from app.ml.attacks import AttackError, parse_worker_attack
+from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
+
+__all__ = ["worker"]
+
+
+@click.group()
+def worker() -> None:
+    """Federated-learning workers."""
+
+
+def _check_attack(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """Reject an unknown or malformed worker attack spec before anything is sent."""
+    if value:
+        try:
+            parse_worker_attack(value)
+        except AttackError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+@worker.command("run")
+@click.option("--task", "task_id", type=click.IntRange(1), required=True, help="The task to work on.")
+@click.option("--key", required=True, help="Key name or address in --home's keyring that signs.")
+@click.option(
+    "--data",
+    "data_spec",
+    required=True,
+    help="This worker's private data, e.g. digits:shard=0/3:dirichlet=0.5:seed=1 (see app/ml/datasets.py).",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where saved updates live across restarts (default: HOME/worker/task-ID-ADDRESS).",
+)
+@click.option(
+    "--poll", type=click.FloatRange(0.05), default=0.3, show_default=True, help="Seconds between polls."
+)
+@click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
+@click.option(
+    "--attack",
+    default="",
+    callback=_check_attack,
+    metavar="SPEC",
+    help="Behave maliciously, for experiments: an attack spec such as sign_flip, scaled:factor=10, "
+    "label_flip, alie:z=1.0, ipm:eps=0.5, gaussian:sigma=1.0, free_ride or withhold (app/ml/attacks).",
+)
+@home_option
+@node_option
+@output_option
+def run(
+    task_id: int,
+    key: str,
+    data_spec: str,
+    state_dir: str | None,
+    poll: float,
+    quiet: bool,
+    attack: str,
+    home: str,
+    node: str | None,
+    output: str,
+) -> None:
+    """Join task --task, then each round train on --data, commit and reveal; exit when the task ends.
+
+    Progress goes to stderr; the summary (rounds contributed, reward) to stdout. Killed at any
+    point, the same command resumes without submitting twice. With --attack the worker sends the
+    same messages as an honest one but trains and commits as the attack prescribes.
+    """
+    signer = load_key(home, key)
+    directory = Path(state_dir) if state_dir else default_state_dir(home, task_id, signer.address)
+    config = WorkerConfig(task_id, data_spec, directory, poll_interval=poll, attack=attack)
+    with client_errors():
+        rpc = resolve_node(node, home)
+    reporter = make_reporter(quiet, prefix=f"worker {signer.address[:14]}")
+    try:
+        summary = Worker(rpc, signer, config, reporter).run()
+    except (WorkerError, RpcError, OSError) as e:  # a query the app refused, a state dir we cannot write
+        raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:
+        reporter.close()
+        click.echo(f"interrupted; saved updates are in {directory}: run the same command to resume", err=True)
+        sys.exit(130)
+    finally:
+        reporter.close()
+    emit(output, summary.to_dict(), summary.describe())

@@ -1,0 +1,221 @@
+"""`synod tx task ...`: post, join, commit to, reveal and cancel federated-learning tasks.
+
+Transactions are signed by --from (a key name or address in --home's keyring), like the other
+`synod tx` commands; their gas defaults to an estimate from the message size (reveals and posts
+carry model vectors), and --gas overrides it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from app.agents.updatefile import UpdateFileError, read_update_file
+from app.client.tasks import TasksClient
+from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, msg_reveal
+from app.core.architectures import param_count
+from cli.common import client_errors, from_option, load_key, resolve_node, send_tx, tx_options
+
+__all__ = ["task_tx"]
+
+
+@click.group("task")
+def task_tx() -> None:
+    """Post, join, commit to, reveal and cancel learning tasks."""
+
+
+_POST_FLAGS: list[tuple[str, tuple[str, ...], type | click.ParamType]] = [
+    ("--description", ("description",), str),
+    ("--dataset", ("dataset",), str),
+    ("--arch", ("model", "arch"), str),
+    ("--rounds", ("schedule", "rounds"), click.IntRange(1)),
+    ("--join-blocks", ("schedule", "join_blocks"), click.IntRange(1)),
+    ("--commit-blocks", ("schedule", "commit_blocks"), click.IntRange(1)),
+    ("--reveal-blocks", ("schedule", "reveal_blocks"), click.IntRange(1)),
+    ("--score-blocks", ("schedule", "score_blocks"), click.IntRange(0)),
+    ("--trace-every", ("trace", "every_steps"), click.IntRange(0)),
+    ("--min-workers", ("workers", "min"), click.IntRange(1)),
+    ("--max-workers", ("workers", "max"), click.IntRange(1)),
+    ("--stake", ("workers", "stake"), str),
+    ("--reward", ("reward",), str),
+    ("--rule", ("aggregation", "rule"), str),
+]
+
+
+def _post_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per common task spec field; each overrides --file and the defaults."""
+    for flag, path, kind in reversed(_POST_FLAGS):
+        command = click.option(flag, default=None, type=kind, help=f"Task spec field {'.'.join(path)}.")(
+            command
+        )
+    return command
+
+
+def _spec_from(file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """The task spec: defaults, then --file, then the flags."""
+    from app.agents.taskspec import load_task_spec  # JAX and scikit-learn: only `post` pays for them
+
+    spec = load_task_spec(file)
+    for flag, path, _ in _POST_FLAGS:
+        value = flags[flag[2:].replace("-", "_")]
+        if value is not None:
+            target = spec
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = value
+    return spec
+
+
+@task_tx.command("post")
+@from_option
+@click.option(
+    "--file",
+    "spec_file",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Task spec JSON (fields override the embedded defaults; see app/agents/taskspec.py).",
+)
+@_post_options
+@tx_options
+def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
+    """Post a learning task owned by --from, escrowing its reward; prints the new task id."""
+    from app.agents.taskspec import TaskSpecError, build_post_task
+
+    key = load_key(opts["home"], from_key)
+    try:
+        msg = build_post_task(key.address, _spec_from(spec_file, opts))
+    except TaskSpecError as e:
+        raise click.BadParameter(str(e), param_hint="--file or the task flags") from None
+    summary = (
+        f"post task {msg.description!r}: {msg.model.arch} on {msg.data.dataset}, "
+        f"{msg.schedule.rounds} rounds, "
+        f"{msg.min_workers}-{msg.max_workers} workers, reward {msg.reward.amount}{msg.reward.denom}"
+    )
+    send_tx(
+        key,
+        [msg],
+        opts,
+        summary,
+        lambda outcome: {"task_id": int(outcome.attribute("post_task", "task_id") or 0)},
+    )
+
+
+@task_tx.command("join")
+@from_option
+@click.argument("task_id", type=click.IntRange(1))
+@tx_options
+def join(from_key: str, task_id: int, **opts: Any) -> None:
+    """Join TASK_ID as a worker, bonding its worker stake."""
+    key = load_key(opts["home"], from_key)
+    send_tx(key, [msg_join(key.address, task_id)], opts, f"join task {task_id} as {key.address}")
+
+
+def _task_round(opts: dict[str, Any], task_id: int, round_: int | None) -> tuple[int, int]:
+    """(round to use, the task model's parameter count): --round, else the task's current round."""
+    with client_errors():
+        resp = TasksClient(resolve_node(opts["node"], opts["home"])).task(task_id)
+    m = resp.task.model
+    return (resp.round if round_ is None else round_), param_count(m.arch, m.n_features, m.n_classes)
+
+
+def _update_bytes(path: str, size: int) -> bytes:
+    """The update file, encoded for the chain."""
+    try:
+        return read_update_file(path, size)
+    except UpdateFileError as e:
+        raise click.BadParameter(str(e), param_hint="UPDATE_FILE") from None
+
+
+def _salt(text: str) -> bytes:
+    """A 32-byte salt from hex."""
+    try:
+        salt = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        salt = b""
+    if len(salt) != SALT_LEN:
+        raise click.BadParameter(
+            f"the salt must be {SALT_LEN} bytes of hex ({2 * SALT_LEN} digits)", param_hint="--salt"
+        )
+    return salt
+
+
+_UPDATE_HELP = (
+    "UPDATE_FILE is a .npy vector with one value per model parameter: floats are the delta "
+    "(trained - global) and are quantized like the worker's (clip +-4.0, 12 fractional bits); "
+    "integers are taken as int16 fixed point already (value * 4096)."
+)
+
+
+@task_tx.command("commit", epilog=_UPDATE_HELP)
+@from_option
+@click.argument("task_id", type=click.IntRange(1))
+@click.argument("update_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--samples", type=click.IntRange(1), required=True, help="Training samples behind the update.")
+@click.option(
+    "--salt", "salt_hex", default=None, help="32-byte hex salt (default: random, printed; keep it)."
+)
+@click.option(
+    "--round", "round_", type=click.IntRange(1), default=None, help="Round (default: the current one)."
+)
+@tx_options
+def commit(
+    from_key: str,
+    task_id: int,
+    update_file: str,
+    samples: int,
+    salt_hex: str | None,
+    round_: int | None,
+    **opts: Any,
+) -> None:
+    """Commit to the update in UPDATE_FILE for TASK_ID's commit phase; reveal it later with the same salt."""
+    key = load_key(opts["home"], from_key)
+    round_, size = _task_round(opts, task_id, round_)
+    salt = _salt(salt_hex) if salt_hex else secrets.token_bytes(SALT_LEN)
+    msg = msg_commit(key.address, task_id, round_, salt, samples, _update_bytes(update_file, size))
+    summary = f"commit to {update_file} ({samples} samples) in round {round_} of task {task_id}"
+    send_tx(
+        key,
+        [msg],
+        opts,
+        summary,
+        lambda _: {"round": round_, "salt": salt.hex(), "commitment": msg.commitment.hex()},
+    )
+
+
+@task_tx.command("reveal", epilog=_UPDATE_HELP)
+@from_option
+@click.argument("task_id", type=click.IntRange(1))
+@click.argument("update_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--samples", type=click.IntRange(1), required=True, help="The sample count committed to.")
+@click.option("--salt", "salt_hex", required=True, help="The 32-byte hex salt of the commitment.")
+@click.option(
+    "--round", "round_", type=click.IntRange(1), default=None, help="Round (default: the current one)."
+)
+@tx_options
+def reveal(
+    from_key: str,
+    task_id: int,
+    update_file: str,
+    samples: int,
+    salt_hex: str,
+    round_: int | None,
+    **opts: Any,
+) -> None:
+    """Reveal the update committed to in TASK_ID's current round (same file, salt and sample count)."""
+    key = load_key(opts["home"], from_key)
+    round_, size = _task_round(opts, task_id, round_)
+    msg = msg_reveal(key.address, task_id, round_, _salt(salt_hex), samples, _update_bytes(update_file, size))
+    send_tx(key, [msg], opts, f"reveal {update_file} in round {round_} of task {task_id}")
+
+
+@task_tx.command("cancel")
+@from_option
+@click.argument("task_id", type=click.IntRange(1))
+@tx_options
+def cancel(from_key: str, task_id: int, **opts: Any) -> None:
+    """Cancel TASK_ID (owner only, before its first round); reward and stakes go back."""
+    key = load_key(opts["home"], from_key)
+    send_tx(key, [msg_cancel(key.address, task_id)], opts, f"cancel task {task_id}")
