@@ -12,6 +12,8 @@ VENV=$ROOT/.venv
 PY=${PYTHON:-python3}
 EXTRAS=${SYNOD_SETUP_EXTRAS:-ml,dev}
 COMETBFT_VERSION=$(sed -n 's/^COMETBFT_VERSION = "\(.*\)"$/\1/p' app/node/toolchain.py)
+# grpcurl: the e2e tests list and call the node's gRPC services with the real tool.
+GRPCURL_VERSION=$(sed -n 's/^GRPCURL_VERSION = "\(.*\)"$/\1/p' app/node/toolchain.py)
 [ -n "$COMETBFT_VERSION" ] || { echo "setup: cannot read COMETBFT_VERSION from app/node/toolchain.py" >&2; exit 1; }
 
 STEPS=${SYNOD_SETUP_STEPS:-python,go,protos}
@@ -44,6 +46,14 @@ else
     "github.com/cometbft/cometbft/cmd/cometbft@${COMETBFT_VERSION}" \
     "github.com/cometbft/cometbft/abci/cmd/abci-cli@${COMETBFT_VERSION}"
   echo "built $("$VENV/bin/cometbft" version)"
+fi
+step "grpcurl $GRPCURL_VERSION"
+if [ "$(cat "$VENV/.synod-grpcurl" 2>/dev/null)" = "$GRPCURL_VERSION" ] && [ -x "$VENV/bin/grpcurl" ]; then
+  echo "grpcurl $GRPCURL_VERSION already built"
+else
+  GOBIN="$VENV/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@${GRPCURL_VERSION}"
+  echo "$GRPCURL_VERSION" > "$VENV/.synod-grpcurl"
+  echo "built grpcurl $GRPCURL_VERSION"
 fi
 fi
 

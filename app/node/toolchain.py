@@ -10,6 +10,7 @@ from pathlib import Path
 __all__ = [
     "COMETBFT_VERSION",
     "COMETBFT_MODULE",
+    "GRPCURL_VERSION",
     "GOGOPROTO_MODULE",
     "REPO_ROOT",
     "ToolchainError",
@@ -19,6 +20,8 @@ __all__ = [
 
 # v0.38.x is the ABCI 2.0 line that Cosmos SDK 0.50/0.53 run on. Never "@latest" (an abandoned v1).
 COMETBFT_VERSION = "v0.38.25"
+# The gRPC command-line client the e2e tests use against the node (built by scripts/setup.sh).
+GRPCURL_VERSION = "v1.9.3"
 COMETBFT_MODULE = "github.com/cometbft/cometbft"
 # The gogoproto version that cometbft v0.38.25's go.mod requires (for gogoproto/gogo.proto).
 GOGOPROTO_MODULE = "github.com/cosmos/gogoproto@v1.7.0"

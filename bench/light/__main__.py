@@ -1,6 +1,7 @@
-"""python -m bench.light [--blocks 1000] [--keys 100000] [--proofs 20000] [--query-seconds 5].
+"""python -m bench.light [--blocks 1000] [--keys 100000] [--proofs 20000] [--query-seconds 5] [--smoke].
 
-See the package docstring for what is measured. --blocks is at least 200.
+See the package docstring for what is measured. --blocks is at least 200. --smoke runs every phase
+at its smallest (a few tens of seconds), for CI.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.common import print_table, write_results
-from bench.light import chain, headers, proofs, queries, report
+from bench.light import chain, headers, learning, proofs, queries, report
 from bench.light.headers import CatchUp, MemorySource
 from bench.light.report import HeaderResult, Scenario
 
@@ -46,8 +47,12 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--keys", type=int, default=100_000, help="keys in the SMT")
     p.add_argument("--proofs", type=int, default=20_000, help="proofs of each kind verified")
     p.add_argument("--query-seconds", type=float, default=5.0, help="seconds per query cell")
+    p.add_argument("--accounts", type=int, default=1000, help="accounts funded for the deep-page table")
     p.add_argument("--keep", action="store_true", help="keep the network directories")
+    p.add_argument("--smoke", action="store_true", help="every phase at its smallest, for CI")
     args = p.parse_args()
+    if args.smoke:
+        args.blocks, args.keys, args.proofs, args.query_seconds = MIN_BLOCKS, 2_000, 200, 0.6
     if args.blocks < MIN_BLOCKS:
         p.error(f"--blocks must be at least {MIN_BLOCKS}: the rotating stretch switches sets every blocks/10")
     return args
@@ -173,8 +178,10 @@ def _headers(
     return results, proof_set, info
 
 
-def _queries(root: Path, seconds: float) -> tuple[dict[tuple[str, int], queries.QueryRun], dict[str, Any]]:
-    """Start a Synod node and run every backend at every concurrency."""
+def _queries(
+    root: Path, seconds: float, accounts: int
+) -> tuple[dict[tuple[str, int], queries.QueryRun], dict[str, Any], dict[str, Any]]:
+    """Start a Synod node, run every backend at every concurrency, then the learning-state reads."""
     node = chain.SynodNode(root / "synod")
     console.print(f"Synod node in {node.home.root}; starting..")
     try:
@@ -191,10 +198,22 @@ def _queries(root: Path, seconds: float) -> tuple[dict[tuple[str, int], queries.
                     with _bar(f"{b.label}, concurrency {c}, round {r + 1}/{QUERY_ROUNDS}", None) as tick:
                         run = queries.measure(b.make, target, c, seconds / QUERY_ROUNDS, tick)
                     parts.setdefault((b.slug, c), []).append(run)
+        learned = _learning_reads(node, seconds, accounts)
     finally:
         node.stop()
     info = {"query_address": target.address, "query_balance": balance, "store_proof_bytes": proof_bytes}
-    return {k: queries.merge(v) for k, v in parts.items()}, info
+    return {k: queries.merge(v) for k, v in parts.items()}, info, learned
+
+
+def _learning_reads(node: chain.SynodNode, seconds: float, accounts: int) -> dict[str, Any]:
+    """A 200k-parameter task and `accounts` accounts, then verified vs unverified reads and deep pages."""
+    with _bar(f"posting a {learning.LARGE_ARCH} task and funding {accounts} accounts", accounts) as tick:
+        target = learning.prepare(node, accounts, tick)
+    with _bar("task rounds and checkpoint: unverified vs verified", None):
+        reads = learning.measure_reads(node, target, seconds)
+    with _bar("accounts list: page 1 vs page 1,000", None):
+        pages = learning.measure_pages(node, target, seconds)
+    return {"target": target, "reads": reads, "pages": pages}
 
 
 def _settings(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
@@ -257,6 +276,38 @@ def _report(
     }
 
 
+def _report_learning(learned: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Print the learning-state table; return its figures and rows."""
+    target, reads, pages = learned["target"], learned["reads"], learned["pages"]
+    rows = []
+    for name, (plain, verified) in reads.items():
+        what = (
+            f"task rounds ({name})" if name == "rounds" else f"checkpoint, {target.parameters:,} parameters"
+        )
+        ratio = verified.per_s / plain.per_s if plain.per_s else 0.0
+        rows.append([what, f"{plain.per_s:,.1f}", f"{plain.p50_ms:.2f}", f"{verified.per_s:,.1f}",
+                     f"{verified.p50_ms:.2f}", f"{ratio:.3f}", f"{verified.header_s:.1f}"])  # fmt: skip
+    columns = ["read (gRPC)", "unverified /s", "p50 ms", "verified /s", "p50 ms", "verified/unverified ratio",
+               "header waits s"]  # fmt: skip
+    print_table(f"Verified reads of learning state, closed loop, {seconds:g} s per cell", columns, rows)
+    first, deep = pages
+    page_rows = [["page 1", f"{first.per_s:,.1f}", f"{first.p50_ms:.2f}"],
+                 ["page 1,000", f"{deep.per_s:,.1f}", f"{deep.p50_ms:.2f}"]]  # fmt: skip
+    print_table(
+        f"gRPC list pages, {target.accounts:,} funded accounts, one a page",
+        ["page", "/s", "p50 ms"],
+        page_rows,
+    )
+    print("  verified = proofs checked against header H+1's app hash and the answer re-derived; the wait for")
+    print("  a new header (one light-client verification per block) is the last column, not in the rate")
+    return {
+        **learning.figures(reads, pages),
+        "learning_table": {"columns": columns, "rows": rows},
+        "pages_table": {"columns": ["page", "/s", "p50 ms"], "rows": page_rows},
+        "checkpoint_parameters": target.parameters,
+    }
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -271,12 +322,13 @@ def main() -> None:
         header_results, proof_set, chain_info = _headers(root, args)
         with _bar("SMT: verifying proofs", None):
             timings = proofs.time_verification(proof_set)
-        query_results, query_info = _queries(root, args.query_seconds)
+        query_results, query_info, learned = _queries(root, args.query_seconds, args.accounts)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 
     figures = _report(args, header_results, timings, query_results)
+    figures.update(_report_learning(learned, args.query_seconds))
     elapsed = time.monotonic() - started
     path = write_results(
         "light",

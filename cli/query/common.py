@@ -19,7 +19,8 @@ import click
 from google.protobuf.message import Message
 
 from app.client.querier import AbciQuerier, Querier
-from app.client.verified import Freshness, light_dir, open_verified_querier
+from app.client.rpc import CometRPC
+from app.client.verified import Freshness, VerifiedQuerier, has_trust, light_dir, open_verified_querier
 from cli.common import (
     client_errors,
     emit,
@@ -35,6 +36,8 @@ from cli.light import verification_errors
 __all__ = [
     "DEFAULT_MAX_LAG",
     "QueryOpts",
+    "agent_querier",
+    "agent_verify_options",
     "ask",
     "emit_answer",
     "open_querier",
@@ -111,6 +114,33 @@ def open_querier(opts: QueryOpts) -> Iterator[Querier]:
             yield querier
         finally:
             querier.client.close()
+
+
+def agent_verify_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--verify/--no-verify` and `--grpc` for an agent: by default its reads are verified whenever
+    --home holds a trust anchor (`synod light init`)."""
+    command = click.option(
+        "--grpc",
+        default=None,
+        help="gRPC query address HOST:PORT for verified reads (default: from --home's config/app.toml).",
+    )(command)
+    return click.option(
+        "--verify/--no-verify",
+        "verify",
+        default=None,
+        help="Prove every read against light-client headers (default: when --home has a trust anchor; "
+        "--verify without one is an error).",
+    )(command)
+
+
+def agent_querier(home: str, rpc: CometRPC, grpc: str | None, verify: bool | None) -> VerifiedQuerier | None:
+    """The verifying querier an agent reads through, or None when its reads are not verified."""
+    directory = light_dir(home)
+    if verify is False or (verify is None and not has_trust(directory)):
+        return None
+    with verification_errors():
+        freshness = Freshness(max_lag=DEFAULT_MAX_LAG)
+        return open_verified_querier(directory, rpc, resolve_grpc(grpc, home), freshness)
 
 
 def verified_heights(opts: QueryOpts, querier: Querier) -> list[int]:

@@ -9,9 +9,12 @@ from typing import Any
 
 import click
 
+from app.client.light import LightClientError
 from app.client.rpc import RpcError
+from app.client.verified import VerificationError
 from app.core.crypto import AddressError, decode_address
 from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
+from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["committee"]
 
@@ -67,6 +70,7 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     "--poll", type=click.FloatRange(0.05), default=0.5, show_default=True, help="Seconds between polls."
 )
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
+@agent_verify_options
 @home_option
 @node_option
 @output_option
@@ -77,6 +81,8 @@ def run(
     once: bool,
     poll: float,
     quiet: bool,
+    verify: bool | None,
+    grpc: str | None,
     home: str,
     node: str | None,
     output: str,
@@ -95,10 +101,13 @@ def run(
     )
     with client_errors():
         rpc = resolve_node(node, home)
+    querier = agent_querier(home, rpc, grpc, verify)
     reporter = make_reporter(quiet, prefix=f"member {signer.address[:14]}")
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        summary = CommitteeMember(rpc, signer, config, reporter).run()
+        summary = CommitteeMember(rpc, signer, config, reporter, querier=querier).run()
+    except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show
+        raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
     except (MemberError, RpcError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:  # a second interrupt, while the summary was being made

@@ -10,7 +10,9 @@ from types import FrameType
 import click
 
 from app.agents.progress import make_reporter
+from app.client.light import LightClientError
 from app.client.rpc import RpcError
+from app.client.verified import VerificationError
 from app.ml.predattacks import PredictAttackError, parse_predict_attack
 from cli.common import (
     client_errors,
@@ -23,6 +25,7 @@ from cli.common import (
     resolve_node,
     single_coin,
 )
+from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["predict"]
 
@@ -87,6 +90,7 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     "--poll", type=click.FloatRange(0.05), default=0.3, show_default=True, help="Seconds between polls."
 )
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
+@agent_verify_options
 @home_option
 @node_option
 @output_option
@@ -101,6 +105,8 @@ def run(
     state_dir: str | None,
     poll: float,
     quiet: bool,
+    verify: bool | None,
+    grpc: str | None,
     home: str,
     node: str | None,
     output: str,
@@ -120,13 +126,16 @@ def run(
     with client_errors():
         rpc = resolve_node(node, home)
         chain_id = resolve_chain_id(None, home, rpc)
+    querier = agent_querier(home, rpc, grpc, verify)
     config = PredictorConfig(
         query_id, arch, data_spec, directory, coin, trust, attack, poll_interval=poll, chain_id=chain_id
     )
     reporter = make_reporter(quiet, prefix=f"predictor {signer.address[:14]}")
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        summary = PredictorAgent(rpc, signer, config, reporter).run()
+        summary = PredictorAgent(rpc, signer, config, reporter, querier=querier).run()
+    except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show
+        raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
     except (PredictorError, RpcError, OSError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

@@ -9,9 +9,12 @@ import click
 
 from app.agents.progress import make_reporter
 from app.agents.worker import Worker, WorkerConfig, WorkerError, default_state_dir
+from app.client.light import LightClientError
 from app.client.rpc import RpcError
+from app.client.verified import VerificationError
 from app.ml.attacks import AttackError, parse_worker_attack
 from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
+from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["worker"]
 
@@ -58,6 +61,7 @@ def _check_attack(_ctx: click.Context, _param: click.Parameter, value: str) -> s
     help="Behave maliciously, for experiments: an attack spec such as sign_flip, scaled:factor=10, "
     "label_flip, alie:z=1.0, ipm:eps=0.5, gaussian:sigma=1.0, free_ride or withhold (app/ml/attacks).",
 )
+@agent_verify_options
 @home_option
 @node_option
 @output_option
@@ -69,6 +73,8 @@ def run(
     poll: float,
     quiet: bool,
     attack: str,
+    verify: bool | None,
+    grpc: str | None,
     home: str,
     node: str | None,
     output: str,
@@ -84,9 +90,14 @@ def run(
     config = WorkerConfig(task_id, data_spec, directory, poll_interval=poll, attack=attack)
     with client_errors():
         rpc = resolve_node(node, home)
+    querier = agent_querier(home, rpc, grpc, verify)
     reporter = make_reporter(quiet, prefix=f"worker {signer.address[:14]}")
+    if querier is not None:
+        reporter.info(f"reads are verified against light-client headers (gRPC {querier.client.address})")
     try:
-        summary = Worker(rpc, signer, config, reporter).run()
+        summary = Worker(rpc, signer, config, reporter, querier=querier).run()
+    except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show
+        raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
     except (WorkerError, RpcError, OSError) as e:  # a query the app refused, a state dir we cannot write
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

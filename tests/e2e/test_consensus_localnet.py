@@ -14,6 +14,7 @@ Every node agrees on every answer.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.consensus.v1 import consensus_pb2
 from tests.e2e.localnet_helpers import Agents, Localnet, running_localnet, wait_until
+from tests.e2e.nodes import synod as run_synod
 
 pytestmark = pytest.mark.e2e
 
@@ -106,6 +108,15 @@ def test_an_open_prediction_query_settles_and_pays_who_agreed_with_the_truth(
     settlement = client.answer(query_id)
     _, labels = resolve_inputs_uri(OPEN_URI)
     assert labels is not None and list(settlement.labels) == [int(c) for c in labels]
+    # The settled answer, proven: node1's light client trusts its first block, node1 serves gRPC.
+    run_synod("light", "init", "--home", network.home(1))
+    proven = json.loads(
+        run_synod(
+            "query", "consensus", "answer", str(query_id), "--verify", "--home", network.home(1), "-o", "json"
+        ).stdout
+    )
+    assert proven["verified_height"] > 0 and proven["labels"] == list(settlement.labels)
+    assert [a["answer"] for a in proven["answers"]] == [t.answer for t in settlement.tallies]
     stubborn = summaries[PREDICTORS.index("stubborn")]
     honest = [s for s, a in zip(summaries, PREDICTORS, strict=True) if not a]
     # The settled answers are far better than the stubborn predictor and as good as the best honest model.

@@ -2,10 +2,11 @@
 
 The owner posts a digits logistic-regression task with `synod tx task post`; three `synod worker run
 --quiet` processes, each on a Dirichlet(0.5) label-skewed shard and each talking to a different
-validator, join and train for three rounds. Worker 1 is SIGKILLed right after its round-2
-commitment lands and restarted with the same command: it must reveal what it saved and never
-submit twice. Worker 2 is SIGKILLed for good after its round-3 commitment: the round closes
-without it (a missed reveal) and the task finishes on schedule.
+validator, join and train for three rounds. Worker 0 reads with verification on (its home holds a
+trust anchor): every checkpoint it trains from is proven against a header its light client verified.
+Worker 1 is SIGKILLed right after its round-2 commitment lands and restarted with the same command:
+it must reveal what it saved and never submit twice. Worker 2 is SIGKILLed for good after its
+round-3 commitment: the round closes without it (a missed reveal) and the task finishes on schedule.
 
 Timing: the localnet makes a block about every 0.4-0.8 s (timeout_commit 300ms plus consensus on a
 loaded machine). The join phase leaves time for three processes to import JAX, join and compile
@@ -64,18 +65,26 @@ class Workers:
     def __init__(self, localnet: Localnet, root: Path, task_id: int) -> None:
         self.localnet, self.root, self.task_id = localnet, root, task_id
         self.home = root / "workers"
-        keyring = Keyring(self.home)
-        self.addresses = [keyring.add(f"w{i}")[0].address for i in range(WORKERS)]
+        # Worker 0 has a home of its own, where `synod light init` puts its trust anchor.
+        self.verified_home = root / "verified-worker"
+        self.addresses = [Keyring(self.home_of(i)).add(f"w{i}")[0].address for i in range(WORKERS)]
         self.procs: dict[int, subprocess.Popen] = {}
         self.killed: set[int] = set()
 
+    def home_of(self, i: int) -> Path:
+        """Worker i's home (its keyring and, for worker 0, its light client)."""
+        return self.verified_home if i == 0 else self.home
+
     def argv(self, i: int) -> list[str]:
-        """`synod worker run` for worker i."""
+        """`synod worker run` for worker i (worker 0 verifies every read over its node's gRPC)."""
         data = f"digits:shard={i}/{WORKERS}:dirichlet=0.5:seed=7"
         node = net.rpc_address(self.localnet.spec, i % VALIDATORS)
+        verify = (
+            ["--verify", "--grpc", net.grpc_address(self.localnet.spec, 0)] if i == 0 else ["--no-verify"]
+        )
         return [
             find_binary("synod"), "worker", "run", "--task", str(self.task_id), "--key", f"w{i}",
-            "--data", data, "--home", str(self.home), "--node", node, "--quiet", "-o", "json",
+            "--data", data, "--home", str(self.home_of(i)), "--node", node, "--quiet", "-o", "json", *verify,
         ]  # fmt: skip
 
     def start(self, i: int) -> None:
@@ -165,6 +174,7 @@ def test_three_workers_train_a_model_through_kills_and_restarts(network: Localne
     _fund(network, workers.addresses)
     print(f"task {task_id} posted and workers funded in {time.monotonic() - started:.0f} s")
     client = TasksClient(network.rpc[0])
+    synod("light", "init", "--home", str(workers.verified_home), "--node", network.rpc[0].url)
     try:
         for i in range(WORKERS):
             workers.start(i)
@@ -178,7 +188,8 @@ def test_three_workers_train_a_model_through_kills_and_restarts(network: Localne
         workers.stop_all()
     _check_consensus_on_every_round(network, task_id)
     _check_contributions(network, client, workers, task_id, summaries)
-    _check_learning(network, client, task_id, tmp_path)
+    _check_verified_worker(client, workers, task_id)
+    _check_learning(network, client, workers, task_id, tmp_path)
     print(f"federated learning e2e: {time.monotonic() - started:.0f} s after the network was up")
 
 
@@ -218,7 +229,20 @@ def _check_contributions(
         assert summary["reward"] == f"{share}usyn" and summary["stake_returned"] == f"{STAKE}usyn"
 
 
-def _check_learning(network: Localnet, client: TasksClient, task_id: int, tmp_path: Path) -> None:
+def _check_verified_worker(client: TasksClient, workers: Workers, task_id: int) -> None:
+    """Worker 0 proved the checkpoint of every round it trained from (and the initial one it warmed up on)."""
+    log = workers.log(0)
+    assert "reads are verified against light-client headers" in log
+    for record in client.rounds(task_id)[:ROUNDS]:
+        line = (
+            f"checkpoint {record.round} of task {task_id} ({record.model_hash.hex()[:16]}) proven at height"
+        )
+        assert line in log, f"round {record.round}'s checkpoint was not proven:\n{log[-3000:]}"
+
+
+def _check_learning(
+    network: Localnet, client: TasksClient, workers: Workers, task_id: int, tmp_path: Path
+) -> None:
     """The final model beats the initial one on the held-out test data; the CLI download verifies."""
     task = client.task(task_id).task
     assert task.status == tasks_pb2.TASK_STATUS_FINISHED
@@ -230,4 +254,11 @@ def _check_learning(network: Localnet, client: TasksClient, task_id: int, tmp_pa
     ).stdout  # fmt: skip
     assert "matched by the weights" in out and task.model_hash.hex() in out
     assert np.load(tmp_path / "final.npy").shape == (650,)
+    verified = synod(
+        "query", "task", "model", str(task_id), "--round", str(ROUNDS), "--verify",
+        "--out", str(tmp_path / "m.npz"), "--home", str(workers.verified_home), "--node", network.rpc[1].url,
+        "--grpc", net.grpc_address(network.spec, 1),
+    ).stdout  # fmt: skip
+    assert "verified at height" in verified and task.model_hash.hex() in verified, verified
+    assert np.array_equal(np.load(tmp_path / "m.npz")["weights"], np.load(tmp_path / "final.npy"))
     print(f"test accuracy: initial {initial:.1%}, after {ROUNDS} rounds {final:.1%}")

@@ -11,6 +11,8 @@ proxy, trusting the same header, must agree with our light client on every heade
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,14 +34,24 @@ from app.client.light import (
 from app.client.light.hashing import header_hash
 from app.client.light.types import SignedHeader
 from app.client.rpc import CometRPC
-from app.client.verified import TamperedAnswer, TamperedEntry, VerifiedQuerier, WrongHeight, WrongKey
+from app.client.verified import (
+    Freshness,
+    StaleAnswer,
+    TamperedAnswer,
+    TamperedEntry,
+    VerifiedQuerier,
+    WrongHeight,
+    WrongKey,
+)
 from app.client.verified.txproof import verify_tx
 from app.core.codec import decode_amount, encode_amount
 from app.node import localnet as net
-from app.node.toolchain import check_cometbft
+from app.node.toolchain import check_cometbft, find_binary
+from cli.query.common import DEFAULT_MAX_LAG
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.bank.v1 import query_pb2 as bank_query
 from synod.staking.v1 import query_pb2 as staking_query
+from synod.tasks.v1 import query_pb2 as tasks_query
 from tests.e2e.localnet_helpers import Localnet, running_localnet, synod_json, wait_until
 from tests.e2e.nodes import free_port, synod
 from tests.e2e.tampering import ForgingSource, StandIn, drop_two_signatures, forge_validator_set
@@ -112,8 +124,8 @@ def test_cli_verifies_balances_and_validators(localnet: Localnet, tmp_path: Path
     operator = localnet.operator(2)
     verified = synod_json("query", "bank", "balances", operator, "--verify", *where)
     unverified = get_balances(localnet.rpc[0], operator)
-    assert verified["balances"] == [{"denom": c.denom, "amount": c.amount} for c in unverified.balances]
-    (height,) = verified["verified_heights"]
+    assert verified["balances"] == [{"denom": c.denom, "amount": c.amount} for c in unverified]
+    height = verified["verified_height"]
 
     text = synod("query", "staking", "validators", "--verify", *where).stdout.splitlines()
     assert len(text) == 1 + VALIDATORS + 1 and text[-1].startswith("verified at height ")
@@ -129,7 +141,7 @@ def test_cli_trusts_a_given_header_and_reads_the_grpc_address_from_the_node_home
         "light", "init", "--home", home, "--trust-height", str(height), "--trust-hash", block_hash, "--force"
     )
     account = localnet.query("auth", "account", localnet.operator(0), "--verify")
-    assert account["address"] == localnet.operator(0) and account["verified_heights"]
+    assert account["address"] == localnet.operator(0) and account["verified_height"] > 2
     wrong = synod(
         "light",
         "init",
@@ -276,6 +288,119 @@ def test_the_cli_fails_on_a_tampered_answer(localnet: Localnet, standin: StandIn
     )
     assert refused.returncode != 0 and "verified at" not in refused.stdout
     assert "verification failed: TamperedEntry" in refused.stderr
+
+
+# ---------------------------------------------------------------- tasks: a checkpoint, stale state
+
+
+@pytest.fixture(scope="module")
+def task_id(localnet: Localnet) -> int:
+    """A task posted through node0: its round-0 checkpoint (the initial model) is on chain at once."""
+    return int(localnet.tx("task", "post", "--from", "validator", "--rounds", "1", via=0)["task_id"])
+
+
+def _flip_weight(response) -> None:  # noqa: ANN001
+    response.weights = bytes([response.weights[0] ^ 1]) + response.weights[1:]
+
+
+def _flip_checkpoint_entry(response) -> None:  # noqa: ANN001
+    entry = max(response.proof.entries, key=lambda e: len(e.value))  # the weights, by content hash
+    entry.value = bytes([entry.value[0] ^ 1]) + entry.value[1:]
+
+
+def test_a_tampered_checkpoint_is_refused(
+    localnet: Localnet, standin: StandIn, task_id: int, tmp_path: Path
+) -> None:
+    request = tasks_query.QueryModelRequest(task_id=task_id, round=0)
+    with GrpcQueryClient(standin.address) as client:
+        querier = VerifiedQuerier(client, _light(localnet, tmp_path, 2))
+        honest = querier.query("tasks", "Model", request).answer
+        assert hashlib.sha256(honest.weights).digest() == honest.round.model_hash
+        for tamper, error, reason in [
+            (_flip_weight, TamperedAnswer, "weights"),
+            (_flip_checkpoint_entry, TamperedEntry, "tampered with"),
+        ]:
+            standin.tamper = tamper
+            with pytest.raises(error, match=reason):
+                querier.query("tasks", "Model", request)
+    standin.tamper = _flip_weight
+    where = ("--home", str(tmp_path / "cli"), "--node", _rpc_url(localnet, 0))
+    synod("light", "init", *where)
+    refused = synod(
+        "query", "task", "model", str(task_id), "--round", "0", "--verify", "--out", str(tmp_path / "m.npz"),
+        *where, "--grpc", standin.address, check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "verification failed: TamperedAnswer" in refused.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_node_serving_old_state_is_refused_as_stale(
+    localnet: Localnet, standin: StandIn, task_id: int, tmp_path: Path
+) -> None:
+    request = tasks_query.QueryTaskRequest(task_id=task_id)
+    old = standin.upstream.call("tasks", "Task", request)  # honest, proven, and soon old
+    localnet.wait_all(old.proof.height + DEFAULT_MAX_LAG + 3, nodes=[0])
+    standin.tamper = lambda response: response.CopyFrom(old)  # a node whose database stopped there
+    with GrpcQueryClient(standin.address) as client:
+        light = _light(localnet, tmp_path, 2)
+        answer = VerifiedQuerier(client, light).query("tasks", "Task", request)  # no bound: it verifies
+        assert answer.height == old.proof.height
+        with pytest.raises(StaleAnswer, match="blocks behind the newest verified header"):
+            VerifiedQuerier(client, light, freshness=Freshness(max_lag=DEFAULT_MAX_LAG)).query(
+                "tasks", "Task", request
+            )
+        with pytest.raises(StaleAnswer, match="min-height"):
+            VerifiedQuerier(client, light, freshness=Freshness(min_height=old.proof.height + 1)).query(
+                "tasks", "Task", request
+            )
+    where = ("--home", str(tmp_path / "cli"), "--node", _rpc_url(localnet, 0), "--grpc", standin.address)
+    synod("light", "init", *where[:4])
+    refused = synod("query", "task", "show", str(task_id), "--verify", *where, check=False)
+    assert refused.returncode != 0 and "verification failed: StaleAnswer" in refused.stderr
+    fresh = synod("query", "task", "show", str(task_id), "--verify", *where[:4], "--grpc", _grpc(localnet, 2))
+    assert "verified at height" in fresh.stdout
+
+
+# ---------------------------------------------------------------- grpcurl, the real tool
+
+
+def test_grpcurl_lists_every_module_service_and_calls_one_method_of_each(
+    localnet: Localnet, task_id: int
+) -> None:
+    grpcurl, address = find_binary("grpcurl"), _grpc(localnet, 0)
+    listed = subprocess.run(
+        [grpcurl, "-plaintext", address, "list"], capture_output=True, text=True, timeout=30
+    )
+    assert listed.returncode == 0, listed.stderr
+    services = set(listed.stdout.split())
+    modules = ("auth", "bank", "staking", "slashing", "tasks", "committee", "consensus")
+    assert {f"synod.{m}.v1.Query" for m in modules} <= services, services
+    assert "grpc.health.v1.Health" in services
+    calls = {
+        "auth": ("Account", {"address": localnet.operator(0)}),
+        "bank": ("Supply", {}),
+        "staking": ("Validators", {"pagination": {"limit": 2}}),
+        "slashing": ("Params", {}),
+        "tasks": ("Task", {"task_id": task_id}),
+        "committee": ("Members", {}),
+        "consensus": ("Params", {}),
+    }
+    for module, (method, body) in calls.items():
+        called = subprocess.run(
+            [grpcurl, "-plaintext", "-d", json.dumps(body), address, f"synod.{module}.v1.Query/{method}"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert called.returncode == 0, f"{module}/{method}: {called.stderr}"
+        answer = json.loads(called.stdout)
+        assert int(answer["proof"]["height"]) > 0 and answer["proof"]["entries"], (
+            f"{module}/{method}: {answer}"
+        )
+    described = subprocess.run(
+        [grpcurl, "-plaintext", address, "describe", "synod.tasks.v1.Query.Model"],
+        capture_output=True,
+        text=True,
+    )
+    assert "QueryModelResponse" in described.stdout
 
 
 # ---------------------------------------------------------------- forged headers

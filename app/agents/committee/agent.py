@@ -38,6 +38,7 @@ from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.client.committee import CommitteeClient, RevealMismatch
 from app.client.committeetx import msg_attest
+from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.sender import SenderError, TxRejected, TxSender
 from app.client.tasks import CheckpointMismatch, TasksClient
@@ -82,10 +83,12 @@ class CommitteeMember:
         reporter: Reporter,
         sleep: Callable[[float], None] = time.sleep,
         scorer: Scorer | None = None,
+        querier: Querier | None = None,
     ) -> None:
         self.rpc = rpc
-        self.tasks = TasksClient(rpc)
-        self.committees = CommitteeClient(rpc)
+        # With a verifying querier the committee, the model and every update scored are proven.
+        self.tasks = TasksClient(querier or rpc)
+        self.committees = CommitteeClient(querier or rpc)
         self.sender = TxSender(rpc, key)
         self.address = key.address
         self.config = config

@@ -50,6 +50,7 @@ from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.client.consensus import ConsensusClient, InputsMismatch
 from app.client.consensustx import SALT_LEN, msg_commit_predictions, msg_register, msg_reveal_predictions
+from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender
 from app.core.crypto import PrivateKey
@@ -103,9 +104,11 @@ class PredictorAgent:
         reporter: Reporter,
         sleep: Callable[[float], None] = time.sleep,
         make_model: Callable[[LocalModel, Path], Model] | None = None,
+        querier: Querier | None = None,
     ) -> None:
         self.rpc = rpc
-        self.client = ConsensusClient(rpc)
+        # With a verifying querier the query, its rounds, peers and answer are proven.
+        self.client = ConsensusClient(querier or rpc)
         self.sender = TxSender(rpc, key, config.chain_id)
         self.address = key.address
         self.config = config

@@ -28,10 +28,12 @@ from app.agents.worker.attack import Attacker
 from app.agents.worker.plan import TERMINAL_PHASES, Action, Observation, decide_action, is_time_to_prepare
 from app.agents.worker.state import SavedUpdate, StateFileError, load_update, save_update
 from app.agents.worker.summary import WorkerSummary, compute_summary
+from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender
 from app.client.tasks import CheckpointMismatch, TasksClient
 from app.client.tasktx import SALT_LEN, msg_commit, msg_join, msg_reveal
+from app.client.verified import VerifiedQuerier
 from app.core.crypto import PrivateKey
 from app.ml.attacks import AttackError, parse_worker_attack
 from synod.tasks.v1 import query_pb2, tasks_pb2
@@ -90,9 +92,12 @@ class Worker:
         reporter: Reporter,
         sleep: Callable[[float], None] = time.sleep,
         make_trainer: Callable[[tasks_pb2.Task, str], Trainer] = LocalTrainer,
+        querier: Querier | None = None,
     ) -> None:
         self.rpc = rpc
-        self.tasks = TasksClient(rpc)
+        # With a verifying querier every task, checkpoint and update read is proven (a trust anchor).
+        self.tasks = TasksClient(querier or rpc)
+        self.verified = isinstance(querier, VerifiedQuerier)
         self.sender = TxSender(rpc, key)
         self.address = key.address
         self.config = config
@@ -283,10 +288,17 @@ class Worker:
         """A checkpoint, verified against its on-chain hash (a corrupt answer is asked again)."""
         while True:
             try:
-                return self._retrying("model download", lambda: self.tasks.model(task_id, round_))
+                record, weights = self._retrying("model download", lambda: self.tasks.model(task_id, round_))
             except CheckpointMismatch as e:
                 self.reporter.warn(f"{e}; asking again")
                 self._sleep(1.0)
+                continue
+            if self.verified:
+                self.reporter.info(
+                    f"checkpoint {round_} of task {task_id} ({record.model_hash.hex()[:16]}) proven at "
+                    f"height {self.tasks.querier.last_height}"
+                )
+            return record, weights
 
     def _train_and_commit(self, view: _View) -> None:
         """Train on the round's global model, save the update, then commit to it."""

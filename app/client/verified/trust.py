@@ -22,6 +22,7 @@ __all__ = [
     "LightNotInitialized",
     "TrustState",
     "light_dir",
+    "has_trust",
     "load_trust",
     "init_trust",
     "open_light_client",
@@ -55,6 +56,11 @@ class TrustState:
 def light_dir(home: str | os.PathLike[str]) -> Path:
     """HOME/light."""
     return Path(home).expanduser() / "light"
+
+
+def has_trust(directory: Path) -> bool:
+    """True if a trust anchor is stored in directory (`synod light init` ran)."""
+    return (directory / _TRUST_FILE).exists()
 
 
 def load_trust(directory: Path) -> TrustState:
