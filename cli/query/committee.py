@@ -3,35 +3,23 @@ their members and sizing, the judged rounds and reputations."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from app.client.committee import CommitteeClient
-from app.core.crypto import AddressError, decode_address
 from cli.common import format_fields, format_table
-from cli.query.common import QueryOpts, emit_answer, open_querier, query_options, verified_heights
+from cli.query.common import (
+    QueryOpts,
+    emit_answer,
+    format_bps,
+    open_querier,
+    query_options,
+    show_reputation,
+    to_hex_dict,
+    verified_heights,
+)
 from synod.committee.v1 import committee_pb2
 
 __all__ = ["committee_query", "format_probability", "reputation", "task_scores"]
-
-
-def _to_dict(message: Message) -> dict[str, Any]:
-    """Proto3 JSON with the proto field names and zero values; bytes as hex, not base64."""
-    data = json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    for field, value in message.ListFields():
-        if isinstance(value, bytes):
-            data[field.name] = value.hex()
-    return data
-
-
-def _percent(bps: int) -> str:
-    """Basis points as a percentage: 8125 -> 81.25%."""
-    return f"{bps / 100:.2f}%"
 
 
 def format_probability(ppb: int) -> str:
@@ -58,7 +46,7 @@ def params(opts: QueryOpts) -> None:
         heights = verified_heights(opts, querier)
     p = resp.params
     data = {
-        **_to_dict(p),
+        **to_hex_dict(p),
         "committee_size": resp.committee_size,
         "capture_probability_ppb": resp.capture_probability_ppb,
         "eligible_members": resp.eligible_members,
@@ -69,18 +57,18 @@ def params(opts: QueryOpts) -> None:
     met = "yes" if resp.target_met else "no: more members must opt in, or the parameters must change"
     text = format_fields(
         {
-            "adversarial stake": _percent(p.adversarial_stake_bps),
+            "adversarial stake": format_bps(p.adversarial_stake_bps),
             "capture target": format_probability(p.capture_target_ppb),
             "committee size": f"{resp.committee_size} (max {p.max_committee_size})",
             "capture probability": format_probability(resp.capture_probability_ppb),
             "eligible members": resp.eligible_members,
             f"capture at {seats} seats": format_probability(resp.capture_probability_eligible_ppb),
             "target met": met,
-            "max score drop": _percent(p.max_score_drop_bps),
-            "attest tolerance": _percent(p.attest_tolerance_bps),
-            "member slashing": f"{_percent(p.member_slash_bps)} of stake per {p.max_member_faults} faults",
-            "reputation": f"starts at {_percent(p.initial_reputation_bps)}, window {p.reputation_window}",
-            "committee reward": f"{_percent(p.committee_reward_bps)} of a committee task's reward",
+            "max score drop": format_bps(p.max_score_drop_bps),
+            "attest tolerance": format_bps(p.attest_tolerance_bps),
+            "member slashing": f"{format_bps(p.member_slash_bps)} of stake per {p.max_member_faults} faults",
+            "reputation": f"starts at {format_bps(p.initial_reputation_bps)}, window {p.reputation_window}",
+            "committee reward": f"{format_bps(p.committee_reward_bps)} of a committee task's reward",
         }
     )
     emit_answer(opts, data, text, heights)
@@ -106,7 +94,7 @@ def members(opts: QueryOpts) -> None:
     ]
     headers = ("OPERATOR", "CONSENSUS ADDRESS", "BLS KEY", "SINCE", "FAULTS", "SLASHES")
     text = format_table(headers, rows, "(no members: validators join with `synod tx committee opt-in`)")
-    emit_answer(opts, {"members": [_to_dict(m) for m in found]}, text, heights)
+    emit_answer(opts, {"members": [to_hex_dict(m) for m in found]}, text, heights)
 
 
 def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Attestation]) -> str:
@@ -132,12 +120,12 @@ def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Atte
 
 def _baseline(a: committee_pb2.Attestation | None) -> str:
     """An attestation's baseline score, or '-'."""
-    return "-" if a is None else _percent(a.baseline_bps)
+    return "-" if a is None else format_bps(a.baseline_bps)
 
 
 def _score(s: committee_pb2.UpdateScore) -> str:
     """One attested score, flagged when the spot check failed."""
-    return _percent(s.score_bps) + (" spot-check-failed" if s.spot_check_failed else "")
+    return format_bps(s.score_bps) + (" spot-check-failed" if s.spot_check_failed else "")
 
 
 @committee_query.command("show")
@@ -151,8 +139,8 @@ def show(opts: QueryOpts, task_id: int, round_: int) -> None:
         heights = verified_heights(opts, querier)
     attestations = list(resp.attestations)
     data = {
-        "committee": {**_to_dict(resp.committee), "seed": _to_dict(resp.committee.seed)},
-        "attestations": [_to_dict(a) for a in attestations],
+        "committee": {**to_hex_dict(resp.committee), "seed": to_hex_dict(resp.committee.seed)},
+        "attestations": [to_hex_dict(a) for a in attestations],
     }
     emit_answer(opts, data, _show_text(resp.committee, attestations), heights)
 
@@ -164,7 +152,7 @@ def seed(opts: QueryOpts) -> None:
     with open_querier(opts) as querier:
         s = CommitteeClient(querier).seed()
         heights = verified_heights(opts, querier)
-    data = _to_dict(s)
+    data = to_hex_dict(s)
     text = format_fields(
         {
             "seed": s.seed.hex(),
@@ -185,19 +173,20 @@ def task_scores(opts: QueryOpts, task_id: int, round_: int) -> None:
     with open_querier(opts) as querier:
         s = CommitteeClient(querier).scores(task_id, round_)
         heights = verified_heights(opts, querier)
-    data = _to_dict(s)
-    data["updates"] = [{**_to_dict(u), "verdict": _verdict(u.verdict)} for u in s.updates]
-    data["members"] = [_to_dict(m) for m in s.members]
+    data = to_hex_dict(s)
+    data["updates"] = [{**to_hex_dict(u), "verdict": _verdict(u.verdict)} for u in s.updates]
+    data["members"] = [to_hex_dict(m) for m in s.members]
     updates = [
-        (u.worker, _verdict(u.verdict), _percent(u.median_bps), _percent(u.reputation_bps)) for u in s.updates
+        (u.worker, _verdict(u.verdict), format_bps(u.median_bps), format_bps(u.reputation_bps))
+        for u in s.updates
     ]
     members_ = [
         (
             m.operator,
             m.attested,
             m.faulty,
-            _percent(m.max_deviation_bps),
-            _percent(m.reputation_bps),
+            format_bps(m.max_deviation_bps),
+            format_bps(m.reputation_bps),
             m.slashed,
         )
         for m in s.members
@@ -205,7 +194,7 @@ def task_scores(opts: QueryOpts, task_id: int, round_: int) -> None:
     text = "\n\n".join(
         [
             f"task {task_id} round {round_}: judged at height {s.height}, "
-            f"baseline {_percent(s.baseline_bps)}",
+            f"baseline {format_bps(s.baseline_bps)}",
             format_table(("WORKER", "VERDICT", "MEDIAN", "REPUTATION"), updates, "(no revealed updates)"),
             format_table(
                 ("MEMBER", "ATTESTED", "FAULTY", "DEVIATION", "REPUTATION", "SLASHED"), members_, "(no seats)"
@@ -220,15 +209,4 @@ def task_scores(opts: QueryOpts, task_id: int, round_: int) -> None:
 @query_options
 def reputation(opts: QueryOpts, address: str) -> None:
     """Show the reputation of a worker or committee member (the initial one when it has no record)."""
-    try:
-        decode_address(address)
-    except AddressError as e:
-        raise click.BadParameter(str(e), param_hint="ADDRESS") from None
-    with open_querier(opts) as querier:
-        r = CommitteeClient(querier).reputation(address)
-        heights = verified_heights(opts, querier)
-    note = " (no record yet: the initial reputation)" if r.observations == 0 else ""
-    text = format_fields(
-        {"address": r.address, "reputation": f"{_percent(r.score_bps)}{note}", "observations": r.observations}
-    )
-    emit_answer(opts, _to_dict(r), text, heights)
+    show_reputation(opts, address, lambda querier, a: CommitteeClient(querier).reputation(a))

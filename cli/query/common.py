@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from app.client.querier import AbciQuerier, Querier
 from app.client.rpc import CometRPC
 from app.client.verified import Freshness, VerifiedQuerier, has_trust, light_dir, open_verified_querier
 from cli.common import (
+    check_address,
     client_errors,
     emit,
+    format_fields,
     home_option,
     node_option,
     output_option,
@@ -40,8 +43,12 @@ __all__ = [
     "agent_verify_options",
     "ask",
     "emit_answer",
+    "format_bps",
+    "format_coin",
     "open_querier",
     "query_options",
+    "show_reputation",
+    "to_hex_dict",
     "verified_heights",
 ]
 
@@ -153,6 +160,48 @@ def ask(opts: QueryOpts, module: str, method: str, request: Message) -> tuple[An
     with open_querier(opts) as querier:
         answer = querier.ask_all(module, method, request)
         return answer, verified_heights(opts, querier)
+
+
+def to_hex_dict(message: Message) -> dict[str, Any]:
+    """Proto3 JSON with the proto field names and zero values; bytes as hex (nested too), not base64."""
+    data = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    for field, value in message.ListFields():
+        if isinstance(value, bytes):
+            data[field.name] = value.hex()
+        elif isinstance(value, Message):
+            data[field.name] = to_hex_dict(value)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            data[field.name] = [to_hex_dict(v) for v in value]
+    return data
+
+
+def format_bps(bps: int) -> str:
+    """Basis points as a percentage: 8125 -> 81.25%."""
+    return f"{bps / 100:.2f}%"
+
+
+def format_coin(c: Any) -> str:
+    """A proto coin as 123usyn."""
+    return f"{c.amount or 0}{c.denom}"
+
+
+def show_reputation(opts: QueryOpts, address: str, read: Callable[[Querier, str], Any]) -> None:
+    """Print a reputation record read by read(querier, address) (the initial one when it has none)."""
+    check_address(address)
+    with open_querier(opts) as querier:
+        r = read(querier, address)
+        heights = verified_heights(opts, querier)
+    note = " (no record yet: the initial reputation)" if r.observations == 0 else ""
+    text = format_fields(
+        {
+            "address": r.address,
+            "reputation": f"{format_bps(r.score_bps)}{note}",
+            "observations": r.observations,
+        }
+    )
+    emit_answer(opts, to_hex_dict(r), text, heights)
 
 
 def emit_answer(opts: QueryOpts, data: dict, text: str, heights: list[int]) -> None:

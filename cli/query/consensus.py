@@ -7,46 +7,26 @@ gRPC service yet, so there is no --verify here (unlike `synod query bank|staking
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-from google.protobuf import json_format
-from google.protobuf.message import Message
 
 from app.client.consensus import ConsensusClient
-from app.core.crypto import AddressError, decode_address
 from cli.common import format_fields, format_table
-from cli.query.common import QueryOpts, emit_answer, open_querier, query_options, verified_heights
+from cli.query.common import (
+    QueryOpts,
+    emit_answer,
+    format_bps,
+    format_coin,
+    open_querier,
+    query_options,
+    show_reputation,
+    to_hex_dict,
+    verified_heights,
+)
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["consensus_query"]
 
 _RUNNING = ("commit", "reveal")
-
-
-def _to_dict(message: Message) -> dict[str, Any]:
-    """Proto3 JSON with the proto field names and zero values; bytes as hex (nested too), not base64."""
-    data = json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    for field, value in message.ListFields():
-        if isinstance(value, bytes):
-            data[field.name] = value.hex()
-        elif isinstance(value, Message):
-            data[field.name] = _to_dict(value)
-        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
-            data[field.name] = [_to_dict(v) for v in value]
-    return data
-
-
-def _percent(bps: int) -> str:
-    """Basis points as a percentage: 8125 -> 81.25%."""
-    return f"{bps / 100:.2f}%"
-
-
-def _coin(c: Any) -> str:
-    """A proto coin as 123usyn."""
-    return f"{c.amount or 0}{c.denom}"
 
 
 def _status(status: int) -> str:
@@ -73,12 +53,12 @@ def params(opts: QueryOpts) -> None:
             "max rounds": p.max_rounds,
             "max inline bytes": p.max_inline_bytes,
             "max peer sample": p.max_peer_sample,
-            "missed reveal slash": f"{_percent(p.missed_reveal_slash_bps)} of the stake per missed reveal",
-            "reputation": f"starts at {_percent(p.initial_reputation_bps)}, window {p.reputation_window}",
+            "missed reveal slash": f"{format_bps(p.missed_reveal_slash_bps)} of the stake per missed reveal",
+            "reputation": f"starts at {format_bps(p.initial_reputation_bps)}, window {p.reputation_window}",
             "fast deadline": f"{p.fast_deadline_blocks} blocks",
         }
     )
-    emit_answer(opts, _to_dict(p), text, heights)
+    emit_answer(opts, to_hex_dict(p), text, heights)
 
 
 def _where(phase: str, round_: int, rounds: int, end: int, height: int) -> str:
@@ -115,9 +95,11 @@ def _show_text(q: consensus_pb2.PredictionQuery, where: str) -> str:
             f"reveal {s.reveal_blocks}; {labels_within}"
         )
         most = q.max_participants or "unlimited"
-        rows["participants"] = f"peer sample {q.peer_sample}, min stake {_coin(q.min_stake)}, max {most}"
+        rows["participants"] = (
+            f"peer sample {q.peer_sample}, min stake {format_coin(q.min_stake)}, max {most}"
+        )
     rows |= {
-        "reward": _coin(q.reward),
+        "reward": format_coin(q.reward),
         "labels commitment": q.labels_commitment.hex() or "(none)",
         "heights": f"posted {q.posted_height}, settled {q.settled_height or '-'}",
     }
@@ -135,7 +117,7 @@ def show(opts: QueryOpts, query_id: int) -> None:
     q = resp.query
     where = _where(resp.phase, resp.round, q.rounds, resp.phase_end_height, height)
     data = {
-        "query": {**_to_dict(q), "status": _status(q.status)},
+        "query": {**to_hex_dict(q), "status": _status(q.status)},
         "phase": resp.phase,
         "round": resp.round,
         "phase_end_height": resp.phase_end_height,
@@ -148,7 +130,7 @@ def _answer_rows(s: consensus_pb2.Settlement) -> list[tuple[object, ...]]:
     """One row per input: answer, support and (once revealed) the true label."""
     rows: list[tuple[object, ...]] = []
     for index, t in enumerate(s.tallies):
-        row: tuple[object, ...] = (index, t.answer, _percent(t.support_bps))
+        row: tuple[object, ...] = (index, t.answer, format_bps(t.support_bps))
         if s.labels_revealed:
             label = s.labels[index] if index < len(s.labels) else "-"
             row += (label, "yes" if label == t.answer else "no")
@@ -164,14 +146,14 @@ def answer(opts: QueryOpts, query_id: int) -> None:
     with open_querier(opts) as querier:
         s = ConsensusClient(querier).answer(query_id)
         heights = verified_heights(opts, querier)
-    data = _to_dict(s)
+    data = to_hex_dict(s)
     data["answers"] = [
         {"input": i, "answer": t.answer, "support_bps": t.support_bps} for i, t in enumerate(s.tallies)
     ]
     if s.labels_revealed:
         data["labels"] = list(s.labels)
     accuracy = (
-        f", accuracy {_percent(s.accuracy_bps)} against the revealed labels" if s.labels_revealed else ""
+        f", accuracy {format_bps(s.accuracy_bps)} against the revealed labels" if s.labels_revealed else ""
     )
     head = (
         f"query {query_id}: settled at height {s.height} on round {s.round}'s reveals, "
@@ -193,8 +175,8 @@ def participants(opts: QueryOpts, query_id: int) -> None:
     rows = [
         (
             p.address,
-            _coin(p.stake),
-            _percent(p.reputation_bps),
+            format_coin(p.stake),
+            format_bps(p.reputation_bps),
             p.missed_reveals,
             f"{p.slashed or 0}{denom[p.address]}",
             f"{p.reward or 0}{denom[p.address]}",
@@ -206,7 +188,7 @@ def participants(opts: QueryOpts, query_id: int) -> None:
     text = format_table(
         headers, rows, f"(no participants: register with `synod tx consensus register --from KEY {query_id}`)"
     )
-    emit_answer(opts, {"participants": [_to_dict(p) for p in found]}, text, heights)
+    emit_answer(opts, {"participants": [to_hex_dict(p) for p in found]}, text, heights)
 
 
 @consensus_query.command("round")
@@ -228,11 +210,11 @@ def round_state(opts: QueryOpts, query_id: int, round_: int) -> None:
             "peer seed": st.seed.hex() or "(empty: no beacon output on chain yet)",
         }
     )
-    tallies = [(i, t.answer, _percent(t.support_bps)) for i, t in enumerate(st.tallies)]
+    tallies = [(i, t.answer, format_bps(t.support_bps)) for i, t in enumerate(st.tallies)]
     tally_table = format_table(
         ("INPUT", "LEADING", "SUPPORT"), tallies, "(no tally yet: the round's reveal phase is open)"
     )
-    data = {"state": _to_dict(st), "reveals": [_to_dict(c) for c in resp.reveals]}
+    data = {"state": to_hex_dict(st), "reveals": [to_hex_dict(c) for c in resp.reveals]}
     emit_answer(opts, data, f"{head}\n\n{tally_table}", heights)
 
 
@@ -247,7 +229,7 @@ def models(opts: QueryOpts) -> None:
     empty = "(no models: validators enrol with `synod tx consensus register-model --model DESC`)"
     emit_answer(
         opts,
-        {"models": [_to_dict(m) for m in found]},
+        {"models": [to_hex_dict(m) for m in found]},
         format_table(("OPERATOR", "MODEL", "SINCE"), rows, empty),
         heights,
     )
@@ -260,11 +242,13 @@ def pending(opts: QueryOpts) -> None:
     with open_querier(opts) as querier:
         found = ConsensusClient(querier).pending()
         heights = verified_heights(opts, querier)
-    rows = [(q.id, q.poster, q.input_count, q.label_count, _coin(q.reward), q.posted_height) for q in found]
+    rows = [
+        (q.id, q.poster, q.input_count, q.label_count, format_coin(q.reward), q.posted_height) for q in found
+    ]
     headers = ("ID", "POSTER", "INPUTS", "CLASSES", "REWARD", "POSTED")
     emit_answer(
         opts,
-        {"queries": [_to_dict(q) for q in found]},
+        {"queries": [to_hex_dict(q) for q in found]},
         format_table(headers, rows, "(no pending fast queries)"),
         heights,
     )
@@ -275,15 +259,4 @@ def pending(opts: QueryOpts) -> None:
 @query_options
 def reputation(opts: QueryOpts, address: str) -> None:
     """Show an address's consensus reputation (the initial one when it has no record)."""
-    try:
-        decode_address(address)
-    except AddressError as e:
-        raise click.BadParameter(str(e), param_hint="ADDRESS") from None
-    with open_querier(opts) as querier:
-        r = ConsensusClient(querier).reputation(address)
-        heights = verified_heights(opts, querier)
-    note = " (no record yet: the initial reputation)" if r.observations == 0 else ""
-    text = format_fields(
-        {"address": r.address, "reputation": f"{_percent(r.score_bps)}{note}", "observations": r.observations}
-    )
-    emit_answer(opts, _to_dict(r), text, heights)
+    show_reputation(opts, address, lambda querier, a: ConsensusClient(querier).reputation(a))

@@ -14,7 +14,14 @@ from app.client.tasks import TasksClient
 from app.core.architectures import param_count
 from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.quantize import WEIGHT_SPEC, dequantize
-from cli.query.common import QueryOpts, emit_answer, open_querier, query_options, verified_heights
+from cli.query.common import (
+    QueryOpts,
+    emit_answer,
+    format_coin,
+    open_querier,
+    query_options,
+    verified_heights,
+)
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["task_query"]
@@ -43,11 +50,6 @@ def _status(task: tasks_pb2.Task) -> str:
     return tasks_pb2.TaskStatus.Name(task.status).removeprefix("TASK_STATUS_").lower()
 
 
-def _coin(c: Any) -> str:
-    """A proto coin as 123usyn."""
-    return f"{c.amount}{c.denom}"
-
-
 def _show_text(task: tasks_pb2.Task, where: dict[str, Any]) -> str:
     """The human form of `query task show`."""
     m, h, s = task.model, task.hyper, task.schedule
@@ -71,8 +73,8 @@ def _show_text(task: tasks_pb2.Task, where: dict[str, Any]) -> str:
         "schedule": f"{s.rounds} rounds ({task.rounds_done} done); blocks: join {s.join_blocks}, commit "
         f"{s.commit_blocks}, reveal {s.reveal_blocks}, score {s.score_blocks}",
         "workers": f"{task.worker_count} joined (min {task.min_workers}, max {task.max_workers}), "
-        f"stake {_coin(task.worker_stake)}",
-        "reward": f"{_coin(task.reward)}, aggregated by {task.aggregation.rule}",
+        f"stake {format_coin(task.worker_stake)}",
+        "reward": f"{format_coin(task.reward)}, aggregated by {task.aggregation.rule}",
     }
     return "\n".join(f"{k + ':':10} {v}" for k, v in rows.items())
 
@@ -133,7 +135,7 @@ def list_tasks(opts: QueryOpts) -> None:
             t.data.dataset,
             f"{t.rounds_done}/{t.schedule.rounds}",
             t.worker_count,
-            _coin(t.reward),
+            format_coin(t.reward),
             t.description,
         )
         for t in tasks
