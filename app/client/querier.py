@@ -29,6 +29,7 @@ __all__ = [
     "ask_list",
     "collect_pages",
     "merge_pages",
+    "read_pages",
 ]
 
 # Reads of a list restarted because a block committed between its pages, before giving up.
@@ -66,27 +67,35 @@ def merge_pages(pages: list[Message]) -> Message:
 
 
 def collect_pages(ask_page: Callable[[Message], tuple[Message, int]], request: Message, what: str) -> Message:
-    """Every page of a list from one height: ask_page(request) -> (page, height), restarting on a mix.
+    """Every page of a list from one height, merged: ask_page(request) -> (page, height)."""
+    return merge_pages([page for _, page in read_pages(ask_page, request, what)])
+
+
+def read_pages(
+    ask_page: Callable[[Message], tuple[Message, int]], request: Message, what: str
+) -> list[tuple[Message, Message]]:
+    """(request, page) for every page of a list, all from one height, restarting on a mix.
 
     A request without pagination is asked once, as it is."""
     if "pagination" not in request.DESCRIPTOR.fields_by_name:
-        return ask_page(request)[0]
+        return [(request, ask_page(request)[0])]
     heights: list[int] = []
     for _ in range(_LIST_TRIES):
-        pages: list[Message] = []
+        pages: list[tuple[Message, Message]] = []
         page_request = type(request).FromString(request.SerializeToString())
         page_request.pagination.key = b""  # type: ignore[attr-defined]
         heights = []
         while True:
             page, height = ask_page(page_request)
-            pages.append(page)
+            pages.append((page_request, page))
             heights.append(height)
             next_key = page.pagination.next_key  # type: ignore[attr-defined]
             if not next_key or height != heights[0]:
                 break
+            page_request = type(request).FromString(page_request.SerializeToString())
             page_request.pagination.key = next_key  # type: ignore[attr-defined]
         if len(set(heights)) == 1:
-            return merge_pages(pages)
+            return pages
     raise MixedHeights(
         f"{what}: its pages came from different heights ({heights[0]} to {heights[-1]}) in {_LIST_TRIES} "
         "tries; a list answer must come from one height. Ask for larger pages or retry"

@@ -453,3 +453,26 @@ def test_a_verified_but_old_answer_is_refused_as_stale() -> None:
     with pytest.raises(StaleAnswer, match="below the --min-height 4"):
         querier(4, min_height=4).ask("auth", "Accounts", request)
     assert querier(10**6).ask("auth", "Accounts", request).accounts  # no bound: any verified age
+
+
+class _BusyLight:
+    """A light client stand-in during whose header verification the chain commits another block."""
+
+    def __init__(self, store: CommitStore) -> None:
+        self.store = store
+        self.roots = {store.height: store.app_hash}
+
+    def verify_to_height(self, height: int) -> SimpleNamespace:
+        block = self.store.branch()
+        block.set(b"\x01" + b"\xff" * 20, auth_pb2.BaseAccount().SerializeToString())
+        self.store.stage(block, self.store.height + 1)
+        self.store.commit()
+        self.roots[self.store.height] = self.store.app_hash
+        return SimpleNamespace(app_hash=self.roots[height - 1])
+
+
+def test_a_verified_list_reads_every_page_before_it_waits_for_a_header() -> None:
+    store = _accounts_store(250)  # three pages of 100
+    querier = VerifiedQuerier(_Server(store), _BusyLight(store))  # type: ignore[arg-type]
+    accounts = querier.ask_all("auth", "Accounts", auth_query.QueryAccountsRequest()).accounts
+    assert [a.account_number for a in accounts] == list(range(250)) and querier.last_height == 3

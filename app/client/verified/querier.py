@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from app.client.grpc_query import GrpcQueryClient
 from app.client.light import LightClient
 from app.client.light.types import Header
-from app.client.querier import collect_pages
+from app.client.querier import merge_pages, read_pages
 from app.client.rpc import NodeUnreachable, RpcError
 from app.client.verified.errors import HeaderUnavailable, StaleAnswer, TamperedAnswer
 from app.client.verified.proven import ProvenReader, ProvenState
@@ -99,10 +99,18 @@ class VerifiedQuerier:
         """One verified, fresh enough answer; raises a VerificationError or a LightClientError naming
         what failed."""
         service = get_service(module)
-        response = self.client.call(service, method, request)
-        height = response.proof.height  # type: ignore[attr-defined]
+        return self._verify(service, method, [(request, self.client.call(service, method, request))])[0]
+
+    def _verify(
+        self, service: QueryService, method: str, pages: list[tuple[Message, Message]]
+    ) -> list[Verified]:
+        """Verify answers read at one height against the app hash of its header, then their freshness."""
+        height = pages[0][1].proof.height  # type: ignore[attr-defined]
         trusted = self.trusted_app_hash(height) if height > 0 else b""
-        verified = Verified(verify_answer(service, method, request, response, trusted), height, trusted)
+        verified = [
+            Verified(verify_answer(service, method, request, response, trusted), height, trusted)
+            for request, response in pages
+        ]
         self._check_fresh(service.path(method), height)
         self.last_height = height
         return verified
@@ -133,13 +141,16 @@ class VerifiedQuerier:
         return self.query(module, method, request).answer
 
     def ask_all(self, module: str, method: str, request: Message) -> Any:
-        """Every page of a list, each verified, all from one height."""
+        """Every page of a list, all read from one height first (so no header wait falls between two
+        pages), then each verified against that height's app hash."""
+        service = get_service(module)
 
         def page(r: Message) -> tuple[Message, int]:
-            verified = self.query(module, method, r)
-            return verified.answer, verified.height
+            answer = self.client.call(service, method, r)
+            return answer, answer.proof.height  # type: ignore[attr-defined]
 
-        return collect_pages(page, request, get_service(module).path(method))
+        pages = read_pages(page, request, service.path(method))
+        return merge_pages([v.answer for v in self._verify(service, method, pages)])
 
     def trusted_app_hash(self, height: int) -> bytes:
         """The app hash of height, from the verified header height + 1 (waiting for it to be made)."""
