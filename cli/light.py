@@ -13,6 +13,7 @@ from app.client.grpc_query import QueryRejected, QueryUnavailable
 from app.client.light import LightClientError, TrustedStore, now_timestamp
 from app.client.light.hashing import header_hash
 from app.client.light.timestamps import format_rfc3339
+from app.client.querier import MixedHeights
 from app.client.rpc import RpcError
 from app.client.verified import (
     DEFAULT_TRUSTING_PERIOD_S,
@@ -59,7 +60,7 @@ def verification_errors() -> Iterator[None]:
         yield
     except (VerificationError, LightClientError) as e:
         raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
-    except (LightNotInitialized, QueryUnavailable, QueryRejected, RpcError, ValueError) as e:
+    except (LightNotInitialized, QueryUnavailable, QueryRejected, MixedHeights, RpcError, ValueError) as e:
         raise click.ClickException(str(e)) from None
 
 
