@@ -12,6 +12,7 @@ from app.client.keyring import Keyring, KeyringError
 from app.node.blskey import BlsKeyError, create_bls_key
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    RPC_SETTINGS,
     VOTE_EXTENSIONS_HEIGHT,
     GenesisBond,
     NodeHome,
@@ -47,7 +48,10 @@ def init(home: str, chain_id: str, moniker: str, timeout_commit: str) -> None:
     except ToolchainError as e:
         raise click.ClickException(str(e)) from None
     write_app_config(node)
-    set_toml(node.config_toml, {("", "moniker"): f'"{moniker}"', **fast_block_settings(timeout_commit)})
+    set_toml(
+        node.config_toml,
+        {("", "moniker"): f'"{moniker}"', **fast_block_settings(timeout_commit), **RPC_SETTINGS},
+    )
     try:
         info, mnemonic = Keyring(node.root).add("validator")
     except KeyringError as e:

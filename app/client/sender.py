@@ -36,18 +36,21 @@ __all__ = [
 
 TX_BYTE_GAS = default_params().tx_size_cost_per_byte
 STORE_BYTE_GAS = DEFAULT_GAS_CONFIG.write_per_byte
+MSG_GAS = 20_000
 _MEMPOOL_DUPLICATE = "tx already exists in cache"
 
 
 def compute_gas_limit(msgs: Sequence[Message]) -> int:
-    """Gas for msgs: DEFAULT_GAS for the fixed work, plus 1.5x (tx + store) byte costs of their bytes.
+    """Gas for msgs: DEFAULT_GAS for the fixed work of one message and MSG_GAS for each further one,
+    plus 1.5x (tx + store) byte costs of their bytes.
 
     Every byte of a message is paid once as tx bytes and, for payloads the chain keeps (updates,
     weights), once more as stored bytes; the 50% margin covers the envelope and the records
-    written beside a payload.
+    written beside a payload. A further message pays its own reads and writes (a send to a new
+    address creates its account and balance: about 8,000 gas).
     """
     size = sum(len(m.SerializeToString(deterministic=True)) for m in msgs)
-    return DEFAULT_GAS + size * (TX_BYTE_GAS + STORE_BYTE_GAS) * 3 // 2
+    return DEFAULT_GAS + MSG_GAS * max(len(msgs) - 1, 0) + size * (TX_BYTE_GAS + STORE_BYTE_GAS) * 3 // 2
 
 
 class SenderError(Exception):

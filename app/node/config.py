@@ -32,6 +32,7 @@ __all__ = [
     "GENESIS_VALIDATOR_FUNDS",
     "cometbft_init",
     "set_toml",
+    "RPC_SETTINGS",
     "read_toml",
     "fast_block_settings",
     "write_app_genesis",
@@ -193,6 +194,11 @@ def read_toml(path: Path) -> dict:
 
     with path.open("rb") as f:
         return tomllib.load(f)
+
+
+# CometBFT's RPC refuses request bodies over 1,000,000 bytes by default, below a base64-encoded
+# transaction of auth's max_tx_bytes (1 MiB: a 200k-parameter checkpoint or update). 3 MB leaves room.
+RPC_SETTINGS = {("rpc", "max_body_bytes"): "3000000"}
 
 
 def fast_block_settings(timeout_commit: str = "500ms") -> dict[tuple[str, str], str]:

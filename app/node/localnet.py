@@ -42,6 +42,7 @@ from app.core import bls
 from app.node.blskey import create_bls_key, load_bls_key
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    RPC_SETTINGS,
     VOTE_EXTENSIONS_HEIGHT,
     AppConfig,
     GenesisBond,
@@ -286,6 +287,7 @@ def _node_settings(spec: LocalnetSpec, index: int, peers: list[str]) -> dict[tup
         ("p2p", "allow_duplicate_ip"): "true",
         ("instrumentation", "prometheus"): "false",
         **fast_block_settings(spec.timeout_commit),
+        **RPC_SETTINGS,
     }
 
 

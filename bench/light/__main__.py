@@ -331,7 +331,7 @@ def main() -> None:
     figures.update(_report_learning(learned, args.query_seconds))
     elapsed = time.monotonic() - started
     path = write_results(
-        "light",
+        "light-smoke" if args.smoke else "light",  # a smoke run never replaces the committed figures
         {
             **figures,
             "settings": _settings(args, {**chain_info, **query_info}),

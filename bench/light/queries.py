@@ -53,13 +53,17 @@ def abci_store_proof(target: QueryTarget) -> Query:
     return query
 
 
+_ALL_BALANCES = "/synod.bank.v1.Query/AllBalances"
+
+
 def abci_bank_balances(target: QueryTarget) -> Query:
-    """CometBFT /abci_query path /bank/balances (no proof): every balance of the address, parsed."""
+    """CometBFT /abci_query at the bank service's AllBalances path (no proof): every balance, parsed."""
     rpc = CometRPC(target.rpc_url, timeout=30)
+    data = bank_query.QueryAllBalancesRequest(address=target.address).SerializeToString()
 
     def query() -> None:
-        resp = rpc.abci_query("/bank/balances", target.address.encode())
-        _answer(resp, "/bank/balances")
+        resp = rpc.abci_query(_ALL_BALANCES, data)
+        _answer(resp, _ALL_BALANCES)
         bank_query.QueryAllBalancesResponse.FromString(decode_base64(resp.get("value")))
 
     return query
@@ -89,7 +93,7 @@ class Backend:
 
 BACKENDS = [
     Backend("abci_store_prove", "abci_query /store (prove)", abci_store_proof),
-    Backend("abci_bank_balances", "abci_query /bank/balances", abci_bank_balances),
+    Backend("abci_bank_balances", "abci_query bank AllBalances", abci_bank_balances),
     Backend("grpc_balance_prove", "gRPC bank Balance (with proof)", grpc_balance_proof),
 ]
 BASELINE = BACKENDS[0]  # ratios are over it: the proof-carrying balance query CometBFT serves
@@ -112,8 +116,9 @@ def check_answers(target: QueryTarget) -> tuple[int, int]:
     value, proof, height = decode_base64(resp.get("value")), _store_proof(resp), int(resp["height"])
     smt.verify_membership(_app_hash(rpc, height), target.store_key, value, proof)
     balance = int.from_bytes(value, "big")
+    request = bank_query.QueryAllBalancesRequest(address=target.address).SerializeToString()
     listed = bank_query.QueryAllBalancesResponse.FromString(
-        decode_base64(rpc.abci_query("/bank/balances", target.address.encode()).get("value"))
+        decode_base64(rpc.abci_query(_ALL_BALANCES, request).get("value"))
     )
     grpc_answer = GrpcQueryClient(target.grpc_address, timeout=30).call(
         "bank", "Balance", bank_query.QueryBalanceRequest(address=target.address, denom=target.denom)
@@ -126,7 +131,7 @@ def check_answers(target: QueryTarget) -> tuple[int, int]:
     smt.verify_membership(grpc_answer.proof.app_hash, entry.key, entry.value, smt.Proof.decode(entry.proof))
     seen = {
         "/store": balance,
-        "/bank/balances": {c.denom: int(c.amount) for c in listed.balances}.get(target.denom),
+        "bank AllBalances": {c.denom: int(c.amount) for c in listed.balances}.get(target.denom),
         "gRPC Balance": int(grpc_answer.balance.amount),
     }
     if len(set(seen.values())) != 1:
