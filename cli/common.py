@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -40,6 +41,7 @@ __all__ = [
     "emit",
     "client_errors",
     "check_address",
+    "stop_on_sigterm",
     "load_key",
     "from_option",
     "tx_options",
@@ -158,6 +160,11 @@ def client_errors() -> Iterator[None]:
         raise click.ClickException(str(e)) from None
     except (FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+
+
+def stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    """A SIGTERM handler for agents: treat a supervisor stopping us like Ctrl-C (finish with the summary)."""
+    raise KeyboardInterrupt
 
 
 def check_address(address: str, hint: str = "ADDRESS") -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
 from typing import Any
 
 import click
@@ -13,7 +12,16 @@ from app.client.light import LightClientError
 from app.client.rpc import RpcError
 from app.client.verified import VerificationError
 from app.core.crypto import AddressError, decode_address
-from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
+from cli.common import (
+    client_errors,
+    emit,
+    home_option,
+    load_key,
+    node_option,
+    output_option,
+    resolve_node,
+    stop_on_sigterm,
+)
 from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["committee"]
@@ -44,11 +52,6 @@ def _attack(spec: str | None) -> Any:
         return parse_committee_attack(spec)
     except AttackError as e:
         raise click.BadParameter(str(e), param_hint="--attack") from None
-
-
-def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    """Treat SIGTERM (a supervisor stopping us) like Ctrl-C: finish with the summary."""
-    raise KeyboardInterrupt
 
 
 @committee.command("run")
@@ -103,7 +106,7 @@ def run(
         rpc = resolve_node(node, home)
     querier = agent_querier(home, rpc, grpc, verify)
     reporter = make_reporter(quiet, prefix=f"member {signer.address[:14]}")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         summary = CommitteeMember(rpc, signer, config, reporter, querier=querier).run()
     except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show

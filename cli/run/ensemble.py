@@ -5,14 +5,21 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from app.agents.progress import make_reporter
 from app.client.rpc import RpcError
 from app.node.config import NodeHome
-from cli.common import client_errors, home_option, load_key, node_option, resolve_chain_id, resolve_node
+from cli.common import (
+    client_errors,
+    home_option,
+    load_key,
+    node_option,
+    resolve_chain_id,
+    resolve_node,
+    stop_on_sigterm,
+)
 
 __all__ = ["ensemble"]
 
@@ -20,11 +27,6 @@ __all__ = ["ensemble"]
 @click.group()
 def ensemble() -> None:
     """The validator ensemble (fast-path consensus queries)."""
-
-
-def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    """Treat SIGTERM (a supervisor stopping us) like Ctrl-C."""
-    raise KeyboardInterrupt
 
 
 @ensemble.command("run")
@@ -58,7 +60,7 @@ def run(key: str, arch: str, data_spec: str, poll: float, quiet: bool, home: str
         arch, data_spec, node_home.ensemble_dir, Path(home) / "ensemble-model", poll, chain_id
     )
     reporter = make_reporter(quiet, prefix=f"ensemble {operator.address[:14]}")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         EnsembleSidecar(rpc, operator, config, reporter).run()
     except (EnsembleError, RpcError, OSError) as e:

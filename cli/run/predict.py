@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 import click
 
@@ -24,6 +23,7 @@ from cli.common import (
     resolve_chain_id,
     resolve_node,
     single_coin,
+    stop_on_sigterm,
 )
 from cli.query.common import agent_querier, agent_verify_options
 
@@ -43,11 +43,6 @@ def _check_attack(_ctx: click.Context, _param: click.Parameter, value: str) -> s
         except PredictAttackError as e:
             raise click.BadParameter(str(e)) from None
     return value
-
-
-def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-    """Treat SIGTERM (a supervisor stopping us) like Ctrl-C."""
-    raise KeyboardInterrupt
 
 
 @predict.command("run")
@@ -131,7 +126,7 @@ def run(
         query_id, arch, data_spec, directory, coin, trust, attack, poll_interval=poll, chain_id=chain_id
     )
     reporter = make_reporter(quiet, prefix=f"predictor {signer.address[:14]}")
-    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         summary = PredictorAgent(rpc, signer, config, reporter, querier=querier).run()
     except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show

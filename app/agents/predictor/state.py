@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from app.agents.statefile import write_atomically
+from app.agents.statefile import StateFileError, read_state_file, write_atomically
 from app.modules.consensus.logic import compute_commitment
 
 __all__ = [
@@ -36,10 +36,6 @@ __all__ = [
 ]
 
 _VERSION = 1
-
-
-class StateFileError(Exception):
-    """A state file is unreadable, foreign, or does not match its own commitment."""
 
 
 @dataclass(frozen=True)
@@ -122,16 +118,9 @@ def load_predictions(
 ) -> SavedPredictions | None:
     """The predictions saved for a round, or None; a damaged or foreign file raises StateFileError."""
     path = _round_path(directory, round_)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    saved = read_state_file(path, SavedPredictions.from_json, "predictor")
+    if saved is None:
         return None
-    except OSError as e:
-        raise StateFileError(f"cannot read {path}: {e}") from None
-    try:
-        saved = SavedPredictions.from_json(text)
-    except (ValueError, KeyError, TypeError) as e:
-        raise StateFileError(f"{path} is damaged ({e}); move it away to let the predictor continue") from None
     if (saved.query_id, saved.round, saved.participant) != (query_id, round_, participant):
         raise StateFileError(
             f"{path} belongs to query {saved.query_id} round {saved.round} of {saved.participant}, not "

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.agents.statefile import write_atomically
+from app.agents.statefile import StateFileError, read_state_file, write_atomically
 from app.core.crypto import decode_address
 from app.modules.tasks.logic import compute_commitment
 
@@ -24,10 +24,6 @@ __all__ = ["SavedUpdate", "StateFileError", "default_state_dir", "load_update", 
 
 _VERSION = 2
 _READABLE_VERSIONS = (1, 2)
-
-
-class StateFileError(Exception):
-    """A round's state file is unreadable or does not match its own commitment."""
 
 
 @dataclass(frozen=True)
@@ -118,16 +114,9 @@ def save_update(directory: Path, saved: SavedUpdate) -> Path:
 def load_update(directory: Path, task_id: int, round_: int, worker: str) -> SavedUpdate | None:
     """The update saved for a round, or None; a damaged or foreign file raises StateFileError."""
     path = _path(Path(directory), round_)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    saved = read_state_file(path, SavedUpdate.from_json, "worker")
+    if saved is None:
         return None
-    except OSError as e:
-        raise StateFileError(f"cannot read {path}: {e}") from None
-    try:
-        saved = SavedUpdate.from_json(text)
-    except (ValueError, KeyError, TypeError) as e:
-        raise StateFileError(f"{path} is damaged ({e}); move it away to let the worker continue") from None
     if (saved.task_id, saved.round, saved.worker) != (task_id, round_, worker):
         raise StateFileError(
             f"{path} belongs to task {saved.task_id} round {saved.round} of {saved.worker}, not task "
