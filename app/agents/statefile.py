@@ -1,13 +1,12 @@
-"""Durable agent files: written whole or not at all, so a crash never leaves a half-written state."""
+"""Agent state files: written durably (app/client/files.py), read back with errors that say what to do."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["StateFileError", "read_state_file", "write_atomically"]
+__all__ = ["StateFileError", "read_state_file"]
 
 T = TypeVar("T")
 
@@ -28,20 +27,3 @@ def read_state_file(path: Path, parse: Callable[[str], T], agent: str) -> T | No
         return parse(text)
     except (ValueError, KeyError, TypeError) as e:
         raise StateFileError(f"{path} is damaged ({e}); move it away to let the {agent} continue") from None
-
-
-def write_atomically(path: Path, data: bytes) -> Path:
-    """Write data to path through a temp file, fsync and rename, then fsync the directory (mode 0700)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return path

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mnemonic import Mnemonic
 
+from app.client.files import create_exclusively
 from app.core.crypto import PrivateKey
 
 __all__ = [
@@ -238,11 +239,7 @@ class Keyring:
         os.chmod(self.directory, _DIR_MODE)  # mkdir's mode is masked by the umask
         path = self._path(name)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _KEY_FILE_MODE)
+            create_exclusively(path, (json.dumps(record, indent=2) + "\n").encode(), _KEY_FILE_MODE)
         except FileExistsError as err:
             raise KeyringError(f"key {name!r} was just created elsewhere: choose another name") from err
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), _KEY_FILE_MODE)
-            json.dump(record, handle, indent=2)
-            handle.write("\n")
         return KeyInfo(name, key.address, key.public_key)

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from app.client.files import create_exclusively
 from app.core import bls
 
 __all__ = ["KEY_TYPE", "BlsKeyError", "create_bls_key", "load_bls_key"]
@@ -32,11 +33,9 @@ def create_bls_key(path: Path) -> bytes:
     pubkey = bls.public_key(secret)
     doc = {"type": KEY_TYPE, "public_key": pubkey.hex(), "secret_key": secret.hex()}
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        create_exclusively(path, (json.dumps(doc, indent=2) + "\n").encode(), 0o600)
     except FileExistsError:
         raise BlsKeyError(f"{path} already exists: a node keeps its BLS key; remove it first") from None
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(doc, indent=2) + "\n")
     return pubkey
 
 

@@ -29,9 +29,9 @@ from app.agents.predictor.model import (
 )
 from app.agents.progress import Reporter
 from app.agents.retry import Retrier
-from app.agents.statefile import write_atomically
 from app.client.consensus import ConsensusClient, InputsMismatch
 from app.client.consensustx import msg_register_model
+from app.client.files import write_atomically
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed
 from app.client.sender import SenderError, TxSender
 from app.core.crypto import PrivateKey

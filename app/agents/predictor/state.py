@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from app.agents.statefile import StateFileError, read_state_file, write_atomically
+from app.agents.statefile import StateFileError, read_state_file
+from app.client.files import write_atomically
 from app.modules.consensus.logic import compute_commitment
 
 __all__ = [

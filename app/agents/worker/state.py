@@ -16,7 +16,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.agents.statefile import StateFileError, read_state_file, write_atomically
+from app.agents.statefile import StateFileError, read_state_file
+from app.client.files import write_atomically
 from app.core.crypto import decode_address
 from app.modules.tasks.logic import compute_commitment
 

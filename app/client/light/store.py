@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
+from app.client.files import write_atomically
 from app.client.light.errors import MalformedData
 from app.client.light.types import LightBlock
 
@@ -28,11 +28,8 @@ class TrustedStore:
         return self.directory / f"{height:020d}{_SUFFIX}"
 
     def save(self, block: LightBlock) -> None:
-        """Write block atomically (temp file + rename), so a crash never leaves half a file."""
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(block.to_rpc(), f, sort_keys=True)
-        os.replace(tmp, self._path(block.height))
+        """Write block atomically and durably, so a crash never leaves half a file or loses a verified one."""
+        write_atomically(self._path(block.height), json.dumps(block.to_rpc(), sort_keys=True).encode(), 0o644)
 
     def load(self, height: int) -> LightBlock | None:
         """The trusted block at height, or None if none was stored."""

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.client.files import write_atomically
 from app.client.grpc_query import GrpcQueryClient
 from app.client.light import HeaderSource, LightClient, TrustedStore, TrustOptions
 from app.client.rpc import CometRPC
@@ -85,9 +86,7 @@ def _save_trust(directory: Path, state: TrustState) -> None:
         "hash": state.hash.hex().upper(),
         "period_seconds": state.period_seconds,
     }
-    tmp = directory / (_TRUST_FILE + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(directory / _TRUST_FILE)
+    write_atomically(directory / _TRUST_FILE, (json.dumps(doc, indent=2) + "\n").encode())
 
 
 def open_light_client(directory: Path, rpc: HeaderSource, **kwargs: object) -> LightClient:
