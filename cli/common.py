@@ -142,7 +142,15 @@ def resolve_chain_id(chain_id: str | None, home: str, rpc: CometRPC) -> str:
         return chain_id
     genesis = NodeHome(home).genesis
     if genesis.exists():
-        return json.loads(genesis.read_text())["chain_id"]
+        try:
+            found = json.loads(genesis.read_text()).get("chain_id")
+        except (ValueError, AttributeError) as e:
+            raise click.ClickException(
+                f"{genesis} is not a genesis JSON object with a chain_id ({e}): pass --chain-id"
+            ) from None
+        if not isinstance(found, str) or not found:
+            raise click.ClickException(f"{genesis} has no chain_id: fix the genesis file or pass --chain-id")
+        return found
     return rpc.status()["node_info"]["network"]
 
 

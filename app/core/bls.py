@@ -56,10 +56,22 @@ def is_valid_public_key(pubkey: bytes) -> bool:
     return bytes(point) == pubkey and point != G1Element()
 
 
-@lru_cache(maxsize=_VERIFY_CACHE_SIZE)
 def is_valid_signature(pubkey: bytes, message: bytes, signature: bytes) -> bool:
-    """True if signature is pubkey's signature of message; False for any malformed input."""
-    if len(pubkey) != PUBKEY_LEN or len(signature) != SIGNATURE_LEN or not is_valid_public_key(pubkey):
+    """True if signature is pubkey's signature of message; False for any malformed input.
+
+    Sizes are checked before the verdict cache: a proposer's multi-MiB "share" is refused without
+    being remembered, so the cache holds at most _VERIFY_CACHE_SIZE entries of 144 bytes plus the
+    (verifier-built, short) message.
+    """
+    if len(pubkey) != PUBKEY_LEN or len(signature) != SIGNATURE_LEN:
+        return False
+    return _verify(pubkey, message, signature)
+
+
+@lru_cache(maxsize=_VERIFY_CACHE_SIZE)
+def _verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
+    """The verdict on well-sized inputs (cached: a pure function of the bytes)."""
+    if not is_valid_public_key(pubkey):
         return False
     try:
         point = G2Element.from_bytes(signature)

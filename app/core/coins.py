@@ -17,8 +17,8 @@ __all__ = [
     "MAX_AMOUNT",
 ]
 
-DENOM_RE = re.compile(r"^[a-z][a-z0-9/]{2,127}$")
-_COIN_RE = re.compile(r"^([0-9]+)([a-z][a-z0-9/]{2,127})$", re.ASCII)
+DENOM_RE = re.compile(r"\A[a-z][a-z0-9/]{2,127}\Z")  # \Z, not $: "usyn\n" is no denom
+_COIN_RE = re.compile(r"\A([0-9]+)([a-z][a-z0-9/]{2,127})\Z", re.ASCII)
 # A canonical amount: ASCII digits, no leading zero, at most 78 digits (2^256 has 78). str.isdigit
 # would accept superscripts and other Unicode digits, and int() of a huge string raises ValueError.
 _AMOUNT_RE = re.compile(r"(0|[1-9][0-9]{0,77})", re.ASCII)

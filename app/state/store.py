@@ -89,7 +89,7 @@ class CommitStore:
         self.height = from_u64be(raw_height) if raw_height else 0
         self.app_hash = backend.get(META_APP_HASH) or smt.EMPTY
         raw_time = backend.get(META_TIME)
-        self.time = (from_u64be(raw_time[:8]), from_u64be(raw_time[8:])) if raw_time else (0, 0)
+        self.time = _decode_time(raw_time) if raw_time else (0, 0)
         self._staged: StagedBlock | None = None
 
     def branch(self) -> Branch:
@@ -129,7 +129,7 @@ class CommitStore:
         puts[ROOT_PREFIX + u64be(staged.height)] = staged.app_hash
         puts[META_HEIGHT] = u64be(staged.height)
         puts[META_APP_HASH] = staged.app_hash
-        puts[META_TIME] = u64be(staged.time[0]) + u64be(staged.time[1])
+        puts[META_TIME] = _encode_time(staged.time)
         self.backend.write_batch(puts, deletes)
         self.height = staged.height
         self.app_hash = staged.app_hash
@@ -159,3 +159,15 @@ class CommitStore:
     def _committed_node(self, node_hash: bytes) -> bytes | None:
         """Read a committed tree node (never a staged one: queries see committed state only)."""
         return self.backend.get(NODE_PREFIX + node_hash)
+
+
+def _encode_time(time: tuple[int, int]) -> bytes:
+    """Block time (seconds, nanos) as 16 bytes; seconds are signed (a genesis may predate 1970)."""
+    seconds, nanos = time
+    return seconds.to_bytes(8, "big", signed=True) + u64be(nanos)
+
+
+def _decode_time(raw: bytes) -> tuple[int, int]:
+    """Inverse of _encode_time (the same bytes as the unsigned encoding for any time after 1970)."""
+    return int.from_bytes(raw[:8], "big", signed=True), from_u64be(raw[8:])
+

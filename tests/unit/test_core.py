@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.client.txbuilder import build_tx, msg_send, pack_any
 from app.core.codec import encode_uvarint
-from app.core.coins import MAX_AMOUNT, Coins, parse_coins
+from app.core.coins import MAX_AMOUNT, Coins, coins_from_proto, parse_coins
 from app.core.crypto import (
     AddressError,
     PrivateKey,
@@ -35,6 +35,7 @@ from app.core.errors import (
 from app.core.gas import GasConfig, GasMeter
 from app.core.tx import decode_tx, encode_tx, sign_bytes
 from app.state.kv import Branch, GasKV, MemoryReader, PrefixStore, prefix_end
+from synod.base.v1 import coin_pb2
 from synod.tx.v1 import tx_pb2
 
 KEY = PrivateKey.from_seed(hashlib.sha256(b"core-test").digest())
@@ -549,3 +550,42 @@ def test_store_prefix_collisions_are_named() -> None:
     assert _find_collision(STORE_PREFIXES) is None
     assert all(_find_collision(keys.TABLES) is None for keys in MODULE_KEYS.values())
     assert _find_collision({"a": b"\x01", "b": b"\x02", "c": b"\x01\x05"}) == "a and c"
+
+
+def test_a_denom_with_a_trailing_newline_is_refused_by_every_check() -> None:
+    from app.core.coins import DENOM_RE
+    from app.core.query import InvalidQuery, parse_denom
+
+    assert DENOM_RE.match("usyn") and not DENOM_RE.match("usyn\n")  # `$` matched before a newline
+    with pytest.raises(SynodError):
+        coins_from_proto([coin_pb2.Coin(denom="usyn\n", amount="5")], "fee")
+    with pytest.raises(InvalidQuery, match="denom"):
+        parse_denom("usyn\n")
+
+
+def test_oversized_bls_inputs_are_refused_before_the_verdict_cache() -> None:
+    from app.core import bls
+
+    secret = bls.generate_key(b"\x01" * 32)
+    pubkey, message = bls.public_key(secret), b"share"
+    signature = bls.sign(secret, message)
+    bls._verify.cache_clear()
+    assert bls.is_valid_signature(pubkey, message, signature)
+    huge = signature * 40_000  # a proposer's 3.8 MB "share"
+    for _ in range(3):
+        assert not bls.is_valid_signature(pubkey, message, huge)
+        assert not bls.is_valid_signature(pubkey * 1000, message, signature)
+    assert bls._verify.cache_info().currsize == 1  # only the well-sized verdict was remembered
+
+
+def test_a_block_time_before_1970_commits_and_reads_back() -> None:
+    from app.state.backend import MemoryBackend
+    from app.state.store import CommitStore
+
+    backend = MemoryBackend()
+    store = CommitStore(backend)
+    block = store.branch()
+    block.set(b"k", b"v")
+    store.stage(block, 1, (-86_400, 5))
+    store.commit()
+    assert CommitStore(backend).time == (-86_400, 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -233,3 +234,12 @@ def test_the_participants_table_shows_rejected_updates_and_slashed_stake(tmp_pat
     honest = next(line for line in lines if "synod1honest" in line).split()
     # a slashed cheater no longer reads like an idle worker
     assert "400000usyn" in cheat and "0usyn" in honest
+
+
+@pytest.mark.parametrize("genesis", ['{"app_state": {}}', "[1, 2]", '{"chain_id": ""}'])
+def test_a_genesis_without_a_chain_id_is_a_message_not_a_traceback(env, genesis: str) -> None:  # noqa: ANN001
+    node, home = env
+    (Path(home) / "config").mkdir(parents=True, exist_ok=True)
+    (Path(home) / "config" / "genesis.json").write_text(genesis)
+    out = _synod(home, "tx", "bank", "send", "alice", test_key("bob").address, "5usyn", "-y", ok=False)
+    assert "chain_id" in out and "--chain-id" in out and "Traceback" not in out
