@@ -50,7 +50,11 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--systems", default="ours,kvstore")
     p.add_argument("--profile-txs", type=int, default=1000)
     p.add_argument("--keep", action="store_true", help="keep the network directories")
-    return p.parse_args()
+    p.add_argument("--smoke", action="store_true", help="one low rate for a few seconds, for CI")
+    args = p.parse_args()
+    if args.smoke:
+        args.rates, args.duration, args.profile_txs = "50", 3.0, 100
+    return args
 
 
 def _our_txs(keys: list[PrivateKey], numbers: dict[str, int], chain_id: str) -> list[bytes]:
@@ -234,21 +238,21 @@ def main() -> None:
         for system in systems:
             if stop.is_set():
                 break
-            net = nw.OursNet(spec) if system == "ours" else nw.KvNet(nw.kv_spec(spec, kv_dir))
-            nets.append(net)
+            network = nw.OursNet(spec) if system == "ours" else nw.KvNet(nw.kv_spec(spec, kv_dir))
+            nets.append(network)
             try:
                 results[system] = _run_system(
-                    net, by_rate(ours_txs if system == "ours" else kv_txs), args, stop, check_codes=True
+                    network, by_rate(ours_txs if system == "ours" else kv_txs), args, stop, check_codes=True
                 )
             finally:
                 console.print(f"{system}: stopping..")
-                net.stop()
+                network.stop()
     except KeyboardInterrupt:
         stop.set()
         console.print("[red]interrupted: tearing down[/]")
     finally:
-        for net in nets:
-            net.stop()
+        for network in nets:
+            network.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if stop.is_set() and not results:
@@ -314,7 +318,7 @@ def main() -> None:
     }
     elapsed = time.monotonic() - started
     path = write_results(
-        "throughput",
+        "throughput-smoke" if args.smoke else "throughput",  # a smoke run keeps the committed figures
         {
             **headline,
             **ratios,
