@@ -94,10 +94,14 @@ class LocalTrainer:
             except DatasetError as e:
                 raise TrainingError(str(e)) from None
             model = self.task.model
-            if spec.dataset != self.task.data.dataset or (shard.x.shape[1], shard.n_classes) != (
-                model.n_features,
-                model.n_classes,
-            ):
+            if spec.path is not None:  # the caller's own file: it must fit the task's model shape
+                fits = shard.x.shape[1] == model.n_features and shard.n_classes <= model.n_classes
+            else:
+                fits = spec.dataset == self.task.data.dataset and (shard.x.shape[1], shard.n_classes) == (
+                    model.n_features,
+                    model.n_classes,
+                )
+            if not fits:
                 raise TrainingError(
                     f"data {self.data_spec!r} ({spec.dataset}, {shard.x.shape[1]} features, "
                     f"{shard.n_classes} classes) does not fit task {self.task.id} "

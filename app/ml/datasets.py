@@ -150,10 +150,16 @@ class DataSpec:
     alpha: float | None = None
     seed: int = 0
     split: int = 0
+    # A file or folder the caller holds (app/ml/sources), and its reading options.
+    path: str | None = None
+    label: str | None = None
+    size: tuple[int, int] | None = None
+    labels: tuple[str, ...] | None = None
 
 
 _SHARD = re.compile(r"(\d+)/(\d+)")
 _INT = re.compile(r"\d+")
+_SIZE = re.compile(r"([1-9]\d{0,3})x([1-9]\d{0,3})")
 
 
 def _is_positive_float(value: str) -> bool:
@@ -175,9 +181,16 @@ def _parse_option(option: str, text: str) -> dict[str, Any]:
         return {"alpha": float(value)}
     if key in ("seed", "split") and _INT.fullmatch(value):
         return {key: int(value)}
+    if key == "label" and value:
+        return {"label": value}
+    if key == "labels" and value and all(value.split(",")):
+        return {"labels": tuple(value.split(","))}
+    if key == "size" and (match := _SIZE.fullmatch(value)):
+        return {"size": (int(match[1]), int(match[2]))}
     raise DatasetError(
         f"bad option {option!r} in data spec {text!r}; expected shard=I/N, iid, "
-        "dirichlet=ALPHA (ALPHA > 0), seed=INT or split=INT"
+        "dirichlet=ALPHA (ALPHA > 0), seed=INT, split=INT, or for a file label=COLUMN, labels=A,B,... "
+        "and size=WxH"
     )
 
 
@@ -190,12 +203,18 @@ def parse_data_spec(text: str) -> DataSpec:
     ``seed=S`` (partition seed, default 0) and ``split=K`` (train/validation/test split seed,
     default 0). Each option appears at most once. Example: ``digits:shard=3/8:dirichlet=0.5:seed=1``.
     """
+    from app.ml.sources import is_file_source
+
     name, *options = text.strip().split(":")
-    if name not in DATASETS:
+    if name in DATASETS:
+        spec = DataSpec(name)
+    elif is_file_source(name):
+        spec = DataSpec(name, path=name)
+    else:
         raise DatasetError(
-            f"unknown dataset {name!r} in data spec {text!r}; choose one of {', '.join(sorted(DATASETS))}"
+            f"unknown dataset {name!r} in data spec {text!r}; choose one of {', '.join(sorted(DATASETS))}, "
+            "or name a file (./data.csv, x.npz, rows.parquet) or an image folder (./images/)"
         )
-    spec = DataSpec(name)
     seen: set[str] = set()
     for option in options:
         fields = _parse_option(option, text)
@@ -205,16 +224,41 @@ def parse_data_spec(text: str) -> DataSpec:
         spec = replace(spec, **fields)
     if not 0 <= spec.shard < spec.shards:
         raise DatasetError(f"shard={spec.shard}/{spec.shards} in {text!r} needs 0 <= I < N")
+    if spec.path is None and {"label", "labels", "size"} & seen:
+        raise DatasetError(f"label=, labels= and size= read files; {name!r} in {text!r} is a package dataset")
     return spec
 
 
 def load_shard(spec: DataSpec | str) -> Shard:
     """Return the worker's private shard of the training rows that spec names."""
     parsed = parse_data_spec(spec) if isinstance(spec, str) else spec
-    data = load_dataset(parsed.dataset, seed=parsed.split)
-    if parsed.alpha is None:
-        parts = split_iid(data.y_train, parsed.shards, parsed.seed)
+    if parsed.path is not None:
+        x, y, n_classes = _read_file(parsed)
     else:
-        parts = split_dirichlet(data.y_train, parsed.shards, parsed.alpha, parsed.seed)
+        data = load_dataset(parsed.dataset, seed=parsed.split)
+        x, y, n_classes = data.x_train, data.y_train, data.n_classes
+    if parsed.alpha is None:
+        parts = split_iid(y, parsed.shards, parsed.seed)
+    else:
+        parts = split_dirichlet(y, parsed.shards, parsed.alpha, parsed.seed)
     rows = parts[parsed.shard]
-    return Shard(data.x_train[rows], data.y_train[rows], data.n_classes)
+    return Shard(x[rows], y[rows], n_classes)
+
+
+def _read_file(spec: DataSpec) -> tuple[NDArray[np.float32], NDArray[np.int64], int]:
+    """A file source's rows as flat features (the models take vectors), labels and class count.
+
+    The file's features are used as they are (no standardization: a task's preprocessing is not
+    on chain yet). Named labels need the task's label list (labels=...), or two parties holding
+    different classes would number them differently.
+    """
+    from app.ml.sources import read_source
+
+    assert spec.path is not None
+    table = read_source(spec.path, spec.label, spec.size, spec.labels)
+    if not table.names_given:
+        raise DatasetError(
+            f"{spec.path}: its labels are names ({', '.join(table.label_names[:5])}...): give the task's "
+            "label list in order, e.g. labels=benign,malignant, so every party numbers them alike"
+        )
+    return table.x.reshape(len(table.x), -1), table.y, table.n_classes

@@ -170,4 +170,3 @@ def _encode_time(time: tuple[int, int]) -> bytes:
 def _decode_time(raw: bytes) -> tuple[int, int]:
     """Inverse of _encode_time (the same bytes as the unsigned encoding for any time after 1970)."""
     return int.from_bytes(raw[:8], "big", signed=True), from_u64be(raw[8:])
-
