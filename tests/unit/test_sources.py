@@ -142,6 +142,10 @@ def test_bad_image_folders_are_refused(tmp_path: Path) -> None:
     (broken / "b" / "1.png").write_bytes(b"not a png")
     with pytest.raises(SourceError, match="not a readable image"):
         read_source(str(broken))
+    bomb = _images(tmp_path / "bomb", {"a": [(4, 4)], "b": [(4, 4)]})
+    Image.new("L", (6000, 6000)).save(bomb / "b" / "1.png")  # ~20 kB on disk, 36 M pixels decoded
+    with pytest.raises(SourceError, match="not a readable image.*decompression bomb"):
+        read_source(str(bomb), size=(4, 4))
     escape = _images(tmp_path / "escape", {"a": [(4, 4)], "b": [(4, 4)]})
     outside = _images(tmp_path / "elsewhere", {"secret": [(4, 4)]})
     os.symlink(outside / "secret" / "0.png", escape / "b" / "link.png")

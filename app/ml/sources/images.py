@@ -15,6 +15,8 @@ __all__ = ["IMAGE_SUFFIXES", "MAX_IMAGE_PIXELS", "read_image_folder"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 # One decoded image at most (a decompression bomb is refused before it is expanded).
 MAX_IMAGE_PIXELS = 4096 * 4096
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+_UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError)
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
@@ -40,11 +42,10 @@ def _files(root: Path) -> list[tuple[str, Path]]:
 
 def _read(path: Path, size: tuple[int, int], resize: bool) -> NDArray[np.float32]:
     """One image as grayscale float32 in [0, 1], of size (width, height): resized, or else refused."""
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with Image.open(path) as image:
             gray = image.convert("L")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+    except _UNREADABLE as e:
         raise SourceError(f"{path}: not a readable image ({e})") from None
     if gray.size != size:
         if not resize:
@@ -68,10 +69,9 @@ def read_image_folder(root: Path, size: tuple[int, int] | None) -> tuple[NDArray
 
 
 def _first_size(path: Path) -> tuple[int, int]:
-    """The (width, height) of the first image, which sets the folder's size."""
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    """The (width, height) of the first image, which sets the folder's size (read from its header)."""
     try:
         with Image.open(path) as image:
             return image.size
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+    except _UNREADABLE as e:
         raise SourceError(f"{path}: not a readable image ({e})") from None
