@@ -34,7 +34,7 @@ from cli.common import (
     resolve_node,
 )
 
-__all__ = ["light", "parse_duration", "verification_errors", "verified_tx"]
+__all__ = ["light", "parse_duration", "verification_errors", "verification_failures", "verified_tx"]
 
 _DURATION_RE = re.compile(r"(\d+)([hms])")
 _UNIT_SECONDS = {"h": 3600, "m": 60, "s": 1}
@@ -54,12 +54,20 @@ def parse_duration(text: str) -> int:
 
 
 @contextmanager
-def verification_errors() -> Iterator[None]:
-    """Turn every way a verified read can fail into a click error that names it (exit 1)."""
+def verification_failures() -> Iterator[None]:
+    """A served answer or header its proofs do not show, as a click error naming the check (exit 1)."""
     try:
         yield
     except (VerificationError, LightClientError) as e:
         raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
+
+
+@contextmanager
+def verification_errors() -> Iterator[None]:
+    """Turn every way a verified read can fail into a click error that names it (exit 1)."""
+    try:
+        with verification_failures():
+            yield
     except (LightNotInitialized, QueryUnavailable, QueryRejected, MixedHeights, RpcError, ValueError) as e:
         raise click.ClickException(str(e)) from None
 

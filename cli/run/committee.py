@@ -8,9 +8,7 @@ from typing import Any
 
 import click
 
-from app.client.light import LightClientError
 from app.client.rpc import RpcError
-from app.client.verified import VerificationError
 from app.core.crypto import AddressError, decode_address
 from cli.common import (
     client_errors,
@@ -22,6 +20,7 @@ from cli.common import (
     resolve_node,
     stop_on_sigterm,
 )
+from cli.light import verification_failures
 from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["committee"]
@@ -108,9 +107,8 @@ def run(
     reporter = make_reporter(quiet, prefix=f"member {signer.address[:14]}")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        summary = CommitteeMember(rpc, signer, config, reporter, querier=querier).run()
-    except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show
-        raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
+        with verification_failures():  # the node served state its proofs do not show
+            summary = CommitteeMember(rpc, signer, config, reporter, querier=querier).run()
     except (MemberError, RpcError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:  # a second interrupt, while the summary was being made

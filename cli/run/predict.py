@@ -9,9 +9,7 @@ from pathlib import Path
 import click
 
 from app.agents.progress import make_reporter
-from app.client.light import LightClientError
 from app.client.rpc import RpcError
-from app.client.verified import VerificationError
 from app.ml.predattacks import PredictAttackError, parse_predict_attack
 from cli.common import (
     client_errors,
@@ -25,6 +23,7 @@ from cli.common import (
     single_coin,
     stop_on_sigterm,
 )
+from cli.light import verification_failures
 from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["predict"]
@@ -128,9 +127,8 @@ def run(
     reporter = make_reporter(quiet, prefix=f"predictor {signer.address[:14]}")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        summary = PredictorAgent(rpc, signer, config, reporter, querier=querier).run()
-    except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show
-        raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
+        with verification_failures():  # the node served state its proofs do not show
+            summary = PredictorAgent(rpc, signer, config, reporter, querier=querier).run()
     except (PredictorError, RpcError, OSError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

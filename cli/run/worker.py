@@ -9,11 +9,10 @@ import click
 
 from app.agents.progress import make_reporter
 from app.agents.worker import Worker, WorkerConfig, WorkerError, default_state_dir
-from app.client.light import LightClientError
 from app.client.rpc import RpcError
-from app.client.verified import VerificationError
 from app.ml.attacks import AttackError, parse_worker_attack
 from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
+from cli.light import verification_failures
 from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["worker"]
@@ -95,9 +94,8 @@ def run(
     if querier is not None:
         reporter.info(f"reads are verified against light-client headers (gRPC {querier.client.address})")
     try:
-        summary = Worker(rpc, signer, config, reporter, querier=querier).run()
-    except (VerificationError, LightClientError) as e:  # the node served state its proofs do not show
-        raise click.ClickException(f"verification failed: {type(e).__name__}: {e}") from None
+        with verification_failures():  # the node served state its proofs do not show
+            summary = Worker(rpc, signer, config, reporter, querier=querier).run()
     except (WorkerError, RpcError, OSError) as e:  # a query the app refused, a state dir we cannot write
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

@@ -65,3 +65,21 @@ def test_a_trust_hash_needs_its_height(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "--trust-height" in result.output
     result = CliRunner().invoke(cli, [*args, "--trust-height", "2", "--trust-hash", "zz"])
     assert result.exit_code == 2 and "not hex" in result.output
+
+
+def test_an_agent_refused_by_verification_names_the_failed_check() -> None:
+    import click
+
+    from app.client.light import InsufficientVotingPower
+    from app.client.verified import StaleAnswer
+    from cli.light import verification_failures
+
+    for error, name in [
+        (StaleAnswer("12 blocks behind"), "StaleAnswer"),
+        (InsufficientVotingPower(1, 9, "h 5"), "InsufficientVotingPower"),
+    ]:
+        with (
+            pytest.raises(click.ClickException, match=f"verification failed: {name}"),
+            verification_failures(),
+        ):
+            raise error
