@@ -61,8 +61,10 @@ def test_decide_action(obs: Observation, action: Action) -> None:
     assert decide_action(obs) is action
 
 
-def test_only_running_tasks_with_a_score_phase_are_committee_tasks() -> None:
-    task = tasks_pb2.Task(status=tasks_pb2.TASK_STATUS_RUNNING, schedule=tasks_pb2.Schedule(score_blocks=2))
+def test_only_joining_and_running_tasks_with_a_score_phase_are_committee_tasks() -> None:
+    task = tasks_pb2.Task(status=tasks_pb2.TASK_STATUS_JOINING, schedule=tasks_pb2.Schedule(score_blocks=2))
+    assert is_committee_task(task)
+    task.status = tasks_pb2.TASK_STATUS_RUNNING
     assert is_committee_task(task)
     task.schedule.score_blocks = 0
     assert not is_committee_task(task)
@@ -211,10 +213,14 @@ def test_updates_gone_before_scoring_and_rounds_without_a_committee_are_not_erro
     member.poll_once()
     assert not node.attestations and "looking at the chain again" in log.getvalue()
     node.cleared = False
+    seats = list(node.committee.seats)
     del node.committee.seats[:]  # the node answers "no committee" for an unsampled round
     member.poll_once()
     member.poll_once()
-    assert not node.attestations and log.getvalue().count("no committee was sampled") == 1
+    assert not node.attestations and log.getvalue().count("no committee sampled (yet") == 1
+    node.committee.seats.extend(seats)  # the node had not applied the sampling block yet
+    member.poll_once()
+    assert len(node.attestations) == 1
 
 
 def test_a_too_late_attestation_counts_as_missed() -> None:

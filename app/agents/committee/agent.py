@@ -97,6 +97,9 @@ class CommitteeMember:
         self._scorer = scorer
         # (task, round) -> why nothing more is to be done for it (an Action name, or missed/unscorable).
         self._settled: dict[tuple[int, int], str] = {}
+        # Rounds whose committee was not there yet: a node's status height moves when it stores a block,
+        # before the app has run it, so the first look may come before the sampling end-block is applied.
+        self._no_committee_noted: set[tuple[int, int]] = set()
         self._warmed: set[int] = set()
         self._idle_noted = False
         self._retrying = Retrier(reporter, sleep, rpc.url)
@@ -152,11 +155,12 @@ class CommitteeMember:
         elif action is Action.ATTESTED:
             self.reporter.info(f"task {task.id} round {round_}: our attestation is on chain already")
             self._settled[key] = action.value
-        elif action is Action.NO_COMMITTEE:
+        elif action is Action.NO_COMMITTEE and key not in self._no_committee_noted:
             self.reporter.warn(
-                f"task {task.id} round {round_}: no committee was sampled (no member or no reveal)"
+                f"task {task.id} round {round_}: no committee sampled (yet, or no member or no reveal); "
+                "looking again while the score phase lasts"
             )
-            self._settled[key] = action.value
+            self._no_committee_noted.add(key)
 
     def _observe(self, task_id: int, round_: int) -> Observation:
         """The round's committee, our seat and our attestation, as the chain holds them."""

@@ -47,8 +47,13 @@ class Observation:
 
 
 def is_committee_task(task: tasks_pb2.Task) -> bool:
-    """True for a running task whose rounds have a score phase, i.e. whose updates committees score."""
-    return task.status == tasks_pb2.TASK_STATUS_RUNNING and task.schedule.score_blocks > 0
+    """True for a joining or running task whose rounds have a score phase (committees score its updates).
+
+    Joining ones too: a member loads the evaluation data and compiles scoring during the join phase,
+    so it is ready for round 1's score phase.
+    """
+    live = (tasks_pb2.TASK_STATUS_JOINING, tasks_pb2.TASK_STATUS_RUNNING)
+    return task.status in live and task.schedule.score_blocks > 0
 
 
 def is_seated(committee: committee_pb2.Committee, operator: str) -> bool:
