@@ -84,30 +84,21 @@ class LocalTrainer:
         return len(self._load().x)
 
     def _load(self) -> Any:
-        """The shard, checked against the task's dataset and model shape."""
+        """The shard, read through the task's schema (a package dataset must be the task's)."""
         if self._shard is None:
             from app.ml.datasets import DatasetError, load_shard, parse_data_spec
+            from app.ml.schema import TaskSchema
 
             try:
                 spec = parse_data_spec(self.data_spec)
-                shard = load_shard(spec)
+                if spec.path is None and spec.dataset != self.task.data.dataset:
+                    raise DatasetError(
+                        f"data {self.data_spec!r} is {spec.dataset}, but task {self.task.id} learns "
+                        f"{self.task.data.dataset}"
+                    )
+                self._shard = load_shard(spec, TaskSchema.from_task(self.task))
             except DatasetError as e:
-                raise TrainingError(str(e)) from None
-            model = self.task.model
-            if spec.path is not None:  # the caller's own file: it must fit the task's model shape
-                fits = shard.x.shape[1] == model.n_features and shard.n_classes <= model.n_classes
-            else:
-                fits = spec.dataset == self.task.data.dataset and (shard.x.shape[1], shard.n_classes) == (
-                    model.n_features,
-                    model.n_classes,
-                )
-            if not fits:
-                raise TrainingError(
-                    f"data {self.data_spec!r} ({spec.dataset}, {shard.x.shape[1]} features, "
-                    f"{shard.n_classes} classes) does not fit task {self.task.id} "
-                    f"({self.task.data.dataset}, {model.n_features} features, {model.n_classes} classes)"
-                )
-            self._shard = shard
+                raise TrainingError(f"task {self.task.id}: {e}") from None
         return self._shard
 
     def _config(self, seed: int) -> Any:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sklearn import datasets as sk_datasets
 from sklearn.model_selection import train_test_split
+
+if TYPE_CHECKING:
+    from app.ml.schema import TaskSchema
 
 __all__ = [
     "DATASETS",
@@ -229,14 +232,20 @@ def parse_data_spec(text: str) -> DataSpec:
     return spec
 
 
-def load_shard(spec: DataSpec | str) -> Shard:
-    """Return the worker's private shard of the training rows that spec names."""
+def load_shard(spec: DataSpec | str, schema: TaskSchema | None = None) -> Shard:
+    """Return the worker's private shard of the training rows that spec names.
+
+    With a task's schema, the rows must fit it (SchemaError otherwise): a file is read with the
+    task's label column and label names, its columns put in the task's order and standardized.
+    """
     parsed = parse_data_spec(spec) if isinstance(spec, str) else spec
     if parsed.path is not None:
-        x, y, n_classes = _read_file(parsed)
+        x, y, n_classes = _read_file(parsed, schema)
     else:
         data = load_dataset(parsed.dataset, seed=parsed.split)
         x, y, n_classes = data.x_train, data.y_train, data.n_classes
+        if schema is not None:
+            x, y = schema.fit(x, y, parsed.dataset)
     if parsed.alpha is None:
         parts = split_iid(y, parsed.shards, parsed.seed)
     else:
@@ -245,20 +254,33 @@ def load_shard(spec: DataSpec | str) -> Shard:
     return Shard(x[rows], y[rows], n_classes)
 
 
-def _read_file(spec: DataSpec) -> tuple[NDArray[np.float32], NDArray[np.int64], int]:
+def _read_file(
+    spec: DataSpec, schema: TaskSchema | None
+) -> tuple[NDArray[np.float32], NDArray[np.int64], int]:
     """A file source's rows as flat features (the models take vectors), labels and class count.
 
-    The file's features are used as they are (no standardization: a task's preprocessing is not
-    on chain yet). Named labels need the task's label list (labels=...), or two parties holding
-    different classes would number them differently.
+    Without a schema the features are used as they are, and named labels need labels=... (or two
+    parties holding different classes would number them differently). With one, the file is read
+    as the task says: label=/labels= may only restate it.
     """
     from app.ml.sources import read_source
 
     assert spec.path is not None
-    table = read_source(spec.path, spec.label, spec.size, spec.labels)
+    column, names = spec.label, spec.labels
+    if schema is not None:
+        if names is not None and schema.labels is not None and names != schema.labels:
+            raise DatasetError(
+                f"labels={','.join(names)} in the data spec, but the task names its classes "
+                f"{','.join(schema.labels)}: drop labels= to use the task's"
+            )
+        column, names = column or schema.column, names or schema.labels
+    table = read_source(spec.path, column, spec.size, names)
     if not table.names_given:
         raise DatasetError(
             f"{spec.path}: its labels are names ({', '.join(table.label_names[:5])}...): give the task's "
             "label list in order, e.g. labels=benign,malignant, so every party numbers them alike"
         )
-    return table.x.reshape(len(table.x), -1), table.y, table.n_classes
+    if schema is None:
+        return table.x.reshape(len(table.x), -1), table.y, table.n_classes
+    x, y = schema.fit(table.x, table.y, spec.path, table.feature_names)
+    return x, y, schema.n_classes

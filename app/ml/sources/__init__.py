@@ -42,6 +42,8 @@ class DataTable:
     label_names: tuple[str, ...]
     # False when names were sorted from the file's own labels (not consistent across parties).
     names_given: bool = True
+    # The feature columns' names in x's column order (CSV/TSV/Parquet); None for unnamed features.
+    feature_names: tuple[str, ...] | None = None
 
     @property
     def n_classes(self) -> int:
@@ -67,12 +69,13 @@ def read_source(
     if not source.exists():
         raise SourceError(f"data source {path!r} does not exist")
     suffix = source.suffix.lower()
+    columns: tuple[str, ...] | None = None
     if source.is_dir():
         x, raw = read_image_folder(source, size)
     elif suffix in _TABULAR:
-        x, raw = read_csv(source, _TABULAR[suffix], label or "label")
+        x, raw, columns = read_csv(source, _TABULAR[suffix], label or "label")
     elif suffix == ".parquet":
-        x, raw = read_parquet(source, label or "label")
+        x, raw, columns = read_parquet(source, label or "label")
     elif suffix == ".npy":
         x, raw = read_npy(source, label)
     elif suffix == ".npz":
@@ -85,4 +88,5 @@ def read_source(
     if len(x) == 0:
         raise SourceError(f"{path!r} has no rows")
     y, names = encode_labels(raw, path, labels)
-    return DataTable(x, y, names, names_given=labels is not None or np.issubdtype(raw.dtype, np.number))
+    given = labels is not None or np.issubdtype(raw.dtype, np.number)
+    return DataTable(x, y, names, names_given=bool(given), feature_names=columns)

@@ -16,8 +16,8 @@ from app.ml.sources.base import SourceError, check_cells, check_finite
 __all__ = ["read_csv", "read_parquet"]
 
 
-def read_csv(path: Path, delimiter: str, label: str) -> tuple[NDArray[np.float32], NDArray]:
-    """Features and raw labels of a delimited text file with a header row."""
+def read_csv(path: Path, delimiter: str, label: str) -> tuple[NDArray[np.float32], NDArray, tuple[str, ...]]:
+    """Features, raw labels and feature column names of a delimited text file with a header row."""
     try:
         table = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delimiter))
     except (pa.ArrowInvalid, OSError) as e:
@@ -27,8 +27,8 @@ def read_csv(path: Path, delimiter: str, label: str) -> tuple[NDArray[np.float32
     return _split(table, label, path)
 
 
-def read_parquet(path: Path, label: str) -> tuple[NDArray[np.float32], NDArray]:
-    """Features and raw labels of a Parquet file (its row count and columns checked before reading)."""
+def read_parquet(path: Path, label: str) -> tuple[NDArray[np.float32], NDArray, tuple[str, ...]]:
+    """Features, raw labels and feature names of a Parquet file (its size checked before reading)."""
     try:
         meta = pq.ParquetFile(path).metadata
         check_cells((meta.num_rows, meta.num_columns), path)
@@ -38,8 +38,8 @@ def read_parquet(path: Path, label: str) -> tuple[NDArray[np.float32], NDArray]:
     return _split(table, label, path)
 
 
-def _split(table: pa.Table, label: str, path: Path) -> tuple[NDArray[np.float32], NDArray]:
-    """The label column and the other columns as a float32 matrix, each column checked."""
+def _split(table: pa.Table, label: str, path: Path) -> tuple[NDArray[np.float32], NDArray, tuple[str, ...]]:
+    """The other columns as a float32 matrix, each column checked, the label column, and the names."""
     if label not in table.column_names:
         raise SourceError(
             f"{path}: no label column {label!r} (columns: {', '.join(table.column_names[:20])}); "
@@ -63,8 +63,10 @@ def _split(table: pa.Table, label: str, path: Path) -> tuple[NDArray[np.float32]
             )
         if column.null_count:
             first = pc.index(pc.is_null(column), True).as_py()
-            raise SourceError(f"{path}: row {first}, column {name!r} is empty: features must be numbers")
+            raise SourceError(
+                f"{path}: row {first}, column {name!r} is empty or NaN: features must be numbers"
+            )
         columns.append(column.to_numpy().astype(np.float32, copy=False))
     x = np.column_stack(columns)
     check_finite(x, path, features)
-    return x, labels.to_numpy(zero_copy_only=False)
+    return x, labels.to_numpy(zero_copy_only=False), tuple(features)

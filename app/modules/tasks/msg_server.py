@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from app.core.architectures import ArchitectureError, param_count
 from app.core.coins import Coins, parse_amount, validate_denom
 from app.core.context import Context
@@ -67,11 +69,48 @@ def _validate_hyper(h: tasks_pb2.Hyperparams) -> None:
     _require(1 <= h.local_epochs <= 1000, "local_epochs must be in [1, 1000]")
 
 
-def _validate_data(d: tasks_pb2.DataRef) -> None:
-    """A named dataset and an evaluation data reference with its 32-byte hash."""
+def _validate_names(names: Sequence[str], field: str, count: int, what: str) -> None:
+    """None, or exactly count distinct printable names of 1-_MAX_NAME characters."""
+    if not names:
+        return
+    _require(len(names) == count, f"data.schema.{field} must name all {count} {what}, got {len(names)}")
+    for i, name in enumerate(names):
+        _require(
+            0 < len(name) <= _MAX_NAME and name.isprintable(),
+            f"data.schema.{field}[{i}] must be 1-{_MAX_NAME} printable characters",
+        )
+    _require(len(set(names)) == len(names), f"data.schema.{field} names something twice")
+
+
+def _validate_schema(schema: tasks_pb2.DataSchema, model: tasks_pb2.ModelSpec) -> None:
+    """Names that fit the model's features and classes, and a standardization of every feature.
+
+    The work is linear in the feature count, which the tx's own bytes bound (each entry takes one).
+    """
+    _validate_names(schema.feature_names, "feature_names", model.n_features, "features")
+    _validate_names(schema.label_names, "label_names", model.n_classes, "classes")
+    column = schema.label_column
+    _require(
+        len(column) <= _MAX_NAME and column.isprintable(),
+        f"data.schema.label_column must be at most {_MAX_NAME} printable characters",
+    )
+    _require(column not in schema.feature_names, f"data.schema.label_column {column!r} is also a feature")
+    if schema.HasField("standardization"):
+        stats = schema.standardization
+        _require(
+            len(stats.mean) == len(stats.scale) == model.n_features,
+            f"data.schema.standardization needs a mean and a scale for each of the {model.n_features} "
+            f"features, got {len(stats.mean)} and {len(stats.scale)}",
+        )
+        _require(min(stats.scale, default=1) >= 1, "data.schema.standardization scales must be at least 1")
+
+
+def _validate_data(d: tasks_pb2.DataRef, model: tasks_pb2.ModelSpec) -> None:
+    """A named dataset, an evaluation data reference with its 32-byte hash, and the data's schema."""
     _require(0 < len(d.dataset) <= _MAX_NAME, f"data.dataset must be 1-{_MAX_NAME} characters")
     _require(0 < len(d.eval_data) <= _MAX_REF, f"data.eval_data must be 1-{_MAX_REF} characters")
     _require(len(d.eval_hash) == HASH_LEN, f"data.eval_hash must be a {HASH_LEN}-byte SHA-256")
+    _validate_schema(d.schema, model)
 
 
 def _validate_schedule(s: tasks_pb2.Schedule) -> None:
@@ -100,7 +139,7 @@ def validate_post_task(msg: tx_pb2.MsgPostTask) -> None:
     except ArchitectureError as e:
         raise ErrInvalidTask.wrap(f"model: {e}") from None
     _validate_hyper(msg.hyper)
-    _validate_data(msg.data)
+    _validate_data(msg.data, msg.model)
     _validate_schedule(msg.schedule)
     _validate_coins(msg)
     _require(1 <= msg.min_workers <= msg.max_workers, "need 1 <= min_workers <= max_workers")
