@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from cli.blob import blob
 from cli.keys import keys
 from cli.light import light
 from cli.localnet import localnet
@@ -43,7 +44,7 @@ def cli() -> None:
     """Synod: an application-specific blockchain for decentralized machine learning."""
 
 
-for _command in (init, start, status, keys, tx, query, light, localnet, worker):
+for _command in (init, start, status, keys, tx, query, light, localnet, worker, blob):
     cli.add_command(_command)
 cli.add_command(task)  # `synod task plot`
 cli.add_command(demo)  # `synod demo`

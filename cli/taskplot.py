@@ -32,9 +32,17 @@ def task() -> None:
     is_flag=True,
     help="Also train the model centrally on all training rows and draw its accuracy as a dashed line.",
 )
+@click.option(
+    "--reference-data",
+    "train_data",
+    default=None,
+    help="Training rows for --reference on a task over the owner's own data: a data spec (e.g. train.csv).",
+)
 @home_option
 @node_option
-def plot(task_id: int, out: Path | None, reference: bool, home: str, node: str | None) -> None:
+def plot(
+    task_id: int, out: Path | None, reference: bool, train_data: str | None, home: str, node: str | None
+) -> None:
     """Download each round's checkpoint of TASK_ID (verified), evaluate it locally, write a PNG."""
     # JAX and matplotlib load here, not at `synod` start-up: every other command (and each
     # validator's `synod start`) stays fast.
@@ -47,10 +55,11 @@ def plot(task_id: int, out: Path | None, reference: bool, home: str, node: str |
         chain_task = client.task(task_id).task
         data = evaluation.task_eval_data(chain_task)
         checkpoints = evaluation.fetch_checkpoints(client, task_id)
+        evals = evaluation.evaluate_checkpoints(chain_task.model, checkpoints, data)
+        wanted = reference or train_data is not None
+        baseline = evaluation.reference_accuracy(chain_task, data, train_data) if wanted else None
     except (RpcError, CheckpointMismatch, DatasetError) as e:
         raise click.ClickException(str(e)) from None
-    evals = evaluation.evaluate_checkpoints(chain_task.model, checkpoints, data)
-    baseline = evaluation.reference_accuracy(chain_task, data) if reference else None
     title = f"task {task_id}: {chain_task.data.dataset} {chain_task.model.arch}, {len(data.y)} test rows"
     console.print(evaluation.round_table(evals, title))
     if baseline is not None:

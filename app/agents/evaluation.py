@@ -17,9 +17,10 @@ from rich.table import Table
 
 from app.client.tasks import TasksClient
 from app.core.architectures import param_count
-from app.ml.datasets import load_dataset
+from app.ml.datasets import DATASETS, DatasetError, load_dataset, load_shard
 from app.ml.evaldata import EvalData, load_eval_data
 from app.ml.quantize import WEIGHT_SPEC, decode, dequantize
+from app.ml.schema import TaskSchema
 from app.ml.train import TrainConfig, evaluate, train_centralized
 from synod.tasks.v1 import tasks_pb2
 
@@ -59,8 +60,13 @@ class RoundEval:
 
 
 def task_eval_data(task: tasks_pb2.Task) -> EvalData:
-    """The task's evaluation rows; DatasetError if they do not hash to the task's eval hash."""
-    return load_eval_data(task.data.eval_data, bytes(task.data.eval_hash))
+    """The task's evaluation rows as its model takes them (the schema's standardization applied).
+
+    DatasetError if they cannot be fetched, do not hash to the task's eval hash, or do not fit its schema.
+    """
+    raw = load_eval_data(task.data.eval_data, bytes(task.data.eval_hash), int(task.model.n_classes))
+    x, y = TaskSchema.from_task(task).fit(raw.x, raw.y, f"evaluation data {raw.reference}")
+    return EvalData(raw.reference, x, y, int(task.model.n_classes))
 
 
 def fetch_checkpoint(client: TasksClient, task_id: int, round_: int) -> Checkpoint:
@@ -90,12 +96,26 @@ def evaluate_checkpoints(
     return [evaluate_checkpoint(model, checkpoint, data) for checkpoint in ordered]
 
 
-def reference_accuracy(task: tasks_pb2.Task, data: EvalData) -> float:
-    """Accuracy on data of the task's model trained centrally on every training row, the baseline."""
+def reference_accuracy(task: tasks_pb2.Task, data: EvalData, train_data: str | None = None) -> float:
+    """Accuracy on data of the task's model trained centrally on every training row, the baseline.
+
+    The rows are the package dataset's training part, or for a task on the owner's own data the
+    data spec train_data names (read through the task's schema); DatasetError if there are none.
+    """
     # The workers' shards partition exactly these rows. The reference makes as many passes over them
     # as the federation does in all (rounds x local epochs), with the task's optimizer and batch size.
-    match = _SPLIT.search(task.data.eval_data)
-    dataset = load_dataset(task.data.dataset, seed=int(match[1]) if match else 0)
+    if train_data is not None:
+        shard = load_shard(train_data, TaskSchema.from_task(task))
+        x, y = shard.x, shard.y
+    elif task.data.dataset in DATASETS:
+        match = _SPLIT.search(task.data.eval_data)
+        dataset = load_dataset(task.data.dataset, seed=int(match[1]) if match else 0)
+        x, y = dataset.x_train, dataset.y_train
+    else:
+        raise DatasetError(
+            f"task {task.id} learns the owner's own data ({task.data.dataset}): name the training rows "
+            "to train the reference on"
+        )
     hyper = task.hyper
     config = TrainConfig(
         optimizer=hyper.optimizer,
@@ -103,7 +123,7 @@ def reference_accuracy(task: tasks_pb2.Task, data: EvalData) -> float:
         batch_size=int(hyper.batch_size),
         epochs=max(1, int(task.schedule.rounds) * int(hyper.local_epochs)),
     )
-    weights = train_centralized(task.model.arch, dataset.x_train, dataset.y_train, dataset.n_classes, config)
+    weights = train_centralized(task.model.arch, x, y, int(task.model.n_classes), config)
     accuracy, _ = evaluate(task.model.arch, weights, data.x, data.y)
     return accuracy
 

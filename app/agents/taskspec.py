@@ -4,18 +4,27 @@ Floats appear only here, off-chain: the learning rate becomes integer millionths
 model is drawn by JAX from ``init_seed`` and quantized to the chain's int32 weight format, and the
 evaluation data is hashed so workers and plotters can check they use the data the owner named.
 Every field has a default (DEFAULT_TASK_SPEC); a file overrides any subset.
+
+A task learns a package dataset (``dataset``) or the owner's own data: ``data.eval`` names a file of
+evaluation rows (CSV/TSV/Parquet/.npz/.npy or an image folder, app/ml/sources). Its rows are written
+in canonical form as a blob under their hash (app/client/blobs.py) and the task carries the blob's
+URI (``data.uri`` + the hash when it is served, else file://) and hash, plus the data's schema
+(app/ml/schema.py): feature names, label names, the label column, and with ``data.standardize`` the
+per-feature statistics of ``data.stats`` (default: the evaluation rows). Evaluation data is public
+to the committee; training data never leaves its workers.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.core.coins import Coins, parse_coins
 from app.core.errors import SynodError
-from app.ml.datasets import load_dataset
+from app.ml.datasets import DATASETS, DatasetError, load_dataset
 from app.ml.evaldata import eval_reference, load_eval_data
 from app.ml.models import flatten, init_params
 from app.ml.quantize import WEIGHT_SPEC, encode, quantize
@@ -38,6 +47,16 @@ DEFAULT_TASK_SPEC: dict[str, Any] = {
     # Public training data only: workers reveal a trace of checkpoints every `every_steps` steps
     # and committees spot-check one segment (0: private data, no trace).
     "trace": {"every_steps": 0, "tolerance": 64},
+    # The owner's own data (see the module docstring); eval null: the package dataset above.
+    "data": {
+        "eval": None,
+        "label": None,
+        "labels": None,
+        "size": None,
+        "standardize": False,
+        "stats": None,
+        "uri": None,
+    },
 }
 
 
@@ -86,11 +105,74 @@ def _coin(text: str, field: str) -> coin_pb2.Coin:
     return coin_pb2.Coin(denom=denom, amount=str(amount))
 
 
-def build_post_task(owner: str, spec: dict[str, Any]) -> tx_pb2.MsgPostTask:
-    """Return the MsgPostTask for spec (already merged over the defaults) signed by owner."""
+@dataclass(frozen=True)
+class _Data:
+    """What a task's data section holds: the DataRef and the model's input sizes."""
+
+    ref: tasks_pb2.DataRef
+    n_features: int
+    n_classes: int
+
+
+def _package_data(spec: dict[str, Any]) -> _Data:
+    """A package dataset's evaluation part."""
+    data = load_dataset(spec["dataset"], seed=int(spec["split"]))
+    evaluation = load_eval_data(eval_reference(spec["dataset"], spec["eval"], int(spec["split"])))
+    ref = tasks_pb2.DataRef(
+        dataset=spec["dataset"], eval_data=evaluation.reference, eval_hash=evaluation.digest
+    )
+    return _Data(ref, data.n_features, data.n_classes)
+
+
+def _read(path: str, own: dict[str, Any], labels: tuple[str, ...] | None) -> Any:
+    """One of the owner's files, read with the data section's options."""
+    from app.ml.datasets import parse_data_spec
+    from app.ml.sources import read_source
+
+    size = parse_data_spec(f"{path}:size={own['size']}").size if own["size"] else None
+    return read_source(str(path), own["label"], size, labels)
+
+
+def _own_data(spec: dict[str, Any], blob_dir: Path | None) -> _Data:
+    """The owner's evaluation file as a published blob, and the schema it defines."""
+    from app.client.blobs import blob_uri, store_blob
+    from app.ml.evaldata import encode_eval_rows
+    from app.ml.schema import TaskSchema, compute_standardization
+
+    own = spec["data"]
+    if blob_dir is None:
+        raise TaskSpecError("data.eval: the evaluation rows need a directory to be published from")
+    if int(spec["trace"]["every_steps"]):
+        raise TaskSpecError("data.eval: trace tasks train on public package datasets, not the owner's files")
+    names = own["labels"].split(",") if isinstance(own["labels"], str) else own["labels"]
+    given = tuple(str(n) for n in names) if names else None
+    table = _read(own["eval"], own, given)
+    numbered = table.label_names == tuple(str(i) for i in range(table.n_classes))
+    labels = () if numbered and given is None else table.label_names
+    x = table.x.reshape(len(table.x), -1)
+    mean: tuple[int, ...] = ()
+    scale: tuple[int, ...] = ()
+    if own["standardize"]:
+        stats = _read(own["stats"], own, labels or None).x if own["stats"] else x
+        mean, scale = compute_standardization(stats)
+    schema = TaskSchema(
+        x.shape[1], table.n_classes, table.feature_names or (), labels, own["label"] or "", mean, scale
+    )
+    path, digest = store_blob(blob_dir, encode_eval_rows(x, table.y))
+    name = spec["dataset"] if spec["dataset"] not in DATASETS else Path(own["eval"]).stem[:64] or "data"
+    ref = tasks_pb2.DataRef(
+        dataset=name, eval_data=blob_uri(path, own["uri"]), eval_hash=digest, schema=schema.to_proto()
+    )
+    return _Data(ref, schema.n_features, schema.n_classes)
+
+
+def build_post_task(owner: str, spec: dict[str, Any], blob_dir: Path | None = None) -> tx_pb2.MsgPostTask:
+    """Return the MsgPostTask for spec (already merged over the defaults) signed by owner.
+
+    With the owner's own data (data.eval), its evaluation rows are stored as a blob in blob_dir.
+    """
     try:
-        data = load_dataset(spec["dataset"], seed=int(spec["split"]))
-        evaluation = load_eval_data(eval_reference(spec["dataset"], spec["eval"], int(spec["split"])))
+        data = _own_data(spec, blob_dir) if spec["data"]["eval"] else _package_data(spec)
         model, hyper, sched, workers = spec["model"], spec["hyper"], spec["schedule"], spec["workers"]
         params = init_params(model["arch"], data.n_features, data.n_classes, int(model["init_seed"]))
         weights = encode(quantize(flatten(params), WEIGHT_SPEC), WEIGHT_SPEC)
@@ -106,9 +188,7 @@ def build_post_task(owner: str, spec: dict[str, Any]) -> tx_pb2.MsgPostTask:
                 batch_size=int(hyper["batch_size"]),
                 local_epochs=int(hyper["local_epochs"]),
             ),
-            data=tasks_pb2.DataRef(
-                dataset=spec["dataset"], eval_data=evaluation.reference, eval_hash=evaluation.digest
-            ),
+            data=data.ref,
             schedule=tasks_pb2.Schedule(**{k: int(v) for k, v in sched.items()}),
             min_workers=int(workers["min"]),
             max_workers=int(workers["max"]),
@@ -128,5 +208,9 @@ def build_post_task(owner: str, spec: dict[str, Any]) -> tx_pb2.MsgPostTask:
             if int(spec["trace"]["every_steps"])
             else None,
         )
+    except DatasetError as e:
+        raise TaskSpecError(str(e)) from None
+    except OSError as e:
+        raise TaskSpecError(f"cannot publish the evaluation rows in {blob_dir}: {e.strerror or e}") from None
     except (KeyError, TypeError, ValueError) as e:
         raise TaskSpecError(f"invalid task spec: {e}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,16 +43,41 @@ _POST_FLAGS: list[tuple[str, tuple[str, ...], type | click.ParamType]] = [
     ("--stake", ("workers", "stake"), str),
     ("--reward", ("reward",), str),
     ("--rule", ("aggregation", "rule"), str),
+    # The owner's own data (app/agents/taskspec.py): evaluation rows published as a blob.
+    ("--eval-data", ("data", "eval"), click.Path(exists=True)),
+    ("--label", ("data", "label"), str),
+    ("--labels", ("data", "labels"), str),
+    ("--image-size", ("data", "size"), str),
+    ("--stats-data", ("data", "stats"), click.Path(exists=True)),
+    ("--eval-url", ("data", "uri"), str),
 ]
+_POST_HELP = {
+    "--eval-data": "Your own evaluation rows (CSV/TSV/Parquet/.npz/.npy or an image folder); they are "
+    "published as a blob and the task commits to their hash. Public to the committee.",
+    "--label": "The label column of --eval-data (and of every worker's file); default 'label'.",
+    "--labels": "Class names in order, comma-separated (default: the evaluation file's labels, sorted).",
+    "--image-size": "WxH every image is resized to (image folders).",
+    "--stats-data": "With --standardize: the rows whose per-feature statistics the task publishes.",
+    "--eval-url": "Base URL the blob is served under (`synod blob serve DIR`); default: a file:// URI.",
+}
 
 
 def _post_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """One option per common task spec field; each overrides --file and the defaults."""
     for flag, path, kind in reversed(_POST_FLAGS):
-        command = click.option(flag, default=None, type=kind, help=f"Task spec field {'.'.join(path)}.")(
-            command
-        )
-    return command
+        help_text = _POST_HELP.get(flag, f"Task spec field {'.'.join(path)}.")
+        command = click.option(flag, default=None, type=kind, help=help_text)(command)
+    command = click.option(
+        "--standardize/--no-standardize",
+        default=None,
+        help="Publish per-feature mean and scale with the task, applied by every party (--eval-data).",
+    )(command)
+    return click.option(
+        "--blob-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where the evaluation blob is written (default: HOME/blobs); serve it with `synod blob serve`.",
+    )(command)
 
 
 def _spec_from(file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +92,8 @@ def _spec_from(file: str | None, flags: dict[str, Any]) -> dict[str, Any]:
             for part in path[:-1]:
                 target = target[part]
             target[path[-1]] = value
+    if flags["standardize"] is not None:
+        spec["data"]["standardize"] = flags["standardize"]
     return spec
 
 
@@ -86,9 +114,14 @@ def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
 
     key = load_key(opts["home"], from_key)
     try:
-        msg = build_post_task(key.address, _spec_from(spec_file, opts))
+        blob_dir = Path(opts["blob_dir"] or Path(opts["home"]) / "blobs")
+        msg = build_post_task(key.address, _spec_from(spec_file, opts), blob_dir)
     except TaskSpecError as e:
         raise click.BadParameter(str(e), param_hint="--file or the task flags") from None
+    if "://" in msg.data.eval_data:
+        click.echo(
+            f"evaluation rows published at {msg.data.eval_data} (sha256 {msg.data.eval_hash.hex()})", err=True
+        )
     summary = (
         f"post task {msg.description!r}: {msg.model.arch} on {msg.data.dataset}, "
         f"{msg.schedule.rounds} rounds, "

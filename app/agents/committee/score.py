@@ -92,11 +92,11 @@ class LocalScorer:
     def _eval_data(self, task: tasks_pb2.Task) -> EvalData:
         """The task's evaluation rows, checked against its eval hash."""
         if task.id not in self._data:
+            from app.agents.evaluation import task_eval_data
             from app.ml.datasets import DatasetError
-            from app.ml.evaldata import load_eval_data
 
             try:
-                self._data[task.id] = load_eval_data(task.data.eval_data, bytes(task.data.eval_hash))
+                self._data[task.id] = task_eval_data(task)
             except DatasetError as e:
                 raise ScoringError(f"task {task.id}: {e}") from None
         return self._data[task.id]
