@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from app.agents.taskspec import build_post_task
+from app.agents.taskspec import TaskSpecError, build_post_task
 from app.client.keyring import KeyInfo, Keyring
 from app.client.rpc import CometRPC, RpcError
 from app.client.sender import TxSender
@@ -113,9 +113,16 @@ def fund(sender: TxSender, addresses: Sequence[str], amount: Coins) -> int:
     return sender.wait(sender.broadcast(prepared), timeout=_TX_TIMEOUT_SECONDS).height
 
 
-def post_task(sender: TxSender, spec: dict[str, Any]) -> int:
-    """Post the task spec (merged over the defaults) as sender; return the new task's id."""
-    outcome = sender.send([build_post_task(sender.key.address, spec)], timeout=_TX_TIMEOUT_SECONDS)
+def post_task(sender: TxSender, spec: dict[str, Any], blob_dir: Path | None = None) -> int:
+    """Post the task spec (merged over the defaults) as sender; return the new task's id.
+
+    A task on the user's own data publishes its evaluation rows as a blob in blob_dir.
+    """
+    try:
+        msg = build_post_task(sender.key.address, spec, blob_dir)
+    except TaskSpecError as e:
+        raise DemoError(f"cannot post the task: {e}") from None
+    outcome = sender.send([msg], timeout=_TX_TIMEOUT_SECONDS)
     task_id = outcome.attribute("post_task", "task_id")
     if task_id is None:
         raise DemoError(f"the post-task transaction {outcome.txhash} emitted no task id")

@@ -80,16 +80,24 @@ def _agreement_table(answers: list[NodeAnswer], expected: bytes) -> Table:
 
 
 def report_results(
-    console: Console, watcher: TaskWatcher, spec: net.LocalnetSpec, plot: Path, title: str
+    console: Console,
+    watcher: TaskWatcher,
+    spec: net.LocalnetSpec,
+    plot: Path,
+    title: str,
+    train_data: str | None = None,
 ) -> DemoResult:
-    """Print the results, write the plot, and return them; DemoError if the validators disagree."""
+    """Print the results, write the plot, and return them; DemoError if the validators disagree.
+
+    train_data names the workers' pooled rows for the reference when the task is on the user's data.
+    """
     evals = watcher.final_evals()
     if len(evals) < 2:
         raise DemoError(f"task {watcher.task_id} ended with no aggregated round to show")
     console.print(f"task {watcher.task_id}, every checkpoint evaluated here on the task's test data:")
     console.print(round_table(evals))
     console.print("training the centralized reference on the union of the workers' data ...")
-    reference = reference_accuracy(watcher.task, watcher.data)
+    reference = reference_accuracy(watcher.task, watcher.data, train_data)
     answers = collect_final_hashes(spec, watcher.task_id)
     final = evals[-1]
     console.print(_agreement_table(answers, final.model_hash))

@@ -36,10 +36,12 @@ from app.client.tasks import TasksClient
 from app.core.coins import parse_coins
 from app.demo import chain
 from app.demo.chain import DemoError
+from app.demo.owndata import OwnData, prepare_own_data
 from app.demo.results import DemoResult, report_results
 from app.demo.view import TaskWatcher, WorkerInfo, render
 from app.demo.workers import WorkerProcess, log_tail, start_worker, stop_workers, worker_data_spec
 from app.ml.datasets import load_shard
+from app.ml.schema import TaskSchema
 from app.node import localnet as net
 
 __all__ = ["DemoError", "DemoOptions", "DemoResult", "compute_schedule", "run_demo"]
@@ -70,6 +72,9 @@ class DemoOptions:
     seed: int = 7
     validators: int = 4
     base_ip: str | None = None  # node 0's address; None: 127.0.0.1 if free, else a free 127.0.X.1
+    data: Path | None = None  # the user's own file or image folder (app/demo/owndata.py); None: digits
+    label: str | None = None  # its label column (tabular files)
+    arch: str | None = None  # the model; None: logreg on digits, or one suited to --data
 
 
 def compute_schedule(block_seconds: float, rounds: int, workers: int, cores: int) -> dict[str, int]:
@@ -96,12 +101,18 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def _task_spec(options: DemoOptions, block_seconds: float) -> dict[str, Any]:
-    """The default task with the demo's rounds, schedule and worker counts."""
+def _task_spec(options: DemoOptions, block_seconds: float, own: OwnData | None) -> dict[str, Any]:
+    """The default task with the demo's rounds, schedule and worker counts (and data, and model)."""
     schedule = compute_schedule(block_seconds, options.rounds, options.workers, _usable_cores())
-    return load_task_spec(
-        {"schedule": schedule, "workers": {"min": min(2, options.workers), "max": max(8, options.workers)}}
-    )
+    spec: dict[str, Any] = {
+        "schedule": schedule,
+        "workers": {"min": min(2, options.workers), "max": max(8, options.workers)},
+    }
+    if own is not None:
+        spec |= own.spec_overrides(options.arch)
+    elif options.arch:
+        spec["model"] = {"arch": options.arch}
+    return load_task_spec(spec)
 
 
 def _prepare_directory(directory: Path | None) -> Path:
@@ -122,12 +133,13 @@ def _prepare_directory(directory: Path | None) -> Path:
     return root
 
 
-def _shard_summary(data_spec: str) -> str:
+def _shard_summary(data_spec: str, schema: TaskSchema) -> str:
     """Rows and the three most common labels of a worker's shard: `301 rows, labels 3 41%, 8 22%, 0 9%`."""
-    shard = load_shard(data_spec)
+    shard = load_shard(data_spec, schema)
+    names = schema.label_names or tuple(str(i) for i in range(schema.n_classes))
     labels, counts = np.unique(shard.y, return_counts=True)
     top = sorted(zip(counts.tolist(), labels.tolist(), strict=True), reverse=True)[:3]
-    shares = ", ".join(f"{label} {100 * count / len(shard.y):.0f}%" for count, label in top)
+    shares = ", ".join(f"{names[label]} {100 * count / len(shard.y):.0f}%" for count, label in top)
     return f"{len(shard.y)} rows, labels {shares}"
 
 
@@ -180,6 +192,7 @@ class _Demo:
     keys: list[KeyInfo] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    own: OwnData | None = None
 
     def step(self, text: str) -> None:
         """Announce a step."""
@@ -188,12 +201,16 @@ class _Demo:
     def run(self) -> DemoResult:
         """Every step, then the results; the finally clause stops what was started."""
         try:
+            self._read_own_data()
             block_seconds = self._start_network()
             sender = chain.validator_sender(self._spec, 0)
             task_id = self._fund_and_post(sender, block_seconds)
             infos = self._start_workers(task_id)
             watcher = self._follow(task_id, infos)
-            return report_results(self.console, watcher, self._spec, self._plot_path(), self._title(watcher))
+            train = str(self.own.train) if self.own else None
+            return report_results(
+                self.console, watcher, self._spec, self._plot_path(), self._title(watcher), train
+            )
         finally:
             self._shutdown()
 
@@ -202,6 +219,22 @@ class _Demo:
         """The running network's spec."""
         assert self.spec is not None, "the localnet has not been started"
         return self.spec
+
+    def _read_own_data(self) -> None:
+        """Split --data into evaluation rows and the workers' pool, before any node starts."""
+        if self.options.data is None:
+            return
+        self.step(f"reading your data: {self.options.data}")
+        own = prepare_own_data(
+            self.options.data, self.options.label, self.root / "data", self.options.seed, self.options.workers
+        )
+        kind = "images" if own.image else "rows"
+        self.console.print(
+            f"{own.rows} {kind} of {own.features} features, classes {', '.join(own.label_names)}: "
+            f"{own.held_out} held out as the task's public evaluation data "
+            f"({own.eval}), the rest shared among the workers ({own.train})"
+        )
+        self.own = own
 
     def _start_network(self) -> float:
         """Start the localnet and return its measured seconds per block."""
@@ -225,10 +258,10 @@ class _Demo:
         self.console.print(
             f"sent {_WORKER_FUNDS} to each in block {height}; keyrings under {homes[0].parent}"
         )
-        spec = _task_spec(self.options, block_seconds)
+        spec = _task_spec(self.options, block_seconds, self.own)
         s = spec["schedule"]
         self.step(f"posting the task: {spec['description']}")
-        task_id = chain.post_task(sender, spec)
+        task_id = chain.post_task(sender, spec, self.root / "blobs")
         self.console.print(
             f"task {task_id}: {s['rounds']} rounds of commit {s['commit_blocks']} + reveal "
             f"{s['reveal_blocks']} blocks after a {s['join_blocks']}-block join phase, "
@@ -241,13 +274,15 @@ class _Demo:
         count = self.options.workers
         self.step(f"starting {count} workers (logs in {self.root / 'logs'})")
         infos = []
+        schema = TaskSchema.from_task(TasksClient(CometRPC(chain.rpc_url(self._spec, 0))).task(task_id).task)
+        pool = str(self.own.train) if self.own else "digits"
         for i, key in enumerate(self.keys):
-            spec = worker_data_spec("digits", i, count, self.options.alpha, self.options.seed)
+            spec = worker_data_spec(pool, i, count, self.options.alpha, self.options.seed)
             url = chain.rpc_url(self._spec, i % self._spec.validators)
             home, log = self.root / "workers" / f"worker{i}", self.root / "logs" / f"worker{i}.log"
             process = start_worker(i, key.address, home, task_id, url, spec, log)
             self.workers.append(process)
-            infos.append(WorkerInfo(process, _shard_summary(spec)))
+            infos.append(WorkerInfo(process, _shard_summary(spec, schema)))
         return infos
 
     def _follow(self, task_id: int, infos: list[WorkerInfo]) -> TaskWatcher:

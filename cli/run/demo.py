@@ -58,6 +58,17 @@ def _failures() -> tuple[type[Exception], ...]:
     default=None,
     help="Node 0's address, node i gets +i (default: 127.0.0.1 if free, else a free 127.0.X.1).",
 )
+@click.option(
+    "--data",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Your own data: a CSV/TSV/Parquet/.npz file or an image folder (one subfolder per class). A fifth "
+    "becomes the task's public evaluation rows, the rest the workers' private Dirichlet shards.",
+)
+@click.option("--label", default=None, help="The label column of --data (tabular files; default 'label').")
+@click.option(
+    "--arch", default=None, help="The model, e.g. logreg or mlp:64-32 (default: one suited to the data)."
+)
 def demo(
     workers: int,
     rounds: int,
@@ -67,8 +78,11 @@ def demo(
     alpha: float,
     seed: int,
     base_ip: str | None,
+    data: Path | None,
+    label: str | None,
+    arch: str | None,
 ) -> None:
-    """Start a localnet, post a digits task, run WORKERS JAX workers on non-IID shards, plot the result.
+    """Start a localnet, post a task (digits, or --data), run WORKERS JAX workers on non-IID shards, plot it.
 
     Shows each round live (commits, reveals, accepted updates, the new model's test accuracy),
     then the final accuracy beside a centrally trained reference, every validator's final model
@@ -81,7 +95,19 @@ def demo(
     if not console.is_terminal:
         console = Console(width=120)  # a log file or pipe: room for the tables, no wrapping at 80
     started = time.monotonic()
-    options = DemoOptions(workers, rounds, directory, keep, plot, alpha, seed, base_ip=base_ip)
+    options = DemoOptions(
+        workers,
+        rounds,
+        directory,
+        keep,
+        plot,
+        alpha,
+        seed,
+        base_ip=base_ip,
+        data=data,
+        label=label,
+        arch=arch,
+    )
     try:
         run_demo(options, console)
     except KeyboardInterrupt:

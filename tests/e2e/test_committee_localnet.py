@@ -1,18 +1,23 @@
 """Committees end to end: sampled validators score every update, and the chain slashes three cheats.
 
 A real four-validator localnet with vote extensions on: every block carries the BLS beacon, and all
-four validators are on committee duty from genesis. The owner posts a digits task with a score
-phase. Four `synod worker run` processes join: two honest, one that sign-flips its update
+four validators are on committee duty from genesis. The owner posts a task with a score phase on its
+own data: digits written as CSV files, its evaluation rows published with `--eval-data` and served
+by `synod blob serve` over HTTP, so every committee member fetches them by URI and checks them
+against the task's hash. Four `synod worker run` processes join, each on its shard of the training
+CSV: two honest, one that sign-flips its update
 (`--attack sign_flip:scale=2`) and one free-rider that replays another worker's earlier update
 (`--attack free_ride`). Every validator runs `synod committee run`; validator 3 attests without
 evaluating (`--attack lazy`). After three rounds: the sign-flipper's updates fail their scores and
 the free-rider's replays are caught, both lose stake; the lazy member strays from the median every
 round and is slashed; the honest workers are paid and the model improved. Every node agrees on
-every verdict.
+every verdict. At the end the served file is tampered with, and `synod task plot` refuses it.
 """
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,6 +31,7 @@ from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
 from app.core.fixedpoint import WEIGHT_FORMAT
+from app.ml.datasets import load_dataset
 from app.ml.evaldata import load_eval_data
 from app.ml.quantize import WEIGHT_SPEC, dequantize
 from app.ml.train import evaluate
@@ -38,7 +44,8 @@ from tests.e2e.localnet_helpers import Agents, Localnet, running_localnet, wait_
 pytestmark = pytest.mark.e2e
 
 VALIDATORS = 4
-ROUNDS, JOIN_BLOCKS, COMMIT_BLOCKS, REVEAL_BLOCKS, SCORE_BLOCKS = 3, 45, 8, 6, 10
+# The join phase covers eight processes (4 workers, 4 members) importing JAX and compiling on 2 cores.
+ROUNDS, JOIN_BLOCKS, COMMIT_BLOCKS, REVEAL_BLOCKS, SCORE_BLOCKS = 3, 75, 8, 6, 10
 REWARD, STAKE = 9_000_000, 10_000
 # Scale 2: a scale-1 flip of a converged round's small update can land within max_score_drop_bps of
 # its peers (it did in round 3 here); an attacker who means harm scales it.
@@ -56,19 +63,47 @@ def network(tmp_path_factory: pytest.TempPathFactory):
         yield localnet
 
 
-def _post_task(localnet: Localnet) -> int:
-    """A committee-scored digits task through node0; returns its id."""
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _write_csv(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
+    """Rows as a CSV with features p0.. and a label column `digit` (float32 values written exactly)."""
+    header = ",".join([*(f"p{j}" for j in range(x.shape[1])), "digit"])
+    lines = [
+        ",".join([*(repr(float(v)) for v in row), str(int(label))]) for row, label in zip(x, y, strict=True)
+    ]
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def _own_data(directory: Path) -> tuple[Path, Path]:
+    """Digits (split 0) as the owner's files: train.csv for the workers and eval.csv for the task."""
+    data = load_dataset("digits", seed=0)
+    directory.mkdir(parents=True, exist_ok=True)
+    return (
+        _write_csv(directory / "train.csv", data.x_train, data.y_train),
+        _write_csv(directory / "eval.csv", data.x_test, data.y_test),
+    )
+
+
+def _post_task(localnet: Localnet, eval_file: Path, blobs: Path, url: str) -> int:
+    """A committee-scored task on the owner's CSV through node0, its rows served at url; returns its id."""
     flags = {
-        "--dataset": "digits", "--arch": "logreg", "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
+        "--dataset": "digits-csv", "--arch": "logreg", "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
         "--commit-blocks": COMMIT_BLOCKS, "--reveal-blocks": REVEAL_BLOCKS, "--score-blocks": SCORE_BLOCKS,
         "--min-workers": 2, "--max-workers": 4, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn",
-        "--rule": "mean",
+        "--rule": "mean", "--eval-data": eval_file, "--label": "digit", "--blob-dir": blobs,
+        "--eval-url": url,
     }  # fmt: skip
     args = [str(part) for pair in flags.items() for part in pair]
     return int(localnet.tx("task", "post", "--from", "validator", *args, via=0)["task_id"])
 
 
-def _start_agents(localnet: Localnet, agents: Agents, task_id: int) -> list[str]:
+def _start_agents(localnet: Localnet, agents: Agents, task_id: int, train_file: Path) -> list[str]:
     """Fund and start the four workers and the four committee members; return worker addresses."""
     home = agents.root / "workers"
     keyring = Keyring(home)
@@ -81,7 +116,7 @@ def _start_agents(localnet: Localnet, agents: Agents, task_id: int) -> list[str]
     for i, attack in enumerate(WORKER_ATTACKS):
         argv = [
             synod, "worker", "run", "--task", str(task_id), "--key", f"w{i}", "--home", str(home),
-            "--data", f"digits:shard={i}/{len(WORKER_ATTACKS)}:seed=3",
+            "--data", f"{train_file}:shard={i}/{len(WORKER_ATTACKS)}:seed=3",
             "--node", net.rpc_address(localnet.spec, i % VALIDATORS), "--quiet", "-o", "json",
         ]  # fmt: skip
         agents.start(f"w{i}", argv + (["--attack", attack] if attack else []))
@@ -106,12 +141,26 @@ def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
     network: Localnet, tmp_path: Path
 ) -> None:
     started = time.monotonic()
-    task_id = _post_task(network)
-    agents = Agents(tmp_path)
+    train_file, eval_file = _own_data(tmp_path / "owner")
+    blobs, url = tmp_path / "blobs", f"http://127.0.0.1:{_free_port()}"
+    task_id = _post_task(network, eval_file, blobs, url)
+    server = Agents(tmp_path)  # the owner's file server, up until the tampered rows are refused
+    server.start("blobs", [find_binary("synod"), "blob", "serve", str(blobs), "--listen", url[7:]])
+    try:
+        _run_and_check(network, Agents(tmp_path), task_id, train_file, started)
+        task = TasksClient(network.rpc[0]).task(task_id).task
+        assert task.data.eval_data.startswith(url) and "GET /" in server.log("blobs")
+        _check_tampered_data_is_refused(network, task, tmp_path)
+    finally:
+        server.stop_all()
+
+
+def _run_and_check(network: Localnet, agents: Agents, task_id: int, train_file: Path, started: float) -> None:
+    """Run the workers and members through every round, then check verdicts, slashes and accuracy."""
     lazy_tokens = int(network.validator(network.operator(LAZY))["tokens"])
     client = TasksClient(network.rpc[0])
     try:
-        workers = _start_agents(network, agents, task_id)
+        workers = _start_agents(network, agents, task_id, train_file)
         summaries = {i: agents.finish(f"w{i}", timeout=300) for i in range(len(WORKER_ATTACKS))}
         wait_until(
             "round 3's scores", lambda: agents.check_running() and _scores(network, task_id, ROUNDS), 60
@@ -126,6 +175,20 @@ def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
     initial, final = _accuracy(client, task, 0), _accuracy(client, task, ROUNDS)
     assert final > max(initial + 0.3, 0.6), (initial, final)
     print(f"committee e2e: accuracy {initial:.1%} -> {final:.1%} in {time.monotonic() - started:.0f} s")
+
+
+def _check_tampered_data_is_refused(network: Localnet, task: tasks_pb2.Task, tmp_path: Path) -> None:
+    """Rows changed on the server after the task committed to them: `synod task plot` refuses them."""
+    blob = tmp_path / "blobs" / task.data.eval_hash.hex()
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1  # the last row's label
+    blob.write_bytes(bytes(data))
+    argv = [find_binary("synod"), "task", "plot", str(task.id), "--out", str(tmp_path / "plot.png")]
+    argv += ["--node", net.rpc_address(network.spec, 0)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"but the task committed to {task.data.eval_hash.hex()}: refused" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "plot.png").exists()
 
 
 def _scores(network: Localnet, task_id: int, round_: int, via: int = 0) -> committee_pb2.RoundScores | None:

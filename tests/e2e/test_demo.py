@@ -49,3 +49,52 @@ def test_demo_trains_a_better_model_that_every_validator_agrees_on(tmp_path: Pat
     assert (directory / "synod-demo.png").read_bytes().startswith(b"\x89PNG")
     assert not net.running_nodes(directory / "localnet")
     assert _processes_mentioning(str(directory)) == []
+
+
+_OWN_FINAL = re.compile(
+    r"final test accuracy ([\d.]+)% after 2 rounds \(initial model ([\d.]+)%, centralized reference ([\d.]+)%"
+)
+
+
+def _wine_csv(path: Path) -> Path:
+    """scikit-learn's wine as a user's CSV: named columns and a string label column `cultivar`."""
+    from sklearn.datasets import load_wine
+
+    data = load_wine()
+    header = ",".join([*(name.replace("/", "_") for name in data.feature_names), "cultivar"])
+    rows = [",".join([*map(str, x), f"cultivar_{y}"]) for x, y in zip(data.data, data.target, strict=True)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+@pytest.mark.timeout(360)
+def test_demo_learns_the_users_own_csv_and_refuses_a_malformed_one(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("alcohol,cultivar\n13.2,a\nnot-a-number,b\n")
+    refused = subprocess.run(
+        [SYNOD, "demo", "--data", str(bad), "--label", "cultivar", "--dir", str(tmp_path / "bad")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert refused.returncode == 1 and "column 'alcohol' is string, not a number" in refused.stderr, refused
+    assert "Traceback" not in refused.stderr and not (tmp_path / "bad" / "localnet").exists()
+
+    directory = tmp_path / "demo"
+    base_ip = net.find_free_base_ip(tmp_path, 4, salt=11)
+    args = ["demo", "--data", str(_wine_csv(tmp_path / "wine.csv")), "--label", "cultivar"]
+    args += ["--rounds", "2", "--workers", "2", "--dir", str(directory), "--base-ip", base_ip]
+    proc = subprocess.run([SYNOD, *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=330)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    assert "178 rows of 13 features, classes cultivar_0, cultivar_1, cultivar_2" in proc.stdout, output[
+        -3000:
+    ]
+    final = _OWN_FINAL.search(proc.stdout)
+    assert final is not None, output[-3000:]
+    assert float(final[1]) > float(final[2]) + 20, final[0]
+    assert "all 4 validators agree on the final model" in proc.stdout
+    blobs = list((directory / "blobs").iterdir())
+    assert len(blobs) == 1 and len(blobs[0].name) == 64  # the evaluation rows, published under their hash
+    assert not net.running_nodes(directory / "localnet")
