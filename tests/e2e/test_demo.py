@@ -56,15 +56,7 @@ _OWN_FINAL = re.compile(
 )
 
 
-def _wine_csv(path: Path) -> Path:
-    """scikit-learn's wine as a user's CSV: named columns and a string label column `cultivar`."""
-    from sklearn.datasets import load_wine
-
-    data = load_wine()
-    header = ",".join([*(name.replace("/", "_") for name in data.feature_names), "cultivar"])
-    rows = [",".join([*map(str, x), f"cultivar_{y}"]) for x, y in zip(data.data, data.target, strict=True)]
-    path.write_text("\n".join([header, *rows]) + "\n")
-    return path
+_WINE = REPO_ROOT / "examples" / "tabular_csv" / "wine.csv"
 
 
 @pytest.mark.timeout(360)
@@ -83,12 +75,12 @@ def test_demo_learns_the_users_own_csv_and_refuses_a_malformed_one(tmp_path: Pat
 
     directory = tmp_path / "demo"
     base_ip = net.find_free_base_ip(tmp_path, 4, salt=11)
-    args = ["demo", "--data", str(_wine_csv(tmp_path / "wine.csv")), "--label", "cultivar"]
+    args = ["demo", "--data", str(_WINE), "--label", "cultivar"]  # examples/tabular_csv/README.md
     args += ["--rounds", "2", "--workers", "2", "--dir", str(directory), "--base-ip", base_ip]
     proc = subprocess.run([SYNOD, *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=330)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
-    assert "178 rows of 13 features, classes cultivar_0, cultivar_1, cultivar_2" in proc.stdout, output[
+    assert "178 rows of 13 features, classes cultivar_1, cultivar_2, cultivar_3" in proc.stdout, output[
         -3000:
     ]
     final = _OWN_FINAL.search(proc.stdout)
