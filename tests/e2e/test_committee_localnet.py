@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from app.client.committee import CommitteeClient
@@ -25,15 +24,10 @@ from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
-from app.core.fixedpoint import WEIGHT_FORMAT
-from app.ml.evaldata import load_eval_data
-from app.ml.quantize import WEIGHT_SPEC, dequantize
-from app.ml.train import evaluate
 from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.committee.v1 import committee_pb2
-from synod.tasks.v1 import tasks_pb2
-from tests.e2e.localnet_helpers import Agents, Localnet, running_localnet, wait_until
+from tests.e2e.localnet_helpers import Agents, Localnet, checkpoint_accuracy, running_localnet, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -94,14 +88,6 @@ def _start_agents(localnet: Localnet, agents: Agents, task_id: int) -> list[str]
     return addresses
 
 
-def _accuracy(client: TasksClient, task: tasks_pb2.Task, round_: int) -> float:
-    """Test accuracy of a checkpoint on the task's hashed evaluation data."""
-    _, weights = client.model(task.id, round_)
-    data = load_eval_data(task.data.eval_data, task.data.eval_hash)
-    flat = dequantize(WEIGHT_FORMAT.decode(weights, len(weights) // WEIGHT_FORMAT.width), WEIGHT_SPEC)
-    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y)[0]
-
-
 def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
     network: Localnet, tmp_path: Path
 ) -> None:
@@ -123,7 +109,7 @@ def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
     _check_workers(client, task_id, workers, scores, summaries)
     _check_lazy_member(network, scores, lazy_tokens)
     task = client.task(task_id).task
-    initial, final = _accuracy(client, task, 0), _accuracy(client, task, ROUNDS)
+    initial, final = checkpoint_accuracy(client, task, 0), checkpoint_accuracy(client, task, ROUNDS)
     assert final > max(initial + 0.3, 0.6), (initial, final)
     print(f"committee e2e: accuracy {initial:.1%} -> {final:.1%} in {time.monotonic() - started:.0f} s")
 
