@@ -52,7 +52,7 @@ def load_trainer(spec: str) -> UserTrainer:
     if match is None:
         raise TrainerLoadError(
             f"trainer {spec!r} is not of the form pkg.module:attr (e.g. my_training:fit, "
-            "examples.flower_client.client:FlowerClient)"
+            "examples.flower_client.client:DigitsClient)"
         )
     module_name, attr = match["module"], match["attr"]
     module = _import(module_name)

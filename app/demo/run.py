@@ -3,7 +3,8 @@
 Steps: start the localnet; create one key per worker (each in its own home) and fund them from
 node0's genesis account; post the default task (digits, logreg, FedAvg) with phases sized in
 blocks from the measured block time; start `synod worker run` per key on a Dirichlet label-skewed
-shard, spread over the validators' RPCs; follow the rounds live, evaluating each checkpoint on the
+shard (the first `trainer_workers` with the user's own `--trainer` code), spread over the validators'
+RPCs; follow the rounds live, evaluating each checkpoint on the
 task's test data; then compare the final model with a centrally trained reference, ask every
 validator for the final model hash, and write the plot. Workers and nodes are stopped on the way
 out, whatever happened (Ctrl-C, SIGTERM or an error), unless `keep` leaves the network running.
@@ -70,6 +71,8 @@ class DemoOptions:
     seed: int = 7
     validators: int = 4
     base_ip: str | None = None  # node 0's address; None: 127.0.0.1 if free, else a free 127.0.X.1
+    trainer: str = ""  # pkg.module:attr of the user's own training code (`synod worker run --trainer`)
+    trainer_workers: int | None = None  # how many workers (the first ones) use it; None: all
 
 
 def compute_schedule(block_seconds: float, rounds: int, workers: int, cores: int) -> dict[str, int]:
@@ -241,13 +244,16 @@ class _Demo:
         count = self.options.workers
         self.step(f"starting {count} workers (logs in {self.root / 'logs'})")
         infos = []
+        trainer, with_trainer = self.options.trainer, self.options.trainer_workers
         for i, key in enumerate(self.keys):
             spec = worker_data_spec("digits", i, count, self.options.alpha, self.options.seed)
             url = chain.rpc_url(self._spec, i % self._spec.validators)
             home, log = self.root / "workers" / f"worker{i}", self.root / "logs" / f"worker{i}.log"
-            process = start_worker(i, key.address, home, task_id, url, spec, log)
+            own = trainer if trainer and (with_trainer is None or i < with_trainer) else ""
+            process = start_worker(i, key.address, home, task_id, url, spec, log, own)
             self.workers.append(process)
-            infos.append(WorkerInfo(process, _shard_summary(spec)))
+            summary = _shard_summary(spec)
+            infos.append(WorkerInfo(process, f"{summary} ({own})" if own else summary))
         return infos
 
     def _follow(self, task_id: int, infos: list[WorkerInfo]) -> TaskWatcher:

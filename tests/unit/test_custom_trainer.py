@@ -1,5 +1,5 @@
 """Bring-your-own training code: loading `pkg.module:attr`, the fit and real-flwr adapters, the checks
-of what the user's code returns, the worker running it, run_worker's arguments."""
+of what the user's code returns, the worker running it, run_worker's arguments, and the two examples."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from app.agents.usercode import TrainerLoadError, UserTrainer, load_trainer, res
 from app.agents.worker import WorkerError, run_worker
 from app.agents.worker.agent import Worker, WorkerConfig
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
+from app.ml.datasets import load_dataset
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize
+from app.ml.train import evaluate
 from cli.main import cli
 from synod.tasks.v1 import tasks_pb2
 from tests.integration.harness import test_key
@@ -326,6 +328,24 @@ def test_run_worker_refuses_bad_arguments_before_touching_the_node(
         run_worker(**arguments)
 
 
+# --- the examples ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spec", ["examples.custom_trainer.trainer:fit", "examples.flower_client.client:DigitsClient"]
+)
+def test_each_example_trains_a_better_digits_model(spec: str, monkeypatch) -> None:
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    task = _task("logreg", 64, 10)
+    trainer = CustomTrainer(task, "digits:shard=0/2:seed=1", load_trainer(spec))
+    start = np.zeros(64 * 10 + 10, np.int64)
+    trained = trainer.train(WEIGHT_FORMAT.encode(start), 1, BOB)
+    new = dequantize(UPDATE_FORMAT.decode(trained.update, start.size), UPDATE_SPEC)
+    data = load_dataset("digits")
+    assert trained.num_samples > 500
+    assert evaluate("logreg", new, data.x_test, data.y_test)[0] > 0.8
+
+
 # --- synod worker run --trainer ---------------------------------------------------------------------
 
 
@@ -342,5 +362,19 @@ def test_the_cli_refuses_a_bad_trainer_before_reading_a_key(args: list[str], mes
     result = CliRunner().invoke(
         cli, ["worker", "run", "--task", "1", "--key", "k", *args, "--home", str(tmp_path)]
     )
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--trainer", "no_such_module_here:fit"], "Invalid value for --trainer: trainer module"),
+        (["--trainer-workers", "1"], "--trainer-workers needs --trainer and at most --workers (4)"),
+        (["--trainer", "operator:add", "--trainer-workers", "5"], "at most --workers (4)"),
+    ],
+)
+def test_the_demo_refuses_a_bad_trainer_before_starting_anything(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["demo", *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
