@@ -59,7 +59,8 @@ def load_trainer(spec: str) -> UserTrainer:
     target: Any = module
     for part in attr.split("."):
         if not hasattr(target, part):
-            raise TrainerLoadError(f"trainer {spec!r}: {target.__name__!r} has no attribute {part!r}")
+            owner = getattr(target, "__name__", type(target).__name__)
+            raise TrainerLoadError(f"trainer {spec!r}: {owner!r} has no attribute {part!r}")
         target = getattr(target, part)
     return resolve_trainer(target, spec)
 
@@ -72,7 +73,7 @@ def _import(module_name: str) -> Any:
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        if e.name is not None and module_name.startswith(e.name):
+        if e.name is not None and (module_name + ".").startswith(e.name + "."):  # it, or a parent
             raise TrainerLoadError(
                 f"trainer module {module_name!r} not found in {cwd} or the installed packages "
                 f"(no module {e.name!r}); run from the directory that holds it or install it"

@@ -169,6 +169,8 @@ def test_a_trainer_is_imported_from_the_working_directory(tmp_path: Path, monkey
         ("a-b:fit", "not of the form"),
         ("no_such_module_here:fit", "not found in .* or the installed packages"),
         ("json:no_such_attr", "'json' has no attribute 'no_such_attr'"),
+        ("json:decoder.scanstring.nope", "'scanstring' has no attribute 'nope'"),
+        ("json:__doc__.nope", "'str' has no attribute 'nope'"),
         ("json.decoder:JSONDecoder", "is not a NumPyClient"),
         ("json:__doc__", "a str is neither a fit function nor a NumPyClient"),
     ],
@@ -188,6 +190,10 @@ def test_a_module_that_fails_to_import_is_a_load_error(tmp_path: Path, monkeypat
     missing_dependency = _module(tmp_path, "import no_such_dependency_xyz\n")
     with pytest.raises(TrainerLoadError, match="failed: No module named 'no_such_dependency_xyz'"):
         load_trainer(f"{missing_dependency}:fit")
+    # A missing dependency whose name starts the module's name is still the dependency's fault.
+    prefix = _module(tmp_path, "import user\n")
+    with pytest.raises(TrainerLoadError, match="failed: No module named 'user'"):
+        load_trainer(f"{prefix}:fit")
 
 
 # --- checks of what fit returns ------------------------------------------------------------------------
