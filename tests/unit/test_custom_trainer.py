@@ -27,7 +27,7 @@ from synod.tasks.v1 import tasks_pb2
 from tests.integration.harness import test_key
 from tests.integration.tasks_harness import ARCH, N_CLASSES, N_FEATURES, SIZE, initial_weights
 from tests.unit import test_worker
-from tests.unit.test_worker import BOB, FakeNode
+from tests.unit.test_worker import BOB, Crash, FakeNode
 
 node = test_worker.node  # the fixture: a one-worker task on the in-process App
 
@@ -287,6 +287,25 @@ def test_a_worker_with_a_fit_function_contributes_every_round(node: FakeNode, tm
     assert (summary.status, summary.accepted_updates) == ("finished", 2)
     assert [int(f["tx_result"]["code"]) for f in node.txs_of("MsgRevealUpdate")] == [0, 0]
     assert node.tc.participant("bob").accepted_updates == 2
+
+
+def test_a_restarted_worker_reveals_what_the_trainer_made_without_training_again(
+    node: FakeNode, tmp_path: Path
+) -> None:
+    rounds: list[object] = []
+
+    def fit(parameters: list[np.ndarray], config: dict) -> tuple[list[np.ndarray], int, dict]:
+        rounds.append(config["round"])
+        w, b = parameters
+        return [w + 0.1 * int(config["round"]), b], 30, {}
+
+    node.crash_on_broadcast = ("MsgCommitUpdate", "after")  # killed once its commitment is in the mempool
+    with pytest.raises(Crash):
+        _worker(node, tmp_path, trainer=resolve_trainer(fit)).run()
+    assert rounds == [0, 1]
+    summary = _worker(node, tmp_path, trainer=resolve_trainer(fit)).run()
+    assert rounds.count(1) == 1 and rounds[-1] == 2  # round 1 was revealed from the state file
+    assert summary.accepted_updates == 2
 
 
 def test_a_worker_whose_trainer_fails_stops_before_committing(node: FakeNode, tmp_path: Path) -> None:
