@@ -4,13 +4,13 @@
 # A second run checks each step's stamp and does nothing slow.
 #   SYNOD_SETUP_STEPS=python,go,protos   which steps to run (default: all three; the Dockerfile
 #                                        runs "go" in its Go stage and "python,protos" after it)
-#   SYNOD_SETUP_EXTRAS=ml,dev            optional dependency groups to install (default: ml,dev)
+#   SYNOD_SETUP_EXTRAS=ml,dev,flower     optional dependency groups to install (default: ml,dev,flower)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=$ROOT/.venv
 PY=${PYTHON:-python3}
-EXTRAS=${SYNOD_SETUP_EXTRAS:-ml,dev}
+EXTRAS=${SYNOD_SETUP_EXTRAS:-ml,dev,flower}
 COMETBFT_VERSION=$(sed -n 's/^COMETBFT_VERSION = "\(.*\)"$/\1/p' app/node/toolchain.py)
 # grpcurl: the e2e tests list and call the node's gRPC services with the real tool.
 GRPCURL_VERSION=$(sed -n 's/^GRPCURL_VERSION = "\(.*\)"$/\1/p' app/node/toolchain.py)

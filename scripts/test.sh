@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check app cli tests bench
-.venv/bin/ruff format --check app cli tests bench
+.venv/bin/ruff check app cli tests bench examples
+.venv/bin/ruff format --check app cli tests bench examples
 .venv/bin/lint-imports
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"

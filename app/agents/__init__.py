@@ -10,7 +10,8 @@ decision of what to do next), `state.py` (what survives a restart, where it has 
 - `ensemble/`   the validator's sidecar for fast queries (`synod ensemble run`)
 
 The flat modules here are shared by several agents and the CLI: task specs, local training and
-evaluation, progress display, retries, state files, update files and the transaction sender.
+evaluation, the user's own training code (`usercode.py` loads it, `custom_training.py` runs it),
+progress display, retries, state files, update files and the transaction sender.
 """
 
 __all__ = ["committee", "ensemble", "predictor", "worker"]

@@ -21,11 +21,20 @@ from app.core.crypto import decode_address, encode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from synod.tasks.v1 import tasks_pb2
 
-__all__ = ["LocalTrainer", "Relabel", "TrainedUpdate", "Trainer", "TrainingError", "compute_train_seed"]
+__all__ = [
+    "WARM_UP_WORKER",
+    "LocalTrainer",
+    "Relabel",
+    "TrainedUpdate",
+    "Trainer",
+    "TrainingError",
+    "compute_train_seed",
+    "decode_global_weights",
+]
 
 _SEED_DOMAIN = b"synod/worker/train-seed/v1"
 # Warm-up trains as nobody in particular: any valid address compiles the same step.
-_WARM_UP_WORKER = encode_address(bytes(20))
+WARM_UP_WORKER = encode_address(bytes(20))
 
 # The labels a worker trains on, given the true ones and the class count (an attack's poison_labels).
 Relabel = Callable[[NDArray[np.int64], int], NDArray[np.int64]]
@@ -42,6 +51,12 @@ def compute_train_seed(task_id: int, round_: int, worker: str) -> int:
     return int.from_bytes(digest.digest()[:4], "big")
 
 
+def decode_global_weights(task: tasks_pb2.Task, payload: bytes) -> NDArray[np.int64]:
+    """The task's global model as its int32 fixed-point vector."""
+    m = task.model
+    return WEIGHT_FORMAT.decode(payload, param_count(m.arch, m.n_features, m.n_classes))
+
+
 @dataclass(frozen=True)
 class TrainedUpdate:
     """One round's encoded update, the samples it was trained on, and (trace tasks) its trace."""
@@ -53,11 +68,16 @@ class TrainedUpdate:
 
 
 class Trainer(Protocol):
-    """What the worker needs from local training (LocalTrainer; tests substitute their own)."""
+    """What the worker needs from local training (LocalTrainer, CustomTrainer; tests substitute their own)."""
 
     @property
-    def samples(self) -> int:
-        """Rows of training data."""
+    def samples(self) -> int | None:
+        """Rows of training data (None: the user's own code holds the data and has not said yet)."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """What it trains on, for messages (and, for LocalTrainer, the shard loaded and checked)."""
         ...
 
     def warm_up(self, initial_weights: bytes) -> None:
@@ -82,6 +102,11 @@ class LocalTrainer:
     def samples(self) -> int:
         """Rows in the private shard (loading it if needed)."""
         return len(self._load().x)
+
+    @property
+    def description(self) -> str:
+        """The shard's size (loading it if needed)."""
+        return f"{self.samples} private samples"
 
     def _load(self) -> Any:
         """The shard, read through the task's schema (a package dataset must be the task's)."""
@@ -108,14 +133,9 @@ class LocalTrainer:
         h = self.task.hyper
         return TrainConfig(h.optimizer, h.learning_rate_ppm / 1e6, h.batch_size, h.local_epochs, seed)
 
-    def _weights(self, payload: bytes) -> NDArray[np.int64]:
-        """The global model's int32 fixed-point vector."""
-        m = self.task.model
-        return WEIGHT_FORMAT.decode(payload, param_count(m.arch, m.n_features, m.n_classes))
-
     def warm_up(self, initial_weights: bytes) -> None:
         """Load the shard and compile the training step once, so a round's training is quick."""
-        self.train(initial_weights, 0, _WARM_UP_WORKER)
+        self.train(initial_weights, 0, WARM_UP_WORKER)
 
     def train(
         self, weights: bytes, round_: int, worker: str, relabel: Relabel | None = None
@@ -143,7 +163,7 @@ class LocalTrainer:
 
         seed = compute_train_seed(self.task.id, round_, worker)
         update_q, count = compute_local_update(
-            self.task.model.arch, self._weights(weights), x, y, self._config(seed)
+            self.task.model.arch, decode_global_weights(self.task, weights), x, y, self._config(seed)
         )
         return TrainedUpdate(UPDATE_FORMAT.encode(update_q), int(count))
 
@@ -155,7 +175,7 @@ class LocalTrainer:
 
         rule = trace_rule(self.task, round_, decode_address(worker))
         try:
-            traced = train_with_trace(rule, self._weights(weights), x, y)
+            traced = train_with_trace(rule, decode_global_weights(self.task, weights), x, y)
         except TraceError as e:
             raise TrainingError(f"round {round_}: {e}") from None
         return TrainedUpdate(

@@ -56,8 +56,9 @@ def parse_canonical(cls: type[M], data: bytes, what: str) -> M:
     except (DecodeError, RuntimeError, ValueError) as e:
         raise ErrTxDecode.wrap(f"{what}: malformed protobuf ({e})") from None
     # The library keeps unknown fields when re-serializing, so drop them (recursively) first:
-    # any unknown field then shows up as a difference from the transmitted bytes.
-    msg.DiscardUnknownFields()
+    # any unknown field then shows up as a difference from the transmitted bytes. (types-protobuf's
+    # 6.x stubs omit DiscardUnknownFields, which every protobuf runtime since 3.x has.)
+    msg.DiscardUnknownFields()  # type: ignore[attr-defined]
     if msg.SerializeToString(deterministic=True) != data:
         raise ErrTxDecode.wrap(
             f"{what}: non-canonical encoding (unknown fields, duplicates or wrong field order)"

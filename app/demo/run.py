@@ -3,7 +3,8 @@
 Steps: start the localnet; create one key per worker (each in its own home) and fund them from
 node0's genesis account; post the default task (digits, logreg, FedAvg) with phases sized in
 blocks from the measured block time; start `synod worker run` per key on a Dirichlet label-skewed
-shard, spread over the validators' RPCs; follow the rounds live, evaluating each checkpoint on the
+shard (the first `trainer_workers` with the user's own `--trainer` code), spread over the validators'
+RPCs; follow the rounds live, evaluating each checkpoint on the
 task's test data; then compare the final model with a centrally trained reference, ask every
 validator for the final model hash, and write the plot. Workers and nodes are stopped on the way
 out, whatever happened (Ctrl-C, SIGTERM or an error), unless `keep` leaves the network running.
@@ -75,6 +76,8 @@ class DemoOptions:
     data: Path | None = None  # the user's own file or image folder (app/demo/owndata.py); None: digits
     label: str | None = None  # its label column (tabular files)
     arch: str | None = None  # the model; None: logreg on digits, or one suited to --data
+    trainer: str = ""  # pkg.module:attr of the user's own training code (`synod worker run --trainer`)
+    trainer_workers: int | None = None  # how many workers (the first ones) use it; None: all
 
 
 def compute_schedule(block_seconds: float, rounds: int, workers: int, cores: int) -> dict[str, int]:
@@ -276,13 +279,16 @@ class _Demo:
         infos = []
         schema = TaskSchema.from_task(TasksClient(CometRPC(chain.rpc_url(self._spec, 0))).task(task_id).task)
         pool = str(self.own.train) if self.own else "digits"
+        trainer, with_trainer = self.options.trainer, self.options.trainer_workers
         for i, key in enumerate(self.keys):
             spec = worker_data_spec(pool, i, count, self.options.alpha, self.options.seed)
             url = chain.rpc_url(self._spec, i % self._spec.validators)
             home, log = self.root / "workers" / f"worker{i}", self.root / "logs" / f"worker{i}.log"
-            process = start_worker(i, key.address, home, task_id, url, spec, log)
+            user_code = trainer if trainer and (with_trainer is None or i < with_trainer) else ""
+            process = start_worker(i, key.address, home, task_id, url, spec, log, user_code)
             self.workers.append(process)
-            infos.append(WorkerInfo(process, _shard_summary(spec, schema)))
+            summary = _shard_summary(spec, schema)
+            infos.append(WorkerInfo(process, f"{summary} ({user_code})" if user_code else summary))
         return infos
 
     def _follow(self, task_id: int, infos: list[WorkerInfo]) -> TaskWatcher:

@@ -45,9 +45,16 @@ def worker_data_spec(dataset: str, index: int, count: int, alpha: float, seed: i
 
 
 def start_worker(
-    index: int, address: str, home: Path, task_id: int, node_url: str, data_spec: str, log: Path
+    index: int,
+    address: str,
+    home: Path,
+    task_id: int,
+    node_url: str,
+    data_spec: str,
+    log: Path,
+    trainer: str = "",
 ) -> WorkerProcess:
-    """Launch `synod worker run --quiet` for the key `worker` in home, its output to log."""
+    """Launch `synod worker run --quiet` (and --trainer) for the key `worker` in home, output to log."""
     argv = [
         find_binary("synod"),
         "worker",
@@ -63,6 +70,7 @@ def start_worker(
         "--node",
         node_url,
         "--quiet",
+        *(["--trainer", trainer] if trainer else []),
     ]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from app.core.fixedpoint import compute_next_weights
 from app.ml.datasets import Shard
-from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize
+from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize_delta
 from app.ml.train import TrainConfig, train_local
 from app.modules.tasks.aggregation import Update, get_rule, make_params
 
@@ -46,8 +46,7 @@ def compute_local_update(
     """Return one worker's update (trained - global) in UPDATE_SPEC integers, and its sample count."""
     start = dequantize(global_weights_q, WEIGHT_SPEC)
     trained, count = train_local(arch, start, x, y, config)
-    # Subtract in float64: both vectors are float32, so the difference is exact before quantizing.
-    return quantize(trained.astype(np.float64) - start.astype(np.float64), UPDATE_SPEC), count
+    return quantize_delta(trained, start, UPDATE_SPEC), count
 
 
 def compute_round_config(config: TrainConfig, round_index: int, worker: int) -> TrainConfig:

@@ -31,6 +31,7 @@ __all__ = [
     "encode",
     "payload_hash",
     "quantize",
+    "quantize_delta",
 ]
 
 _DTYPES: dict[str, np.dtype[Any]] = {"int16": np.dtype("<i2"), "int32": np.dtype("<i4")}
@@ -93,6 +94,11 @@ def quantize(vector: ArrayLike, spec: QuantSpec) -> NDArray[np.int64]:
     # Scaling by a power of two is exact in float64, so np.rint (half to even) sees the true value.
     clipped = np.clip(values, -spec.clip, spec.clip)
     return np.rint(clipped * 2.0**spec.scale_bits).astype(np.int64)
+
+
+def quantize_delta(trained: ArrayLike, start: ArrayLike, spec: QuantSpec) -> NDArray[np.int64]:
+    """Return quantize(trained - start), subtracted in float64: exact for two float32 vectors."""
+    return quantize(np.asarray(trained, np.float64) - np.asarray(start, np.float64), spec)
 
 
 def dequantize(ints: ArrayLike, spec: QuantSpec) -> NDArray[np.float32]:

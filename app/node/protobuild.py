@@ -60,11 +60,12 @@ def _inputs(cometbft: Path, gogo: Path) -> list[Path]:
 
 
 def _stamp(files: list[Path]) -> str:
-    """Digest of the tool versions and every input file's bytes."""
-    import grpc_tools
+    """Digest of the tool versions and every input file's bytes (a new protoc or runtime rebuilds)."""
+    from importlib.metadata import version
 
     h = hashlib.sha256()
-    h.update(f"{COMETBFT_VERSION} {GOGOPROTO_MODULE} {grpc_tools.__file__}".encode())
+    tools = f"grpcio-tools {version('grpcio-tools')} protobuf {version('protobuf')}"
+    h.update(f"{COMETBFT_VERSION} {GOGOPROTO_MODULE} {tools}".encode())
     for f in files:
         h.update(str(f).encode())
         h.update(f.read_bytes())

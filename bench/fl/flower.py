@@ -1,9 +1,9 @@
 """The Flower arm from the bench's side: its own virtualenv, made on demand, and the simulation process.
 
-Flower pulls in Ray and its own protobuf and grpc pins, so it lives in bench/fl/flower_venv (ignored
-by git), never in .venv. That venv gets the repo's own pins of the ML stack (pyproject's [ml] extra
-and numpy), so both arms train with the same JAX, optax and scikit-learn. Whatever goes wrong here is
-returned as the arm's note instead of failing the whole bench.
+Flower's simulation pulls in Ray, so it lives in bench/fl/flower_venv (ignored by git), never in
+.venv (which holds flwr alone, the `flower` extra). That venv gets the repo's own pins of the ML
+stack (pyproject's [ml] extra and numpy), so both arms train with the same JAX, optax and
+scikit-learn. Whatever goes wrong here is returned as the arm's note instead of failing the bench.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from bench.fl.config import PROGRESS, ArmResult, FLConfig
 
 __all__ = ["FLOWER_VERSION", "VENV", "FlowerUnavailable", "ensure_venv", "run_flower"]
 
-# 1.42.0 is newer but requires certifi>=2026.10.19, which the package index does not serve yet.
+# The version bench/results/fl.json was measured with; the `flower` extra (1.42.0) does not reach
+# this venv.
 FLOWER_VERSION = "1.41.0"
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(__file__).resolve().parent / "flower_venv"

@@ -27,6 +27,16 @@ def _failures() -> tuple[type[Exception], ...]:
     return (*chain, CheckpointMismatch, DatasetError)
 
 
+def _check_trainer(spec: str) -> None:
+    """Import --trainer here first, so a typo fails at once rather than in every worker's log."""
+    from app.agents.usercode import TrainerLoadError, load_trainer
+
+    try:
+        load_trainer(spec)
+    except TrainerLoadError as e:
+        raise click.BadParameter(str(e), param_hint="--trainer") from None
+
+
 @click.command()
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True, help="Worker processes.")
 @click.option("--rounds", type=click.IntRange(1, 100), default=5, show_default=True, help="Training rounds.")
@@ -53,6 +63,19 @@ def _failures() -> tuple[type[Exception], ...]:
     help="Dirichlet label skew of the workers' shards (smaller: more skewed).",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the shard partition.")
+@click.option(
+    "--trainer",
+    default="",
+    metavar="PKG.MODULE:ATTR",
+    help="Workers train with this code of yours (a fit function or a flwr NumPyClient, as "
+    "`synod worker run --trainer` takes it), imported from the working directory.",
+)
+@click.option(
+    "--trainer-workers",
+    type=click.IntRange(0),
+    default=None,
+    help="How many workers (the first ones) use --trainer; the rest train with Synod's loop (default: all).",
+)
 @click.option(
     "--base-ip",
     default=None,
@@ -81,6 +104,8 @@ def demo(
     data: Path | None,
     label: str | None,
     arch: str | None,
+    trainer: str,
+    trainer_workers: int | None,
 ) -> None:
     """Start a localnet, post a task (digits, or --data), run WORKERS JAX workers on non-IID shards, plot it.
 
@@ -88,6 +113,10 @@ def demo(
     then the final accuracy beside a centrally trained reference, every validator's final model
     hash, and the plot. Workers and nodes are stopped at the end, on Ctrl-C and on failure.
     """
+    if trainer_workers is not None and (not trainer or trainer_workers > workers):
+        raise click.UsageError(f"--trainer-workers needs --trainer and at most --workers ({workers})")
+    if trainer:
+        _check_trainer(trainer)
     # JAX loads here, not at `synod` start-up, so every other command stays fast.
     from app.demo import DemoOptions, run_demo
 
@@ -107,6 +136,8 @@ def demo(
         data=data,
         label=label,
         arch=arch,
+        trainer=trainer,
+        trainer_workers=trainer_workers,
     )
     try:
         run_demo(options, console)

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from app.agents.progress import make_reporter
+from app.agents.usercode import TrainerLoadError, UserTrainer, load_trainer
 from app.agents.worker import Worker, WorkerConfig, WorkerError, default_state_dir
 from app.client.rpc import RpcError
 from app.ml.attacks import AttackError, parse_worker_attack
@@ -33,14 +34,35 @@ def _check_attack(_ctx: click.Context, _param: click.Parameter, value: str) -> s
     return value
 
 
+def _load_trainer(_ctx: click.Context, _param: click.Parameter, value: str | None) -> UserTrainer | None:
+    """Import --trainer's pkg.module:attr before anything is sent; its errors are usage errors."""
+    if value is None:
+        return None
+    try:
+        return load_trainer(value)
+    except TrainerLoadError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @worker.command("run")
 @click.option("--task", "task_id", type=click.IntRange(1), required=True, help="The task to work on.")
 @click.option("--key", required=True, help="Key name or address in --home's keyring that signs.")
 @click.option(
     "--data",
     "data_spec",
-    required=True,
-    help="This worker's private data, e.g. digits:shard=0/3:dirichlet=0.5:seed=1 (see app/ml/datasets.py).",
+    default="",
+    help="This worker's private data, e.g. digits:shard=0/3:dirichlet=0.5:seed=1 (see app/ml/datasets.py). "
+    "Required unless --trainer is given; with it, passed on to the trainer as config['data'].",
+)
+@click.option(
+    "--trainer",
+    "user_trainer",
+    default=None,
+    metavar="PKG.MODULE:ATTR",
+    callback=_load_trainer,
+    help="Train with your own code instead of Synod's loop: a fit(parameters, config) function or a "
+    "flwr NumPyClient (instance, subclass or factory), imported from the working directory or the "
+    "installed packages. It runs in this process.",
 )
 @click.option(
     "--state-dir",
@@ -68,6 +90,7 @@ def run(
     task_id: int,
     key: str,
     data_spec: str,
+    user_trainer: UserTrainer | None,
     state_dir: str | None,
     poll: float,
     quiet: bool,
@@ -78,15 +101,21 @@ def run(
     node: str | None,
     output: str,
 ) -> None:
-    """Join task --task, then each round train on --data, commit and reveal; exit when the task ends.
+    """Join task --task, then each round train on --data (or with --trainer), commit, reveal; exit at its end.
 
     Progress goes to stderr; the summary (rounds contributed, reward) to stdout. Killed at any
     point, the same command resumes without submitting twice. With --attack the worker sends the
     same messages as an honest one but trains and commits as the attack prescribes.
     """
+    if not data_spec and user_trainer is None:
+        raise click.UsageError("give --data (Synod trains on it) or --trainer (your own code trains)")
+    if attack and user_trainer is not None:
+        raise click.UsageError("--attack trains with Synod's own loop: it does not combine with --trainer")
     signer = load_key(home, key)
     directory = Path(state_dir) if state_dir else default_state_dir(home, task_id, signer.address)
-    config = WorkerConfig(task_id, data_spec, directory, poll_interval=poll, attack=attack)
+    config = WorkerConfig(
+        task_id, data_spec, directory, poll_interval=poll, attack=attack, trainer=user_trainer
+    )
     with client_errors():
         rpc = resolve_node(node, home)
     querier = agent_querier(home, rpc, grpc, verify)

@@ -17,15 +17,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pytest
 
 from app.client.keyring import Keyring
 from app.client.rpc import CometRPC, NodeUnreachable, RpcError
+from app.client.tasks import TasksClient
+from app.core.fixedpoint import WEIGHT_FORMAT
 from app.node import localnet as net
 from app.node.toolchain import find_binary
+from synod.tasks.v1 import tasks_pb2
 from tests.e2e.nodes import synod
 
-__all__ = ["BLOCK_TIMEOUT", "Agents", "Localnet", "running_localnet", "synod_json", "wait_until"]
+__all__ = [
+    "BLOCK_TIMEOUT",
+    "Agents",
+    "Localnet",
+    "checkpoint_accuracy",
+    "running_localnet",
+    "synod_json",
+    "wait_until",
+]
 
 BLOCK_TIMEOUT = 60.0
 T = TypeVar("T")
@@ -52,6 +64,18 @@ def wait_until(what: str, probe: Callable[[], T | None], timeout: float, poll: f
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
         time.sleep(poll)
+
+
+def checkpoint_accuracy(client: TasksClient, task: tasks_pb2.Task, round_: int) -> float:
+    """Test accuracy of a task's checkpoint on its hashed evaluation data (JAX loads on first call)."""
+    from app.agents.evaluation import task_eval_data
+    from app.ml.quantize import WEIGHT_SPEC, dequantize
+    from app.ml.train import evaluate
+
+    _, weights = client.model(task.id, round_)
+    data = task_eval_data(task)
+    flat = dequantize(WEIGHT_FORMAT.decode(weights, len(weights) // WEIGHT_FORMAT.width), WEIGHT_SPEC)
+    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y)[0]
 
 
 def _parse_block_time(text: str) -> float:

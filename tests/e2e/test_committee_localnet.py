@@ -30,16 +30,12 @@ from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
-from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.datasets import load_dataset
-from app.ml.evaldata import load_eval_data
-from app.ml.quantize import WEIGHT_SPEC, dequantize
-from app.ml.train import evaluate
 from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.committee.v1 import committee_pb2
 from synod.tasks.v1 import tasks_pb2
-from tests.e2e.localnet_helpers import Agents, Localnet, running_localnet, wait_until
+from tests.e2e.localnet_helpers import Agents, Localnet, checkpoint_accuracy, running_localnet, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -129,14 +125,6 @@ def _start_agents(localnet: Localnet, agents: Agents, task_id: int, train_file: 
     return addresses
 
 
-def _accuracy(client: TasksClient, task: tasks_pb2.Task, round_: int) -> float:
-    """Test accuracy of a checkpoint on the task's hashed evaluation data."""
-    _, weights = client.model(task.id, round_)
-    data = load_eval_data(task.data.eval_data, task.data.eval_hash)
-    flat = dequantize(WEIGHT_FORMAT.decode(weights, len(weights) // WEIGHT_FORMAT.width), WEIGHT_SPEC)
-    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y)[0]
-
-
 def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
     network: Localnet, tmp_path: Path
 ) -> None:
@@ -172,7 +160,7 @@ def _run_and_check(network: Localnet, agents: Agents, task_id: int, train_file: 
     _check_workers(client, task_id, workers, scores, summaries)
     _check_lazy_member(network, scores, lazy_tokens)
     task = client.task(task_id).task
-    initial, final = _accuracy(client, task, 0), _accuracy(client, task, ROUNDS)
+    initial, final = checkpoint_accuracy(client, task, 0), checkpoint_accuracy(client, task, ROUNDS)
     assert final > max(initial + 0.3, 0.6), (initial, final)
     print(f"committee e2e: accuracy {initial:.1%} -> {final:.1%} in {time.monotonic() - started:.0f} s")
 

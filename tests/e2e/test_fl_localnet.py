@@ -31,14 +31,10 @@ from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
-from app.core.fixedpoint import WEIGHT_FORMAT
-from app.ml.evaldata import load_eval_data
-from app.ml.quantize import WEIGHT_SPEC, dequantize
-from app.ml.train import evaluate
 from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.tasks.v1 import tasks_pb2
-from tests.e2e.localnet_helpers import Localnet, running_localnet, wait_until
+from tests.e2e.localnet_helpers import Localnet, checkpoint_accuracy, running_localnet, wait_until
 from tests.e2e.nodes import synod
 
 pytestmark = pytest.mark.e2e
@@ -158,15 +154,6 @@ def _wait_for_commitment(workers: Workers, client: TasksClient, round_: int, i: 
     )
 
 
-def _accuracy(client: TasksClient, task: tasks_pb2.Task, round_: int) -> float:
-    """Test accuracy of a checkpoint on the task's hashed evaluation data."""
-    _, weights = client.model(task.id, round_)
-    size = len(weights) // WEIGHT_FORMAT.width
-    data = load_eval_data(task.data.eval_data, task.data.eval_hash)
-    flat = dequantize(WEIGHT_FORMAT.decode(weights, size), WEIGHT_SPEC)
-    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y)[0]
-
-
 def test_three_workers_train_a_model_through_kills_and_restarts(network: Localnet, tmp_path: Path) -> None:
     started = time.monotonic()
     task_id = _post_task(network)
@@ -246,7 +233,7 @@ def _check_learning(
     """The final model beats the initial one on the held-out test data; the CLI download verifies."""
     task = client.task(task_id).task
     assert task.status == tasks_pb2.TASK_STATUS_FINISHED
-    initial, final = _accuracy(client, task, 0), _accuracy(client, task, ROUNDS)
+    initial, final = checkpoint_accuracy(client, task, 0), checkpoint_accuracy(client, task, ROUNDS)
     assert final > max(initial + 0.3, 0.6), (initial, final)
     out = synod(
         "query", "task", "model", str(task_id), "--out", str(tmp_path / "final.npy"),

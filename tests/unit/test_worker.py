@@ -276,6 +276,7 @@ class FakeTrainer:
 
     trained: list[int] = []
     samples = 40
+    description = "40 private samples"
 
     def __init__(self, task: tasks_pb2.Task, spec: str) -> None:
         self.task = task

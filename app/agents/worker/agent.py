@@ -6,12 +6,14 @@ the one step decide_action picks (app/agents/worker/plan.py). Each round it trai
 shard from the round's global model, writes the salt, update and sample count to its state file
 *before* broadcasting the commitment, and reveals them in the reveal phase. On a trace task (public
 training data) the update comes with its training trace and data spec, saved and revealed alike.
-With --attack it trains and commits as an attack prescribes (app/agents/worker/attack.py). It exits
+With --trainer the user's own fit function trains instead of Synod's loop (app/agents/custom_training.py);
+with --attack it trains and commits as an attack prescribes (app/agents/worker/attack.py). It exits
 when the task is finished, cancelled or failed, with a summary of what it contributed and earned.
 """
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -21,9 +23,11 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
+from app.agents.custom_training import CustomTrainer
 from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.agents.training import LocalTrainer, TrainedUpdate, Trainer, TrainingError
+from app.agents.usercode import UserTrainer
 from app.agents.worker.attack import Attacker
 from app.agents.worker.plan import TERMINAL_PHASES, Action, Observation, decide_action, is_time_to_prepare
 from app.agents.worker.state import SavedUpdate, StateFileError, load_update, save_update
@@ -61,11 +65,12 @@ class WorkerConfig:
     """What to work on and how often to look."""
 
     task_id: int
-    data_spec: str
+    data_spec: str  # Synod's data spec (app/ml/datasets.py); with a trainer, passed on to it (may be "")
     state_dir: Path
     poll_interval: float = 0.3
     tx_timeout: float = 20.0
     attack: str = ""  # an attack spec (app/ml/attacks), e.g. "sign_flip"; empty: an honest worker
+    trainer: UserTrainer | None = None  # the user's own fit function in place of Synod's training
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class Worker:
         self.config = config
         self.reporter = reporter
         self._sleep = sleep
-        self._make_trainer = make_trainer
+        self._make_trainer = self._trainer_factory(config, make_trainer)
         self._joined = False
         self._trainer: Trainer | None = None
         self._warm = False
@@ -117,6 +122,19 @@ class Worker:
             except AttackError as e:
                 raise WorkerError(f"--attack: {e}") from None
             self._attacker = Attacker(attack, self.tasks, config.task_id, self.address)
+
+    @staticmethod
+    def _trainer_factory(
+        config: WorkerConfig, make_trainer: Callable[[tasks_pb2.Task, str], Trainer]
+    ) -> Callable[[tasks_pb2.Task, str], Trainer]:
+        """The user's trainer when the config names one, else make_trainer (which needs data)."""
+        if config.trainer is None:
+            if not config.data_spec:
+                raise WorkerError("no data to train on: give --data, or --trainer with your own code")
+            return make_trainer
+        if config.attack:
+            raise WorkerError("--attack trains with Synod's own loop: it does not combine with --trainer")
+        return functools.partial(CustomTrainer, user=config.trainer)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -227,9 +245,9 @@ class Worker:
     def _trainer_for(self, task: tasks_pb2.Task) -> Trainer:
         """The trainer, its shard checked against the task (before any stake is bonded)."""
         if self._trainer is None:
-            trainer = self._make_trainer(task, self.config.data_spec)
             try:
-                trainer.samples  # noqa: B018 - loads and checks the shard
+                trainer = self._make_trainer(task, self.config.data_spec)
+                trainer.description  # noqa: B018 - loads and checks the shard
             except TrainingError as e:
                 raise WorkerError(str(e)) from None
             self._trainer = trainer
@@ -239,12 +257,14 @@ class Worker:
         """Check the data fits, then join (bonding the worker stake)."""
         trainer = self._trainer_for(task)
         if task.trace.every_steps:
-            self._check_trace_fits(task, trainer.samples)
+            samples = trainer.samples
+            assert samples is not None  # only Synod's own training takes trace tasks (CustomTrainer refuses)
+            self._check_trace_fits(task, samples)
         outcome = self._send([msg_join(self.address, task.id)], "join")
         if outcome is not None:
             stake = f"{task.worker_stake.amount}{task.worker_stake.denom}"
             self.reporter.info(
-                f"joined task {task.id} in block {outcome.height} with {trainer.samples} private samples "
+                f"joined task {task.id} in block {outcome.height} with {trainer.description} "
                 f"(stake {stake} bonded)"
             )
 
@@ -280,8 +300,11 @@ class Worker:
             return
         trainer = self._trainer_for(task)
         _, weights = self._download(task.id, 0)
-        with self.reporter.training("compiling the training step on the initial model"):
-            trainer.warm_up(weights)
+        try:
+            with self.reporter.training("compiling the training step on the initial model"):
+                trainer.warm_up(weights)
+        except TrainingError as e:
+            raise WorkerError(f"warming up on the initial model: {e}") from None
         self._warm = True
 
     def _download(self, task_id: int, round_: int) -> tuple[tasks_pb2.RoundRecord, bytes]:
@@ -305,7 +328,7 @@ class Worker:
         task, round_ = view.task, view.resp.round
         trainer = self._trainer_for(task)
         record, weights = self._download(task.id, task.rounds_done)
-        description = f"round {round_}: training on {trainer.samples} samples"
+        description = f"round {round_}: training ({trainer.description})"
         relabel = self._attacker.relabel if self._attacker is not None else None
         try:
             with self.reporter.training(description):

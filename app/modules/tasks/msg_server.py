@@ -34,13 +34,13 @@ from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
 from app.modules.tasks.trace import check_trace
 from synod.tasks.v1 import tasks_pb2, tx_pb2
 
-__all__ = ["routes", "validate_post_task"]
+__all__ = ["MAX_SAMPLES", "routes", "validate_post_task"]
 
 OPTIMIZERS = ("adam", "sgd")
 HASH_LEN = 32
 _MAX_NAME = 64
 _MAX_REF = 256
-_MAX_SAMPLES = 2**31 - 1  # the aggregation rules cap any one weight to this
+MAX_SAMPLES = 2**31 - 1  # the aggregation rules cap any one weight to this
 
 
 def _require(ok: bool, message: str) -> None:
@@ -369,8 +369,8 @@ def validate_reveal(msg: tx_pb2.MsgRevealUpdate) -> None:
         raise ErrWrongRound.wrap("rounds are numbered from 1")
     if len(msg.salt) != HASH_LEN:
         raise ErrBadUpdate.wrap(f"salt must be {HASH_LEN} bytes, got {len(msg.salt)}")
-    if not 1 <= msg.num_samples <= _MAX_SAMPLES:
-        raise ErrBadUpdate.wrap(f"num_samples must be in [1, {_MAX_SAMPLES}], got {msg.num_samples}")
+    if not 1 <= msg.num_samples <= MAX_SAMPLES:
+        raise ErrBadUpdate.wrap(f"num_samples must be in [1, {MAX_SAMPLES}], got {msg.num_samples}")
 
 
 def validate_cancel(msg: tx_pb2.MsgCancelTask) -> None:
