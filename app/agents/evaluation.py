@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.table import Table
 
 from app.client.tasks import TasksClient
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.ml.datasets import load_dataset
 from app.ml.evaldata import EvalData, load_eval_data
 from app.ml.quantize import WEIGHT_SPEC, decode, dequantize
@@ -76,7 +76,7 @@ def fetch_checkpoints(client: TasksClient, task_id: int) -> list[Checkpoint]:
 
 def evaluate_checkpoint(model: tasks_pb2.ModelSpec, checkpoint: Checkpoint, data: EvalData) -> RoundEval:
     """Decode a checkpoint's weights for the task's model and evaluate them on data."""
-    size = param_count(model.arch, model.n_features, model.n_classes)
+    size = model_param_count(model)
     flat = dequantize(decode(checkpoint.weights, WEIGHT_SPEC, size), WEIGHT_SPEC)
     accuracy, loss = evaluate(model.arch, flat, data.x, data.y)
     return RoundEval(checkpoint.round, accuracy, loss, checkpoint.model_hash)

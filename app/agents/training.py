@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.core.crypto import decode_address, encode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from synod.tasks.v1 import tasks_pb2
@@ -120,7 +120,7 @@ class LocalTrainer:
     def _weights(self, payload: bytes) -> NDArray[np.int64]:
         """The global model's int32 fixed-point vector."""
         m = self.task.model
-        return WEIGHT_FORMAT.decode(payload, param_count(m.arch, m.n_features, m.n_classes))
+        return WEIGHT_FORMAT.decode(payload, model_param_count(m))
 
     def warm_up(self, initial_weights: bytes) -> None:
         """Load the shard and compile the training step once, so a round's training is quick."""

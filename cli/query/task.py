@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.client.tasks import TasksClient
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.quantize import WEIGHT_SPEC, dequantize
 from cli.query.common import (
@@ -250,7 +250,7 @@ def model(opts: QueryOpts, task_id: int, round_: int | None, out: str, raw: bool
         task = client.task(task_id).task
         record, weights = client.model(task_id, task.rounds_done if round_ is None else round_)
         heights = verified_heights(opts, querier)
-    size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+    size = model_param_count(task.model)
     with open(out, "wb") as handle:
         if raw:
             handle.write(weights)

@@ -16,7 +16,7 @@ import click
 from app.agents.updatefile import UpdateFileError, read_update_file
 from app.client.tasks import TasksClient
 from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, msg_reveal
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from cli.common import client_errors, from_option, load_key, resolve_node, send_tx, tx_options
 
 __all__ = ["task_tx"]
@@ -118,7 +118,7 @@ def _task_round(opts: dict[str, Any], task_id: int, round_: int | None) -> tuple
     with client_errors():
         resp = TasksClient(resolve_node(opts["node"], opts["home"])).task(task_id)
     m = resp.task.model
-    return (resp.round if round_ is None else round_), param_count(m.arch, m.n_features, m.n_classes)
+    return (resp.round if round_ is None else round_), model_param_count(m)
 
 
 def _update_bytes(path: str, size: int) -> bytes:
