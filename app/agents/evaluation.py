@@ -78,7 +78,7 @@ def evaluate_checkpoint(model: tasks_pb2.ModelSpec, checkpoint: Checkpoint, data
     """Decode a checkpoint's weights for the task's model and evaluate them on data."""
     size = model_param_count(model)
     flat = dequantize(decode(checkpoint.weights, WEIGHT_SPEC, size), WEIGHT_SPEC)
-    accuracy, loss = evaluate(model.arch, flat, data.x, data.y)
+    accuracy, loss = evaluate(model.arch, flat, data.x, data.y, model.input_shape)
     return RoundEval(checkpoint.round, accuracy, loss, checkpoint.model_hash)
 
 
@@ -103,8 +103,11 @@ def reference_accuracy(task: tasks_pb2.Task, data: EvalData) -> float:
         batch_size=int(hyper.batch_size),
         epochs=max(1, int(task.schedule.rounds) * int(hyper.local_epochs)),
     )
-    weights = train_centralized(task.model.arch, dataset.x_train, dataset.y_train, dataset.n_classes, config)
-    accuracy, _ = evaluate(task.model.arch, weights, data.x, data.y)
+    m = task.model
+    weights = train_centralized(
+        m.arch, dataset.x_train, dataset.y_train, dataset.n_classes, config, m.input_shape
+    )
+    accuracy, _ = evaluate(m.arch, weights, data.x, data.y, m.input_shape)
     return accuracy
 
 

@@ -151,8 +151,9 @@ class LocalTrainer:
         from app.ml.federated import compute_local_update
 
         seed = compute_train_seed(self.task.id, round_, worker)
+        m = self.task.model
         update_q, count = compute_local_update(
-            self.task.model.arch, self._weights(weights), x, y, self._config(seed)
+            m.arch, self._weights(weights), x, y, self._config(seed), m.input_shape
         )
         return TrainedUpdate(UPDATE_FORMAT.encode(update_q), int(count))
 

@@ -108,7 +108,7 @@ class LocalScorer:
         data = self._eval_data(task)
         size = model_param_count(task.model)
         zeros = np.zeros(size, np.int64)
-        score_round(task.model.arch, zeros, [zeros], data.x, data.y)
+        score_round(task.model.arch, zeros, [zeros], data.x, data.y, task.model.input_shape)
 
     def score(self, inputs: RoundInputs) -> RoundScore:
         """Accuracy of the global model and of the model plus each update, exactly as the chain adds them."""
@@ -119,7 +119,9 @@ class LocalScorer:
         size = model_param_count(task.model)
         weights = WEIGHT_FORMAT.decode(inputs.weights, size)
         updates = [UPDATE_FORMAT.decode(inputs.updates[w], size) for w in workers]
-        baseline, scores = score_round(task.model.arch, weights, updates, data.x, data.y)
+        baseline, scores = score_round(
+            task.model.arch, weights, updates, data.x, data.y, task.model.input_shape
+        )
         failed = {w: not self._passes_spot_check(inputs, w) for w in inputs.traces}
         return RoundScore(baseline, dict(zip(workers, scores, strict=True)), failed)
 
