@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from app.core.architectures import compute_layout, param_count
+from app.agents.taskspec import build_post_task, load_task_spec
+from app.core.architectures import compute_layout, model_param_count, param_count
 from app.ml.models import (
     ModelError,
     _network,
@@ -119,3 +120,12 @@ def test_a_cnn_trains_and_its_loss_falls() -> None:
     trained, count = train_local(arch, start, x, y, TrainConfig("adam", 0.05, 16, 5), (6, 6, 1))
     _, loss_after = evaluate(arch, trained, x, y, (6, 6, 1))
     assert count == 64 and trained.shape == start.shape and loss_after < loss_before
+
+
+def test_a_task_spec_file_may_write_the_layer_list_as_json() -> None:
+    layers = [{"type": "conv2d", "features": 2, "kernel": [3, 3]}, {"type": "flatten"}, {"type": "dense"}]
+    spec = load_task_spec({"model": {"arch": layers, "input_shape": [8, 8, 1]}})
+    msg = build_post_task("synod1owner", spec)
+    assert msg.model.arch == json.dumps(layers, separators=(",", ":"))
+    assert tuple(msg.model.input_shape) == (8, 8, 1)
+    assert len(msg.initial_weights) == 4 * model_param_count(msg.model) == 4 * (20 + 128 * 10 + 10)
