@@ -89,7 +89,7 @@ def _arms(config: FLConfig, flower: bool) -> list[ArmResult]:
     if flower:
         from bench.fl.flower import run_flower  # its venv is made on demand, minutes the first time
 
-        arms.append(run_flower(config, None, None))
+        arms.append(run_flower(config, console.print, lambda r, acc: None))
     return arms
 
 
