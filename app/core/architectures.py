@@ -196,7 +196,9 @@ def _parse_json(arch: str) -> tuple[Layer, ...]:
         raw = json.loads(
             arch, parse_float=_refuse_float, parse_constant=_refuse_float, object_pairs_hook=_unique_keys
         )
-    except (json.JSONDecodeError, RecursionError) as e:
+    except ArchitectureError:
+        raise
+    except (ValueError, RecursionError) as e:  # ValueError: bad JSON, or an int past Python's digit cap
         raise ArchitectureError(f"architecture is not valid JSON: {e}") from None
     if not isinstance(raw, list) or not raw:
         raise ArchitectureError("architecture JSON must be a non-empty list of layers")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pytest
 
@@ -139,6 +140,21 @@ def test_each_layer_type_has_its_output_shape(
 def test_bad_specs_are_refused_naming_the_layer_and_field(arch: str, message: str) -> None:
     with pytest.raises(ArchitectureError, match=message):
         param_count(arch, 64, 10, (8, 8, 1))
+
+
+def test_a_huge_integer_is_refused_whatever_the_digit_cap() -> None:
+    arch = '[{"type": "dense", "features": ' + "9" * 1000 + '}, {"type": "dense"}]'
+    with pytest.raises(ArchitectureError, match="layer 0 features: must be an integer"):
+        parse_arch(arch)
+    # A node run with a lower cap (PYTHONINTMAXSTRDIGITS) refuses the same spec, with another message.
+    parse_arch.cache_clear()
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        with pytest.raises(ArchitectureError, match="not valid JSON"):
+            parse_arch(arch)
+    finally:
+        sys.set_int_max_str_digits(previous)
 
 
 def test_deeply_nested_json_within_the_length_cap_is_refused() -> None:
