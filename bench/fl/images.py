@@ -1,7 +1,8 @@
-"""python -m bench.fl.images [--rounds 30] [--workers 8] [--flower] [--smoke]: a CNN against an MLP on images.
+"""python -m bench.fl.images [--rounds 30] [--workers 8] [--flower] [--chain] [--smoke]: CNN vs MLP on images.
 
 Two image workloads, each trained by the same arms as bench/fl (the centralized reference and
-in-process FedAvg with the chain's integer formats; Flower's FedAvg with --flower):
+in-process FedAvg with the chain's integer formats; Flower's FedAvg with --flower; with --chain, the
+rounds through a localnet's tasks module and `synod worker run` processes, for digits 8x8 only):
 
 - ``digits 8x8``: scikit-learn's digits as (8, 8, 1) images (standardized pixels, a package dataset);
 - ``shifted digits``: a generated image folder, each digit pasted at a random offset on a blank
@@ -10,7 +11,8 @@ in-process FedAvg with the chain's integer formats; Flower's FedAvg with --flowe
   a convolution with pooling can.
 
 Both models are named in the task's JSON layer-list form, so this is also what a task would post.
-Writes bench/results/fl-images.json (fl-images-smoke.json with --smoke: 2 workers, 2 rounds, seconds).
+Writes bench/results/fl-images.json (fl-images-chain.json with --chain, fl-images-smoke.json with
+--smoke: 2 workers, 2 rounds, seconds).
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from rich.console import Console
 from sklearn.datasets import load_digits
 
 from app.core.architectures import compute_layout
+from app.ml.sources import is_file_source
 from bench.common import print_table, write_results
-from bench.fl.arms import run_centralized, run_inprocess
+from bench.fl.arms import CHAIN_NAME, run_centralized, run_chain, run_inprocess
 from bench.fl.config import ArmResult, FLConfig, FLData
 
 __all__ = ["CANVAS", "CNN", "MLP", "make_shifted_digits", "main"]
@@ -78,18 +81,31 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--flower", action="store_true", help="also run Flower's FedAvg (its own venv)")
+    parser.add_argument(
+        "--chain",
+        action="store_true",
+        help="also run on chain (a 4-validator localnet; digits 8x8 only; minutes: use small --rounds)",
+    )
     parser.add_argument("--smoke", action="store_true", help="2 workers, 2 rounds: checks that it runs")
     return parser.parse_args()
 
 
-def _arms(config: FLConfig, flower: bool) -> list[ArmResult]:
-    """Run the centralized reference, in-process FedAvg and (with flower) Flower on one config."""
+def _arms(config: FLConfig, args: argparse.Namespace) -> dict[str, ArmResult]:
+    """Run the centralized reference, in-process FedAvg and, as asked, Flower and the chain on one config."""
     data = FLData(config)
-    arms = [run_centralized(config, data), run_inprocess(config, data, lambda _r, _a: None)]
-    if flower:
+    arms = {
+        "centralized": run_centralized(config, data),
+        "inprocess": run_inprocess(config, data, lambda _r, _a: None),
+    }
+    if args.flower:
         from bench.fl.flower import run_flower  # its venv is made on demand, minutes the first time
 
-        arms.append(run_flower(config, console.print, lambda r, acc: None))
+        arms["flower"] = run_flower(config, console.print, lambda _r, _a: None)
+    if args.chain and is_file_source(config.dataset):
+        # A task's evaluation data and the workers' shards name package datasets in bench/fl/chain.py.
+        arms["chain"] = ArmResult(CHAIN_NAME, note="not run: the chain arm takes package datasets only")
+    elif args.chain:
+        arms["chain"] = run_chain(config, console.print)
     return arms
 
 
@@ -123,19 +139,21 @@ def _key(workload: str) -> str:
     return workload.replace(" ", "_")
 
 
-def _run_all(base: FLConfig, folder: Path, flower: bool) -> tuple[list[list[str]], dict[str, Any], list[Any]]:
+def _run_all(
+    base: FLConfig, folder: Path, args: argparse.Namespace
+) -> tuple[list[list[str]], dict[str, Any], list[Any]]:
     """Run both models on both workloads; return table rows, headline figures and every arm's record."""
     rows, figures, runs = [], {}, []
     for workload, (source, shape) in _workloads(folder).items():
         for model, arch in (("mlp", MLP), ("cnn", CNN)):
             config = replace(base, dataset=source, arch=arch, input_shape=shape)
             console.print(f"{workload}, {model}: {base.rounds} rounds, {base.workers} workers")
-            arms = _arms(config, flower)
-            rows += [_row(workload, model, config, arm) for arm in arms]
-            for arm, tag in zip(arms, ("centralized", "inprocess", "flower"), strict=False):
+            arms = _arms(config, args)
+            rows += [_row(workload, model, config, arm) for arm in arms.values()]
+            for tag, arm in arms.items():
                 figures[f"{_key(workload)}_{model}_{tag}_accuracy_pct"] = arm.accuracy_pct
                 figures[f"{_key(workload)}_{model}_{tag}_seconds_per_round"] = arm.seconds_per_round
-            runs.append({"workload": workload, "model": model, "arms": [asdict(a) for a in arms]})
+            runs.append({"workload": workload, "model": model, "arms": [asdict(a) for a in arms.values()]})
         cnn, mlp = (figures[f"{_key(workload)}_{m}_inprocess_accuracy_pct"] for m in ("cnn", "mlp"))
         figures[f"{_key(workload)}_inprocess_gain_cnn_over_mlp_points"] = round(cnn - mlp, 2)
     return rows, figures, runs
@@ -150,7 +168,7 @@ def main() -> None:
     base = FLConfig(workers=workers, rounds=rounds, local_epochs=2, learning_rate=0.3)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="synod-images-") as tmp:
-        rows, figures, runs = _run_all(base, make_shifted_digits(Path(tmp) / "shifted"), args.flower)
+        rows, figures, runs = _run_all(base, make_shifted_digits(Path(tmp) / "shifted"), args)
     title = f"CNN vs MLP on images: FedAvg, {workers} workers, Dirichlet {base.alpha}, {rounds} rounds"
     print_table(title, COLUMNS, rows)
     settings = {
@@ -163,7 +181,9 @@ def main() -> None:
         "smoke": args.smoke,
     }
     result = {**figures, "settings": settings, "runs": runs, "table": {"columns": COLUMNS, "rows": rows}}
-    path = write_results("fl-images-smoke" if args.smoke else "fl-images", result)
+    # An on-chain run takes minutes a round-set, so it runs with smaller settings and files apart.
+    name = "fl-images-smoke" if args.smoke else "fl-images-chain" if args.chain else "fl-images"
+    path = write_results(name, result)
     console.print(f"wrote {path} in {time.monotonic() - started:.0f} s")
 
 
