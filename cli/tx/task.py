@@ -27,10 +27,26 @@ def task_tx() -> None:
     """Post, join, commit to, reveal and cancel learning tasks."""
 
 
+class _Shape(click.ParamType):
+    """A comma-separated list of sizes, like 8,8,1 (a model's input_shape)."""
+
+    name = "H,W,C"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        """Return the sizes, failing with click's usage error for anything but positive integers."""
+        if isinstance(value, list):
+            return value
+        parts = str(value).split(",")
+        if not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+            self.fail(f"{value!r} is not a list of positive sizes like 8,8,1", param, ctx)
+        return [int(part) for part in parts]
+
+
 _POST_FLAGS: list[tuple[str, tuple[str, ...], type | click.ParamType]] = [
     ("--description", ("description",), str),
     ("--dataset", ("dataset",), str),
     ("--arch", ("model", "arch"), str),
+    ("--input-shape", ("model", "input_shape"), _Shape()),
     ("--rounds", ("schedule", "rounds"), click.IntRange(1)),
     ("--join-blocks", ("schedule", "join_blocks"), click.IntRange(1)),
     ("--commit-blocks", ("schedule", "commit_blocks"), click.IntRange(1)),

@@ -154,6 +154,18 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
     assert "leave out --format" in refused
 
 
+def test_a_conv_task_is_posted_with_flags(env) -> None:  # noqa: ANN001
+    node, home = env
+    arch = '[{"type":"conv2d","features":4,"kernel":[3,3]},{"type":"flatten"},{"type":"dense"}]'
+    flags = ["--arch", arch, "--input-shape", "8,8,1", "--min-workers", "1", "--reward", "5000usyn"]
+    posted = json.loads(_synod(home, "tx", "task", "post", "--from", "alice", *flags, "--yes", "-o", "json"))
+    assert posted["code"] == 0, posted
+    model = node.tc.task(posted["task_id"]).model
+    assert (model.arch, tuple(model.input_shape)) == (arch, (8, 8, 1))
+    out = _synod(home, "tx", "task", "post", "--from", "alice", "--input-shape", "8,x", "--yes", ok=False)
+    assert "not a list of positive sizes" in out
+
+
 def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> None:  # noqa: ANN001
     node, home = env
     _post(node, home)
