@@ -24,7 +24,7 @@ from app.agents.training import (
     decode_global_weights,
 )
 from app.agents.usercode import ConfigValue, UserTrainer
-from app.core.architectures import layer_sizes
+from app.core.architectures import compute_layout, resolve_input_shape
 from app.core.fixedpoint import UPDATE_FORMAT
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, QuantizationError, dequantize, quantize_delta
 from app.modules.tasks.msg_server import MAX_SAMPLES
@@ -52,19 +52,18 @@ def compute_fit_config(
     return config
 
 
-# --- the model's blocks: the one place that knows the flat layout -----------------------------
-# Today's layout (app/ml/models.py flatten): per dense layer W (fan_in, fan_out) row-major, then b.
+# --- the model's blocks: app/core's layout fixes their order in the flat vector -------------------
 
 
 def _block_shapes(task: tasks_pb2.Task) -> list[tuple[int, ...]]:
     """The shapes of the model's parameter blocks, in flat-layout order."""
     m = task.model
-    sizes = layer_sizes(m.arch, m.n_features, m.n_classes)
-    return [shape for a, b in zip(sizes, sizes[1:], strict=False) for shape in ((a, b), (b,))]
+    shape = resolve_input_shape(m.n_features, m.input_shape)
+    return [block.shape for block in compute_layout(m.arch, shape, m.n_classes)]
 
 
 def _to_arrays(task: tasks_pb2.Task, flat: NDArray[np.float32]) -> list[NDArray[np.float32]]:
-    """The flat vector cut into its blocks (fresh float32 arrays the user's code may change)."""
+    """The flat vector cut into its blocks (fresh float32 copies the user's code may change)."""
     arrays, offset = [], 0
     for shape in _block_shapes(task):
         size = int(np.prod(shape))

@@ -16,7 +16,7 @@ from pathlib import Path
 from rich.table import Table
 
 from app.client.tasks import TasksClient
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.ml.datasets import DATASETS, DatasetError, load_dataset, load_shard
 from app.ml.evaldata import EvalData, load_eval_data
 from app.ml.quantize import WEIGHT_SPEC, decode, dequantize
@@ -82,9 +82,9 @@ def fetch_checkpoints(client: TasksClient, task_id: int) -> list[Checkpoint]:
 
 def evaluate_checkpoint(model: tasks_pb2.ModelSpec, checkpoint: Checkpoint, data: EvalData) -> RoundEval:
     """Decode a checkpoint's weights for the task's model and evaluate them on data."""
-    size = param_count(model.arch, model.n_features, model.n_classes)
+    size = model_param_count(model)
     flat = dequantize(decode(checkpoint.weights, WEIGHT_SPEC, size), WEIGHT_SPEC)
-    accuracy, loss = evaluate(model.arch, flat, data.x, data.y)
+    accuracy, loss = evaluate(model.arch, flat, data.x, data.y, model.input_shape)
     return RoundEval(checkpoint.round, accuracy, loss, checkpoint.model_hash)
 
 
@@ -123,8 +123,9 @@ def reference_accuracy(task: tasks_pb2.Task, data: EvalData, train_data: str | N
         batch_size=int(hyper.batch_size),
         epochs=max(1, int(task.schedule.rounds) * int(hyper.local_epochs)),
     )
-    weights = train_centralized(task.model.arch, x, y, int(task.model.n_classes), config)
-    accuracy, _ = evaluate(task.model.arch, weights, data.x, data.y)
+    m = task.model
+    weights = train_centralized(m.arch, x, y, int(m.n_classes), config, m.input_shape)
+    accuracy, _ = evaluate(m.arch, weights, data.x, data.y, m.input_shape)
     return accuracy
 
 

@@ -38,7 +38,7 @@ DEFAULT_TASK_SPEC: dict[str, Any] = {
     "dataset": "digits",
     "split": 0,
     "eval": "test",
-    "model": {"arch": "logreg", "init_seed": 0},
+    "model": {"arch": "logreg", "init_seed": 0, "input_shape": []},
     "hyper": {"optimizer": "sgd", "learning_rate": 0.1, "batch_size": 32, "local_epochs": 2},
     "schedule": {"rounds": 5, "join_blocks": 8, "commit_blocks": 6, "reveal_blocks": 4, "score_blocks": 0},
     "workers": {"min": 2, "max": 8, "stake": "1000000usyn"},
@@ -174,13 +174,20 @@ def build_post_task(owner: str, spec: dict[str, Any], blob_dir: Path | None = No
     try:
         data = _own_data(spec, blob_dir) if spec["data"]["eval"] else _package_data(spec)
         model, hyper, sched, workers = spec["model"], spec["hyper"], spec["schedule"], spec["workers"]
-        params = init_params(model["arch"], data.n_features, data.n_classes, int(model["init_seed"]))
+        # A layer list may be written as JSON inside the spec file; the chain holds its compact text.
+        arch = (
+            model["arch"]
+            if isinstance(model["arch"], str)
+            else json.dumps(model["arch"], separators=(",", ":"))
+        )
+        shape = [int(d) for d in model["input_shape"]]
+        params = init_params(arch, data.n_features, data.n_classes, int(model["init_seed"]), shape)
         weights = encode(quantize(flatten(params), WEIGHT_SPEC), WEIGHT_SPEC)
         return tx_pb2.MsgPostTask(
             owner=owner,
             description=str(spec["description"]),
             model=tasks_pb2.ModelSpec(
-                arch=model["arch"], n_features=data.n_features, n_classes=data.n_classes
+                arch=arch, n_features=data.n_features, n_classes=data.n_classes, input_shape=shape
             ),
             hyper=tasks_pb2.Hyperparams(
                 optimizer=hyper["optimizer"],

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.core.crypto import decode_address, encode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from synod.tasks.v1 import tasks_pb2
@@ -53,8 +53,7 @@ def compute_train_seed(task_id: int, round_: int, worker: str) -> int:
 
 def decode_global_weights(task: tasks_pb2.Task, payload: bytes) -> NDArray[np.int64]:
     """The task's global model as its int32 fixed-point vector."""
-    m = task.model
-    return WEIGHT_FORMAT.decode(payload, param_count(m.arch, m.n_features, m.n_classes))
+    return WEIGHT_FORMAT.decode(payload, model_param_count(task.model))
 
 
 @dataclass(frozen=True)
@@ -162,8 +161,9 @@ class LocalTrainer:
         from app.ml.federated import compute_local_update
 
         seed = compute_train_seed(self.task.id, round_, worker)
+        m = self.task.model
         update_q, count = compute_local_update(
-            self.task.model.arch, decode_global_weights(self.task, weights), x, y, self._config(seed)
+            m.arch, decode_global_weights(self.task, weights), x, y, self._config(seed), m.input_shape
         )
         return TrainedUpdate(UPDATE_FORMAT.encode(update_q), int(count))
 

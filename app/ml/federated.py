@@ -42,10 +42,11 @@ def compute_local_update(
     x: NDArray[np.float32],
     y: NDArray[np.int64],
     config: TrainConfig,
+    input_shape: Sequence[int] = (),
 ) -> tuple[NDArray[np.int64], int]:
     """Return one worker's update (trained - global) in UPDATE_SPEC integers, and its sample count."""
     start = dequantize(global_weights_q, WEIGHT_SPEC)
-    trained, count = train_local(arch, start, x, y, config)
+    trained, count = train_local(arch, start, x, y, config, input_shape)
     return quantize_delta(trained, start, UPDATE_SPEC), count
 
 
@@ -82,6 +83,7 @@ def simulate_rounds(
     rule: str = "mean",
     rule_params: Mapping[str, int] | None = None,
     on_round: RoundCallback | None = None,
+    input_shape: Sequence[int] = (),
 ) -> NDArray[np.int64]:
     """Return the global weights after rounds rounds in which every shard's worker takes part.
 
@@ -91,7 +93,12 @@ def simulate_rounds(
         started = time.perf_counter()
         updates = [
             compute_local_update(
-                arch, weights_q, shard.x, shard.y, compute_round_config(config, round_index, worker)
+                arch,
+                weights_q,
+                shard.x,
+                shard.y,
+                compute_round_config(config, round_index, worker),
+                input_shape,
             )
             for worker, shard in enumerate(shards)
         ]

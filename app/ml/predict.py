@@ -84,12 +84,12 @@ class Predictor:
     @property
     def n_features(self) -> int:
         """Return the input width the model takes."""
-        return int(self.params[0][0].shape[0])
+        return int(self.params[0].shape[0])
 
     @property
     def n_classes(self) -> int:
         """Return the number of classes the model scores."""
-        return int(self.params[-1][1].shape[0])
+        return int(self.params[-1].shape[0])
 
     def probabilities(self, x: ArrayLike) -> NDArray[np.float64]:
         """Return the (n, n_classes) class probabilities of the rows of x; each row sums to 1."""

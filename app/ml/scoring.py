@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from app.core.fixedpoint import compute_next_weights
-from app.ml.models import apply, infer_n_classes, layer_sizes
+from app.ml.models import apply, infer_n_classes, layout, split_blocks
 from app.ml.quantize import WEIGHT_SPEC
 
 __all__ = ["BPS", "compute_accuracy_bps", "score_model", "score_round", "score_updates"]
@@ -34,32 +34,30 @@ def compute_accuracy_bps(correct: int, total: int) -> int:
 
 
 @functools.lru_cache(maxsize=16)
-def _make_counter(arch: str, n_features: int, n_classes: int) -> Callable[..., jax.Array]:
+def _make_counter(arch: str, input_shape: tuple[int, ...], n_classes: int) -> Callable[..., jax.Array]:
     """Return a jitted (flats (k, d), x, y) -> correct predictions per row of flats."""
-    sizes = layer_sizes(arch, n_features, n_classes)
+    blocks = layout(arch, input_shape, n_classes)
 
     def count(flat: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
         """Return how many rows of x one flat parameter vector classifies as y."""
-        layers, offset = [], 0
-        for fan_in, fan_out in zip(sizes, sizes[1:], strict=False):
-            w = flat[offset : offset + fan_in * fan_out].reshape(fan_in, fan_out)
-            offset += fan_in * fan_out
-            layers.append((w, flat[offset : offset + fan_out]))
-            offset += fan_out
-        return jnp.sum(jnp.argmax(apply(arch, tuple(layers), x), axis=1) == y)
+        params = tuple(split_blocks(blocks, flat))
+        return jnp.sum(jnp.argmax(apply(arch, params, x, input_shape), axis=1) == y)
 
     return jax.jit(jax.vmap(count, in_axes=(0, None, None)))
 
 
-def _count_correct(arch: str, weights_q: NDArray[np.int64], x: jax.Array, y: jax.Array) -> list[int]:
+def _count_correct(
+    arch: str, weights_q: NDArray[np.int64], x: jax.Array, y: jax.Array, input_shape: Sequence[int]
+) -> list[int]:
     """Return the correct-prediction count of each row of the (k, d) int32-format weight matrix."""
     rows = weights_q.shape[0]
-    n_classes = infer_n_classes(arch, x.shape[1], weights_q.shape[1])
+    n_classes = infer_n_classes(arch, x.shape[1], weights_q.shape[1], input_shape)
     padded = 1 << max(0, rows - 1).bit_length()
     # Weights are within 2**24 in magnitude, so the float32 decoding is exact (as dequantize's).
     flats = np.zeros((padded, weights_q.shape[1]), dtype=np.float32)
     flats[:rows] = weights_q.astype(np.float64) / 2.0**WEIGHT_SPEC.scale_bits
-    counter = _make_counter(arch, x.shape[1], n_classes)
+    shape = tuple(input_shape) or (int(x.shape[1]),)
+    counter = _make_counter(arch, shape, n_classes)
     counts = np.asarray(counter(jnp.asarray(flats), x, y))
     return [int(c) for c in counts[:rows]]
 
@@ -73,11 +71,13 @@ def _check_eval(x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array]:
     return features, labels
 
 
-def score_model(arch: str, weights_q: ArrayLike, x: ArrayLike, y: ArrayLike) -> int:
+def score_model(
+    arch: str, weights_q: ArrayLike, x: ArrayLike, y: ArrayLike, input_shape: Sequence[int] = ()
+) -> int:
     """Return the accuracy (basis points) of the int32-format global weights on (x, y)."""
     features, labels = _check_eval(x, y)
     weights = np.asarray(weights_q, dtype=np.int64)
-    (correct,) = _count_correct(arch, weights[None, :], features, labels)
+    (correct,) = _count_correct(arch, weights[None, :], features, labels, input_shape)
     return compute_accuracy_bps(correct, labels.shape[0])
 
 
@@ -87,9 +87,10 @@ def score_updates(
     updates_q: Sequence[ArrayLike] | NDArray[np.int64],
     x: ArrayLike,
     y: ArrayLike,
+    input_shape: Sequence[int] = (),
 ) -> list[int]:
     """Return the accuracy (basis points) of weights + each int16-format update, applied as the chain does."""
-    return score_round(arch, weights_q, updates_q, x, y)[1]
+    return score_round(arch, weights_q, updates_q, x, y, input_shape)[1]
 
 
 def score_round(
@@ -98,6 +99,7 @@ def score_round(
     updates_q: Sequence[ArrayLike] | NDArray[np.int64],
     x: ArrayLike,
     y: ArrayLike,
+    input_shape: Sequence[int] = (),
 ) -> tuple[int, list[int]]:
     """Return (the global model's score, each update's score) from one batched evaluation."""
     features, labels = _check_eval(x, y)
@@ -105,6 +107,6 @@ def score_round(
     updates = np.asarray(updates_q, dtype=np.int64).reshape(-1, weights.shape[0])
     # compute_next_weights broadcasts: row i is weights + update i, clipped exactly as on chain.
     candidates = np.concatenate([weights[None, :], compute_next_weights(weights, updates)])
-    counts = _count_correct(arch, candidates, features, labels)
+    counts = _count_correct(arch, candidates, features, labels, input_shape)
     baseline, *scores = (compute_accuracy_bps(c, labels.shape[0]) for c in counts)
     return baseline, scores

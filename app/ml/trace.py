@@ -92,11 +92,12 @@ class TraceRule:
     batch_size: int
     epochs: int
     every_steps: int
+    input_shape: tuple[int, ...] = ()  # the task's ModelSpec.input_shape; empty: (n_features,)
 
     @property
     def size(self) -> int:
         """Parameters per checkpoint."""
-        return param_count(self.arch, self.n_features, self.n_classes)
+        return param_count(self.arch, self.n_features, self.n_classes, self.input_shape)
 
 
 class TracedUpdate(NamedTuple):
@@ -132,6 +133,7 @@ def trace_rule(task: tasks_pb2.Task, round_: int, worker: bytes) -> TraceRule:
         h.batch_size,
         h.local_epochs,
         task.trace.every_steps,
+        tuple(m.input_shape),
     )
 
 
@@ -195,15 +197,22 @@ def _segment_batches(
 # --- training ----------------------------------------------------------------------------------
 
 
-def _masked_loss(arch: str, params: ModelParams, x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+def _masked_loss(
+    arch: str,
+    input_shape: tuple[int, ...],
+    params: ModelParams,
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array,
+) -> jax.Array:
     """Mean cross-entropy over the rows of weight 1 (the topped-up rows have weight 0)."""
-    losses = optax.softmax_cross_entropy_with_integer_labels(apply(arch, params, x), y)
+    losses = optax.softmax_cross_entropy_with_integer_labels(apply(arch, params, x, input_shape), y)
     return jnp.sum(losses * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 @functools.lru_cache(maxsize=32)
 def _make_step(
-    arch: str, optimizer: str, learning_rate: float
+    arch: str, input_shape: tuple[int, ...], optimizer: str, learning_rate: float
 ) -> tuple[optax.GradientTransformation, Callable[..., Any]]:
     """The optimizer and a jitted step (params, state, x, y, mask) -> (params, state).
 
@@ -214,7 +223,7 @@ def _make_step(
 
     @jax.jit
     def step(params, state, x, y, mask):  # type: ignore[no-untyped-def]
-        grads = jax.grad(functools.partial(_masked_loss, arch))(params, x, y, mask)
+        grads = jax.grad(functools.partial(_masked_loss, arch, input_shape))(params, x, y, mask)
         updates, state = transform.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
@@ -229,8 +238,9 @@ def run_segment(
         raise TraceError(
             f"unknown optimizer {rule.optimizer!r}; choose one of {', '.join(sorted(OPTIMIZERS))}"
         )
-    params = unflatten(rule.arch, dequantize(start, WEIGHT_SPEC), rule.n_features, rule.n_classes)
-    transform, step = _make_step(rule.arch, rule.optimizer, rule.learning_rate)
+    weights = dequantize(start, WEIGHT_SPEC)
+    params = unflatten(rule.arch, weights, rule.n_features, rule.n_classes, rule.input_shape)
+    transform, step = _make_step(rule.arch, rule.input_shape, rule.optimizer, rule.learning_rate)
     state = transform.init(params)
     for rows, weights in _segment_batches(rule, len(x), segment):
         params, state = step(params, state, x[rows], y[rows], weights)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,35 +43,61 @@ class TrainConfig:
             raise ValueError("learning_rate must be > 0, batch_size and epochs >= 1")
 
 
-def _masked_loss(arch: str, params: ModelParams, x: jax.Array, y: jax.Array, mask: jax.Array) -> jax.Array:
+def _masked_loss(
+    arch: str,
+    input_shape: tuple[int, ...],
+    params: ModelParams,
+    x: jax.Array,
+    y: jax.Array,
+    mask: jax.Array,
+) -> jax.Array:
     """Return the mean cross-entropy over the rows where mask is 1 (padding rows have mask 0)."""
-    losses = optax.softmax_cross_entropy_with_integer_labels(apply(arch, params, x), y)
+    losses = optax.softmax_cross_entropy_with_integer_labels(apply(arch, params, x, input_shape), y)
     return jnp.sum(losses * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
 @functools.lru_cache(maxsize=32)
 def _make_step(
-    arch: str, optimizer: str, learning_rate: float
+    arch: str, input_shape: tuple[int, ...], optimizer: str, learning_rate: float
 ) -> tuple[optax.GradientTransformation, Callable[..., Any]]:
-    """Return the optimizer and a jitted step (params, state, x, y, mask) -> (params, state)."""
+    """Return the optimizer and a jitted step (params, state, x, y, mask) -> (params, state).
+
+    Cached by (spec, optimizer), so jit compiles each architecture once per batch shape.
+    """
     transform = OPTIMIZERS[optimizer](learning_rate)
 
     @jax.jit
     def step(params, state, x, y, mask):  # type: ignore[no-untyped-def]
-        grads = jax.grad(functools.partial(_masked_loss, arch))(params, x, y, mask)
+        grads = jax.grad(functools.partial(_masked_loss, arch, input_shape))(params, x, y, mask)
         updates, state = transform.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
     return transform, step
 
 
+def _unflatten_for(
+    arch: str, flat: NDArray[np.float32], n_features: int, input_shape: Sequence[int]
+) -> ModelParams:
+    """Return the parameters of the flat vector of arch on rows of n_features values."""
+    n_classes = infer_n_classes(arch, n_features, flat.shape[0], input_shape)
+    return unflatten(arch, flat, n_features, n_classes, input_shape)
+
+
 def train_local(
-    arch: str, flat_weights: ArrayLike, x: NDArray[np.float32], y: NDArray[np.int64], config: TrainConfig
+    arch: str,
+    flat_weights: ArrayLike,
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    config: TrainConfig,
+    input_shape: Sequence[int] = (),
 ) -> tuple[NDArray[np.float32], int]:
-    """Return the flat weights after config.epochs of minibatch training on (x, y), and len(x)."""
+    """Return the flat weights after config.epochs of minibatch training on (x, y), and len(x).
+
+    x is (n, n_features); input_shape (empty: (n_features,)) is the shape each row is reshaped to.
+    """
     flat = np.asarray(flat_weights, dtype=np.float32)
-    params = unflatten(arch, flat, x.shape[1], infer_n_classes(arch, x.shape[1], flat.shape[0]))
-    transform, step = _make_step(arch, config.optimizer, config.learning_rate)
+    params = _unflatten_for(arch, flat, x.shape[1], input_shape)
+    transform, step = _make_step(arch, tuple(input_shape), config.optimizer, config.learning_rate)
     state = transform.init(params)
     count = len(x)
     if count == 0 or len(y) != count:
@@ -89,21 +115,30 @@ def train_local(
 
 
 def evaluate(
-    arch: str, flat_weights: ArrayLike, x: NDArray[np.float32], y: NDArray[np.int64]
+    arch: str,
+    flat_weights: ArrayLike,
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    input_shape: Sequence[int] = (),
 ) -> tuple[float, float]:
     """Return (accuracy in [0, 1], mean cross-entropy loss) of the flat weights on (x, y)."""
     flat = np.asarray(flat_weights, dtype=np.float32)
-    params = unflatten(arch, flat, x.shape[1], infer_n_classes(arch, x.shape[1], flat.shape[0]))
-    logits = apply(arch, params, jnp.asarray(x))
+    params = _unflatten_for(arch, flat, x.shape[1], input_shape)
+    logits = apply(arch, params, jnp.asarray(x), input_shape)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, jnp.asarray(y)).mean()
     correct = int(np.count_nonzero(np.asarray(jnp.argmax(logits, axis=1)) == y))
     return correct / len(y), float(loss)
 
 
 def train_centralized(
-    arch: str, x: NDArray[np.float32], y: NDArray[np.int64], n_classes: int, config: TrainConfig
+    arch: str,
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    n_classes: int,
+    config: TrainConfig,
+    input_shape: Sequence[int] = (),
 ) -> NDArray[np.float32]:
     """Return flat weights trained from init_params(seed=config.seed) on all of (x, y): the baseline."""
-    initial = flatten(init_params(arch, x.shape[1], n_classes, config.seed))
-    weights, _ = train_local(arch, initial, x, y, config)
+    initial = flatten(init_params(arch, x.shape[1], n_classes, config.seed, input_shape))
+    weights, _ = train_local(arch, initial, x, y, config, input_shape)
     return weights

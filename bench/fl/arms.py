@@ -31,9 +31,12 @@ def run_centralized(config: FLConfig, data: FLData) -> ArmResult:
     dataset = data.dataset
     started = time.perf_counter()
     train = replace(config.train_config(), epochs=epochs)
-    weights = train_centralized(config.arch, dataset.x_train, dataset.y_train, dataset.n_classes, train)
+    shape = config.input_shape
+    weights = train_centralized(
+        config.arch, dataset.x_train, dataset.y_train, dataset.n_classes, train, shape
+    )
     seconds = time.perf_counter() - started
-    accuracy, _ = evaluate(config.arch, weights, dataset.x_test, dataset.y_test)
+    accuracy, _ = evaluate(config.arch, weights, dataset.x_test, dataset.y_test, shape)
     return ArmResult(
         "centralized (train_centralized)",
         accuracy_pct=100 * accuracy,
@@ -53,14 +56,21 @@ def run_inprocess(config: FLConfig, data: FLData, on_round: OnRound) -> ArmResul
 
     def record(round_index: int, weights_q: NDArray[np.int64], round_seconds: float) -> None:
         """Evaluate the new global weights (outside the round's timing) and report progress."""
-        accuracy, _ = evaluate(
-            config.arch, dequantize(weights_q, WEIGHT_SPEC), dataset.x_test, dataset.y_test
-        )
+        weights = dequantize(weights_q, WEIGHT_SPEC)
+        accuracy, _ = evaluate(config.arch, weights, dataset.x_test, dataset.y_test, config.input_shape)
         accuracies.append(100 * accuracy)
         seconds.append(round_seconds)
         on_round(round_index + 1, 100 * accuracy)
 
-    simulate_rounds(config.arch, shards, start, config.train_config(), config.rounds, on_round=record)
+    simulate_rounds(
+        config.arch,
+        shards,
+        start,
+        config.train_config(),
+        config.rounds,
+        on_round=record,
+        input_shape=config.input_shape,
+    )
     return ArmResult(
         "in-process FedAvg, integer (b)",
         accuracy_pct=accuracies[-1],

@@ -69,7 +69,7 @@ def task_spec(config: FLConfig, schedule: dict[str, int]) -> dict[str, Any]:
             "dataset": config.dataset,
             "split": config.seed,
             "eval": "test",
-            "model": {"arch": config.arch, "init_seed": config.seed},
+            "model": {"arch": config.arch, "init_seed": config.seed, "input_shape": list(config.input_shape)},
             "hyper": {
                 "optimizer": config.optimizer,
                 "learning_rate": config.learning_rate,
@@ -140,9 +140,10 @@ class _Run:
     def _check_task(self, task: Any) -> None:
         """Refuse a posted task that differs from the config (a default slipping through)."""
         c, h = self.config, task.hyper
-        posted = (task.data.dataset, task.model.arch, task.schedule.rounds, h.optimizer, h.batch_size)
+        posted = (task.data.dataset, task.model.arch, tuple(task.model.input_shape), task.schedule.rounds)
+        posted += (h.optimizer, h.batch_size)
         posted += (h.local_epochs, h.learning_rate_ppm, task.aggregation.rule, task.data.eval_data)
-        wanted = (c.dataset, c.arch, c.rounds, c.optimizer, c.batch_size, c.local_epochs)
+        wanted = (c.dataset, c.arch, c.input_shape, c.rounds, c.optimizer, c.batch_size, c.local_epochs)
         wanted += (round(c.learning_rate * 1e6), "mean", f"{c.dataset}:test:split={c.seed}")
         if posted != wanted:
             raise DemoError(f"posted task {posted} differs from the config {wanted}")

@@ -13,13 +13,15 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.model_selection import train_test_split
 
-from app.ml.datasets import Dataset, DataSpec, Shard, load_dataset, load_shard
+from app.ml.datasets import Dataset, DataSpec, Shard, load_dataset, load_shard, split_dirichlet
 from app.ml.models import flatten, init_params, param_count
 from app.ml.quantize import WEIGHT_SPEC, quantize
+from app.ml.sources import is_file_source, read_source
 from app.ml.train import TrainConfig
 
-__all__ = ["PROGRESS", "ArmResult", "FLConfig", "FLData"]
+__all__ = ["PROGRESS", "ArmResult", "FLConfig", "FLData", "load_folder_dataset"]
 
 # Prefix of the lines by which the Flower process reports a finished round: "<prefix><round> <accuracy %>".
 PROGRESS = "SYNOD-FL-ROUND "
@@ -29,8 +31,9 @@ PROGRESS = "SYNOD-FL-ROUND "
 class FLConfig:
     """One federated experiment: data, model, workers, rounds and local training, identical in every arm."""
 
-    dataset: str = "digits"
+    dataset: str = "digits"  # a package dataset, or an image folder (bench/fl/images.py makes one)
     arch: str = "logreg"
+    input_shape: tuple[int, ...] = ()  # the task's ModelSpec.input_shape; empty: (n_features,)
     workers: int = 8
     alpha: float = 0.5  # Dirichlet label skew across workers; smaller is more skewed
     rounds: int = 20
@@ -55,7 +58,21 @@ class FLConfig:
     @classmethod
     def from_json(cls, text: str) -> FLConfig:
         """Return the config that to_json wrote."""
-        return cls(**json.loads(text))
+        fields = json.loads(text)
+        return cls(**{**fields, "input_shape": tuple(fields.get("input_shape", ()))})
+
+
+def load_folder_dataset(path: str, seed: int, test_fraction: float = 0.2) -> Dataset:
+    """Return an image folder read through app.ml.sources, split by seed (stratified) into train and test.
+
+    Pixels stay in [0, 1] as the reader gives them (a file source is not standardized); no validation rows.
+    """
+    table = read_source(path)
+    rows = np.arange(len(table.y))
+    train, test = train_test_split(rows, test_size=test_fraction, random_state=seed, stratify=table.y)
+    x, y = table.x.reshape(len(rows), -1), table.y
+    empty = np.zeros((0, x.shape[1]), np.float32)
+    return Dataset(path, x[train], y[train], empty, y[:0], x[test], y[test], table.n_classes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,24 +84,37 @@ class FLData:
     @cached_property
     def dataset(self) -> Dataset:
         """Return the split dataset (test rows are never in any shard)."""
+        if is_file_source(self.config.dataset):
+            return load_folder_dataset(self.config.dataset, self.config.seed)
         return load_dataset(self.config.dataset, seed=self.config.seed)
 
     @cached_property
     def shards(self) -> list[Shard]:
-        """Return each worker's shard, loaded through its data spec as a chain worker would."""
-        return [load_shard(self.config.data_spec(i)) for i in range(self.config.workers)]
+        """Return each worker's shard, loaded through its data spec as a chain worker would.
+
+        An image folder's shards are Dirichlet parts of its training rows only, so that its test
+        rows (which a chain worker's file spec would include) stay out of every shard.
+        """
+        config = self.config
+        if not is_file_source(config.dataset):
+            return [load_shard(config.data_spec(i)) for i in range(config.workers)]
+        data = self.dataset
+        parts = split_dirichlet(data.y_train, config.workers, config.alpha, config.seed)
+        return [Shard(data.x_train[rows], data.y_train[rows], data.n_classes) for rows in parts]
 
     @cached_property
     def initial_weights_q(self) -> NDArray[np.int64]:
         """Return the Glorot start from config.seed in the chain's int32 weight format."""
         data = self.dataset
-        params = init_params(self.config.arch, data.n_features, data.n_classes, self.config.seed)
+        config = self.config
+        params = init_params(config.arch, data.n_features, data.n_classes, config.seed, config.input_shape)
         return quantize(flatten(params), WEIGHT_SPEC)
 
     @property
     def param_count(self) -> int:
         """Return the length of the flat parameter vector."""
-        return param_count(self.config.arch, self.dataset.n_features, self.dataset.n_classes)
+        data = self.dataset
+        return param_count(self.config.arch, data.n_features, data.n_classes, self.config.input_shape)
 
 
 @dataclass

@@ -32,8 +32,9 @@ VENV = Path(__file__).resolve().parent / "flower_venv"
 NAME = "Flower FedAvg, float (c)"
 INSTALL_TIMEOUT_S = 1200
 RUN_TIMEOUT_S = 900
-# The packages app.ml.train and app.ml.datasets import; the arms must train with the same versions.
-_TRAINING = {"numpy", "jax", "jaxlib", "optax", "scikit-learn"}
+# The packages app.ml.train, app.ml.models and app.ml.datasets (with its file sources) import; the arms
+# must train with the same versions.
+_TRAINING = {"numpy", "jax", "jaxlib", "optax", "scikit-learn", "flax", "pillow", "pyarrow"}
 _LAUNCH = "import sys, pathlib; from bench.fl.flower_app import run; run(pathlib.Path(sys.argv[1]))"
 # No telemetry or usage reports: this machine reaches no network but the package index.
 _QUIET = {"FLWR_TELEMETRY_ENABLED": "0", "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}

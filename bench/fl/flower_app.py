@@ -54,7 +54,7 @@ def train(msg: Message, context: Context) -> Message:
     start = msg.content["arrays"].to_numpy_ndarrays()[0]
     shard = _data().shards[worker]
     config = compute_round_config(CONFIG.train_config(), round_index, worker)
-    trained, count = train_local(CONFIG.arch, start, shard.x, shard.y, config)
+    trained, count = train_local(CONFIG.arch, start, shard.x, shard.y, config, CONFIG.input_shape)
     content = RecordDict({"arrays": ArrayRecord([trained]), "metrics": MetricRecord({"num-examples": count})})
     return Message(content=content, reply_to=msg)
 
@@ -63,7 +63,8 @@ def _evaluate_global(server_round: int, arrays: ArrayRecord) -> MetricRecord:
     """Evaluate the global model on the test rows and record the round's wall time."""
     now = time.perf_counter()
     data = _data().dataset
-    accuracy, loss = evaluate(CONFIG.arch, arrays.to_numpy_ndarrays()[0], data.x_test, data.y_test)
+    weights = arrays.to_numpy_ndarrays()[0]
+    accuracy, loss = evaluate(CONFIG.arch, weights, data.x_test, data.y_test, CONFIG.input_shape)
     if server_round == 0:
         _RESULT["startup_seconds"] = now - _STARTED
     else:

@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from app.client.tasks import TasksClient
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.core.fixedpoint import WEIGHT_FORMAT
+from app.ml.export import EXPORT_FORMATS, write_model
 from app.ml.quantize import WEIGHT_SPEC, dequantize
 from cli.query.common import (
     QueryOpts,
@@ -27,6 +28,12 @@ from synod.tasks.v1 import tasks_pb2
 __all__ = ["task_query"]
 
 _PIPE_WIDTH = 160
+
+
+def _format_of(out: str) -> str:
+    """Return the export format OUT's suffix names (npy when it names none)."""
+    suffix = out.rsplit(".", 1)[-1] if "." in out else ""
+    return suffix if suffix in EXPORT_FORMATS else "npy"
 
 
 @click.group("task")
@@ -237,27 +244,47 @@ def participants(opts: QueryOpts, task_id: int) -> None:
 @click.option(
     "--raw", is_flag=True, help="Write the int32 little-endian fixed-point bytes as stored on chain."
 )
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["npy", *EXPORT_FORMATS]),
+    default=None,
+    help="npz or safetensors: one float32 array per layout block (layer0.kernel, ...); npy: the flat "
+    "vector (default: from OUT's suffix, .npy otherwise).",
+)
 @query_options
-def model(opts: QueryOpts, task_id: int, round_: int | None, out: str, raw: bool) -> None:
+def model(opts: QueryOpts, task_id: int, round_: int | None, out: str, raw: bool, fmt: str | None) -> None:
     """Download a checkpoint's weights, checked against the on-chain model hash (with --verify, a
     hash proven against a header the light client verified).
 
-    Writes float32 weights (the model's flat parameter vector) as .npz (key `weights`) when OUT ends
-    in .npz, else as .npy; with --raw the chain's int32 fixed-point bytes (value * 65536, little-endian).
+    Writes float32 weights decoded from the int32 checkpoint: as .npz or .safetensors one array per
+    parameter block of the task's layout, named by the block (layer0.kernel, layer0.bias, ...), as
+    .npy the flat vector; with --raw the chain's int32 fixed-point bytes
+    (value * 65536, little-endian).
     """
+    if raw and fmt:
+        raise click.UsageError("--raw writes the chain's bytes; leave out --format")
+    fmt = "raw" if raw else fmt or _format_of(out)
     with open_querier(opts) as querier:
         client = TasksClient(querier)
         task = client.task(task_id).task
         record, weights = client.model(task_id, task.rounds_done if round_ is None else round_)
         heights = verified_heights(opts, querier)
-    size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
-    with open(out, "wb") as handle:
-        if raw:
-            handle.write(weights)
-        else:
-            floats = dequantize(WEIGHT_FORMAT.decode(weights, size), WEIGHT_SPEC)
-            if out.endswith(".npz"):
-                np.savez(handle, weights=floats)
+    size = model_param_count(task.model)
+    floats = dequantize(WEIGHT_FORMAT.decode(weights, size), WEIGHT_SPEC)
+    if fmt in EXPORT_FORMATS:
+        m = task.model
+        meta = {
+            "arch": m.arch,
+            "input_shape": ",".join(map(str, m.input_shape)),
+            "n_classes": str(m.n_classes),
+        }
+        meta |= {"task_id": str(task_id), "round": str(record.round), "model_hash": record.model_hash.hex()}
+        write_model(out, fmt, m.arch, floats, tuple(m.input_shape) or (m.n_features,), m.n_classes, meta)
+    else:
+        with open(out, "wb") as handle:
+            if fmt == "raw":
+                handle.write(weights)
             else:
                 np.save(handle, floats, allow_pickle=False)
     data = {
@@ -266,7 +293,7 @@ def model(opts: QueryOpts, task_id: int, round_: int | None, out: str, raw: bool
         "model_hash": record.model_hash.hex(),
         "parameters": size,
         "file": out,
-        "format": "int32-raw" if raw else ("npz-float32" if out.endswith(".npz") else "npy-float32"),
+        "format": "int32-raw" if fmt == "raw" else f"{fmt}-float32",
         "hash_checked": True,
     }
     text = (

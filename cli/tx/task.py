@@ -17,7 +17,7 @@ import click
 from app.agents.updatefile import UpdateFileError, read_update_file
 from app.client.tasks import TasksClient
 from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, msg_reveal
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from cli.common import client_errors, from_option, load_key, resolve_node, send_tx, tx_options
 
 __all__ = ["task_tx"]
@@ -28,10 +28,26 @@ def task_tx() -> None:
     """Post, join, commit to, reveal and cancel learning tasks."""
 
 
+class _Shape(click.ParamType):
+    """A comma-separated list of sizes, like 8,8,1 (a model's input_shape)."""
+
+    name = "H,W,C"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[int]:
+        """Return the sizes, failing with click's usage error for anything but positive integers."""
+        if isinstance(value, list):
+            return value
+        parts = str(value).split(",")
+        if not all(part.strip().isdigit() and int(part) > 0 for part in parts):
+            self.fail(f"{value!r} is not a list of positive sizes like 8,8,1", param, ctx)
+        return [int(part) for part in parts]
+
+
 _POST_FLAGS: list[tuple[str, tuple[str, ...], type | click.ParamType]] = [
     ("--description", ("description",), str),
     ("--dataset", ("dataset",), str),
     ("--arch", ("model", "arch"), str),
+    ("--input-shape", ("model", "input_shape"), _Shape()),
     ("--rounds", ("schedule", "rounds"), click.IntRange(1)),
     ("--join-blocks", ("schedule", "join_blocks"), click.IntRange(1)),
     ("--commit-blocks", ("schedule", "commit_blocks"), click.IntRange(1)),
@@ -151,7 +167,7 @@ def _task_round(opts: dict[str, Any], task_id: int, round_: int | None) -> tuple
     with client_errors():
         resp = TasksClient(resolve_node(opts["node"], opts["home"])).task(task_id)
     m = resp.task.model
-    return (resp.round if round_ is None else round_), param_count(m.arch, m.n_features, m.n_classes)
+    return (resp.round if round_ is None else round_), model_param_count(m)
 
 
 def _update_bytes(path: str, size: int) -> bytes:

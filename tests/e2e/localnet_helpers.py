@@ -75,7 +75,7 @@ def checkpoint_accuracy(client: TasksClient, task: tasks_pb2.Task, round_: int) 
     _, weights = client.model(task.id, round_)
     data = task_eval_data(task)
     flat = dequantize(WEIGHT_FORMAT.decode(weights, len(weights) // WEIGHT_FORMAT.width), WEIGHT_SPEC)
-    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y)[0]
+    return evaluate(task.model.arch, np.asarray(flat), data.x, data.y, task.model.input_shape)[0]
 
 
 def _parse_block_time(text: str) -> float:

@@ -31,6 +31,7 @@ from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
+from app.ml.export import read_model
 from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.tasks.v1 import tasks_pb2
@@ -247,5 +248,9 @@ def _check_learning(
         "--grpc", net.grpc_address(network.spec, 1),
     ).stdout  # fmt: skip
     assert "verified at height" in verified and task.model_hash.hex() in verified, verified
-    assert np.array_equal(np.load(tmp_path / "m.npz")["weights"], np.load(tmp_path / "final.npy"))
+    # One named float32 array per layout block; in layout order they are the flat vector.
+    flat = read_model(
+        tmp_path / "m.npz", "npz", task.model.arch, (task.model.n_features,), task.model.n_classes
+    )
+    assert np.array_equal(flat, np.load(tmp_path / "final.npy"))
     print(f"test accuracy: initial {initial:.1%}, after {ROUNDS} rounds {final:.1%}")

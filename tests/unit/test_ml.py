@@ -184,10 +184,11 @@ def test_flatten_unflatten_round_trip(arch: str) -> None:
     assert flat.dtype == np.float32 and flat.shape == (param_count(arch, 13, 3),)
     assert infer_n_classes(arch, 13, flat.size) == 3
     again = unflatten(arch, flat, 13, 3)
-    for (w, b), (w2, b2) in zip(params, again, strict=True):
-        assert np.array_equal(w, w2) and np.array_equal(b, b2)
-    # The documented order: first layer's W row-major, then its b.
-    w, b = params[0]
+    for part, part2 in zip(params, again, strict=True):
+        assert np.array_equal(part, part2)
+    # The documented order: first layer's W (fan_in, fan_out) row-major, then its b.
+    w, b = params[0], params[1]
+    assert w.shape[0] == 13 and b.shape == (w.shape[1],)
     assert np.array_equal(flat[: w.size], np.asarray(w).ravel())
     assert np.array_equal(flat[w.size : w.size + b.size], b)
 

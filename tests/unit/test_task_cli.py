@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from safetensors import safe_open
 
 from app.client.keyring import Keyring
 from app.core.fixedpoint import WEIGHT_FORMAT
+from app.ml.export import EXPORT_FORMATS, read_model
 from app.ml.quantize import UPDATE_SPEC, quantize
 from cli.main import cli
 from synod.tasks.v1 import query_pb2, tasks_pb2
@@ -122,6 +124,46 @@ def test_a_round_through_the_cli_and_a_verified_model_download(env, tmp_path) ->
     np.testing.assert_allclose(np.load(tmp_path / "w.npy"), expected.astype(np.float32))
     _synod(home, "query", "task", "model", "1", "--out", str(tmp_path / "w.bin"), "--raw")
     assert hashlib.sha256((tmp_path / "w.bin").read_bytes()).hexdigest() == rounds[1]["model_hash"]
+    for fmt in EXPORT_FORMATS:  # one float32 array per layout block, named, read back by name
+        path = tmp_path / f"w.{fmt}"
+        _synod(home, "query", "task", "model", "1", "--out", str(path), "-o", "json")
+        flat = read_model(path, fmt, "logreg", (64,), 10)
+        np.testing.assert_array_equal(flat, np.load(tmp_path / "w.npy"))
+    with np.load(tmp_path / "w.npz") as blocks:
+        assert {name: blocks[name].shape for name in blocks.files} == {
+            "layer0.kernel": (64, 10),
+            "layer0.bias": (10,),
+        }
+    meta = safe_open(str(tmp_path / "w.safetensors"), "np").metadata()
+    assert meta["arch"] == "logreg" and meta["model_hash"] == rounds[1]["model_hash"]
+    _synod(home, "query", "task", "model", "1", "--out", str(tmp_path / "x"), "--format", "safetensors")
+    assert read_model(tmp_path / "x", "safetensors", "logreg", (64,), 10).shape == (SIZE,)
+    refused = _synod(
+        home,
+        "query",
+        "task",
+        "model",
+        "1",
+        "--out",
+        str(tmp_path / "y"),
+        "--raw",
+        "--format",
+        "npz",
+        ok=False,
+    )
+    assert "leave out --format" in refused
+
+
+def test_a_conv_task_is_posted_with_flags(env) -> None:  # noqa: ANN001
+    node, home = env
+    arch = '[{"type":"conv2d","features":4,"kernel":[3,3]},{"type":"flatten"},{"type":"dense"}]'
+    flags = ["--arch", arch, "--input-shape", "8,8,1", "--min-workers", "1", "--reward", "5000usyn"]
+    posted = json.loads(_synod(home, "tx", "task", "post", "--from", "alice", *flags, "--yes", "-o", "json"))
+    assert posted["code"] == 0, posted
+    model = node.tc.task(posted["task_id"]).model
+    assert (model.arch, tuple(model.input_shape)) == (arch, (8, 8, 1))
+    out = _synod(home, "tx", "task", "post", "--from", "alice", "--input-shape", "8,x", "--yes", ok=False)
+    assert "not a list of positive sizes" in out
 
 
 def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> None:  # noqa: ANN001

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from app.ml.attacks import CommitteeAttack
 from synod.committee.v1 import committee_pb2
@@ -106,9 +106,9 @@ class LocalScorer:
         from app.ml.scoring import score_round
 
         data = self._eval_data(task)
-        size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+        size = model_param_count(task.model)
         zeros = np.zeros(size, np.int64)
-        score_round(task.model.arch, zeros, [zeros], data.x, data.y)
+        score_round(task.model.arch, zeros, [zeros], data.x, data.y, task.model.input_shape)
 
     def score(self, inputs: RoundInputs) -> RoundScore:
         """Accuracy of the global model and of the model plus each update, exactly as the chain adds them."""
@@ -116,10 +116,12 @@ class LocalScorer:
 
         task, workers = inputs.task, list(inputs.committee.workers)
         data = self._eval_data(task)
-        size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+        size = model_param_count(task.model)
         weights = WEIGHT_FORMAT.decode(inputs.weights, size)
         updates = [UPDATE_FORMAT.decode(inputs.updates[w], size) for w in workers]
-        baseline, scores = score_round(task.model.arch, weights, updates, data.x, data.y)
+        baseline, scores = score_round(
+            task.model.arch, weights, updates, data.x, data.y, task.model.input_shape
+        )
         failed = {w: not self._passes_spot_check(inputs, w) for w in inputs.traces}
         return RoundScore(baseline, dict(zip(workers, scores, strict=True)), failed)
 

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from app.agents.training import Relabel, TrainedUpdate, TrainingError, compute_train_seed
 from app.client.rpc import QueryFailed
 from app.client.tasks import TasksClient
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.core.fixedpoint import (
     UPDATE_FORMAT,
     WEIGHT_FORMAT,
@@ -157,7 +157,7 @@ class Attacker:
             round_,
             compute_train_seed(task.id, round_, self.address),
             weights,
-            param_count(m.arch, m.n_features, m.n_classes),
+            model_param_count(m),
             task.worker_count,
             self.public_updates(round_),
             previous_weights,

@@ -10,6 +10,7 @@ __all__ = [
     "ErrAlreadyRevealed",
     "ErrBadUpdate",
     "ErrCommitmentMismatch",
+    "ErrInvalidInputShape",
     "ErrInvalidTask",
     "ErrNoCommitment",
     "ErrNotOwner",
@@ -35,3 +36,4 @@ ErrBadUpdate = register("tasks", 12, "update has the wrong size or range")
 ErrNotOwner = register("tasks", 13, "only the task owner may do this")
 ErrWrongRound = register("tasks", 14, "message names a round that is not the current one")
 ErrTaskClosed = register("tasks", 15, "task is no longer open")
+ErrInvalidInputShape = register("tasks", 16, "model input_shape does not fit n_features")

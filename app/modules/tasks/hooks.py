@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.core.architectures import param_count
+from app.core.architectures import model_param_count
 from app.core.coins import Coins
 from app.core.crypto import decode_address, encode_address
 from app.core.events import EventManager
@@ -82,7 +82,7 @@ def _collect_updates(
     weights_bps: dict[bytes, tuple[int, int]],
 ) -> list[Update]:
     """The accepted workers' updates, decoded (they were checked at reveal), weighted by reputation."""
-    size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+    size = model_param_count(task.model)
     updates = []
     for worker, reveal in accepted.items():
         payload = k.get_update(store, task.id, round_, worker)
@@ -103,7 +103,7 @@ def _combine(task: tasks_pb2.Task, updates: list[Update], weights: bytes) -> tup
         aggregate = get_rule(task.aggregation.rule)(updates, params)
     except AggregationError as e:  # defensive: inputs were checked at reveal
         return None, f"aggregation failed: {e}"
-    size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+    size = model_param_count(task.model)
     current = WEIGHT_FORMAT.decode(weights, size)
     return WEIGHT_FORMAT.encode(compute_next_weights(current, np.asarray(aggregate, np.int64))), ""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.core.architectures import ArchitectureError, param_count
+from app.core.architectures import ArchitectureError, InputShapeError, model_param_count
 from app.core.coins import Coins, parse_amount, validate_denom
 from app.core.context import Context
 from app.core.crypto import decode_address
@@ -19,6 +19,7 @@ from app.modules.tasks.errors import (
     ErrAlreadyRevealed,
     ErrBadUpdate,
     ErrCommitmentMismatch,
+    ErrInvalidInputShape,
     ErrInvalidTask,
     ErrNoCommitment,
     ErrNotOwner,
@@ -135,7 +136,9 @@ def validate_post_task(msg: tx_pb2.MsgPostTask) -> None:
     """Stateless checks of MsgPostTask: everything but the limits in params."""
     decode_address_field(msg.owner, "owner")
     try:
-        size = param_count(msg.model.arch, msg.model.n_features, msg.model.n_classes)
+        size = model_param_count(msg.model)
+    except InputShapeError as e:
+        raise ErrInvalidInputShape.wrap(f"model: {e}") from None
     except ArchitectureError as e:
         raise ErrInvalidTask.wrap(f"model: {e}") from None
     _validate_hyper(msg.hyper)
@@ -164,7 +167,7 @@ def _check_limits(msg: tx_pb2.MsgPostTask, params: tasks_pb2.Params) -> None:
     longest = max(s.join_blocks, s.commit_blocks, s.reveal_blocks, s.score_blocks)
     _require(longest <= params.max_phase_blocks, f"phases may last at most {params.max_phase_blocks} blocks")
     _require(msg.max_workers <= params.max_workers, f"max_workers must be at most {params.max_workers}")
-    size = param_count(msg.model.arch, msg.model.n_features, msg.model.n_classes)
+    size = model_param_count(msg.model)
     _require(
         size <= params.max_model_params,
         f"model has {size} parameters, the limit is {params.max_model_params}",
@@ -301,7 +304,7 @@ def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
         raise ErrNoCommitment.wrap(f"{msg.worker} made no commitment in round {msg.round} of task {task.id}")
     if k.get_reveal(ctx.store, task.id, msg.round, worker) is not None:
         raise ErrAlreadyRevealed.wrap(f"{msg.worker} already revealed round {msg.round} of task {task.id}")
-    size = param_count(task.model.arch, task.model.n_features, task.model.n_classes)
+    size = model_param_count(task.model)
     try:
         update = UPDATE_FORMAT.decode(msg.update, size)
     except FixedPointError as e:
