@@ -131,6 +131,15 @@ def test_an_image_folder_reads_one_class_per_subfolder(tmp_path: Path) -> None:
     assert resized.x.shape == (3, 4, 4)
 
 
+def test_class_folders_named_by_index_are_those_classes(tmp_path: Path) -> None:
+    # Sorted as names, "10" would come before "2": indexes written plainly are the classes themselves.
+    root = _images(tmp_path / "numbered", {"2": [(4, 4)], "10": [(4, 4)], "0": [(4, 4)]})
+    table = read_source(str(root))
+    assert sorted(table.y.tolist()) == [0, 2, 10] and table.n_classes == 11 and table.names_given
+    mixed = _images(tmp_path / "mixed", {"01": [(4, 4)], "1": [(4, 4)]})  # "01" is a name, not an index
+    assert read_source(str(mixed)).label_names == ("01", "1")
+
+
 def test_bad_image_folders_are_refused(tmp_path: Path) -> None:
     mixed = _images(tmp_path / "mixed", {"a": [(8, 8)], "b": [(9, 8)]})
     with pytest.raises(SourceError, match=r"is 9x8, the other images 8x8: give size=WxH"):

@@ -1,7 +1,13 @@
-"""Image folders through Pillow: one subfolder per class, PNG or JPEG files, converted to one size."""
+"""Image folders through Pillow: one subfolder per class, PNG or JPEG files, converted to one size.
+
+A class is its subfolder's name. Where every name is a class index written plainly (``0``, ``1``,
+... ``12``, no sign or leading zero), the labels are those integers, as a CSV's numeric labels
+are: folder ``10`` is class 10 on every machine, not the second name in sorted order.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +23,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_IMAGE_PIXELS = 4096 * 4096
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 _UNREADABLE = (UnidentifiedImageError, OSError, Image.DecompressionBombError)
+_INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
@@ -58,14 +65,17 @@ def _read(path: Path, size: tuple[int, int], resize: bool) -> NDArray[np.float32
 
 
 def read_image_folder(root: Path, size: tuple[int, int] | None) -> tuple[NDArray[np.float32], NDArray]:
-    """Images as rows of (height, width) pixels and their class folder names."""
+    """Images as rows of (height, width) pixels and their classes: folder names, or indexes (above)."""
     files = _files(root)
     resize = size is not None
     if size is None:  # the first image sets the size; every other must match it
         size = _first_size(files[0][1])
     check_cells((len(files), size[0], size[1]), root)
     pixels = [_read(path, size, resize) for _, path in files]
-    return np.stack(pixels), np.asarray([name for name, _ in files])
+    names = [name for name, _ in files]
+    if all(_INDEX.fullmatch(name) for name in set(names)):
+        return np.stack(pixels), np.asarray([int(name) for name in names], dtype=np.int64)
+    return np.stack(pixels), np.asarray(names)
 
 
 def _first_size(path: Path) -> tuple[int, int]:
