@@ -55,6 +55,7 @@ __all__ = [
     "Layer",
     "ModelSpecLike",
     "compute_layout",
+    "describe_arch",
     "infer_n_classes",
     "model_param_count",
     "param_count",
@@ -229,6 +230,29 @@ def parse_arch(arch: str) -> tuple[Layer, ...]:
         f"unknown architecture {arch[:40]!r}; use 'logreg', 'mlp:H1-H2-...' like 'mlp:64-32', "
         "or a JSON layer list"
     )
+
+
+_SHORT = {"conv1d": "conv1d-", "conv2d": "conv", "max_pool": "maxpool", "avg_pool": "avgpool"}
+_SHORT_SKIPPED = ("flatten", *ACTIVATIONS)
+
+
+def describe_arch(arch: str) -> str:
+    """A short name for tables and titles: a named architecture as is, a layer list as its
+    weighted layers and pools (``conv16-maxpool-conv32-maxpool-dense64-dense``); arch itself if it
+    does not parse."""
+    if not arch.startswith("["):
+        return arch
+    try:
+        layers = parse_arch(arch)
+    except ArchitectureError:
+        return arch[:40]
+    parts = []
+    for layer in layers:
+        if layer.type in _SHORT_SKIPPED:
+            continue
+        width = "" if layer.features is None or layer.type.endswith("pool") else str(layer.features)
+        parts.append(_SHORT.get(layer.type, layer.type.replace("_", "")) + width)
+    return "-".join(parts)
 
 
 def resolve_input_shape(n_features: int, input_shape: Sequence[int]) -> tuple[int, ...]:

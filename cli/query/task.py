@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.client.tasks import TasksClient
-from app.core.architectures import model_param_count
+from app.core.architectures import describe_arch, model_param_count
 from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.export import EXPORT_FORMATS, write_model
 from app.ml.quantize import WEIGHT_SPEC, dequantize
@@ -73,7 +73,8 @@ def _show_text(task: tasks_pb2.Task, where: dict[str, Any]) -> str:
         "task": f"{task.id}: {task.description}",
         "owner": task.owner,
         "status": f"{_status(task)}; {phase}",
-        "model": f"{m.arch} ({m.n_features} features, {m.n_classes} classes), hash {task.model_hash.hex()}",
+        "model": f"{describe_arch(m.arch)} ({m.n_features} features, {m.n_classes} classes), "
+        f"hash {task.model_hash.hex()}",
         "data": f"{task.data.dataset}, evaluated on {task.data.eval_data}",
         "training": f"{h.optimizer}, lr {h.learning_rate_ppm / 1e6:g}, batch {h.batch_size}, "
         f"{h.local_epochs} epochs",
@@ -138,7 +139,7 @@ def list_tasks(opts: QueryOpts) -> None:
         (
             t.id,
             _status(t),
-            t.model.arch,
+            describe_arch(t.model.arch),
             t.data.dataset,
             f"{t.rounds_done}/{t.schedule.rounds}",
             t.worker_count,

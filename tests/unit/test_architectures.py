@@ -15,6 +15,7 @@ from app.core.architectures import (
     Block,
     InputShapeError,
     compute_layout,
+    describe_arch,
     infer_n_classes,
     param_count,
     parse_arch,
@@ -236,3 +237,9 @@ def test_input_shape_is_checked_against_n_features(
         return
     with pytest.raises(InputShapeError, match=message):
         resolve_input_shape(n_features, shape)
+
+
+def test_describe_arch_names_the_weighted_layers_and_pools() -> None:
+    assert describe_arch(CNN).startswith("conv8-maxpool-dense32")
+    assert describe_arch("mlp:64-32") == "mlp:64-32" and describe_arch("logreg") == "logreg"
+    assert describe_arch("[not json") == "[not json"  # shown as it is, never a traceback
