@@ -158,12 +158,17 @@ def test_a_conv_task_is_posted_with_flags(env) -> None:  # noqa: ANN001
     node, home = env
     arch = '[{"type":"conv2d","features":4,"kernel":[3,3]},{"type":"flatten"},{"type":"dense"}]'
     flags = ["--arch", arch, "--input-shape", "8,8,1", "--min-workers", "1", "--reward", "5000usyn"]
+    flags += ["--optimizer", "adam", "--learning-rate", "0.01", "--batch-size", "16", "--local-epochs", "3"]
     posted = json.loads(_synod(home, "tx", "task", "post", "--from", "alice", *flags, "--yes", "-o", "json"))
     assert posted["code"] == 0, posted
-    model = node.tc.task(posted["task_id"]).model
-    assert (model.arch, tuple(model.input_shape)) == (arch, (8, 8, 1))
+    task = node.tc.task(posted["task_id"])
+    assert (task.model.arch, tuple(task.model.input_shape)) == (arch, (8, 8, 1))
+    h = task.hyper
+    assert (h.optimizer, h.learning_rate_ppm, h.batch_size, h.local_epochs) == ("adam", 10_000, 16, 3)
     out = _synod(home, "tx", "task", "post", "--from", "alice", "--input-shape", "8,x", "--yes", ok=False)
     assert "not a list of positive sizes" in out
+    out = _synod(home, "tx", "task", "post", "--from", "alice", "--learning-rate", "0", "--yes", ok=False)
+    assert "Invalid value for '--learning-rate'" in out
 
 
 def test_rejections_and_bad_input_are_messages_not_tracebacks(env, tmp_path) -> None:  # noqa: ANN001
