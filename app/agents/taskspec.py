@@ -112,6 +112,7 @@ class _Data:
     ref: tasks_pb2.DataRef
     n_features: int
     n_classes: int
+    image_shape: tuple[int, ...] = ()  # (height, width, 1) when the evaluation data is an image folder
 
 
 def _package_data(spec: dict[str, Any]) -> _Data:
@@ -163,7 +164,8 @@ def _own_data(spec: dict[str, Any], blob_dir: Path | None) -> _Data:
     ref = tasks_pb2.DataRef(
         dataset=name, eval_data=blob_uri(path, own["uri"]), eval_hash=digest, schema=schema.to_proto()
     )
-    return _Data(ref, schema.n_features, schema.n_classes)
+    image = (int(table.x.shape[1]), int(table.x.shape[2]), 1) if table.x.ndim == 3 else ()
+    return _Data(ref, schema.n_features, schema.n_classes, image)
 
 
 def build_post_task(owner: str, spec: dict[str, Any], blob_dir: Path | None = None) -> tx_pb2.MsgPostTask:
@@ -181,6 +183,8 @@ def build_post_task(owner: str, spec: dict[str, Any], blob_dir: Path | None = No
             else json.dumps(model["arch"], separators=(",", ":"))
         )
         shape = [int(d) for d in model["input_shape"]]
+        if not shape and arch.startswith("["):  # a layer list on an image folder sees its images' shape
+            shape = list(data.image_shape)
         params = init_params(arch, data.n_features, data.n_classes, int(model["init_seed"]), shape)
         weights = encode(quantize(flatten(params), WEIGHT_SPEC), WEIGHT_SPEC)
         return tx_pb2.MsgPostTask(

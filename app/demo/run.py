@@ -34,6 +34,7 @@ from app.client.keyring import KeyInfo
 from app.client.rpc import CometRPC, RpcError
 from app.client.sender import TxSender
 from app.client.tasks import TasksClient
+from app.core.architectures import describe_arch, model_param_count
 from app.core.coins import parse_coins
 from app.demo import chain
 from app.demo.chain import DemoError
@@ -231,7 +232,7 @@ class _Demo:
         own = prepare_own_data(
             self.options.data, self.options.label, self.root / "data", self.options.seed, self.options.workers
         )
-        kind = "images" if own.image else "rows"
+        kind = "rows" if own.image_size is None else f"{own.image_size[1]}x{own.image_size[0]} images"
         self.console.print(
             f"{own.rows} {kind} of {own.features} features, classes {', '.join(own.label_names)}: "
             f"{own.held_out} held out as the task's public evaluation data "
@@ -269,6 +270,13 @@ class _Demo:
             f"task {task_id}: {s['rounds']} rounds of commit {s['commit_blocks']} + reveal "
             f"{s['reveal_blocks']} blocks after a {s['join_blocks']}-block join phase, "
             f"reward {spec['reward']}, stake {spec['workers']['stake']} per worker"
+        )
+        m, h = TasksClient(sender.rpc).task(task_id).task.model, spec["hyper"]
+        inputs = "x".join(str(d) for d in m.input_shape) or str(m.n_features)
+        self.console.print(
+            f"model {describe_arch(m.arch)}: {model_param_count(m):,} parameters on {inputs} inputs, "
+            f"{m.n_classes} classes; {h['optimizer']} at {h['learning_rate']}, "
+            f"{h['local_epochs']} epochs a round"
         )
         return task_id
 
@@ -343,7 +351,8 @@ class _Demo:
         """The plot's title."""
         task = watcher.task
         return (
-            f"Synod task {task.id}: {task.data.dataset} {task.model.arch}, {self.options.workers} workers "
+            f"Synod task {task.id}: {task.data.dataset} {describe_arch(task.model.arch)}, "
+            f"{self.options.workers} workers "
             f"(Dirichlet alpha={self.options.alpha}), {self.options.validators} validators"
         )
 

@@ -26,12 +26,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
 from rich.console import Console
-from sklearn.datasets import load_digits
 
 from app.core.architectures import compute_layout
+from app.demo.samples import digit_pages, write_image_folder
 from app.ml.sources import is_file_source
 from bench.common import print_table, write_results
 from bench.fl.arms import CHAIN_NAME, run_centralized, run_chain, run_inprocess
@@ -63,16 +61,7 @@ COLUMNS = ["workload", "model", "params", "arm", "accuracy %", "first round s", 
 
 def make_shifted_digits(root: Path, canvas: int = CANVAS, seed: int = 0) -> Path:
     """Write every digit at a seeded random offset on a canvas x canvas PNG, one folder per class."""
-    images, labels = load_digits(return_X_y=True)
-    rng = np.random.default_rng(seed)
-    offsets = rng.integers(0, canvas - 8 + 1, size=(len(images), 2))
-    for index, (pixels, label, (row, col)) in enumerate(zip(images, labels, offsets, strict=True)):
-        page = np.zeros((canvas, canvas), np.uint8)
-        page[row : row + 8, col : col + 8] = (pixels.reshape(8, 8) * 255 / 16).round().astype(np.uint8)
-        folder = root / str(label)
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(page, mode="L").save(folder / f"{index:04d}.png")
-    return root
+    return write_image_folder(root, *digit_pages(canvas, seed))
 
 
 def _parse() -> argparse.Namespace:
