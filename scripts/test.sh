@@ -8,4 +8,4 @@ bash scripts/setup.sh
 .venv/bin/ruff format --check app cli tests bench examples
 .venv/bin/lint-imports
 .venv/bin/mypy
-exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 tests "$@"

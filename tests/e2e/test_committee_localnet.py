@@ -1,11 +1,12 @@
 """Committees end to end: sampled validators score every update, and the chain slashes three cheats.
 
 A real four-validator localnet with vote extensions on: every block carries the BLS beacon, and all
-four validators are on committee duty from genesis. The owner posts a task with a score phase on its
-own data: digits written as CSV files, its evaluation rows published with `--eval-data` and served
-by `synod blob serve` over HTTP, so every committee member fetches them by URI and checks them
-against the task's hash. Four `synod worker run` processes join, each on its shard of the training
-CSV: two honest, one that sign-flips its update
+four validators are on committee duty from genesis. The owner posts a CNN task (a JSON layer list on
+8x8x1 inputs) with a score phase on its own data: digits as a CSV of pixel columns and as a folder
+of PNGs. Its evaluation rows are published with `--eval-data` and served by `synod blob serve` over
+HTTP, so every committee member fetches them by URI and checks them against the task's hash. Four
+`synod worker run` processes join, two on shards of the training CSV and two on shards of the
+training image folder: two honest (one of each), one that sign-flips its update
 (`--attack sign_flip:scale=2`) and one free-rider that replays another worker's earlier update
 (`--attack free_ride`). Every validator runs `synod committee run`; validator 3 attests without
 evaluating (`--attack lazy`). After three rounds: the sign-flipper's updates fail their scores and
@@ -16,6 +17,7 @@ every verdict. At the end the served file is tampered with, and `synod task plot
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -30,7 +32,7 @@ from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
-from app.ml.datasets import load_dataset
+from app.demo.samples import digit_pages, write_image_folder
 from app.node import localnet as net
 from app.node.toolchain import find_binary
 from synod.committee.v1 import committee_pb2
@@ -47,6 +49,19 @@ REWARD, STAKE = 9_000_000, 10_000
 # its peers (it did in round 3 here); an attacker who means harm scales it.
 WORKER_ATTACKS = ("", "", "sign_flip:scale=2", "free_ride")
 HONEST, SIGN_FLIP, FREE_RIDER = (0, 1), 2, 3
+IMAGE_WORKERS = (1, 3)  # on the image folder; the others on the CSV
+# 1,370 parameters. Adam at 0.01 takes one honest worker's round-1 update from chance (about 13%) to
+# about 76%, so a sign flip or an empty update is far below the round's median from round 1 on. (With
+# SGD a round-1 update moves it to 30-45%; a flipped CNN update at chance can even score above it.)
+CNN = json.dumps(
+    [
+        {"type": "conv2d", "features": 8, "kernel": [3, 3]},
+        {"type": "relu"},
+        {"type": "max_pool", "window": [2, 2]},
+        {"type": "flatten"},
+        {"type": "dense"},
+    ]
+)
 LAZY = 3  # the validator whose committee agent attests without evaluating
 
 
@@ -76,30 +91,36 @@ def _write_csv(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
     return path
 
 
-def _own_data(directory: Path) -> tuple[Path, Path]:
-    """Digits (split 0) as the owner's files: train.csv for the workers and eval.csv for the task."""
-    data = load_dataset("digits", seed=0)
+def _own_data(directory: Path) -> tuple[dict[str, Path], Path]:
+    """Digits as the owner's files: every fifth one in eval.csv for the task; the others for the
+    workers, as train.csv and as the same pictures in an image folder (pixels in [0, 1] in both)."""
+    pages, labels = digit_pages(canvas=8)
+    x = pages.reshape(len(pages), -1).astype(np.float32) / np.float32(255)
+    held = np.arange(len(labels)) % 5 == 0
     directory.mkdir(parents=True, exist_ok=True)
-    return (
-        _write_csv(directory / "train.csv", data.x_train, data.y_train),
-        _write_csv(directory / "eval.csv", data.x_test, data.y_test),
-    )
+    train = {
+        "csv": _write_csv(directory / "train.csv", x[~held], labels[~held]),
+        "images": write_image_folder(directory / "train-images", pages, labels, np.flatnonzero(~held)),
+    }
+    return train, _write_csv(directory / "eval.csv", x[held], labels[held])
 
 
 def _post_task(localnet: Localnet, eval_file: Path, blobs: Path, url: str) -> int:
     """A committee-scored task on the owner's CSV through node0, its rows served at url; returns its id."""
     flags = {
-        "--dataset": "digits-csv", "--arch": "logreg", "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
+        "--dataset": "digits-owner", "--arch": CNN, "--input-shape": "8,8,1", "--optimizer": "adam",
+        "--learning-rate": 0.01,
+        "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
         "--commit-blocks": COMMIT_BLOCKS, "--reveal-blocks": REVEAL_BLOCKS, "--score-blocks": SCORE_BLOCKS,
         "--min-workers": 2, "--max-workers": 4, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn",
         "--rule": "mean", "--eval-data": eval_file, "--label": "digit", "--blob-dir": blobs,
-        "--eval-url": url,
+        "--eval-url": url, "--no-standardize": None,
     }  # fmt: skip
-    args = [str(part) for pair in flags.items() for part in pair]
+    args = [str(part) for pair in flags.items() for part in pair if part is not None]
     return int(localnet.tx("task", "post", "--from", "validator", *args, via=0)["task_id"])
 
 
-def _start_agents(localnet: Localnet, agents: Agents, task_id: int, train_file: Path) -> list[str]:
+def _start_agents(localnet: Localnet, agents: Agents, task_id: int, train: dict[str, Path]) -> list[str]:
     """Fund and start the four workers and the four committee members; return worker addresses."""
     home = agents.root / "workers"
     keyring = Keyring(home)
@@ -110,9 +131,10 @@ def _start_agents(localnet: Localnet, agents: Agents, task_id: int, train_file: 
     )
     synod = find_binary("synod")
     for i, attack in enumerate(WORKER_ATTACKS):
+        source = train["images" if i in IMAGE_WORKERS else "csv"]
         argv = [
             synod, "worker", "run", "--task", str(task_id), "--key", f"w{i}", "--home", str(home),
-            "--data", f"{train_file}:shard={i}/{len(WORKER_ATTACKS)}:seed=3",
+            "--data", f"{source}:shard={i}/{len(WORKER_ATTACKS)}:seed=3",
             "--node", net.rpc_address(localnet.spec, i % VALIDATORS), "--quiet", "-o", "json",
         ]  # fmt: skip
         agents.start(f"w{i}", argv + (["--attack", attack] if attack else []))
@@ -129,13 +151,13 @@ def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
     network: Localnet, tmp_path: Path
 ) -> None:
     started = time.monotonic()
-    train_file, eval_file = _own_data(tmp_path / "owner")
+    train, eval_file = _own_data(tmp_path / "owner")
     blobs, url = tmp_path / "blobs", f"http://127.0.0.1:{_free_port()}"
     task_id = _post_task(network, eval_file, blobs, url)
     server = Agents(tmp_path)  # the owner's file server, up until the tampered rows are refused
     server.start("blobs", [find_binary("synod"), "blob", "serve", str(blobs), "--listen", url[7:]])
     try:
-        _run_and_check(network, Agents(tmp_path), task_id, train_file, started)
+        _run_and_check(network, Agents(tmp_path), task_id, train, started)
         task = TasksClient(network.rpc[0]).task(task_id).task
         assert task.data.eval_data.startswith(url) and "GET /" in server.log("blobs")
         _check_tampered_data_is_refused(network, task, tmp_path)
@@ -143,12 +165,14 @@ def test_committees_slash_a_sign_flipper_a_free_rider_and_a_lazy_member(
         server.stop_all()
 
 
-def _run_and_check(network: Localnet, agents: Agents, task_id: int, train_file: Path, started: float) -> None:
+def _run_and_check(
+    network: Localnet, agents: Agents, task_id: int, train: dict[str, Path], started: float
+) -> None:
     """Run the workers and members through every round, then check verdicts, slashes and accuracy."""
     lazy_tokens = int(network.validator(network.operator(LAZY))["tokens"])
     client = TasksClient(network.rpc[0])
     try:
-        workers = _start_agents(network, agents, task_id, train_file)
+        workers = _start_agents(network, agents, task_id, train)
         summaries = {i: agents.finish(f"w{i}", timeout=300) for i in range(len(WORKER_ATTACKS))}
         wait_until(
             "round 3's scores", lambda: agents.check_running() and _scores(network, task_id, ROUNDS), 60

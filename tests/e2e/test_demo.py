@@ -6,6 +6,7 @@ the other e2e modules' networks.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -89,4 +90,26 @@ def test_demo_learns_the_users_own_csv_and_refuses_a_malformed_one(tmp_path: Pat
     assert "all 4 validators agree on the final model" in proc.stdout
     blobs = list((directory / "blobs").iterdir())
     assert len(blobs) == 1 and len(blobs[0].name) == 64  # the evaluation rows, published under their hash
+    assert not net.running_nodes(directory / "localnet")
+
+
+@pytest.mark.timeout(420)
+def test_the_image_example_trains_a_cnn_on_a_folder_of_pngs(tmp_path: Path) -> None:
+    folder, directory = tmp_path / "shifted-digits", tmp_path / "demo"
+    base_ip = net.find_free_base_ip(tmp_path, 4, salt=13)
+    command = ["bash", "examples/image_cnn/run.sh"]  # examples/image_cnn/README.md
+    command += ["--rounds", "2", "--workers", "2", "--dir", str(directory), "--base-ip", base_ip]
+    env = {**os.environ, "SYNOD_IMAGE_FOLDER": str(folder)}
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=400)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    assert len(list(folder.glob("*/*.png"))) == 1797 and sorted(p.name for p in folder.iterdir()) == [
+        str(d) for d in range(10)
+    ]
+    assert "1797 12x12 images of 144 features, classes 0, 1, 2" in proc.stdout, output[-3000:]
+    assert "conv16-maxpool-conv32-maxpool-dense64-dense" in proc.stdout, output[-3000:]
+    final = _OWN_FINAL.search(proc.stdout)
+    assert final is not None, output[-3000:]
+    assert float(final[1]) > float(final[2]) + 15, final[0]  # about 12% -> 60% in process
+    assert "all 4 validators agree on the final model" in proc.stdout
     assert not net.running_nodes(directory / "localnet")
