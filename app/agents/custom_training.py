@@ -27,6 +27,7 @@ from app.agents.usercode import ConfigValue, UserTrainer
 from app.core.architectures import compute_layout, resolve_input_shape
 from app.core.fixedpoint import UPDATE_FORMAT
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, QuantizationError, dequantize, quantize_delta
+from app.ml.schema import TaskSchema
 from app.modules.tasks.msg_server import MAX_SAMPLES
 from synod.tasks.v1 import tasks_pb2
 
@@ -36,7 +37,8 @@ __all__ = ["CustomTrainer", "compute_fit_config"]
 def compute_fit_config(
     task: tasks_pb2.Task, round_: int, worker: str, data_spec: str
 ) -> dict[str, ConfigValue]:
-    """fit's config: the task's hyperparameters, the round, task id and shuffle seed, the data spec."""
+    """fit's config: the task's hyperparameters, the round, task id and shuffle seed, the task's data
+    schema (JSON) and model input shape, and the data spec (load_fit_data reads it through the schema)."""
     h = task.hyper
     config: dict[str, ConfigValue] = {
         "optimizer": h.optimizer,
@@ -46,6 +48,8 @@ def compute_fit_config(
         "round": round_,
         "task_id": task.id,
         "seed": compute_train_seed(task.id, round_, worker),
+        "schema": TaskSchema.from_task(task).to_json(),
+        "input_shape": ",".join(str(d) for d in task.model.input_shape),
     }
     if data_spec:
         config["data"] = data_spec

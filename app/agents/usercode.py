@@ -18,13 +18,24 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from numpy.typing import NDArray
 
-__all__ = ["ConfigValue", "FitFunction", "TrainerLoadError", "UserTrainer", "load_trainer", "resolve_trainer"]
+if TYPE_CHECKING:
+    from app.ml.datasets import Shard
+
+__all__ = [
+    "ConfigValue",
+    "FitFunction",
+    "TrainerLoadError",
+    "UserTrainer",
+    "load_fit_data",
+    "load_trainer",
+    "resolve_trainer",
+]
 
 # Flower's Scalar: what a config or metrics value may be.
 ConfigValue = bool | bytes | float | int | str
@@ -155,3 +166,16 @@ def _client_fit(client: object, label: str, client_class: type) -> FitFunction:
         raise TrainerLoadError(f"trainer {label}: {type(client).__qualname__} does not implement fit")
     fit: FitFunction = client.fit  # type: ignore[attr-defined]
     return fit
+
+
+def load_fit_data(config: Mapping[str, ConfigValue]) -> Shard:
+    """The worker's rows for user code: config["data"] (its --data) read through config["schema"],
+    the task's schema, so they are the rows Synod's own loop would train on (the task's columns in
+    its order, its label names, its standardization). DatasetError naming what is wrong."""
+    from app.ml.datasets import DatasetError, load_shard
+    from app.ml.schema import TaskSchema
+
+    if "data" not in config:
+        raise DatasetError("this worker was started without --data: there are no rows to load")
+    schema = TaskSchema.from_json(str(config["schema"])) if "schema" in config else None
+    return load_shard(str(config["data"]), schema)

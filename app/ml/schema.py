@@ -10,7 +10,8 @@ the column, label or shape that is wrong. It never trains a silently wrong model
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -64,6 +65,26 @@ class TaskSchema:
             tuple(s.standardization.mean),
             tuple(s.standardization.scale),
         )
+
+    def to_json(self) -> str:
+        """The schema as compact JSON text (a fit config's "schema": Flower configs hold scalars)."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> TaskSchema:
+        """The schema to_json wrote; SchemaError if text is not one."""
+        try:
+            raw = json.loads(text)
+            schema = cls(
+                int(raw["n_features"]),
+                int(raw["n_classes"]),
+                *(tuple(raw[key]) for key in ("feature_names", "label_names")),
+                str(raw["label_column"]),
+                *(tuple(int(v) for v in raw[key]) for key in ("mean", "scale")),
+            )
+        except (ValueError, TypeError, KeyError) as e:
+            raise SchemaError(f"not a task schema ({type(e).__name__}: {e}): {text[:80]!r}") from None
+        return schema
 
     def to_proto(self) -> tasks_pb2.DataSchema:
         """The on-chain form."""

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from app.ml.datasets import load_shard
+from app.agents.usercode import load_fit_data
 
 __all__ = ["fit"]
 
@@ -54,15 +54,15 @@ def _step(learning_rate: float) -> tuple[optax.GradientTransformation, object]:
 
 
 @functools.cache
-def _rows(data_spec: str) -> tuple[np.ndarray, np.ndarray]:
-    """This worker's rows, loaded once."""
-    shard = load_shard(data_spec)
+def _rows(data_spec: str, schema: str) -> tuple[np.ndarray, np.ndarray]:
+    """This worker's rows, read through the task's schema once."""
+    shard = load_fit_data({"data": data_spec, "schema": schema})
     return shard.x, shard.y
 
 
 def fit(parameters: list[np.ndarray], config: dict) -> tuple[list[np.ndarray], int, dict]:
     """Train the global model for config's epochs on this worker's rows; return the new arrays."""
-    x, y = _rows(str(config["data"]))
+    x, y = _rows(str(config["data"]), str(config["schema"]))
     layers = [
         (jnp.asarray(w), jnp.asarray(b)) for w, b in zip(parameters[::2], parameters[1::2], strict=True)
     ]

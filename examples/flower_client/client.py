@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from flwr.client import NumPyClient
 
-from app.ml.datasets import load_shard
+from app.agents.usercode import load_fit_data
 
 __all__ = ["DigitsClient"]
 
@@ -33,16 +33,16 @@ class DigitsClient(NumPyClient):
     def __init__(self) -> None:
         self.rows: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _data(self, spec: str) -> tuple[np.ndarray, np.ndarray]:
-        """This client's rows, loaded on first use."""
+    def _data(self, config: dict) -> tuple[np.ndarray, np.ndarray]:
+        """This client's rows (config's data read through the task's schema), loaded on first use."""
         if self.rows is None:
-            shard = load_shard(spec)
+            shard = load_fit_data(config)
             self.rows = (shard.x.astype(np.float64), shard.y)
         return self.rows
 
     def fit(self, parameters: list[np.ndarray], config: dict) -> tuple[list[np.ndarray], int, dict]:
         """config's epochs of SGD from the given parameters."""
-        x, y = self._data(str(config["data"]))
+        x, y = self._data(config)
         w, b = (p.astype(np.float64) for p in parameters)
         lr, batch = float(config["learning_rate"]), int(config["batch_size"])
         rng = np.random.default_rng(int(config["seed"]))

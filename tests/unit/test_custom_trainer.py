@@ -15,12 +15,13 @@ from flwr.client import NumPyClient
 from app.agents.custom_training import CustomTrainer, compute_fit_config
 from app.agents.progress import LogReporter
 from app.agents.training import TrainingError, compute_train_seed
-from app.agents.usercode import TrainerLoadError, UserTrainer, load_trainer, resolve_trainer
+from app.agents.usercode import TrainerLoadError, UserTrainer, load_fit_data, load_trainer, resolve_trainer
 from app.agents.worker import WorkerError, run_worker
 from app.agents.worker.agent import Worker, WorkerConfig
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
-from app.ml.datasets import load_dataset
+from app.ml.datasets import DatasetError, load_dataset
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize
+from app.ml.schema import SchemaError, TaskSchema
 from app.ml.train import evaluate
 from cli.main import cli
 from synod.tasks.v1 import tasks_pb2
@@ -80,6 +81,7 @@ def test_fit_gets_the_model_as_blocks_and_the_task_config_and_its_result_is_the_
     assert config == {
         "optimizer": "sgd", "learning_rate": 0.1, "batch_size": 16, "local_epochs": 2, "round": 2,
         "task_id": 7, "seed": compute_train_seed(7, 2, BOB), "data": "wine:shard=0/2",
+        "schema": TaskSchema(N_FEATURES, N_CLASSES).to_json(), "input_shape": "",
     }  # fmt: skip
     assert trained.num_samples == 30 and trainer.samples == 30
     w_delta = np.full(N_FEATURES * N_CLASSES, 99.0) + 0.25 - _START[: N_FEATURES * N_CLASSES]
@@ -90,6 +92,27 @@ def test_fit_gets_the_model_as_blocks_and_the_task_config_and_its_result_is_the_
 
 def test_the_config_has_no_data_key_without_a_data_spec() -> None:
     assert "data" not in compute_fit_config(_task(), 1, BOB, "")
+    with pytest.raises(DatasetError, match="without --data"):
+        load_fit_data(compute_fit_config(_task(), 1, BOB, ""))
+
+
+def test_user_code_reads_the_owners_file_through_the_tasks_schema(tmp_path: Path) -> None:
+    # The task's columns are (b, a) with named labels and published statistics; the worker's file
+    # has them in another order. Read through config["schema"], the rows are what Synod's loop sees.
+    rows = [f"{i % 7},{i * 0.5},{'yes' if i % 3 else 'no'}" for i in range(30)]
+    (tmp_path / "mine.csv").write_text("a,b,answer\n" + "\n".join(rows) + "\n")
+    schema = TaskSchema(2, 2, ("b", "a"), ("no", "yes"), "answer", (65536, 0), (131072, 65536))
+    task = _task(features=2, classes=2)
+    task.data.schema.CopyFrom(schema.to_proto())
+    task.model.input_shape.extend([2, 1])
+    config = compute_fit_config(task, 1, BOB, f"{tmp_path / 'mine.csv'}")
+    assert TaskSchema.from_json(str(config["schema"])) == schema and config["input_shape"] == "2,1"
+    shard = load_fit_data(config)
+    assert shard.x.shape == (30, 2) and shard.y.tolist()[:3] == [0, 1, 1]
+    assert np.allclose(shard.x[:, 0], (np.arange(30) * 0.5 - 1.0) / 2.0)  # b, standardized
+    assert np.allclose(shard.x[:, 1], np.arange(30) % 7)  # a: mean 0, scale 1
+    with pytest.raises(SchemaError, match="not a task schema"):
+        load_fit_data({**config, "schema": "{}"})
 
 
 def test_the_delta_is_quantized_as_local_training_does() -> None:
