@@ -40,7 +40,9 @@ DEFAULT_TASK_SPEC: dict[str, Any] = {
     "eval": "test",
     "model": {"arch": "logreg", "init_seed": 0, "input_shape": []},
     "hyper": {"optimizer": "sgd", "learning_rate": 0.1, "batch_size": 32, "local_epochs": 2},
-    "schedule": {"rounds": 5, "join_blocks": 8, "commit_blocks": 6, "reveal_blocks": 4, "score_blocks": 0},
+    # Long enough for a person to start workers after posting (about 30 s at 0.5 s a block); with early
+    # close the commit and reveal windows cost nothing once every worker is done.
+    "schedule": {"rounds": 5, "join_blocks": 60, "commit_blocks": 30, "reveal_blocks": 20, "score_blocks": 0},
     "workers": {"min": 2, "max": 8, "stake": "1000000usyn"},
     "reward": "10000000usyn",
     "aggregation": {"rule": "mean", "params": {}},

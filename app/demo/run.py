@@ -268,7 +268,8 @@ class _Demo:
         task_id = chain.post_task(sender, spec, self.root / "blobs")
         self.console.print(
             f"task {task_id}: {s['rounds']} rounds of commit {s['commit_blocks']} + reveal "
-            f"{s['reveal_blocks']} blocks after a {s['join_blocks']}-block join phase, "
+            f"{s['reveal_blocks']} blocks at most (a phase closes once every worker is done) after a "
+            f"{s['join_blocks']}-block join phase, "
             f"reward {spec['reward']}, stake {spec['workers']['stake']} per worker"
         )
         m, h = TasksClient(sender.rpc).task(task_id).task.model, spec["hyper"]

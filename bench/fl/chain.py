@@ -189,14 +189,15 @@ class _Run:
         rounds = self.config.rounds
         seconds = [b - a for a, b in zip(self.closes, self.closes[1:], strict=False)]
         span = self.closes[-1] - self.closes[0]
-        floor = (schedule["commit_blocks"] + schedule["reveal_blocks"]) * block_seconds
+        deadlines = (schedule["commit_blocks"] + schedule["reveal_blocks"]) * block_seconds
         committed = [int(r.committed) for r in records]
         accepted = [len(r.accepted_workers) for r in records]
         note = (
             f"{span / rounds:.2f} s/round over all {rounds} rounds (round 1 start to last close), "
-            f"floor {floor:.2f} s = commit {schedule['commit_blocks']} + reveal {schedule['reveal_blocks']} "
-            f"blocks x {block_seconds:.2f} s; includes tx inclusion, worker polling (0.3 s) and ours "
-            f"(0.1 s); start-up = localnet + keys + post + {schedule['join_blocks']}-block join; "
+            f"phases close once every worker is done (early close), else at their deadlines of "
+            f"commit {schedule['commit_blocks']} + reveal {schedule['reveal_blocks']} blocks x "
+            f"{block_seconds:.2f} s = {deadlines:.2f} s; includes tx inclusion, worker polling (0.3 s) "
+            f"and ours (0.1 s); start-up = localnet + keys + post + {schedule['join_blocks']}-block join; "
             f"committed per round min {min(committed)}/{self.config.workers}, "
             f"aggregated min {min(accepted)}/{self.config.workers}"
         )
@@ -210,7 +211,7 @@ class _Run:
             note=note,
             extra={
                 "seconds_per_round_all": span / rounds,
-                "round_floor_seconds": floor,
+                "round_deadline_seconds": deadlines,
                 "block_seconds": block_seconds,
                 "schedule": schedule,
                 "committed_per_round": committed,

@@ -68,7 +68,11 @@ def _show_text(task: tasks_pb2.Task, where: dict[str, Any]) -> str:
             if where["phase"] == "join"
             else f"round {where['round']}/{s.rounds} {where['phase']} phase"
         )
-        phase = f"{label}, {where['blocks_left']} blocks left (until height {where['phase_end_height']})"
+        early = "" if label.startswith("join") else "; earlier once its work is in"
+        phase = (
+            f"{label}, at most {where['blocks_left']} blocks left "
+            f"(until height {where['phase_end_height']}{early})"
+        )
     rows = {
         "task": f"{task.id}: {task.description}",
         "owner": task.owner,

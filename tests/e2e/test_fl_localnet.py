@@ -8,10 +8,14 @@ Worker 1 is SIGKILLed right after its round-2 commitment lands and restarted wit
 it must reveal what it saved and never submit twice. Worker 2 is SIGKILLed for good after its
 round-3 commitment: the round closes without it (a missed reveal) and the task finishes on schedule.
 
+Phases close as soon as their work is in (early close): round 1 in a few blocks, while round 3's
+reveal phase runs to its deadline without the crashed worker.
+
 Timing: the localnet makes a block about every 0.4-0.8 s (timeout_commit 300ms plus consensus on a
 loaded machine). The join phase leaves time for three processes to import JAX, join and compile
 their training step; a round's commit phase then needs only the download, milliseconds of training
-and one block, and its reveal phase leaves a killed worker time to restart and reveal.
+and one block, and its reveal phase (which, once every worker has committed, starts at once)
+leaves a killed worker time to restart and reveal.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ pytestmark = pytest.mark.e2e
 
 VALIDATORS = 4
 WORKERS = 3
-ROUNDS, JOIN_BLOCKS, COMMIT_BLOCKS, REVEAL_BLOCKS = 3, 40, 14, 12
+ROUNDS, JOIN_BLOCKS, COMMIT_BLOCKS, REVEAL_BLOCKS = 3, 40, 14, 24
 REWARD, STAKE = 9_000_000, 1000
 RESTARTED, CRASHED = 1, 2
 
@@ -205,6 +209,10 @@ def _check_contributions(
         (3, 2, 2),
     ]
     assert addresses[CRASHED] not in records[3].accepted_workers
+    # Round 1 ends as soon as every worker has revealed (early close), well before its deadlines; round
+    # 3 waits out its reveal phase for the crashed worker. Lengths in blocks, first to closing height.
+    lengths = [r.height - r.start_height + 1 for r in records[1:]]
+    assert lengths[0] < COMMIT_BLOCKS + REVEAL_BLOCKS and lengths[2] > REVEAL_BLOCKS, lengths
     members = {p.address: (p.accepted_updates, p.missed_reveals) for p in client.participants(task_id)}
     assert members == {addresses[0]: (3, 0), addresses[RESTARTED]: (3, 0), addresses[CRASHED]: (2, 1)}
     # Join, three commits, three reveals: any second submission that reached a block would show here.

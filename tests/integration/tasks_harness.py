@@ -11,6 +11,7 @@ from app.client.tasktx import msg_commit, msg_join, msg_reveal
 from app.core.architectures import param_count
 from app.core.crypto import decode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
+from app.modules.tasks import logic
 from synod.base.v1 import coin_pb2
 from synod.tasks.v1 import tasks_pb2, tx_pb2
 from tests.integration.harness import DENOM, Chain, test_key
@@ -81,6 +82,24 @@ class TaskChain:
         """Empty blocks until the last committed height is height - 1 (the next block is height)."""
         while self.app.store.height < height - 1:
             self.chain.block([])
+
+    def advance_to_phase(self, name: str, round_: int, task_id: int = 1, limit: int = 500) -> None:
+        """Empty blocks until the next block is in round round_'s phase name (logic.compute_phase)."""
+        for _ in range(limit):
+            phase = logic.compute_phase(self.task(task_id))
+            if (phase.name, phase.round) == (name, round_):
+                return
+            self.chain.block([])
+        raise AssertionError(f"task {task_id} never reached round {round_}'s {name} phase")
+
+    def advance_past_round(self, round_: int, task_id: int = 1, limit: int = 500) -> None:
+        """Empty blocks until round round_ is aggregated (or the task is closed)."""
+        for _ in range(limit):
+            task = self.task(task_id)
+            if task.rounds_done >= round_ or task.status != tasks_pb2.TASK_STATUS_RUNNING:
+                return
+            self.chain.block([])
+        raise AssertionError(f"task {task_id} never closed round {round_}")
 
     def post(self, owner: str = "alice", **overrides: object) -> bytes:
         return self.chain.tx(owner, [post_msg(owner, **overrides)], gas=TASK_GAS)

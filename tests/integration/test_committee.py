@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "6ac1dba1e02f374deafd22803a73a061c628a62877040e7d236859555a08a34a"
+GOLDEN_COMMITTEE_APP_HASH = "7d073318a692a27e744862a9a990a33dac8028094f95b17358259a2be8c9a514"
 
 
 def _genesis() -> dict:
@@ -101,11 +101,11 @@ def _run_ok(tc: TaskChain, *txs: bytes) -> None:
 
 def _play(tc: TaskChain, task: tasks_pb2.Task, round_: int, updates: dict[str, object]) -> None:
     """Commit and reveal each worker's update; stop at the first score-phase block."""
-    tc.advance_to(logic.compute_round_start(task, round_))
+    tc.advance_to_phase(logic.COMMIT, round_)
     _run_ok(tc, *[tc.commit(w, round_, u) for w, u in updates.items()])
-    tc.advance_to(logic.compute_phase(task, tc.app.store.height + 1).end_height + 1)
+    tc.advance_to_phase(logic.REVEAL, round_)
     _run_ok(tc, *[tc.reveal(w, round_) for w in updates])
-    tc.advance_to(logic.compute_reveal_end(task, round_) + 1)
+    tc.advance_to_phase(logic.SCORE, round_)
 
 
 def _scores(tc: TaskChain, round_: int) -> committee_pb2.RoundScores:
@@ -138,13 +138,14 @@ def _lifecycle(tc: TaskChain) -> dict:
         _attest(tc, "v2", 1, 5100, {w: s + 50 for w, s in round1.items()}),
         _attest(tc, "v3", 1, 5000, dict.fromkeys(WORKERS, 5000)),  # lazy: one guess for everything
     )
-    tc.advance_to(logic.compute_round_end(task, 1) + 1)
+    # Every seat attested: the score phase closed in that block (early), and round 1 was judged.
+    assert tc.task().rounds_done == 1 and logic.compute_phase(tc.task()).name == logic.COMMIT
     bob_round1 = tc.pending[("bob", 1)][2]
     _play(tc, task, 2, {"bob": update_vector(3), "carol": update_vector(4), "dave": honest["bob"]})
     assert tc.pending[("dave", 2)][2] == bob_round1  # dave replays bob's round-1 bytes
     round2 = {"bob": 8200, "carol": 8300, "dave": 8200}
     _run_ok(tc, _attest(tc, "v1", 2, 8000, round2), _attest(tc, "v2", 2, 8000, round2))  # v3 is silent
-    tc.advance_to(logic.compute_round_end(task, 2) + 1)
+    tc.advance_past_round(2)
     return {"supply_before": supply_before}
 
 
@@ -247,6 +248,6 @@ def test_attestations_outside_the_rules_are_rejected_with_their_codes(tc: TaskCh
     _ok(tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, good)])))
     twice = tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, good)])).tx_results[-1]
     assert (twice.codespace, twice.code) == ("committee", 9)
-    tc.advance_to(logic.compute_round_end(task, 1) + 1)
+    tc.advance_past_round(1)
     late = tc.run(tc.chain.tx("v2", [msg_attest(_addr("v2"), 1, 1, 5000, good)])).tx_results[-1]
     assert (late.codespace, late.code) == ("committee", 8)

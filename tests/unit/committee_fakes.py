@@ -37,6 +37,10 @@ WORKERS = sorted((key_of(n).address for n in ("bob", "carol", "dave")), key=deco
 SEED = committee_pb2.Seed(height=5, vote_height=4, seed=b"\x07" * 32, shares=2)
 
 
+_SCORE = tasks_pb2.TASK_PHASE_SCORE
+_ROUND_1 = ((tasks_pb2.TASK_PHASE_COMMIT, 3, 4), (tasks_pb2.TASK_PHASE_REVEAL, 5, 6), (_SCORE, 7, 9))
+
+
 class FakeNode:
     """A CometRPC stand-in holding one committee-verified task in round 1's score phase.
 
@@ -94,12 +98,22 @@ class FakeNode:
     def _auth_params(self, _: bytes) -> auth_query.QueryParamsResponse:
         return auth_query.QueryParamsResponse(params=auth_pb2.Params(fee_denom="usyn", min_gas_price=1))
 
+    def _served_task(self) -> tasks_pb2.Task:
+        """Task 1 as the chain shows it after block self.height: round 1's phases at their full length."""
+        task = tasks_pb2.Task()
+        task.CopyFrom(self.task)
+        after = self.height + 1
+        task.phase, task.phase_start_height = next(
+            (phase, first) for phase, first, last in _ROUND_1 if after <= last or phase == _SCORE
+        )
+        return task
+
     def _tasks_tasks(self, _: bytes) -> tasks_query.QueryTasksResponse:
         finished = tasks_pb2.Task(id=2, status=tasks_pb2.TASK_STATUS_FINISHED)
         plain = tasks_pb2.Task(
             id=3, status=tasks_pb2.TASK_STATUS_RUNNING, schedule=tasks_pb2.Schedule(rounds=1)
         )
-        return tasks_query.QueryTasksResponse(tasks=[self.task, finished, plain])
+        return tasks_query.QueryTasksResponse(tasks=[self._served_task(), finished, plain])
 
     def _tasks_model(self, data: bytes) -> tasks_query.QueryModelResponse:
         req = tasks_query.QueryModelRequest.FromString(data)

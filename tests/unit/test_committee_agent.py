@@ -20,7 +20,7 @@ from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from app.ml.attacks import parse_committee_attack
 from app.ml.evaldata import load_eval_data
 from app.modules.committee.beacon import compute_possession_message
-from app.modules.tasks.logic import compute_round_end, compute_round_start
+from app.modules.tasks.logic import COMMIT, SCORE, compute_phase
 from synod.committee.v1 import committee_pb2
 from synod.tasks.v1 import tasks_pb2
 from tests.integration.harness import CHAIN_ID, test_key
@@ -310,17 +310,15 @@ def _committee_round_on_the_app():  # noqa: ANN202
     post.data.CopyFrom(tasks_pb2.DataRef(dataset="wine", eval_data=data.reference, eval_hash=data.digest))
     chain.block([chain.tx("alice", post, gas_limit=TASK_GAS)])
     chain.block([chain.tx(w, msg_join(test_key(w).address, 1)) for w in ("bob", "carol")])
-    start = compute_round_start(chain.app.tasks.require_task(chain.app.store.view, 1), 1)
     updates = {
         w: UPDATE_FORMAT.encode(np.full(SIZE, 300 * (i + 1), np.int64))
         for i, w in enumerate(("bob", "carol"))
     }
-    while chain.height < start - 1:
+    while compute_phase(chain.app.tasks.require_task(chain.app.store.view, 1)).name != COMMIT:
         chain.block()
-    chain.block(
+    chain.block(  # every worker committed: the commit phase closes in this block's end-block
         [chain.tx(w, msg_commit(test_key(w).address, 1, 1, b"s" * 32, 50, u)) for w, u in updates.items()]
     )
-    chain.block()
     revealed = chain.block(
         [
             chain.tx(w, msg_reveal(test_key(w).address, 1, 1, b"s" * 32, 50, u), gas_limit=TASK_GAS)
@@ -328,7 +326,8 @@ def _committee_round_on_the_app():  # noqa: ANN202
         ]
     )
     assert [r.code for r in revealed.tx_results] == [0, 0], [r.log for r in revealed.tx_results]
-    chain.block()  # the reveal phase's last end-block samples the committee
+    # Every commitment revealed: this block's end-block closed the reveal phase and sampled the committee.
+    assert compute_phase(chain.app.tasks.require_task(chain.app.store.view, 1)).name == SCORE
     return chain, ChainNode(chain)
 
 
@@ -351,8 +350,7 @@ def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() ->
     lazy_attack = parse_committee_attack("lazy:score=100")
     lazy = _member(node, NoScoring(), key=test_key("validator2"), attack=lazy_attack)
     lazy.run()
-    task = chain.app.tasks.require_task(view(), 1)
-    while chain.height < compute_round_end(task, 1):  # the score phase's last end-block judges the round
+    while not chain.app.tasks.require_task(view(), 1).rounds_done:  # judged when the score phase ends
         chain.block()
     scores = chain.app.committee.get_scores(view(), 1, 1)
     assert [u.median_bps for u in scores.updates] == [s.score_bps for s in first.scores]

@@ -30,7 +30,6 @@ from app.client.verified import (
 )
 from app.core.query import MAX_PAGE_LIMIT
 from app.modules.services import SERVICES, get_service
-from app.modules.tasks import logic as tasks_logic
 from app.state.backend import MemoryBackend
 from app.state.proving import CommittedReader
 from app.state.store import CommitStore
@@ -70,7 +69,7 @@ def _learning_chain() -> TaskChain:
     committee_scenario._run_ok(
         tc, *[committee_scenario._attest(tc, m, 1, 5000, scores) for m in committee_scenario.MEMBERS]
     )
-    tc.advance_to(tasks_logic.compute_round_end(task, 1) + 1)
+    tc.advance_past_round(1)
     committee_scenario._play(tc, task, 2, {"bob": update_vector(3), "carol": update_vector(4)})
     committee_scenario._run_ok(
         tc, committee_scenario._attest(tc, "v1", 2, 8000, {"bob": 8200, "carol": 8300})

@@ -16,52 +16,38 @@ def _task(start: int, rounds: int, join: int, commit: int, reveal: int, score: i
     return tasks_pb2.Task(id=1, start_height=start, schedule=schedule)
 
 
-def test_phases_of_a_small_schedule_by_height() -> None:
-    task = _task(start=10, rounds=2, join=2, commit=2, reveal=1, score=1)
-    expected = {
-        10: ("join", 0, 11),
-        11: ("join", 0, 11),
-        12: ("commit", 1, 13),
-        13: ("commit", 1, 13),
-        14: ("reveal", 1, 14),
-        15: ("score", 1, 15),
-        16: ("commit", 2, 17),
-        18: ("reveal", 2, 18),
-        19: ("score", 2, 19),
-        20: ("done", 2, 19),
-    }
-    for height, (name, round_, end) in expected.items():
-        assert logic.compute_phase(task, height) == logic.Phase(name, round_, end), height
-    assert logic.compute_round_end(task, 1) == 15 and logic.compute_round_start(task, 2) == 16
+def _running(phase: int, start: int, workers: int = 3) -> tasks_pb2.Task:
+    task = _task(start=10, rounds=2, join=2, commit=3, reveal=2, score=4)
+    task.status, task.rounds_done, task.worker_count = tasks_pb2.TASK_STATUS_RUNNING, 1, workers
+    task.phase, task.phase_start_height = phase, start  # type: ignore[assignment]
+    return task
 
 
-schedules = st.builds(
-    _task,
-    start=st.integers(1, 10**6),
-    rounds=st.integers(1, 20),
-    join=st.integers(1, 10),
-    commit=st.integers(1, 10),
-    reveal=st.integers(1, 10),
-    score=st.integers(0, 5),
-)
+def test_the_phase_is_the_stored_one_and_its_deadline_its_start_plus_its_blocks() -> None:
+    task = _task(start=10, rounds=2, join=2, commit=3, reveal=2, score=4)
+    task.status = tasks_pb2.TASK_STATUS_JOINING
+    assert logic.compute_phase(task) == logic.Phase("join", 0, 11)
+    for phase, name, end in (
+        (tasks_pb2.TASK_PHASE_COMMIT, "commit", 22),
+        (tasks_pb2.TASK_PHASE_REVEAL, "reveal", 21),
+        (tasks_pb2.TASK_PHASE_SCORE, "score", 23),
+    ):
+        assert logic.compute_phase(_running(phase, 20)) == logic.Phase(name, 2, end)
+    task.status, task.rounds_done = tasks_pb2.TASK_STATUS_FINISHED, 2
+    assert logic.compute_phase(task).name == "done"
 
 
-@given(schedules)
-def test_every_height_has_one_phase_and_rounds_tile_the_schedule(task: tasks_pb2.Task) -> None:
-    s = task.schedule
-    last = logic.compute_round_end(task, s.rounds)
-    previous = None
-    for height in range(task.start_height, last + 2):
-        phase = logic.compute_phase(task, height)
-        assert height <= phase.end_height or phase.name == "done"
-        if previous is not None and previous.name != phase.name:
-            assert previous.end_height == height - 1  # a phase ends exactly where the next begins
-        previous = phase
-    for round_ in range(1, s.rounds + 1):
-        assert logic.compute_phase(task, logic.compute_round_start(task, round_)).name == "commit"
-        end = logic.compute_phase(task, logic.compute_round_end(task, round_))
-        assert end.round == round_ and end.end_height == logic.compute_round_end(task, round_)
-    assert logic.compute_phase(task, last + 1).name == "done"
+@given(st.integers(0, 5), st.integers(0, 5), st.integers(1, 5))
+def test_a_phase_is_complete_only_when_all_its_work_is_in(commits: int, reveals: int, workers: int) -> None:
+    progress = tasks_pb2.RoundProgress(commits=commits, reveals=min(reveals, commits))  # reveals need commits
+    commit = _running(tasks_pb2.TASK_PHASE_COMMIT, 20, workers)
+    assert logic.is_phase_complete(commit, progress) == (commits >= workers)
+    reveal = _running(tasks_pb2.TASK_PHASE_REVEAL, 20, workers)
+    assert logic.is_phase_complete(reveal, progress) == (commits > 0 and progress.reveals == commits)
+    # Scoring is the committee's to call complete; a task that is not running never is.
+    assert not logic.is_phase_complete(_running(tasks_pb2.TASK_PHASE_SCORE, 20, workers), progress)
+    commit.status = tasks_pb2.TASK_STATUS_FINISHED
+    assert not logic.is_phase_complete(commit, progress)
 
 
 @given(

@@ -156,11 +156,10 @@ def test_estimated_gas_covers_every_task_message_on_the_real_app(arch: str) -> N
     model = tasks_pb2.ModelSpec(arch=arch, n_features=64, n_classes=10)
     _run_with_estimate(tc, "alice", post_msg("alice", model=model, initial_weights=weights, min_workers=1))
     _run_with_estimate(tc, "bob", msg_join(BOB, 1))
-    start = logic.compute_round_start(tc.task(), 1)
     update = UPDATE_FORMAT.encode(np.full(size, -(1 << 12), np.int64))
-    tc.advance_to(start)
+    tc.advance_to_phase(logic.COMMIT, 1)
     _run_with_estimate(tc, "bob", msg_commit(BOB, 1, 1, A, 9, update))
-    tc.advance_to(start + tc.task().schedule.commit_blocks)
+    tc.advance_to_phase(logic.REVEAL, 1)
     _run_with_estimate(tc, "bob", msg_reveal(BOB, 1, 1, A, 9, update))
 
 
@@ -365,8 +364,7 @@ def test_crash_after_the_commit_landed_reveals_after_restart(node: FakeNode, tmp
 def test_a_missed_commit_phase_skips_the_round(node: FakeNode, tmp_path) -> None:
     _worker(node, tmp_path)  # nothing yet: join by hand so only the rounds are missed
     node.tc.run(node.tc.join("bob"))
-    task = node.tc.task()
-    node.tc.advance_to(logic.compute_round_start(task, 1) + task.schedule.commit_blocks)
+    node.tc.advance_to_phase(logic.REVEAL, 1)
     log = io.StringIO()
     summary = _worker(node, tmp_path, log).run()
     assert "round 1: its commit phase passed without a commitment of ours; skipping it" in log.getvalue()
@@ -388,7 +386,8 @@ def test_lost_state_is_reported_instead_of_revealing_something_else(node: FakeNo
 
 def test_joining_too_late_and_unknown_tasks_are_clear_errors(node: FakeNode, tmp_path) -> None:
     node.tc.run(node.tc.join("carol"))
-    node.tc.advance_to(logic.compute_round_start(node.tc.task(), 1) + 1)
+    node.tc.advance_to_phase(logic.COMMIT, 1)
+    node.tc.run()
     with pytest.raises(WorkerError, match="is not a worker of task 1 and its join phase has closed"):
         _worker(node, tmp_path).run()
     config = WorkerConfig(task_id=9, data_spec="wine", state_dir=tmp_path)

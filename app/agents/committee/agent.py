@@ -133,7 +133,7 @@ class CommitteeMember:
         tasks = [t for t in self._retrying("task list", self.tasks.tasks) if is_committee_task(t)]
         self._report_status(tasks, height)
         for task in tasks:
-            phase = compute_phase(task, height + 1)  # the block a tx sent now lands in
+            phase = compute_phase(task)  # of the block a tx sent now lands in
             self._handle(task, phase.name, phase.round)
             evaluates = self.config.attack is None or self.config.attack.needs_evaluation
             if phase.name != SCORE and evaluates:
@@ -299,7 +299,7 @@ class CommitteeMember:
             self._idle_noted = True
             return
         self._idle_noted = False
-        phases = [(t, compute_phase(t, height + 1)) for t in tasks]
+        phases = [(t, compute_phase(t)) for t in tasks]
         task, phase = min(phases, key=lambda tp: (tp[1].name != SCORE, tp[1].end_height, tp[0].id))
         rounds = task.schedule.rounds
         self.reporter.status(

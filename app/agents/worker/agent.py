@@ -150,8 +150,8 @@ class Worker:
             action = decide_action(obs)
             if action is Action.EXIT:
                 return self._summary(view.task, view.resp.phase)
-            self._act(action, view)
             self._keep_revealed_updates(view)
+            self._act(action, view)
             if action is Action.WAIT and is_time_to_prepare(obs, view.task.schedule.rounds):
                 self._warm_up(view.task)
             self._sleep(self.config.poll_interval)
@@ -212,6 +212,8 @@ class Worker:
                 self._commit(saved)
             elif saved.withhold:
                 self._note(round_, action, f"round {round_}: withholding the reveal (--attack)", warn=True)
+            elif self._waits_for_others(view):
+                self._note(round_, action, f"round {round_}: revealing last, after the others (--attack)")
             else:
                 self._reveal(saved)
         elif action is Action.MISSED:
@@ -281,6 +283,16 @@ class Worker:
                 f"samples would have {count} checkpoints, more than the chain takes "
                 f"({params.max_trace_checkpoints}); use a smaller shard"
             )
+
+    def _waits_for_others(self, view: _View) -> bool:
+        """A replaying attacker holds its reveal until every other commitment is revealed and kept:
+        the reveal phase cannot close early without its own reveal, and its deadline is the limit."""
+        if self._attacker is None or not self._attacker.needs_history:
+            return False
+        if view.resp.phase_end_height - view.height <= 2:
+            return False
+        state = self._retrying("round state", lambda: self.tasks.round_state(view.task.id, view.resp.round))
+        return len(state.reveals) < len(state.commitments) - 1
 
     def _keep_revealed_updates(self, view: _View) -> None:
         """An attacker that replays others' updates fetches them while their round is open."""

@@ -30,6 +30,9 @@ class CommitteeStaking(Protocol):
 
 
 class CommitteeTasks(Protocol):
-    """Where a task stands: MsgAttest is accepted only in its round's score phase."""
+    """Where a task stands (MsgAttest is accepted only in its round's score phase), and the early
+    close of a score phase once every seat has attested."""
 
-    def get_phase(self, store: KVStore, task_id: int, height: int) -> tuple[str, int] | None: ...
+    def get_phase(self, store: KVStore, task_id: int) -> tuple[str, int] | None: ...
+
+    def close_phase_now(self, store: KVStore, task_id: int, height: int) -> None: ...

@@ -100,7 +100,7 @@ def _attest(k: CommitteeKeeper, tasks: CommitteeTasks, ctx: Context, msg: tx_pb2
     committee = k.get_committee(ctx.store, msg.task_id, msg.round)
     if committee is None:
         raise ErrNoCommittee.wrap(f"task {msg.task_id} has no committee for round {msg.round}")
-    if tasks.get_phase(ctx.store, msg.task_id, ctx.block.height) != (SCORE_PHASE, msg.round):
+    if tasks.get_phase(ctx.store, msg.task_id) != (SCORE_PHASE, msg.round):
         raise ErrWrongPhase.wrap(f"round {msg.round} of task {msg.task_id} is not in its score phase")
     if all(seat.operator != msg.attester for seat in committee.seats):
         raise ErrNotOnCommittee.wrap(f"{msg.attester} holds no seat on this committee")
@@ -117,6 +117,10 @@ def _attest(k: CommitteeKeeper, tasks: CommitteeTasks, ctx: Context, msg: tx_pb2
     )
     k.set_attestation(ctx.store, attester, att)
     ctx.events.emit("attest", task_id=msg.task_id, round=msg.round, attester=encode_address(attester))
+    # Every seat has attested (at most max_committee_size of them to count): the score phase is done.
+    attested = sum(1 for _ in k.iterate_attestations(ctx.store, msg.task_id, msg.round))
+    if attested == len(committee.seats):
+        tasks.close_phase_now(ctx.store, msg.task_id, ctx.block.height)
 
 
 def routes(k: CommitteeKeeper, staking: CommitteeStaking, tasks: CommitteeTasks) -> list[MsgRoute]:

@@ -1,7 +1,9 @@
-"""tasks end-block work: close join phases, aggregate rounds, pay out finished tasks.
+"""tasks end-block work: close join phases and round phases, aggregate rounds, pay out finished tasks.
 
 Only tasks scheduled at this height are touched (keys.SCHEDULE), so the cost of a block does not
-grow with the number of idle tasks. Each visit schedules the task's next deadline.
+grow with the number of idle tasks. A running task has one entry: its current phase's deadline, or
+the height whose block completed the phase's work (early close, logic.py); each visit ends that
+phase and schedules the next one's deadline.
 """
 
 from __future__ import annotations
@@ -28,33 +30,40 @@ _BPS = 10_000
 def process_end_block(
     store: KVStore, height: int, k: TasksKeeper, bank: TasksBank, judge: UpdateJudge, events: EventManager
 ) -> None:
-    """Run every task deadline that falls at height, in task id order."""
+    """End the phase of every task scheduled at height, in task id order."""
     for task_id in k.pop_scheduled(store, height):
         task = k.require_task(store, task_id)
-        round_ = task.rounds_done + 1
         if task.status == tasks_pb2.TASK_STATUS_JOINING:
             _close_join(store, height, k, bank, task, events)
-        elif (
-            task.status == tasks_pb2.TASK_STATUS_RUNNING
-            and task.schedule.score_blocks
-            and height == logic.compute_reveal_end(task, round_)
-        ):
-            revealed = [worker for worker, _ in k.iterate_reveals(store, task.id, round_)]
-            judge.open_scoring(store, task, round_, revealed, height, events)
-            k.schedule(store, logic.compute_round_end(task, round_), task.id)
-        elif task.status == tasks_pb2.TASK_STATUS_RUNNING:
+        elif task.status != tasks_pb2.TASK_STATUS_RUNNING:
+            continue  # defensive: a closed task holds no schedule entry
+        elif task.phase == tasks_pb2.TASK_PHASE_COMMIT:
+            _emit_phase_closed(task, height, events)
+            k.start_phase(store, task, tasks_pb2.TASK_PHASE_REVEAL, height + 1)
+        elif task.phase == tasks_pb2.TASK_PHASE_REVEAL and task.schedule.score_blocks:
+            _emit_phase_closed(task, height, events)
+            revealed = [worker for worker, _ in k.iterate_reveals(store, task.id, task.rounds_done + 1)]
+            judge.open_scoring(store, task, task.rounds_done + 1, revealed, height, events)
+            k.start_phase(store, task, tasks_pb2.TASK_PHASE_SCORE, height + 1)
+        else:  # the reveal phase of an unscored task, or a score phase: the round is over
             _aggregate_round(store, height, k, bank, judge, task, events)
             if task.rounds_done == task.schedule.rounds:
                 close_task(store, k, bank, task, tasks_pb2.TASK_STATUS_FINISHED, events, judge)
             else:
-                k.schedule(store, _compute_next_deadline(task, task.rounds_done + 1), task.id)
+                k.start_phase(store, task, tasks_pb2.TASK_PHASE_COMMIT, height + 1)
 
 
-def _compute_next_deadline(task: tasks_pb2.Task, round_: int) -> int:
-    """The round's first end-block visit: its reveal end if a committee scores it, else its end."""
-    if task.schedule.score_blocks:
-        return logic.compute_reveal_end(task, round_)
-    return logic.compute_round_end(task, round_)
+def _emit_phase_closed(task: tasks_pb2.Task, height: int, events: EventManager) -> None:
+    """Say which phase closed, and whether before its deadline."""
+    phase = logic.compute_phase(task)
+    events.emit(
+        "phase_closed",
+        task_id=task.id,
+        round=phase.round,
+        phase=phase.name,
+        height=height,
+        early=height < phase.end_height,
+    )
 
 
 def _close_join(
@@ -68,8 +77,7 @@ def _close_join(
         close_task(store, k, bank, task, tasks_pb2.TASK_STATUS_FAILED, events)
         return
     task.status = tasks_pb2.TASK_STATUS_RUNNING
-    k.set_task(store, task)
-    k.schedule(store, _compute_next_deadline(task, 1), task.id)
+    k.start_phase(store, task, tasks_pb2.TASK_PHASE_COMMIT, height + 1)
     events.emit("task_started", task_id=task.id, workers=task.worker_count, height=height)
 
 
@@ -132,6 +140,7 @@ def _aggregate_round(
         task_id=task.id,
         round=round_,
         height=height,
+        start_height=task.round_start_height,
         committed=len(committed),
         revealed=len(reveals),
         note=note,
@@ -259,8 +268,9 @@ def close_task(
     bank.send_coins_from_module_to_account(
         store, TASKS_ESCROW, decode_address(task.owner), _payout({reward_denom: remainder})
     )
-    task.status = status
+    task.status, task.phase = status, tasks_pb2.TASK_PHASE_UNSPECIFIED
     k.set_task(store, task)
+    k.clear_progress(store, task.id)
     events.emit(
         "task_closed",
         task_id=task.id,

@@ -70,13 +70,47 @@ class TasksKeeper:
         for _, raw in self._read(store).iterate(keys.TASK):
             yield tasks_pb2.Task.FromString(raw)
 
-    def get_phase(self, store: KVReader, task_id: int, height: int) -> tuple[str, int] | None:
-        """(phase name, round) of a running task at height, or None if it is not running."""
+    def get_phase(self, store: KVReader, task_id: int) -> tuple[str, int] | None:
+        """(phase name, round) of a running task now, or None if it is not running."""
         task = self.get_task(store, task_id)
         if task is None or task.status != tasks_pb2.TASK_STATUS_RUNNING:
             return None
-        phase = logic.compute_phase(task, height)
+        phase = logic.compute_phase(task)
         return phase.name, phase.round
+
+    def start_phase(
+        self, store: KVStore, task: tasks_pb2.Task, phase: tasks_pb2.TaskPhase, height: int
+    ) -> None:
+        """Begin a round phase of task at height (a commit phase: a new round, counters at zero), store
+        the task and schedule the end-block of the phase's deadline."""
+        task.phase, task.phase_start_height = phase, height
+        if phase == tasks_pb2.TASK_PHASE_COMMIT:
+            task.round_start_height = height
+            self.set_progress(store, task.id, tasks_pb2.RoundProgress())
+        self.set_task(store, task)
+        self.schedule(store, logic.compute_phase(task).end_height, task.id)
+
+    def get_progress(self, store: KVReader, task_id: int) -> tasks_pb2.RoundProgress:
+        """The open round's commitment and reveal counts (zero when none is open)."""
+        raw = self._read(store).get(keys.progress_key(task_id))
+        return tasks_pb2.RoundProgress.FromString(raw) if raw else tasks_pb2.RoundProgress()
+
+    def set_progress(self, store: KVStore, task_id: int, progress: tasks_pb2.RoundProgress) -> None:
+        """Store the open round's counts."""
+        _put(self._store(store), keys.progress_key(task_id), progress)
+
+    def clear_progress(self, store: KVStore, task_id: int) -> None:
+        """Drop the counts of a task that has closed."""
+        self._store(store).delete(keys.progress_key(task_id))
+
+    def close_phase_now(self, store: KVStore, task_id: int, height: int) -> None:
+        """The running task's current phase has all its work: end it in the end-block of height,
+        instead of at its deadline (early close; a no-op for a task that is not running)."""
+        task = self.get_task(store, task_id)
+        if task is None or task.status != tasks_pb2.TASK_STATUS_RUNNING:
+            return
+        self.unschedule(store, logic.compute_phase(task).end_height, task_id)
+        self.schedule(store, height, task_id)
 
     def get_participant(self, store: KVReader, task_id: int, worker: bytes) -> tasks_pb2.Participant | None:
         """One worker of a task, or None."""

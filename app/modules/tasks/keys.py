@@ -27,6 +27,7 @@ __all__ = [
     "model_key",
     "schedule_key",
     "trace_key",
+    "progress_key",
 ]
 
 STORE_PREFIX = b"\x05"
@@ -42,6 +43,7 @@ ROUND = b"\x07"  # + task id(8) + round(4) -> tasks.v1.RoundRecord (one checkpoi
 MODEL = b"\x08"  # + sha256(32) -> int32 weights payload (content-addressed, kept)
 SCHEDULE = b"\x09"  # + height(8) + task id(8) -> b"": the end-block of height has work for the task
 TRACE = b"\x0a"  # + task id(8) + round(4) + worker(20) -> int32 trace checkpoints (until aggregated)
+PROGRESS = b"\x0b"  # + task id(8) -> tasks.v1.RoundProgress (the open round's counts, while running)
 
 TABLES = {
     "params": PARAMS,
@@ -55,6 +57,7 @@ TABLES = {
     "model": MODEL,
     "schedule": SCHEDULE,
     "trace": TRACE,
+    "progress": PROGRESS,
 }
 
 
@@ -106,3 +109,8 @@ def schedule_key(height: int, task_id: int | None = None) -> bytes:
 def trace_key(task_id: int, round_: int, worker: bytes = b"") -> bytes:
     """Key of one revealed training trace, or (no worker) the prefix of a round's traces."""
     return TRACE + u64be(task_id) + _u32be(round_) + worker
+
+
+def progress_key(task_id: int) -> bytes:
+    """The open round's commitment and reveal counts."""
+    return PROGRESS + u64be(task_id)

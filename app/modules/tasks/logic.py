@@ -1,10 +1,19 @@
 """Pure rules of the tasks module: the round schedule, commitments and reward shares.
 
 Schedule (all heights inclusive). A task posted at height P has its join phase at
-[P, P + join - 1]. Round r (1-based) occupies L = commit + reveal + score blocks starting at
-b_r = P + join + (r - 1) * L: commit [b_r, b_r + commit - 1], reveal next, then score. The join
-phase is closed, and round r aggregated, in the end-block of the phase's last height, after that
-block's transactions, so a message included at that height still counts.
+[P, P + join - 1]; it never closes early (people and agents need the time to arrive and compile).
+Each round then runs a commit phase, a reveal phase and, with score_blocks > 0, a score phase. A
+phase that starts at height S ends at S + its blocks - 1 at the latest (its deadline), or earlier:
+at the end of the first block in which its work is complete (early close):
+
+- commit: every joined worker has committed (RoundProgress.commits == worker_count);
+- reveal: every commitment is revealed (reveals == commits, at least one);
+- score: every seat of the round's committee has attested (the committee module says so).
+
+The next phase starts at the following height. The rule reads only state at end-block (counters
+and the task's stored phase), so every node closes every phase at the same height. Phases are
+closed, and rounds aggregated, in the end-block of their last height, after that block's
+transactions, so a message included at that height still counts.
 """
 
 from __future__ import annotations
@@ -21,29 +30,29 @@ __all__ = [
     "compute_commitment",
     "compute_join_end",
     "compute_phase",
-    "compute_reveal_end",
     "compute_reward_shares",
-    "compute_round_end",
     "compute_slash",
-    "compute_round_start",
+    "is_phase_complete",
+    "phase_blocks",
+    "phase_name",
 ]
 
 COMMIT_DOMAIN = b"synod/tasks/commit/v1"
 JOIN, COMMIT, REVEAL, SCORE, DONE = "join", "commit", "reveal", "score", "done"
+_NAMES = {
+    tasks_pb2.TASK_PHASE_COMMIT: COMMIT,
+    tasks_pb2.TASK_PHASE_REVEAL: REVEAL,
+    tasks_pb2.TASK_PHASE_SCORE: SCORE,
+}
 
 
 @dataclass(frozen=True)
 class Phase:
-    """Where a task stands at a height: phase name, round (0 while joining) and the phase's last height."""
+    """Where a task stands: phase name, round (0 while joining) and the phase's deadline (last height)."""
 
     name: str
     round: int
     end_height: int
-
-
-def _round_length(s: tasks_pb2.Schedule) -> int:
-    """Blocks per round."""
-    return s.commit_blocks + s.reveal_blocks + s.score_blocks
 
 
 def compute_join_end(task: tasks_pb2.Task) -> int:
@@ -51,37 +60,40 @@ def compute_join_end(task: tasks_pb2.Task) -> int:
     return task.start_height + task.schedule.join_blocks - 1
 
 
-def compute_round_start(task: tasks_pb2.Task, round_: int) -> int:
-    """First height of round round_ (1-based)."""
-    return compute_join_end(task) + 1 + (round_ - 1) * _round_length(task.schedule)
+def phase_blocks(schedule: tasks_pb2.Schedule, phase: tasks_pb2.TaskPhase) -> int:
+    """The most blocks a round phase (a TaskPhase) may last."""
+    return {
+        tasks_pb2.TASK_PHASE_COMMIT: schedule.commit_blocks,
+        tasks_pb2.TASK_PHASE_REVEAL: schedule.reveal_blocks,
+        tasks_pb2.TASK_PHASE_SCORE: schedule.score_blocks,
+    }[phase]
 
 
-def compute_round_end(task: tasks_pb2.Task, round_: int) -> int:
-    """Last height of round round_, whose end-block aggregates it."""
-    return compute_round_start(task, round_ + 1) - 1
+def phase_name(phase: tasks_pb2.TaskPhase) -> str:
+    """A TaskPhase's short name (commit, reveal, score)."""
+    return _NAMES[phase]
 
 
-def compute_reveal_end(task: tasks_pb2.Task, round_: int) -> int:
-    """Last height of round round_'s reveal phase, whose end-block samples the round's committee."""
-    s = task.schedule
-    return compute_round_start(task, round_) + s.commit_blocks + s.reveal_blocks - 1
-
-
-def compute_phase(task: tasks_pb2.Task, height: int) -> Phase:
-    """Return the phase of task at height, judged by the schedule alone (not the status)."""
-    s = task.schedule
-    if height <= compute_join_end(task):
+def compute_phase(task: tasks_pb2.Task) -> Phase:
+    """The phase of the block after the task's last end-block (the one a new tx lands in)."""
+    if task.status == tasks_pb2.TASK_STATUS_JOINING:
         return Phase(JOIN, 0, compute_join_end(task))
-    if height > compute_round_end(task, s.rounds):
-        return Phase(DONE, s.rounds, compute_round_end(task, s.rounds))
-    round_ = (height - compute_join_end(task) - 1) // _round_length(s) + 1
-    offset = height - compute_round_start(task, round_)
-    start = compute_round_start(task, round_)
-    if offset < s.commit_blocks:
-        return Phase(COMMIT, round_, start + s.commit_blocks - 1)
-    if offset < s.commit_blocks + s.reveal_blocks:
-        return Phase(REVEAL, round_, start + s.commit_blocks + s.reveal_blocks - 1)
-    return Phase(SCORE, round_, compute_round_end(task, round_))
+    if task.status != tasks_pb2.TASK_STATUS_RUNNING:
+        return Phase(DONE, task.rounds_done, 0)
+    end = task.phase_start_height + phase_blocks(task.schedule, task.phase) - 1
+    return Phase(phase_name(task.phase), task.rounds_done + 1, end)
+
+
+def is_phase_complete(task: tasks_pb2.Task, progress: tasks_pb2.RoundProgress) -> bool:
+    """Whether a running task's commit or reveal phase has all its work, given the open round's
+    counts (the score phase's is the committee's to say)."""
+    if task.status != tasks_pb2.TASK_STATUS_RUNNING:
+        return False
+    if task.phase == tasks_pb2.TASK_PHASE_COMMIT:
+        return progress.commits >= task.worker_count > 0
+    if task.phase == tasks_pb2.TASK_PHASE_REVEAL:
+        return progress.reveals >= progress.commits > 0
+    return False
 
 
 def compute_commitment(

@@ -188,7 +188,7 @@ def _require_open_round(task: tasks_pb2.Task, round_: int, phase: str, height: i
     """The task is running, in phase, in round round_."""
     if task.status != tasks_pb2.TASK_STATUS_RUNNING:
         raise ErrTaskClosed.wrap(f"task {task.id} is {tasks_pb2.TaskStatus.Name(task.status)}, not running")
-    current = logic.compute_phase(task, height)
+    current = logic.compute_phase(task)
     if current.round != round_:
         raise ErrWrongRound.wrap(
             f"task {task.id} is in round {current.round} at height {height}, not {round_}"
@@ -290,6 +290,11 @@ def _commit(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgCommitUpdate) -> None:
         worker,
         tasks_pb2.Commitment(worker=msg.worker, hash=msg.commitment, height=ctx.block.height),
     )
+    progress = k.get_progress(ctx.store, task.id)
+    progress.commits += 1
+    k.set_progress(ctx.store, task.id, progress)
+    if logic.is_phase_complete(task, progress):  # every joined worker committed: the phase is done
+        k.close_phase_now(ctx.store, task.id, ctx.block.height)
     ctx.events.emit("commit_update", task_id=task.id, round=msg.round, worker=msg.worker)
 
 
@@ -330,6 +335,11 @@ def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
         data_spec=msg.data_spec,
     )
     k.set_reveal(ctx.store, task.id, msg.round, worker, reveal, msg.update, msg.trace)
+    progress = k.get_progress(ctx.store, task.id)
+    progress.reveals += 1
+    k.set_progress(ctx.store, task.id, progress)
+    if logic.is_phase_complete(task, progress):  # every commitment is revealed: the phase is done
+        k.close_phase_now(ctx.store, task.id, ctx.block.height)
     ctx.events.emit("reveal_update", task_id=task.id, round=msg.round, worker=msg.worker)
 
 

@@ -64,7 +64,7 @@ def answer_task(state: StateReader, request: q.QueryTaskRequest) -> q.QueryTaskR
     task = _require_task(state, request.task_id)
     if task.status in _TERMINAL_PHASE:
         return q.QueryTaskResponse(task=task, phase=_TERMINAL_PHASE[task.status], round=task.rounds_done)
-    phase = logic.compute_phase(task, state.height + 1)
+    phase = logic.compute_phase(task)
     return q.QueryTaskResponse(
         task=task, phase=phase.name, round=phase.round, phase_end_height=phase.end_height
     )
