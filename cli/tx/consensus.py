@@ -114,8 +114,17 @@ def _label_count(given: int | None, inputs: PostedInputs, labels: bytes | None) 
 @click.option("--min-stake", default="1000usyn", show_default=True, help="Stake per participant.")
 @click.option("--reward", required=True, help="Reward escrowed for the participants, e.g. 1000000usyn.")
 @click.option("--max-participants", type=click.IntRange(0), default=0, help="0: unlimited.")
-@click.option("--commit-blocks", type=click.IntRange(1), default=3, show_default=True, help="Per round.")
-@click.option("--reveal-blocks", type=click.IntRange(1), default=3, show_default=True, help="Per round.")
+@click.option(
+    "--commit-blocks",
+    type=click.IntRange(1),
+    default=60,
+    show_default=True,
+    help="Per round, at most: a phase closes once every participant is done; round 0's (registration) "
+    "only once --max-participants have registered.",
+)
+@click.option(
+    "--reveal-blocks", type=click.IntRange(1), default=20, show_default=True, help="Per round, at most."
+)
 @click.option(
     "--label-blocks", type=click.IntRange(1), default=20, show_default=True, help="To reveal labels."
 )

@@ -4,7 +4,8 @@ Open prediction query: the poster commits to the labels of 40 held-out digits an
 reference, with one communication round. Four `synod predict run` agents, each with its own model
 trained on its own non-IID shard (one of them stubbornly wrong), register, commit and reveal their
 predictions in round 0, revise against the tally and their seeded peers in round 1, and the chain
-settles one answer per input. The poster reveals the labels: honest predictors are paid, and the
+settles one answer per input. With max_participants = 4, every phase closes as soon as all four
+are done (early close) instead of at its deadline. The poster reveals the labels: honest predictors are paid, and the
 settled answers beat the stubborn one by far.
 
 Fast path: three validators run `synod ensemble run` (their model's sidecar). A fast query is
@@ -80,7 +81,7 @@ def test_an_open_prediction_query_settles_and_pays_who_agreed_with_the_truth(
     flags = {
         "--inputs-uri": OPEN_URI, "--labels": 10, "--rounds": 1, "--peer-sample": 2,
         "--min-stake": "10000usyn", "--reward": f"{REWARD}usyn", "--commit-blocks": 90,
-        "--reveal-blocks": 10, "--label-blocks": 30,
+        "--reveal-blocks": 10, "--label-blocks": 30, "--max-participants": len(PREDICTORS),
     }  # fmt: skip
     args = [str(part) for pair in flags.items() for part in pair]
     query_id = int(
@@ -102,6 +103,9 @@ def test_an_open_prediction_query_settles_and_pays_who_agreed_with_the_truth(
         agents.stop_all()
     settlement = _check_nodes_agree(network, query_id)
     assert settlement.round == 1 and len(settlement.voters) == len(PREDICTORS)
+    # Every phase closed as soon as all four were done (early close): far sooner than the deadlines.
+    posted = ConsensusClient(network.rpc[0]).query(query_id).query.posted_height
+    assert settlement.height - posted < 90 + 10 + 90, (posted, settlement.height)
     network.tx("consensus", "reveal-labels", str(query_id), "--from", "validator", via=0)
     client = ConsensusClient(network.rpc[0])
     assert client.query(query_id).query.status == CLOSED

@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "540cc5ece55046452a1f430b5edb2bcdfadb940eb5785ec3c036466a6585f97b"
+GOLDEN_CONSENSUS_APP_HASH = "ad33f08a9ce214d58ff22ee2a408e881815f11b7ae7d3d02e99cdcaa28227d3a"
 
 
 def _addr(name: str) -> str:
@@ -485,6 +485,36 @@ def test_a_query_nobody_registers_for_is_refunded_after_round_zero(chain: Chain)
     )
     assert resp.phase == "closed"
     code(raw_query(chain, "/consensus/answer", query_pb2.QueryAnswerRequest(query_id=1)), 21)
+
+
+def test_rounds_close_as_soon_as_every_participant_is_done(chain: Chain) -> None:
+    # Phases of 6 blocks; registration closes when max_participants have registered.
+    names = ("bob", "carol")
+    ok(chain, post(chain, commit_blocks=6, reveal_blocks=6, max_participants=2))
+    start = query_of(chain).schedule.start_height
+    plan = [(0, ROUND0), (1, ROUND1 | {"carol": ROUND0["carol"]})]
+    for round_, entries in plan:
+        msgs = {n: [commit_msg(n, round_, entries[n])] for n in names}
+        if round_ == 0:
+            msgs = {n: [register_msg(n, STAKES[n]), *m] for n, m in msgs.items()}
+        ok(chain, *[chain.tx(n, m) for n, m in msgs.items()])  # both committed: the commit phase ends
+        assert (query_of(chain).phase, query_of(chain).round) == (consensus_pb2.QUERY_PHASE_REVEAL, round_)
+        ok(chain, *[chain.tx(n, [reveal_msg(n, round_, entries[n])]) for n in names])  # the round ends
+    q = query_of(chain)
+    # Four blocks where the deadlines alone would take 4 x 6 = 24.
+    assert q.status == consensus_pb2.QUERY_STATUS_SETTLED and q.settled_height == start + 3
+    assert chain.app.consensus.get_progress(chain.app.store.view, 1) == consensus_pb2.QueryProgress()
+
+
+def test_round_zero_stays_open_for_registrations_without_a_participant_cap(chain: Chain) -> None:
+    ok(chain, post(chain, commit_blocks=4, reveal_blocks=4))
+    start = query_of(chain).schedule.start_height
+    ok(chain, chain.tx("bob", [register_msg("bob", 1_000), commit_msg("bob", 0, ROUND0["bob"])]))
+    assert query_of(chain).phase == consensus_pb2.QUERY_PHASE_COMMIT  # others may still register
+    advance_to(chain, start + 3)
+    ok(chain, chain.tx("carol", [register_msg("carol", 2_000), commit_msg("carol", 0, ROUND0["carol"])]))
+    q = query_of(chain)  # the deadline closed it
+    assert (q.phase, q.phase_start_height) == (consensus_pb2.QUERY_PHASE_REVEAL, start + 4)
 
 
 # --- rejections -----------------------------------------------------------------------------------

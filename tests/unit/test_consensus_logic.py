@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.modules.consensus import logic
 from app.modules.consensus.logic import PredictionsError, Tally
@@ -179,21 +181,42 @@ def test_commitment_is_sha256_of_salt_then_blob() -> None:
 def _query(rounds: int = 1) -> consensus_pb2.PredictionQuery:
     return consensus_pb2.PredictionQuery(
         rounds=rounds,
+        status=consensus_pb2.QUERY_STATUS_OPEN,
         schedule=consensus_pb2.Schedule(start_height=11, commit_blocks=2, reveal_blocks=3, label_blocks=4),
+        round=1,
+        phase=consensus_pb2.QUERY_PHASE_COMMIT,
+        phase_start_height=16,
     )
 
 
-def test_phases_follow_the_schedule() -> None:
+def test_the_phase_is_the_stored_one_and_its_deadline_its_start_plus_its_blocks() -> None:
     q = _query()
-    phases = {h: logic.compute_phase(q, h) for h in range(10, 22)}
-    assert phases[10] == logic.Phase(logic.WAITING, 0, 10)
-    assert phases[11] == phases[12] == logic.Phase(logic.COMMIT, 0, 12)
-    assert phases[13] == phases[15] == logic.Phase(logic.REVEAL, 0, 15)
-    assert phases[16] == logic.Phase(logic.COMMIT, 1, 17)
-    assert phases[18] == phases[20] == logic.Phase(logic.REVEAL, 1, 20)
-    assert phases[21] == logic.Phase(logic.DONE, 1, 20)
-    assert logic.compute_round_start(q.schedule, 1) == 16
-    assert [logic.compute_reveal_end(q.schedule, r) for r in (0, 1)] == [15, 20]
+    assert logic.compute_phase(q, 15) == logic.Phase(logic.WAITING, 0, 15)  # before it began
+    assert logic.compute_phase(q, 16) == logic.compute_phase(q, 17) == logic.Phase(logic.COMMIT, 1, 17)
+    q.phase, q.phase_start_height = consensus_pb2.QUERY_PHASE_REVEAL, 17  # type: ignore[assignment]
+    assert logic.compute_phase(q, 17) == logic.Phase(logic.REVEAL, 1, 19)
+    q.status, q.settled_height = consensus_pb2.QUERY_STATUS_SETTLED, 19
+    assert logic.compute_phase(q, 20) == logic.Phase(logic.DONE, 1, 19)
+
+
+@given(st.integers(0, 5), st.integers(0, 5), st.integers(0, 5), st.integers(0, 6), st.integers(0, 2))
+def test_a_phase_is_complete_only_when_all_its_work_is_in(
+    participants: int, commits: int, reveals: int, max_participants: int, round_: int
+) -> None:
+    commits, reveals = min(commits, participants), min(reveals, commits, participants)
+    progress = consensus_pb2.QueryProgress(participants=participants, commits=commits, reveals=reveals)
+    q = _query()
+    q.round, q.max_participants = round_, max_participants
+    registering = round_ == 0 and not 0 < max_participants <= participants
+    assert logic.is_phase_complete(q, progress) == (not registering and commits == participants > 0)
+    q.phase = consensus_pb2.QUERY_PHASE_REVEAL  # type: ignore[assignment]
+    assert logic.is_phase_complete(q, progress) == (reveals == commits > 0)
+    q.fast = True
+    assert not logic.is_phase_complete(q, progress)
+
+
+def test_the_label_deadline_follows_settlement() -> None:
+    q = _query()
     q.settled_height = 20
     assert logic.compute_label_deadline(q) == 24
 

@@ -52,15 +52,24 @@ class ConsensusHooks:
         self.seeds = seeds
 
     def process_end_block(self, store: KVStore, height: int, events: EventManager) -> None:
-        """Run every query deadline that falls at height, in query id order."""
+        """Run every query deadline (or early close) that falls at height, in query id order."""
         for query_id in self.k.pop_scheduled(store, height):
             query = self.k.require_query(store, query_id)
             if query.status == _OPEN and query.fast:
                 self._expire(store, query, events)
-            elif query.status == _OPEN:
-                self._close_round(store, query, logic.compute_phase(query, height).round, height, events)
+            elif query.status == _OPEN and self._phase_due(store, query, height):
+                if query.phase == consensus_pb2.QUERY_PHASE_COMMIT:
+                    self.k.start_phase(store, query, consensus_pb2.QUERY_PHASE_REVEAL, height + 1)
+                else:
+                    self._close_round(store, query, query.round, height, events)
             elif query.status == _SETTLED and height == logic.compute_label_deadline(query):
                 self.close_without_labels(store, query, events)
+
+    def _phase_due(self, store: KVStore, query: consensus_pb2.PredictionQuery, height: int) -> bool:
+        """The open query's phase ends at height: its deadline, or its work is complete."""
+        if height == logic.compute_phase(query, height).end_height:
+            return True
+        return logic.is_phase_complete(query, self.k.get_progress(store, query.id))
 
     # --- open queries ------------------------------------------------------------------------------
 
@@ -100,7 +109,8 @@ class ConsensusHooks:
             # Registration closed with round 0's commit phase: nobody can take part any more.
             self._refund(store, query, _CLOSED, "no_participants", events)
         elif round_ < query.rounds:
-            self.k.schedule(store, logic.compute_reveal_end(query.schedule, round_ + 1), query.id)
+            query.round = round_ + 1
+            self.k.start_phase(store, query, consensus_pb2.QUERY_PHASE_COMMIT, height + 1)
         else:
             self._settle(store, query, participants, height, events)
 
@@ -179,8 +189,9 @@ class ConsensusHooks:
             round=round_,
         )
         self.k.set_settlement(store, settlement)
-        query.status = _SETTLED
+        query.status, query.phase = _SETTLED, consensus_pb2.QUERY_PHASE_UNSPECIFIED
         query.settled_height = height
+        self.k.clear_progress(store, query.id)
         self.k.set_query(store, query)
         events.emit("query_settled", query_id=query.id, round=round_, voters=len(voters), height=height)
         if query.schedule.label_blocks:
@@ -298,7 +309,8 @@ class ConsensusHooks:
     ) -> None:
         """End a query nobody answered: the whole reward goes back to the poster."""
         self._send(store, decode_address(query.poster), {query.reward.denom: _amount(query.reward.amount)})
-        query.status = status
+        query.status, query.phase = status, consensus_pb2.QUERY_PHASE_UNSPECIFIED
+        self.k.clear_progress(store, query.id)
         self.k.set_query(store, query)
         self.k.remove_pending(store, query.id)
         events.emit(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from app.core.codec import from_u64be, u64be
-from app.modules.consensus import keys
+from app.modules.consensus import keys, logic
 from app.modules.consensus.errors import ErrQueryNotFound
 from app.modules.consensus.params import default_params
 from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
@@ -209,6 +209,45 @@ class ConsensusKeeper:
     def schedule(self, store: KVStore, height: int, query_id: int) -> None:
         """Ask the end-block of height to visit the query."""
         self._store(store).set(keys.schedule_key(height, query_id), b"")
+
+    def unschedule(self, store: KVStore, height: int, query_id: int) -> None:
+        """Withdraw a scheduled end-block visit."""
+        self._store(store).delete(keys.schedule_key(height, query_id))
+
+    def get_progress(self, store: KVReader, query_id: int) -> consensus_pb2.QueryProgress:
+        """An open query's participant, commitment and reveal counts (zeros when none)."""
+        raw = self._read(store).get(keys.progress_key(query_id))
+        return consensus_pb2.QueryProgress.FromString(raw) if raw else consensus_pb2.QueryProgress()
+
+    def set_progress(self, store: KVStore, query_id: int, progress: consensus_pb2.QueryProgress) -> None:
+        """Store an open query's counts."""
+        _put(self._store(store), keys.progress_key(query_id), progress)
+
+    def clear_progress(self, store: KVStore, query_id: int) -> None:
+        """Drop the counts of a query that is no longer open."""
+        self._store(store).delete(keys.progress_key(query_id))
+
+    def start_phase(
+        self,
+        store: KVStore,
+        query: consensus_pb2.PredictionQuery,
+        phase: consensus_pb2.QueryPhase,
+        height: int,
+    ) -> None:
+        """Begin a phase at height (a commit phase: of query.round, its counts at zero), store the query
+        and schedule the end-block of the phase's deadline."""
+        query.phase, query.phase_start_height = phase, height
+        if phase == consensus_pb2.QUERY_PHASE_COMMIT:
+            progress = self.get_progress(store, query.id)
+            progress.commits = progress.reveals = 0
+            self.set_progress(store, query.id, progress)
+        self.set_query(store, query)
+        self.schedule(store, logic.compute_phase(query, height).end_height, query.id)
+
+    def close_phase_now(self, store: KVStore, query: consensus_pb2.PredictionQuery, height: int) -> None:
+        """The open query's phase has all its work: end it in the end-block of height (early close)."""
+        self.unschedule(store, logic.compute_phase(query, height).end_height, query.id)
+        self.schedule(store, height, query.id)
 
     def pop_scheduled(self, store: KVStore, height: int) -> list[int]:
         """Remove and return the query ids scheduled at height, in id order."""

@@ -27,6 +27,7 @@ __all__ = [
     "reputation_key",
     "schedule_key",
     "pending_key",
+    "progress_key",
 ]
 
 STORE_PREFIX = b"\x07"
@@ -42,6 +43,7 @@ MODEL = b"\x07"  # + operator(20) -> consensus.v1.EnsembleModel
 REPUTATION = b"\x08"  # + address(20) -> consensus.v1.ConsensusReputation
 SCHEDULE = b"\x09"  # + height(8) + query id(8) -> b"": the end-block of height has work for the query
 PENDING = b"\x0a"  # + query id(8) -> b"": a fast query still waiting for the validators' answers
+PROGRESS = b"\x0b"  # + query id(8) -> consensus.v1.QueryProgress (while the query is open)
 
 TABLES = {
     "params": PARAMS,
@@ -55,6 +57,7 @@ TABLES = {
     "reputation": REPUTATION,
     "schedule": SCHEDULE,
     "pending": PENDING,
+    "progress": PROGRESS,
 }
 
 
@@ -106,3 +109,8 @@ def schedule_key(height: int, query_id: int | None = None) -> bytes:
 def pending_key(query_id: int | None = None) -> bytes:
     """Key of a pending fast query, or (no query) the prefix of all of them."""
     return PENDING + (b"" if query_id is None else u64be(query_id))
+
+
+def progress_key(query_id: int) -> bytes:
+    """Key of an open query's participant, commitment and reveal counts."""
+    return PROGRESS + u64be(query_id)

@@ -36,14 +36,14 @@ __all__ = [
     "compute_peers",
     "compute_phase",
     "compute_reputation",
-    "compute_reveal_end",
     "compute_reward_split",
-    "compute_round_start",
     "compute_slash",
     "compute_tally",
     "compute_weight",
     "decode_predictions",
     "encode_predictions",
+    "is_phase_complete",
+    "phase_blocks",
 ]
 
 BPS = 10_000
@@ -173,46 +173,56 @@ def compute_slash(stake: int, already_slashed: int, fraction_bps: int) -> int:
 
 # --- the open-query schedule ------------------------------------------------------------------
 #
-# A query posted at height P starts at S = P + 1. Round r (0 .. rounds) occupies L = commit + reveal
-# blocks from S + r x L: commit [S + rL, S + rL + commit - 1], then reveal up to S + (r + 1)L - 1.
-# A round closes in the end-block of its reveal phase's last height, after that block's
-# transactions, so a reveal included at that height still counts; the last round's close settles.
+# A query posted at height P starts at S = P + 1 with round 0's commit phase. Each round r (0 ..
+# rounds) runs a commit phase of at most commit_blocks, then a reveal phase of at most
+# reveal_blocks, each starting at the height after the previous one ended. A phase ends at its
+# deadline (its first height + its blocks - 1) or early, in the end-block of the first block that
+# completes its work (is_phase_complete): every participant has committed (in round 0 only once
+# registration is closed, that is max_participants have registered), or every commitment is
+# revealed. A round closes with its reveal phase, after that block's transactions, so a reveal
+# included at that height still counts; the last round's close settles.
 
 WAITING, COMMIT, REVEAL, DONE = "waiting", "commit", "reveal", "done"
 
 
 @dataclass(frozen=True)
 class Phase:
-    """Where an open query stands at a height: phase name, round and the phase's last height."""
+    """Where an open query stands at a height: phase name, round and the phase's deadline."""
 
     name: str
     round: int
     end_height: int
 
 
-def compute_round_start(schedule: consensus_pb2.Schedule, round_: int) -> int:
-    """First height of round round_ (0-based): its commit phase."""
-    return schedule.start_height + round_ * (schedule.commit_blocks + schedule.reveal_blocks)
-
-
-def compute_reveal_end(schedule: consensus_pb2.Schedule, round_: int) -> int:
-    """Last height of round round_'s reveal phase, whose end-block closes the round."""
-    return compute_round_start(schedule, round_ + 1) - 1
+def phase_blocks(schedule: consensus_pb2.Schedule, phase: consensus_pb2.QueryPhase) -> int:
+    """The most blocks a phase may last."""
+    return schedule.commit_blocks if phase == consensus_pb2.QUERY_PHASE_COMMIT else schedule.reveal_blocks
 
 
 def compute_phase(query: consensus_pb2.PredictionQuery, height: int) -> Phase:
-    """The phase of an open query at height, judged by its schedule alone (not its status)."""
-    s = query.schedule
-    if height < s.start_height:
-        return Phase(WAITING, 0, s.start_height - 1)
-    last = compute_reveal_end(s, query.rounds)
-    if height > last:
-        return Phase(DONE, query.rounds, last)
-    round_ = (height - s.start_height) // (s.commit_blocks + s.reveal_blocks)
-    commit_end = compute_round_start(s, round_) + s.commit_blocks - 1
-    if height <= commit_end:
-        return Phase(COMMIT, round_, commit_end)
-    return Phase(REVEAL, round_, compute_reveal_end(s, round_))
+    """The phase of an open query at height (a height of its current phase, or the posting block)."""
+    if (
+        query.status != consensus_pb2.QUERY_STATUS_OPEN
+        or query.phase == consensus_pb2.QUERY_PHASE_UNSPECIFIED
+    ):
+        return Phase(DONE, query.rounds, query.settled_height)
+    if height < query.phase_start_height:
+        return Phase(WAITING, 0, query.phase_start_height - 1)
+    end = query.phase_start_height + phase_blocks(query.schedule, query.phase) - 1
+    name = COMMIT if query.phase == consensus_pb2.QUERY_PHASE_COMMIT else REVEAL
+    return Phase(name, query.round, end)
+
+
+def is_phase_complete(query: consensus_pb2.PredictionQuery, progress: consensus_pb2.QueryProgress) -> bool:
+    """Whether the open query's current phase has all its work (see the schedule above)."""
+    if query.status != consensus_pb2.QUERY_STATUS_OPEN or query.fast:
+        return False
+    if query.phase == consensus_pb2.QUERY_PHASE_COMMIT:
+        registration_closed = query.round > 0 or 0 < query.max_participants <= progress.participants
+        return registration_closed and progress.commits >= progress.participants > 0
+    if query.phase == consensus_pb2.QUERY_PHASE_REVEAL:
+        return progress.reveals >= progress.commits > 0
+    return False
 
 
 def compute_label_deadline(query: consensus_pb2.PredictionQuery) -> int:

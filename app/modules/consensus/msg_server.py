@@ -163,10 +163,10 @@ def _post(
     if msg.fast:
         k.add_pending(ctx.store, query.id)
         k.schedule(ctx.store, height + params.fast_deadline_blocks, query.id)
+        k.set_query(ctx.store, query)
     else:
         query.min_stake.CopyFrom(msg.min_stake)
-        k.schedule(ctx.store, logic.compute_reveal_end(query.schedule, 0), query.id)
-    k.set_query(ctx.store, query)
+        k.start_phase(ctx.store, query, consensus_pb2.QUERY_PHASE_COMMIT, height + 1)
     ctx.events.emit(
         "post_query", query_id=query.id, poster=msg.poster, fast=str(msg.fast).lower(), rounds=msg.rounds
     )
@@ -207,6 +207,18 @@ def _participant(k: ConsensusKeeper, ctx: Context, query_id: int, address: str) 
     return raw
 
 
+def _count(
+    k: ConsensusKeeper, ctx: Context, query: consensus_pb2.PredictionQuery, commits: int = 0, reveals: int = 0
+) -> None:
+    """Count a commitment or reveal; the one that completes the phase closes it in this block."""
+    progress = k.get_progress(ctx.store, query.id)
+    progress.commits += commits
+    progress.reveals += reveals
+    k.set_progress(ctx.store, query.id, progress)
+    if logic.is_phase_complete(query, progress):
+        k.close_phase_now(ctx.store, query, ctx.block.height)
+
+
 def _register(k: ConsensusKeeper, bank: ConsensusBank, ctx: Context, msg: tx_pb2.MsgRegister) -> None:
     """Escrow the stake and snapshot the participant's reputation during round 0's commit phase."""
     query = _open_query(k, ctx, msg.query_id)
@@ -220,10 +232,9 @@ def _register(k: ConsensusKeeper, bank: ConsensusBank, ctx: Context, msg: tx_pb2
     address = decode_address(msg.participant)
     if k.get_participant(ctx.store, query.id, address) is not None:
         raise ErrAlreadyRegistered.wrap(f"{msg.participant} already registered for query {query.id}")
-    if query.max_participants:
-        count = sum(1 for _ in k.iterate_participants(ctx.store, query.id))
-        if count >= query.max_participants:
-            raise ErrQueryFull.wrap(f"query {query.id} already has {query.max_participants} participants")
+    progress = k.get_progress(ctx.store, query.id)
+    if query.max_participants and progress.participants >= query.max_participants:
+        raise ErrQueryFull.wrap(f"query {query.id} already has {query.max_participants} participants")
     if msg.stake.denom != query.min_stake.denom or int(msg.stake.amount) < int(query.min_stake.amount):
         raise ErrBadStake.wrap(
             f"query {query.id} needs a stake of at least {query.min_stake.amount}{query.min_stake.denom}"
@@ -238,6 +249,8 @@ def _register(k: ConsensusKeeper, bank: ConsensusBank, ctx: Context, msg: tx_pb2
         reward="0",
     )
     k.set_participant(ctx.store, address, participant)
+    progress.participants += 1
+    k.set_progress(ctx.store, query.id, progress)
     ctx.events.emit(
         "register_query",
         query_id=query.id,
@@ -258,6 +271,7 @@ def _commit(k: ConsensusKeeper, ctx: Context, msg: tx_pb2.MsgCommitPredictions) 
         query_id=query.id, round=msg.round, participant=msg.participant, commitment=msg.commitment
     )
     k.set_commitment(ctx.store, address, commitment)
+    _count(k, ctx, query, commits=1)
     ctx.events.emit("commit_predictions", query_id=query.id, round=msg.round, participant=msg.participant)
 
 
@@ -282,6 +296,7 @@ def _reveal(k: ConsensusKeeper, ctx: Context, msg: tx_pb2.MsgRevealPredictions) 
     commitment.revealed = True
     commitment.predictions = msg.predictions
     k.set_commitment(ctx.store, address, commitment)
+    _count(k, ctx, query, reveals=1)
     ctx.events.emit("reveal_predictions", query_id=query.id, round=msg.round, participant=msg.participant)
 
 
