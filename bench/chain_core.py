@@ -1,16 +1,18 @@
 """Chain-core costs: FinalizeBlock + Commit for blocks of 0/100/1000 sends, and CheckTx rate.
 
-    python -m bench.chain_core
+    python -m bench.chain_core [--smoke]
 
 Side by side in one run: our app over the ABCI socket against CometBFT's own kvstore app
 (`abci-cli kvstore`) driven by the same Python socket client, plus our app in-process (no socket)
 with the time split into FinalizeBlock and Commit. kvstore's txs are `key=value`; ours are signed
 MsgSends (signature check, fee, two balance updates, sequence bump, Merkle root).
-Writes bench/results/chain_core.json.
+Writes bench/results/chain_core.json. --smoke runs all three set-ups, servers included, on blocks of
+0 and 10 sends once each and 20 CheckTx (a few seconds), and writes chain_core-smoke.json.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import socket
@@ -19,7 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -36,10 +39,24 @@ from tendermint.abci import types_pb2 as abci
 __all__ = ["main"]
 
 CHAIN_ID = "bench"
-BLOCK_SIZES = (0, 100, 1000)
-REPEATS = 3
-CHECKTX_COUNT = 2000
-SENDERS = 2 * max(BLOCK_SIZES) * REPEATS + CHECKTX_COUNT
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The workload: block sizes in sends, blocks timed per size (the median is kept), CheckTx burst."""
+
+    block_sizes: tuple[int, ...]
+    repeats: int
+    checktx_count: int
+
+    @property
+    def senders(self) -> int:
+        """Return how many funded senders the workload needs, each used once."""
+        return 2 * max(self.block_sizes) * self.repeats + self.checktx_count
+
+
+FULL = Sizes(block_sizes=(0, 100, 1000), repeats=3, checktx_count=2000)
+SMOKE = Sizes(block_sizes=(0, 10), repeats=1, checktx_count=20)
 
 
 def _free_port() -> int:
@@ -136,19 +153,23 @@ def _socket_run(
             req = abci.RequestFinalizeBlock(
                 height=height, txs=txs, time=Timestamp(seconds=1_700_000_000 + height)
             )
-            times.append(
-                _timed(
-                    lambda req=req: client.call(
-                        [abci.Request(finalize_block=req), abci.Request(commit=abci.RequestCommit())]
-                    )
-                )
+            start = time.perf_counter()
+            answers = client.call(
+                [abci.Request(finalize_block=req), abci.Request(commit=abci.RequestCommit())]
             )
+            times.append(time.perf_counter() - start)
+            _check_accepted(answers[0].finalize_block.tx_results)
         out[size] = statistics.median(times)
-    seconds = _timed(
-        lambda: client.call([abci.Request(check_tx=abci.RequestCheckTx(tx=t)) for t in checktxs])
-    )
-    out["checktx_per_s"] = len(checktxs) / seconds
+    start = time.perf_counter()
+    answers = client.call([abci.Request(check_tx=abci.RequestCheckTx(tx=t)) for t in checktxs])
+    out["checktx_per_s"] = len(checktxs) / (time.perf_counter() - start)
+    _check_accepted([a.check_tx for a in answers])
     return out
+
+
+def _check_accepted(results: Sequence[abci.ExecTxResult | abci.ResponseCheckTx]) -> None:
+    """Fail with the first refusal's log unless every tx was accepted (a refused tx times nothing)."""
+    assert all(r.code == 0 for r in results), [r.log for r in results if r.code][:1]
 
 
 def _inprocess(work: Workload, blocks: dict[int, list[list[bytes]]], checktxs: list[bytes]) -> dict:
@@ -182,14 +203,23 @@ def _serve(cmd: list[str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _parse() -> argparse.Namespace:
+    """Return the command-line options."""
+    p = argparse.ArgumentParser(prog="python -m bench.chain_core", description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="blocks of 0 and 10 sends and 20 CheckTx, for CI")
+    return p.parse_args()
+
+
 def main() -> None:
     """Run all three set-ups on identical workloads and print one table."""
-    work = Workload(SENDERS)
-    blocks = {n: [work.txs(n) for _ in range(REPEATS)] for n in BLOCK_SIZES}
-    checktxs = work.txs(CHECKTX_COUNT)
+    smoke = _parse().smoke
+    sizes = SMOKE if smoke else FULL
+    work = Workload(sizes.senders)
+    blocks = {n: [work.txs(n) for _ in range(sizes.repeats)] for n in sizes.block_sizes}
+    checktxs = work.txs(sizes.checktx_count)
     print(
-        f"workload: {SENDERS} funded senders, blocks of {BLOCK_SIZES} sends x {REPEATS}, "
-        f"{CHECKTX_COUNT} CheckTx",
+        f"workload: {sizes.senders} funded senders, blocks of {sizes.block_sizes} sends x {sizes.repeats}, "
+        f"{sizes.checktx_count} CheckTx",
         file=sys.stderr,
     )
     inproc = _inprocess(work, blocks, checktxs)
@@ -203,17 +233,18 @@ def main() -> None:
         try:
             socket_ours = _socket_run(SocketClient(ours_port), work.app_state(), blocks, checktxs)
             kv_blocks = {
-                n: [[b"k%d-%d=v" % (r, i) for i in range(n)] for r in range(REPEATS)] for n in BLOCK_SIZES
+                n: [[b"k%d-%d=v" % (r, i) for i in range(n)] for r in range(sizes.repeats)]
+                for n in sizes.block_sizes
             }
-            kv_checktx = [b"c%d=v" % i for i in range(CHECKTX_COUNT)]
+            kv_checktx = [b"c%d=v" % i for i in range(sizes.checktx_count)]
             socket_kv = _socket_run(SocketClient(kv_port), b"", kv_blocks, kv_checktx)
         finally:
             for p in (ours, kv):
                 p.terminate()
                 p.wait()
 
-    rows, results = [], {"block_sizes": list(BLOCK_SIZES), "repeats": REPEATS}
-    for n in BLOCK_SIZES:
+    rows, results = [], {"block_sizes": list(sizes.block_sizes), "repeats": sizes.repeats, "smoke": smoke}
+    for n in sizes.block_sizes:
         fin, com = inproc[n]
         rows.append(
             [
@@ -251,7 +282,8 @@ def main() -> None:
         ["measure", "ours in-process", "finalize + commit", "ours socket", "kvstore socket", "slowdown x"],
         rows,
     )
-    path = write_results("chain_core", {**results, "table": rows})
+    # A smoke run keeps the committed figures.
+    path = write_results("chain_core-smoke" if smoke else "chain_core", {**results, "table": rows})
     print(f"wrote {path}", file=sys.stderr)
 
 

@@ -1,4 +1,4 @@
-"""The randomness beacon, measured: `python -m bench.beacon [--quick]`.
+"""The randomness beacon, measured: `python -m bench.beacon [--smoke]`.
 
 1. BLS libraries side by side (sign and verify per second): chia_rs (what Synod uses, Rust/blst)
    against py_ecc (Ethereum's pure-Python reference) and milagro_bls_binding (Rust/milagro), plus
@@ -12,5 +12,6 @@
    Committees are drawn with the chain's own compute_committee; a direct simulation with the real
    compute_seed checks the independence model 1 - (1 - p)^(2^k) it is extrapolated with.
 
-Writes bench/results/beacon.json.
+Writes bench/results/beacon.json; --smoke (a few samples of each table, seconds, noisy) writes
+beacon-smoke.json instead.
 """

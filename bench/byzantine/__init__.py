@@ -7,5 +7,6 @@ mean, median, trimmed mean, multi-Krum, and the committee pipeline: an honest co
 reveal with app.ml.scoring, app.modules.committee.logic.compute_verdicts judges them (replays by exact
 hash), and a rule aggregates the accepted ones. Further tables: the committee's threshold
 (max_score_drop_bps), lazy and colluding members, the verification cost, and how often adversarial
-stake captures a committee drawn by the chain's sampler. Writes bench/results/byzantine.json and .png.
+stake captures a committee drawn by the chain's sampler. Writes bench/results/byzantine.json and .png;
+``--smoke`` (every table, one seed, two rounds, seconds) writes byzantine-smoke.json and .png.
 """

@@ -1,4 +1,4 @@
-"""python -m bench.byzantine [--quick] [--seeds N] [--rounds R] [--max-drop-bps B] (see bench/byzantine)."""
+"""python -m bench.byzantine [--smoke] [--seeds N] [--rounds R] [--max-drop-bps B] (see bench/byzantine)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ from bench.common import RESULTS_DIR, print_table, write_results
 
 console = Console(stderr=True)
 SWEEP = (250, 500, 750, 1000, 1500, 2500)
+# Every rule against every attack, at the fractions the targets read, in two short rounds.
+SMOKE = {"seeds": (0,), "rounds": 2, "fractions_pct": (0, 20, 30), "committee_shares_pct": (30,)}
+SMOKE_SWEEP, SMOKE_DRAWS = (500,), 50
 CAPTURE_VALIDATORS = (100, 1000)
 CAPTURE_SIZES = (5, 15)
 
@@ -40,10 +43,12 @@ CAPTURE_SIZES = (5, 15)
 def _parse() -> argparse.Namespace:
     """Return the command-line options."""
     parser = argparse.ArgumentParser(prog="python -m bench.byzantine", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 1 seed, 8 rounds, 0 and 30%% only")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 5, 1 with --quick)")
     parser.add_argument(
-        "--rounds", type=int, default=None, help="federated rounds (default 20, 8 with --quick)"
+        "--smoke", action="store_true", help="every table at its smallest (1 seed, 2 rounds): for CI"
+    )
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 5, 1 with --smoke)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="federated rounds (default 20, 2 with --smoke)"
     )
     parser.add_argument(
         "--max-drop-bps",
@@ -60,8 +65,8 @@ def _parse() -> argparse.Namespace:
 def _config(args: argparse.Namespace) -> ByzConfig:
     """Return the bench configuration the options ask for."""
     config = ByzConfig(max_drop_bps=args.max_drop_bps)
-    if args.quick:
-        config = replace(config, seeds=(0,), rounds=8, fractions_pct=(0, 30), committee_shares_pct=(30,))
+    if args.smoke:
+        config = replace(config, **SMOKE)
     if args.seeds:
         config = replace(config, seeds=tuple(range(args.seeds)))
     if args.rounds:
@@ -240,7 +245,7 @@ def _settings(
         **asdict(config),
         "sweep_bps": thresholds,
         "capture_draws": draws,
-        "quick": args.quick,
+        "smoke": args.smoke,
         "versions": versions,
     }
 
@@ -249,8 +254,8 @@ def main() -> None:
     """Run the bench, print its tables and write bench/results/byzantine.json (and .png)."""
     args = _parse()
     config = _config(args)
-    thresholds = tuple(sorted({*(SWEEP if not args.quick else (500, 1500)), config.max_drop_bps}))
-    draws = args.capture_draws or (400 if args.quick else 4000)
+    thresholds = tuple(sorted({*(SMOKE_SWEEP if args.smoke else SWEEP), config.max_drop_bps}))
+    draws = args.capture_draws or (SMOKE_DRAWS if args.smoke else 4000)
     started = time.monotonic()
     results, costs, captures = _run(config, thresholds, draws)
     pipeline = choose_pipeline(results, config)
@@ -266,12 +271,11 @@ def main() -> None:
     notes = _notes(config, pipeline)
     for line in notes:
         console.print(line)
-    plot = write_heatmap(results, config, RESULTS_DIR / "byzantine.png")
+    name = "byzantine-smoke" if args.smoke else "byzantine"  # a smoke run keeps the committed figures
+    plot = write_heatmap(results, config, RESULTS_DIR / f"{name}.png")
     headline = {**_headline(results, config, pipeline, captures), **targets.figures}
     extra = {"notes": notes, "settings": _settings(config, args, thresholds, draws), "plot": plot.name}
-    path = write_results(
-        "byzantine", {**headline, **out, **extra, "run_seconds": round(time.monotonic() - started)}
-    )
+    path = write_results(name, {**headline, **out, **extra, "run_seconds": round(time.monotonic() - started)})
     console.print(f"wrote {path} and {plot} in {time.monotonic() - started:.0f} s")
 
 

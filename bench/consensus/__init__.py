@@ -7,5 +7,6 @@ revise (app.ml.predict.revise) against the chain's tally (app.modules.consensus.
 and a seeded peer sample (compute_peers), while 0-30% of them attack (app.ml.predattacks). Each
 query's labels are revealed after it settles and reputations move as the chain's integer moving
 average of each participant's accuracy. Settled accuracy is compared with the best single
-participant and with centralized majority votes. Writes bench/results/consensus.json and .png.
+participant and with centralized majority votes. Writes bench/results/consensus.json and .png;
+``--smoke`` (one seed, six participants, four queries, seconds) writes consensus-smoke.json and .png.
 """

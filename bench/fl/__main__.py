@@ -1,4 +1,9 @@
-"""python -m bench.fl [--rounds 20] [--workers 8] [--arch logreg] [--quick] [--chain] [--no-flower]."""
+"""python -m bench.fl [--rounds 20] [--workers 8] [--arch logreg] [--quick] [--smoke] [--chain] [--no-flower].
+
+--smoke runs the centralized and in-process arms (2 workers, 2 rounds) and the speed table at its
+fewest timings, in seconds, without Flower (its virtualenv takes minutes to make) and without the
+chain unless --chain asks; it writes bench/results/fl-smoke.json instead of fl.json.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--arch", default="logreg", help="logreg or mlp:H (e.g. mlp:32)")
     parser.add_argument("--quick", action="store_true", help="5 rounds and a short timing budget")
     parser.add_argument(
+        "--smoke", action="store_true", help="2 workers, 2 rounds, no Flower: checks that it runs, for CI"
+    )
+    parser.add_argument(
         "--chain",
         action="store_true",
         help="also run the on-chain arm (a): a 4-validator localnet in a temp dir and one `synod worker run` "
@@ -49,7 +57,7 @@ def _progress() -> Progress:
 
 
 def _run_arms(config: FLConfig, args: argparse.Namespace) -> list[ArmResult]:
-    """Run every arm in turn with live progress and return their results in table order."""
+    """Run every arm asked for in turn with live progress and return their results in table order."""
     data = FLData(config)
     chain = ArmResult(CHAIN_NAME, note="not run (--chain to enable)")
     with _progress() as progress:
@@ -66,8 +74,9 @@ def _run_arms(config: FLConfig, args: argparse.Namespace) -> list[ArmResult]:
         task = progress.add_task("centralized reference", total=1)
         centralized = run_centralized(config, data)
         progress.update(task, completed=1)
-        if args.no_flower:
-            return [centralized, chain, inprocess, ArmResult(FLOWER_NAME, note="not run (--no-flower)")]
+        if args.no_flower or args.smoke:
+            skipped = "--smoke" if args.smoke else "--no-flower"
+            return [centralized, chain, inprocess, ArmResult(FLOWER_NAME, note=f"not run ({skipped})")]
         task = progress.add_task("Flower", total=config.rounds)
         flower = run_flower(
             config,
@@ -202,11 +211,11 @@ def _round_rows(arms: list[ArmResult]) -> list[list[str]]:
 def main() -> None:
     """Run the arms and the speed comparison, print the tables, write bench/results/fl.json."""
     args = _parse()
-    rounds = args.rounds or (5 if args.quick else 20)
-    config = FLConfig(arch=args.arch, workers=args.workers, rounds=rounds)
+    rounds = 2 if args.smoke else args.rounds or (5 if args.quick else 20)
+    config = FLConfig(arch=args.arch, workers=2 if args.smoke else args.workers, rounds=rounds)
     started = time.monotonic()
     arms = _run_arms(config, args)
-    speeds = _run_speed(0.05 if args.quick else 0.3)
+    speeds = _run_speed(0.0 if args.smoke else 0.05 if args.quick else 0.3)  # 0: the fewest timings
     title = (
         f"FedAvg on {config.dataset}, {config.arch}, {config.workers} workers, "
         f"Dirichlet {config.alpha}, {rounds} rounds"
@@ -231,9 +240,10 @@ def main() -> None:
         "test_rows": len(data.dataset.y_test),
         "versions": {name: version(name) for name in ("jax", "optax", "numpy", "scikit-learn")},
         "quick": args.quick,
+        "smoke": args.smoke,
     }
     path = write_results(
-        "fl",
+        "fl-smoke" if args.smoke else "fl",  # a smoke run keeps the committed figures
         {
             **_headline(arms, speeds),
             "settings": settings,

@@ -1,4 +1,5 @@
-"""bench/consensus end to end on a tiny configuration: the grid runs, the tables and results keys come out."""
+"""bench/consensus end to end on a tiny configuration: the grid runs, the tables and results keys come out;
+and `python -m bench.consensus --smoke` runs as a user would (so the command cannot rot)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import RESULTS_DIR
 from bench.consensus.config import CLEAN, ConsConfig, compute_attackers
 from bench.consensus.experiments import Cell, run_grid
 from bench.consensus.plot import write_plot
 from bench.consensus.report import ACCURACY_COLUMNS
 from bench.consensus.summary import compose
+from tests.bench_smoke import run_smoke
 
 TINY = ConsConfig(
     seeds=(0,),
@@ -68,3 +71,20 @@ def test_attackers_are_nested_across_fractions() -> None:
     config = ConsConfig(participants=10)
     small, large = compute_attackers(config, 4, 10), compute_attackers(config, 4, 30)
     assert len(small) == 1 and len(large) == 3 and small < large
+
+
+def test_the_consensus_benchmark_smoke_run_settles_queries_clean_and_under_every_attack() -> None:
+    figures, stdout = run_smoke("bench.consensus", "consensus-smoke", timeout=300)
+    assert figures["settings"]["smoke"] is True and figures["settings"]["participants"] == 6
+    cells = [("none", "0"), ("stubborn", "20"), ("random", "20"), ("collude", "20")]
+    for table in ("cold_table", "warm_table", "reputation_table"):
+        assert [tuple(row[:2]) for row in figures[table]["rows"]] == cells, table
+    for phase in ("cold", "warm"):
+        for way in ("settled", "round0", "vote_all", "best_single"):
+            assert 0 < figures[f"{phase}_clean_{way}_accuracy_pct"] <= 100, (phase, way)
+        assert f"{phase}_clean_gain_over_best_single_points" in figures
+        assert f"{phase}_worst_gap_to_vote_20_pct_points" in figures
+    attackers = [row[3] for row in figures["reputation_table"]["rows"]]
+    assert attackers[0] == "-" and all(0 <= int(bps) <= 10_000 for bps in attackers[1:])
+    assert figures["plot"] == "consensus-smoke.png" and (RESULTS_DIR / figures["plot"]).stat().st_size > 0
+    assert "Targets" in stdout
