@@ -5,8 +5,8 @@ reference, with one communication round. Four `synod predict run` agents, each w
 trained on its own non-IID shard (one of them stubbornly wrong), register, commit and reveal their
 predictions in round 0, revise against the tally and their seeded peers in round 1, and the chain
 settles one answer per input. With max_participants = 4, every phase closes as soon as all four
-are done (early close) instead of at its deadline. The poster reveals the labels: honest predictors are paid, and the
-settled answers beat the stubborn one by far.
+are done (early close) instead of at its deadline. The poster reveals the labels: honest
+predictors are paid, and the settled answers beat the stubborn one by far.
 
 Fast path: three validators run `synod ensemble run` (their model's sidecar). A fast query is
 answered in their vote extensions and settled within two blocks of the block that included it.
