@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from numpy.typing import NDArray
@@ -44,9 +43,9 @@ from app.core.architectures import param_count
 from app.core.crypto import AddressError, decode_address
 from app.core.fixedpoint import WEIGHT_FORMAT, FixedPointError, compute_update_between, content_hash
 from app.ml.datasets import DatasetError, Shard, load_shard, parse_data_spec
-from app.ml.models import ModelParams, apply, flatten, unflatten
+from app.ml.models import flatten, unflatten
 from app.ml.quantize import WEIGHT_SPEC, QuantizationError, dequantize, quantize
-from app.ml.train import OPTIMIZERS
+from app.ml.train import OPTIMIZERS, masked_loss
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = [
@@ -197,19 +196,6 @@ def _segment_batches(
 # --- training ----------------------------------------------------------------------------------
 
 
-def _masked_loss(
-    arch: str,
-    input_shape: tuple[int, ...],
-    params: ModelParams,
-    x: jax.Array,
-    y: jax.Array,
-    mask: jax.Array,
-) -> jax.Array:
-    """Mean cross-entropy over the rows of weight 1 (the topped-up rows have weight 0)."""
-    losses = optax.softmax_cross_entropy_with_integer_labels(apply(arch, params, x, input_shape), y)
-    return jnp.sum(losses * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
 @functools.lru_cache(maxsize=32)
 def _make_step(
     arch: str, input_shape: tuple[int, ...], optimizer: str, learning_rate: float
@@ -223,7 +209,7 @@ def _make_step(
 
     @jax.jit
     def step(params, state, x, y, mask):  # type: ignore[no-untyped-def]
-        grads = jax.grad(functools.partial(_masked_loss, arch, input_shape))(params, x, y, mask)
+        grads = jax.grad(functools.partial(masked_loss, arch, input_shape))(params, x, y, mask)
         updates, state = transform.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 

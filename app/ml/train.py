@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from app.ml.models import ModelParams, apply, flatten, infer_n_classes, init_params, unflatten
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "evaluate", "train_centralized", "train_local"]
+__all__ = ["OPTIMIZERS", "TrainConfig", "evaluate", "masked_loss", "train_centralized", "train_local"]
 
 OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
     "adam": optax.adam,
@@ -43,7 +43,7 @@ class TrainConfig:
             raise ValueError("learning_rate must be > 0, batch_size and epochs >= 1")
 
 
-def _masked_loss(
+def masked_loss(
     arch: str,
     input_shape: tuple[int, ...],
     params: ModelParams,
@@ -51,7 +51,7 @@ def _masked_loss(
     y: jax.Array,
     mask: jax.Array,
 ) -> jax.Array:
-    """Return the mean cross-entropy over the rows where mask is 1 (padding rows have mask 0)."""
+    """Return the mean cross-entropy over the rows where mask is 1 (padding or topped-up rows: 0)."""
     losses = optax.softmax_cross_entropy_with_integer_labels(apply(arch, params, x, input_shape), y)
     return jnp.sum(losses * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
@@ -68,7 +68,7 @@ def _make_step(
 
     @jax.jit
     def step(params, state, x, y, mask):  # type: ignore[no-untyped-def]
-        grads = jax.grad(functools.partial(_masked_loss, arch, input_shape))(params, x, y, mask)
+        grads = jax.grad(functools.partial(masked_loss, arch, input_shape))(params, x, y, mask)
         updates, state = transform.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
