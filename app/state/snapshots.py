@@ -83,7 +83,7 @@ _REBUILD_BATCH = 65_536
 _WIPE_BATCH = 10_000
 _METADATA = "metadata"
 _TMP, _TRASH = ".tmp-", ".trash-"
-_DIR_RE = re.compile(r"^(\d{20})\.(\d+)$")
+_DIR_RE = re.compile(r"([0-9]{20})\.([0-9]+)")  # fullmatch: a name with a final newline is no snapshot
 
 
 class SnapshotError(Exception):
@@ -388,7 +388,7 @@ class SnapshotManager:
         """Complete snapshots, newest first."""
         infos = []
         for path in self.directory.iterdir():
-            match = _DIR_RE.match(path.name)
+            match = _DIR_RE.fullmatch(path.name)
             if match is None or int(match[2]) != FORMAT:
                 continue
             try:
@@ -441,7 +441,7 @@ class SnapshotManager:
         """Keep the `keep_recent` newest snapshots (rename first, so a listed one is always whole)."""
         if self.keep_recent == 0:
             return
-        names = sorted(p.name for p in self.directory.iterdir() if _DIR_RE.match(p.name))
+        names = sorted(p.name for p in self.directory.iterdir() if _DIR_RE.fullmatch(p.name))
         for name in names[: -self.keep_recent]:
             trash = self.directory / (_TRASH + name)
             try:
