@@ -18,6 +18,7 @@ from app.core.codec import from_u64be, u64be
 from app.core.context import BlockInfo, Context
 from app.core.errors import (
     UNKNOWN_CODE,
+    ErrNotInitialized,
     ErrTxTooLarge,
     ErrUnauthorized,
     ErrUnknownMessage,
@@ -200,6 +201,8 @@ class SynodApp:
         """Stage genesis (persisted with the first block's Commit); return app hash and validators."""
         if self.store.height:
             raise RuntimeError("InitChain on a non-empty store: remove the data directory first")
+        if not chain_id:  # CometBFT refuses such a genesis; a chain id is how is_initialized knows
+            raise GenesisError("InitChain without a chain_id: set chain_id in genesis.json")
         self.chain_id = chain_id
         block = self.store.branch()
         block.set(_CHAIN_ID_KEY, chain_id.encode())
@@ -251,6 +254,19 @@ class SynodApp:
         self._run_invariants(store)
         return validators
 
+    def is_initialized(self) -> bool:
+        """True once InitChain ran (now or before the last Commit) or state sync restored a state."""
+        return bool(self.chain_id)
+
+    def _not_initialized(self, call: str) -> SynodError:
+        """The error for a state-changing call that came before InitChain (logged: an operator error)."""
+        err = ErrNotInitialized.wrap(
+            f"{call} before InitChain: this app has no chain yet (CometBFT sends InitChain first to "
+            "an app at height 0; run the node with `synod start` on an initialised home)"
+        )
+        log.error("%s", err)
+        return err
+
     def check_tx(self, raw: bytes) -> TxResult:
         """Mempool admission: run the tx on the check state (reset at every Commit)."""
         # As of the last committed block's time (the next block's time is not known yet).
@@ -271,7 +287,11 @@ class SynodApp:
 
         Order: the beacon tx (committee), evidence and liveness (slashing), the other transactions,
         task deadlines (tasks), then matured unbondings and the new validator set (staking).
+        Before InitChain every tx fails with ErrNotInitialized and nothing is staged.
         """
+        if not self.is_initialized():
+            err = self._not_initialized(f"FinalizeBlock of height {height}")
+            return BlockResult([TxResult.failure(err, 0, 0) for _ in txs], [], self.store.app_hash)
         block = self._block if self._block is not None else self.store.branch()
         self._block = None
         info = BlockInfo(self.chain_id, height, time_seconds, time_nanos)
@@ -304,7 +324,13 @@ class SynodApp:
         return BlockResult(results, events.events, app_hash, updates)
 
     def commit(self) -> int:
-        """Persist the staged block atomically; reset the check state. Returns the new height."""
+        """Persist the staged block atomically; reset the check state. Returns the new height.
+
+        Before InitChain nothing was staged: nothing is written and the height stays 0.
+        """
+        if not self.is_initialized():
+            self._not_initialized("Commit")
+            return self.store.height
         staged = self.store.commit()
         self._check_state = self.store.branch()
         return staged.height

@@ -142,16 +142,27 @@ def resolve_chain_id(chain_id: str | None, home: str, rpc: CometRPC) -> str:
         return chain_id
     genesis = NodeHome(home).genesis
     if genesis.exists():
-        try:
-            found = json.loads(genesis.read_text()).get("chain_id")
-        except (ValueError, AttributeError) as e:
-            raise click.ClickException(
-                f"{genesis} is not a genesis JSON object with a chain_id ({e}): pass --chain-id"
-            ) from None
-        if not isinstance(found, str) or not found:
-            raise click.ClickException(f"{genesis} has no chain_id: fix the genesis file or pass --chain-id")
-        return found
+        return _genesis_chain_id(genesis)
     return rpc.status()["node_info"]["network"]
+
+
+def _genesis_chain_id(genesis: Path) -> str:
+    """The chain_id of a genesis file, or a click error naming the file and what is wrong with it."""
+    fix = "fix the genesis file or pass --chain-id"
+    try:
+        doc = json.loads(genesis.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise click.ClickException(f"cannot read {genesis} ({e.strerror}): {fix}") from None
+    except ValueError as e:  # invalid JSON, or bytes that are not UTF-8
+        raise click.ClickException(f"{genesis} is not UTF-8 JSON ({e}): {fix}") from None
+    if not isinstance(doc, dict):
+        raise click.ClickException(f"{genesis} is not a JSON object: {fix}")
+    if "chain_id" not in doc:
+        raise click.ClickException(f"{genesis} has no chain_id: {fix}")
+    found = doc["chain_id"]
+    if not isinstance(found, str) or not found:
+        raise click.ClickException(f"{genesis}: chain_id must be a non-empty string, not {found!r}: {fix}")
+    return found
 
 
 def emit(output: str, data: dict[str, Any], text: str) -> None:

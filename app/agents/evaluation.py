@@ -37,7 +37,7 @@ __all__ = [
     "write_plot",
 ]
 
-_SPLIT = re.compile(r":split=(\d+)$")
+_SPLIT = re.compile(r":split=([0-9]+)\Z")  # \Z, not $ (which also matches before a final newline)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Agent state files: written durably (app/client/files.py), read back with errors that say what to do."""
+"""Agent state files: written durably (app/core/fsutil.py), read back with errors that say what to do."""
 
 from __future__ import annotations
 

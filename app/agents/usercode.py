@@ -42,7 +42,7 @@ ConfigValue = bool | bytes | float | int | str
 FitFunction = Callable[[list[NDArray[Any]], dict[str, ConfigValue]], Any]
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-_SPEC = re.compile(rf"^(?P<module>{_NAME}(?:\.{_NAME})*):(?P<attr>{_NAME}(?:\.{_NAME})*)$")
+_SPEC = re.compile(rf"(?P<module>{_NAME}(?:\.{_NAME})*):(?P<attr>{_NAME}(?:\.{_NAME})*)")
 
 
 class TrainerLoadError(Exception):
@@ -59,7 +59,7 @@ class UserTrainer:
 
 def load_trainer(spec: str) -> UserTrainer:
     """Import `pkg.module:attr` and resolve attr to a fit function."""
-    match = _SPEC.match(spec)
+    match = _SPEC.fullmatch(spec)
     if match is None:
         raise TrainerLoadError(
             f"trainer {spec!r} is not of the form pkg.module:attr (e.g. my_training:fit, "

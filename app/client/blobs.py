@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from app.client.files import write_atomically
+from app.core.fsutil import write_atomically
 
 __all__ = [
     "MAX_BLOB_BYTES",

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from mnemonic import Mnemonic
 
-from app.client.files import create_exclusively
 from app.core.crypto import PrivateKey
+from app.core.fsutil import create_exclusively
 
 __all__ = [
     "DEFAULT_HD_PATH",

@@ -13,6 +13,7 @@ from functools import lru_cache
 from chia_rs import AugSchemeMPL, G1Element, G2Element, PrivateKey
 
 __all__ = [
+    "MAX_MESSAGE_LEN",
     "PUBKEY_LEN",
     "SECRET_LEN",
     "SIGNATURE_LEN",
@@ -26,6 +27,9 @@ __all__ = [
 SECRET_LEN = 32
 PUBKEY_LEN = 48
 SIGNATURE_LEN = 96
+# Every message the chain verifies is built by the verifier: a domain, the chain id (CometBFT caps it
+# at 50 bytes) and a height or a bech32 address, about 130 bytes at most. Longer is never valid.
+MAX_MESSAGE_LEN = 512
 # A share is checked when its vote arrives, again when a proposal carries it, and again when the
 # block is decided: remembering verdicts (a pure function of the bytes) makes the later checks free.
 _VERIFY_CACHE_SIZE = 8192
@@ -59,11 +63,11 @@ def is_valid_public_key(pubkey: bytes) -> bool:
 def is_valid_signature(pubkey: bytes, message: bytes, signature: bytes) -> bool:
     """True if signature is pubkey's signature of message; False for any malformed input.
 
-    Sizes are checked before the verdict cache: a proposer's multi-MiB "share" is refused without
-    being remembered, so the cache holds at most _VERIFY_CACHE_SIZE entries of 144 bytes plus the
-    (verifier-built, short) message.
+    Sizes are checked before the verdict cache: a proposer's multi-MiB "share" (or message) is
+    refused without being hashed or remembered, so the cache holds at most _VERIFY_CACHE_SIZE
+    entries of 144 + MAX_MESSAGE_LEN bytes.
     """
-    if len(pubkey) != PUBKEY_LEN or len(signature) != SIGNATURE_LEN:
+    if len(pubkey) != PUBKEY_LEN or len(signature) != SIGNATURE_LEN or len(message) > MAX_MESSAGE_LEN:
         return False
     return _verify(pubkey, message, signature)
 

@@ -31,6 +31,7 @@ __all__ = [
     "ErrUnknownMessage",
     "ErrInvalidGasLimit",
     "ErrNotFound",
+    "ErrNotInitialized",
 ]
 
 # Code 1 is reserved for an unexpected failure inside a handler (a bug, not bad input).
@@ -109,3 +110,7 @@ ErrTxTimeoutHeight = register(_SDK, 30, "tx timeout height")
 ErrUnknownMessage = register(_SDK, 33, "unknown message type")
 ErrInvalidGasLimit = register(_SDK, 41, "invalid gas limit")
 ErrNotFound = register(_SDK, 38, "not found")
+
+# The App's own (app/app.py), not a Cosmos SDK code.
+_APP = "app"
+ErrNotInitialized = register(_APP, 2, "chain not initialized")

@@ -15,8 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from app.client.files import create_exclusively
 from app.core import bls
+from app.core.fsutil import create_exclusively
 
 __all__ = ["KEY_TYPE", "BlsKeyError", "create_bls_key", "load_bls_key"]
 

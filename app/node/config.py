@@ -163,7 +163,7 @@ def cometbft_init(home: NodeHome) -> None:
     subprocess.run([binary, "init", "--home", str(home.root)], check=True, capture_output=True, text=True)
 
 
-_SECTION_RE = re.compile(r"^\[([^\]]+)\]\s*$")
+_SECTION_RE = re.compile(r"\[([^\]]+)\]\s*")
 
 
 def set_toml(path: Path, settings: dict[tuple[str, str], str]) -> None:
@@ -176,7 +176,7 @@ def set_toml(path: Path, settings: dict[tuple[str, str], str]) -> None:
     section = ""
     pending = dict(settings)
     for i, line in enumerate(lines):
-        m = _SECTION_RE.match(line)
+        m = _SECTION_RE.fullmatch(line)
         if m:
             section = m.group(1)
             continue

@@ -39,6 +39,7 @@ from pathlib import Path
 from app.client.keyring import KeyInfo, Keyring
 from app.client.rpc import CometRPC, RpcError
 from app.core import bls
+from app.core.fsutil import create_exclusively, write_atomically
 from app.node.blskey import create_bls_key, load_bls_key
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
@@ -232,11 +233,8 @@ def _read_state(directory: Path) -> dict:
 
 
 def _write_state(directory: Path, state: dict) -> None:
-    """Replace localnet.json atomically."""
-    path = Path(directory) / _STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    tmp.replace(path)
+    """Replace localnet.json atomically and durably."""
+    write_atomically(Path(directory) / _STATE_FILE, (json.dumps(state, indent=2) + "\n").encode(), 0o644)
 
 
 def load_spec(directory: Path) -> LocalnetSpec:
@@ -294,9 +292,7 @@ def _node_settings(spec: LocalnetSpec, index: int, peers: list[str]) -> dict[tup
 def _create_validator_key(home: NodeHome) -> KeyInfo:
     """Add the node's `validator` account key; keep its mnemonic beside it (0600)."""
     info, mnemonic = Keyring(home.root).add("validator")
-    fd = os.open(home.root / _MNEMONIC_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(mnemonic + "\n")
+    create_exclusively(home.root / _MNEMONIC_FILE, (mnemonic + "\n").encode(), 0o600)
     return info
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Protocol
 
 from app.core.codec import VarintError, decode_uvarint, encode_uvarint, u64be
+from app.core.fsutil import fsync_directory, write_synced
 from app.state import smt
 from app.state.backend import ConsistentReader
 
@@ -82,7 +83,7 @@ _REBUILD_BATCH = 65_536
 _WIPE_BATCH = 10_000
 _METADATA = "metadata"
 _TMP, _TRASH = ".tmp-", ".trash-"
-_DIR_RE = re.compile(r"^(\d{20})\.(\d+)$")
+_DIR_RE = re.compile(r"([0-9]{20})\.([0-9]+)")  # fullmatch: a name with a final newline is no snapshot
 
 
 class SnapshotError(Exception):
@@ -317,23 +318,6 @@ def _chunk_name(index: int) -> str:
     return f"chunk-{index:08d}"
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Write and fsync a file."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a directory's entries (new files, a rename) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class SnapshotManager:
     """Takes snapshots after Commit, serves them to peers, and restores this node from a peer's."""
 
@@ -404,7 +388,7 @@ class SnapshotManager:
         """Complete snapshots, newest first."""
         infos = []
         for path in self.directory.iterdir():
-            match = _DIR_RE.match(path.name)
+            match = _DIR_RE.fullmatch(path.name)
             if match is None or int(match[2]) != FORMAT:
                 continue
             try:
@@ -435,15 +419,15 @@ class SnapshotManager:
             entries = ((k[len(STATE_PREFIX) :], v) for k, v in reader.iterate(STATE_PREFIX))
             hashes, total = [], 0
             for index, (chunk, count) in enumerate(iter_chunks(entries, self.chunk_bytes)):
-                _write_file(tmp / _chunk_name(index), chunk)
+                write_synced(tmp / _chunk_name(index), chunk)
                 hashes.append(hashlib.sha256(chunk).digest())
                 total += count
             if len(hashes) > _MAX_CHUNKS:
                 raise SnapshotError(f"{len(hashes)} chunks exceed ABCI's uint32: raise chunk_bytes")
-            _write_file(tmp / _METADATA, SnapshotMetadata(height, app_hash, total, tuple(hashes)).encode())
-            _fsync_dir(tmp)
+            write_synced(tmp / _METADATA, SnapshotMetadata(height, app_hash, total, tuple(hashes)).encode())
+            fsync_directory(tmp)
             os.rename(tmp, self.directory / name)
-            _fsync_dir(self.directory)
+            fsync_directory(self.directory)
         except Exception:
             log.exception("snapshot of height %d failed", height)
             shutil.rmtree(tmp, ignore_errors=True)
@@ -457,7 +441,7 @@ class SnapshotManager:
         """Keep the `keep_recent` newest snapshots (rename first, so a listed one is always whole)."""
         if self.keep_recent == 0:
             return
-        names = sorted(p.name for p in self.directory.iterdir() if _DIR_RE.match(p.name))
+        names = sorted(p.name for p in self.directory.iterdir() if _DIR_RE.fullmatch(p.name))
         for name in names[: -self.keep_recent]:
             trash = self.directory / (_TRASH + name)
             try:

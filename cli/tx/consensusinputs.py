@@ -8,10 +8,11 @@ The record is written under HOME/consensus/labels/COMMITMENT.json *before* the q
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from app.core.fsutil import write_atomically
 
 __all__ = [
     "INPUTS_FILE_HELP",
@@ -128,18 +129,9 @@ def _labels_dir(home: str) -> Path:
 
 
 def save_labels(home: str, record: LabelsRecord) -> Path:
-    """Write the record atomically (temp file, fsync, rename), readable by its owner only."""
-    directory = _labels_dir(home)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = directory / f"{record.commitment.hex()}.json"
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(record.to_json())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    return target
+    """Write the record atomically and durably (app/core/fsutil.py), readable by its owner only:
+    without it the labels cannot be revealed."""
+    return write_atomically(_labels_dir(home) / f"{record.commitment.hex()}.json", record.to_json().encode())
 
 
 def find_labels(home: str, commitment: bytes) -> LabelsRecord | None:

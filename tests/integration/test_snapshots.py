@@ -329,3 +329,10 @@ def test_chunks_round_trip(entries: list[tuple[bytes, bytes]], chunk_bytes: int)
 def test_metadata_round_trip(height: int, entries: int, hashes: list[bytes]) -> None:
     meta = SnapshotMetadata(height, bytes(range(32)), entries, tuple(hashes))
     assert SnapshotMetadata.decode(meta.encode()) == meta
+
+
+def test_a_directory_name_with_a_final_newline_is_no_snapshot(source) -> None:
+    _chain, manager, _hashes = source
+    newest = manager.directory / f"{6:020d}.{FORMAT}"
+    newest.rename(newest.with_name(newest.name + "\n"))  # `$` matched before the newline
+    assert [s.height for s in manager.list_snapshots()] == [3]

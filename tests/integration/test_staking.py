@@ -182,6 +182,30 @@ def test_undelegate_lowers_power_and_queues_tokens_until_exactly_completion_time
     assert [e.type for e in done.events].count("complete_unbonding") == 1
 
 
+def test_undelegations_on_a_chain_before_1970_mature_at_their_times() -> None:
+    # A genesis before 1970 gives negative block times (abci-cli's zero time is year 1).
+    chain = StakingChain()
+    chain.time = -1_000
+    chain.init(BALANCES, GENESIS_VALIDATORS)
+    chain.block()
+    _ok(chain.run_tx("dave", msg_delegate("dave", "val1", 4 * PR)))
+    balance = chain.balance("dave")
+    for when in (-500, -480):  # unbonding_seconds is 100
+        _ok(chain.run_tx("dave", msg_undelegate("dave", "val1", PR), time=when))
+    assert [e.completion_time for e in chain.unbonding()] == [-400, -380]
+    chain.block(time=-401)
+    assert len(chain.unbonding()) == 2
+    chain.block(time=-390)
+    assert [e.completion_time for e in chain.unbonding()] == [-380]
+    # The block that takes this undelegation (due after 1970) pays the one due at -380.
+    _ok(chain.run_tx("dave", msg_undelegate("dave", "val1", PR), time=-30))
+    assert [e.completion_time for e in chain.unbonding()] == [70]
+    chain.block(time=69)
+    assert len(chain.unbonding()) == 1
+    chain.block(time=70)
+    assert chain.unbonding() == [] and chain.balance("dave") == balance - 3 * fee() + 3 * PR
+
+
 def test_undelegate_everything_removes_the_delegation() -> None:
     chain = _chain()
     _ok(chain.run_tx("dave", msg_delegate("dave", "val2", 2 * PR + 7)))

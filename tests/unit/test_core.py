@@ -578,6 +578,27 @@ def test_oversized_bls_inputs_are_refused_before_the_verdict_cache() -> None:
     assert bls._verify.cache_info().currsize == 1  # only the well-sized verdict was remembered
 
 
+def test_an_oversized_bls_message_is_refused_before_the_verdict_cache() -> None:
+    from app.core import bls
+    from app.modules.committee.beacon import compute_possession_message, compute_share_message
+
+    secret = bls.generate_key(b"\x02" * 32)
+    pubkey, message = bls.public_key(secret), b"m" * (4 << 20)  # a 4 MiB message
+    signature = bls.sign(secret, message)  # even a valid signature of it
+    bls._verify.cache_clear()
+    assert not bls.is_valid_signature(pubkey, message, signature)
+    assert bls._verify.cache_info().currsize == 0  # neither hashed nor remembered
+    # Every message the chain verifies fits (CometBFT caps chain ids at 50 bytes).
+    longest = max(
+        compute_share_message("c" * 50, 2**64 - 1),
+        compute_possession_message("c" * 50, KEY.address),
+        key=len,
+    )
+    assert len(longest) <= bls.MAX_MESSAGE_LEN
+    short = b"m" * bls.MAX_MESSAGE_LEN
+    assert bls.is_valid_signature(pubkey, short, bls.sign(secret, short))
+
+
 def test_a_block_time_before_1970_commits_and_reads_back() -> None:
     from app.state.backend import MemoryBackend
     from app.state.store import CommitStore

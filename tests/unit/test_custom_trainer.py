@@ -190,6 +190,7 @@ def test_a_trainer_is_imported_from_the_working_directory(tmp_path: Path, monkey
         ("nocolon", "not of the form pkg.module:attr"),
         ("a.b:", "not of the form"),
         ("a-b:fit", "not of the form"),
+        ("json:loads\n", "not of the form"),  # `$` matched before a final newline
         ("no_such_module_here:fit", "not found in .* or the installed packages"),
         ("json:no_such_attr", "'json' has no attribute 'no_such_attr'"),
         ("json:decoder.scanstring.nope", "'scanstring' has no attribute 'nope'"),

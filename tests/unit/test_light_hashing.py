@@ -158,7 +158,15 @@ def test_rfc3339_parse_matches_calendar_timegm(fields: tuple[int, ...], offset_m
 
 
 @pytest.mark.parametrize(
-    "bad", ["2024-02-30T00:00:00Z", "2024-01-01 00:00:00Z", "2024-01-01T00:00:00.1234567890Z", ""]
+    "bad",
+    [
+        "2024-02-30T00:00:00Z",
+        "2024-01-01 00:00:00Z",
+        "2024-01-01T00:00:00.1234567890Z",
+        "",
+        "2024-01-01T00:00:00Z\n",  # `$` matched before a final newline
+        "\u0662\u0660\u0662\u0664-01-01T00:00:00Z",  # Arabic-Indic digits: \d takes them, int() reads them
+    ],
 )
 def test_rfc3339_rejects_malformed_times(bad: str) -> None:
     with pytest.raises(MalformedData, match="time"):

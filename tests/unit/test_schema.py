@@ -213,3 +213,11 @@ def test_a_spec_on_a_malformed_file_or_without_a_blob_dir_is_a_spec_error(tmp_pa
         build_post_task(OWNER, spec, tmp_path)
     with pytest.raises(TaskSpecError, match="need a directory"):
         build_post_task(OWNER, load_task_spec({"data": {"eval": str(_patients(tmp_path / "p.csv"))}}))
+
+
+def test_the_reference_training_split_is_read_only_from_the_end_of_the_reference() -> None:
+    from app.agents.evaluation import _SPLIT
+
+    assert _SPLIT.search("digits:test:split=3")[1] == "3"
+    assert _SPLIT.search("digits:test:split=3\n") is None  # `$` matched before a final newline
+    assert _SPLIT.search("digits:test:split=\u0663") is None  # \d took any Unicode digit

@@ -283,10 +283,36 @@ def test_the_participants_table_shows_rejected_updates_and_slashed_stake(tmp_pat
     assert "400000usyn" in cheat and "0usyn" in honest
 
 
-@pytest.mark.parametrize("genesis", ['{"app_state": {}}', "[1, 2]", '{"chain_id": ""}'])
-def test_a_genesis_without_a_chain_id_is_a_message_not_a_traceback(env, genesis: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("genesis", "said"),
+    [
+        (b'{"app_state": {}}', "has no chain_id"),
+        (b'{"chain_id": ""}', "chain_id must be a non-empty string, not ''"),
+        (b'{"chain_id": 5}', "chain_id must be a non-empty string, not 5"),
+        (b"[1, 2]", "is not a JSON object"),
+        (b"not json", "is not UTF-8 JSON (Expecting value: line 1 column 1"),
+        (b"\xff\xfe{}", "is not UTF-8 JSON ('utf-8' codec can't decode byte 0xff"),
+        (None, "cannot read"),  # a directory where the file should be
+    ],
+)
+def test_a_bad_genesis_is_a_message_naming_the_file_not_a_traceback(
+    env, genesis: bytes | None, said: str
+) -> None:  # noqa: ANN001
     node, home = env
-    (Path(home) / "config").mkdir(parents=True, exist_ok=True)
-    (Path(home) / "config" / "genesis.json").write_text(genesis)
-    out = _synod(home, "tx", "bank", "send", "alice", test_key("bob").address, "5usyn", "-y", ok=False)
-    assert "chain_id" in out and "--chain-id" in out and "Traceback" not in out
+    path = Path(home) / "config" / "genesis.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if genesis is None:
+        path.mkdir()
+    else:
+        path.write_bytes(genesis)
+    result = CliRunner().invoke(
+        cli, ["tx", "bank", "send", "alice", test_key("bob").address, "5usyn", "-y", "--home", home]
+    )
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.startswith(
+        f"Error: {path.resolve()}" if genesis else f"Error: cannot read {path.resolve()}"
+    )
+    assert said in result.output and result.output.rstrip().endswith(
+        "fix the genesis file or pass --chain-id"
+    )
+    assert node.tc.chain.app.store.height == 1  # nothing was sent

@@ -31,10 +31,10 @@ from app.agents.progress import Reporter
 from app.agents.retry import Retrier
 from app.client.consensus import ConsensusClient, InputsMismatch
 from app.client.consensustx import msg_register_model
-from app.client.files import write_atomically
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed
 from app.client.sender import SenderError, TxSender
 from app.core.crypto import PrivateKey
+from app.core.fsutil import write_atomically
 from app.ml.predict import to_entries
 from app.modules.consensus.logic import encode_predictions
 from synod.consensus.v1 import consensus_pb2

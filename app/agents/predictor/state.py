@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.agents.statefile import StateFileError, read_state_file
-from app.client.files import write_atomically
+from app.core.fsutil import write_atomically
 from app.modules.consensus.logic import compute_commitment
 
 __all__ = [

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.agents.statefile import StateFileError, read_state_file
-from app.client.files import write_atomically
 from app.core.crypto import decode_address
+from app.core.fsutil import write_atomically
 from app.modules.tasks.logic import compute_commitment
 
 __all__ = ["SavedUpdate", "StateFileError", "default_state_dir", "load_update", "save_update"]

@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from app.client.files import write_atomically
 from app.client.light.errors import MalformedData
 from app.client.light.types import LightBlock
+from app.core.fsutil import write_atomically
 
 __all__ = ["TrustedStore"]
 

@@ -15,7 +15,10 @@ Timestamp = tuple[int, int]
 
 _NANOS_PER_SECOND = 10**9
 _SECONDS_PER_DAY = 86_400
-_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$")
+# ASCII digits only (\d would take any Unicode digit), matched whole (fullmatch: $ allows a final "\n").
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
 
 
 def _days_from_civil(year: int, month: int, day: int) -> int:
@@ -41,7 +44,7 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
 
 def parse_rfc3339(text: str) -> Timestamp:
     """Parse an RFC 3339 time with up to 9 fractional digits into UTC (seconds, nanos)."""
-    match = _RFC3339.match(text) if isinstance(text, str) else None
+    match = _RFC3339.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise MalformedData(f"time {text!r} is not RFC 3339 (e.g. 2024-01-02T03:04:05.123456789Z)")
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])

@@ -12,11 +12,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.client.files import write_atomically
 from app.client.grpc_query import GrpcQueryClient
 from app.client.light import HeaderSource, LightClient, TrustedStore, TrustOptions
 from app.client.rpc import CometRPC
 from app.client.verified.querier import ANY_AGE, Freshness, VerifiedQuerier
+from app.core.fsutil import write_atomically
 
 __all__ = [
     "DEFAULT_TRUSTING_PERIOD_S",

@@ -194,7 +194,9 @@ class StakingKeeper:
             id=self._next_unbonding_id(store),
         )
         self._put_unbonding(store, entry)
-        self._store(store).set(keys.unbonding_by_validator_key(operator, entry.id), u64be(completion))
+        self._store(store).set(
+            keys.unbonding_by_validator_key(operator, entry.id), keys.unbonding_queue_time(completion)
+        )
         return entry
 
     def _put_unbonding(self, store: KVStore, entry: staking_pb2.UnbondingEntry) -> None:
@@ -211,7 +213,9 @@ class StakingKeeper:
         done = []
         for entry in self.iterate_unbonding(store):
             if entry.completion_time > now:
-                break
+                if entry.completion_time > 0:
+                    break  # the rest of the queue is in completion-time order
+                continue  # entries due before 1970 share queue time 0 (keys.unbonding_queue_time)
             done.append(entry)
         ps = self._store(store)
         for entry in done:

@@ -18,6 +18,7 @@ __all__ = [
     "validator_key",
     "delegation_key",
     "unbonding_queue_key",
+    "unbonding_queue_time",
     "unbonding_by_validator_key",
     "consensus_index_key",
     "last_power_key",
@@ -56,9 +57,18 @@ def delegation_key(delegator: bytes, operator: bytes = b"") -> bytes:
     return DELEGATION + delegator + operator
 
 
+def unbonding_queue_time(completion_time: int) -> bytes:
+    """The 8 bytes that order the queue: the completion time (u64), or 0 for a time before 1970.
+
+    A chain whose genesis predates 1970 has negative block times; clamping keeps the u64 layout of
+    every later key, and puts those entries first, in creation order (complete_unbonding scans them).
+    """
+    return u64be(max(completion_time, 0))
+
+
 def unbonding_queue_key(completion_time: int, entry_id: int) -> bytes:
     """Unbonding entries sort by completion time, then creation order."""
-    return UNBONDING_QUEUE + u64be(completion_time) + u64be(entry_id)
+    return UNBONDING_QUEUE + unbonding_queue_time(completion_time) + u64be(entry_id)
 
 
 def unbonding_by_validator_key(operator: bytes, entry_id: int = -1) -> bytes:
