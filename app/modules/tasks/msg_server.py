@@ -210,6 +210,17 @@ def _participant(
     return p
 
 
+def _count(k: TasksKeeper, ctx: Context, task: tasks_pb2.Task, commits: int = 0, reveals: int = 0) -> None:
+    """Count a commitment or reveal; the one that completes the phase closes it in this block (early
+    close: a few bytes written, O(1) reads, whatever the task's size)."""
+    progress = k.get_progress(ctx.store, task.id)
+    progress.commits += commits
+    progress.reveals += reveals
+    k.set_progress(ctx.store, task.id, progress)
+    if logic.is_phase_complete(task, progress):
+        k.close_phase_now(ctx.store, task.id, ctx.block.height)
+
+
 def _post(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgPostTask) -> None:
     """Escrow the reward, store the task and its round-0 checkpoint, schedule the join deadline."""
     _check_limits(msg, k.get_params(ctx.store))
@@ -290,11 +301,7 @@ def _commit(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgCommitUpdate) -> None:
         worker,
         tasks_pb2.Commitment(worker=msg.worker, hash=msg.commitment, height=ctx.block.height),
     )
-    progress = k.get_progress(ctx.store, task.id)
-    progress.commits += 1
-    k.set_progress(ctx.store, task.id, progress)
-    if logic.is_phase_complete(task, progress):  # every joined worker committed: the phase is done
-        k.close_phase_now(ctx.store, task.id, ctx.block.height)
+    _count(k, ctx, task, commits=1)
     ctx.events.emit("commit_update", task_id=task.id, round=msg.round, worker=msg.worker)
 
 
@@ -335,11 +342,7 @@ def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
         data_spec=msg.data_spec,
     )
     k.set_reveal(ctx.store, task.id, msg.round, worker, reveal, msg.update, msg.trace)
-    progress = k.get_progress(ctx.store, task.id)
-    progress.reveals += 1
-    k.set_progress(ctx.store, task.id, progress)
-    if logic.is_phase_complete(task, progress):  # every commitment is revealed: the phase is done
-        k.close_phase_now(ctx.store, task.id, ctx.block.height)
+    _count(k, ctx, task, reveals=1)
     ctx.events.emit("reveal_update", task_id=task.id, round=msg.round, worker=msg.worker)
 
 
