@@ -1,9 +1,11 @@
 """Task specs: the JSON a task owner writes (``synod tx task post --file task.json``) -> MsgPostTask.
 
 Floats appear only here, off-chain: the learning rate becomes integer millionths, the initial
-model is drawn by JAX from ``init_seed`` and quantized to the chain's int32 weight format, and the
-evaluation data is hashed so workers and plotters can check they use the data the owner named.
-Every field has a default (DEFAULT_TASK_SPEC); a file overrides any subset.
+model is drawn by JAX from ``init_seed`` and quantized to the chain's int32 weight format (a model
+whose weights exceed INLINE_WEIGHTS_BYTES is posted with the seed instead, and the chain derives its
+integer Glorot-uniform weights: app/core/initializers.py), and the evaluation data is hashed so
+workers and plotters can check they use the data the owner named. Every field has a default
+(DEFAULT_TASK_SPEC); a file overrides any subset.
 
 A task learns a package dataset (``dataset``) or the owner's own data: ``data.eval`` names a file of
 evaluation rows (CSV/TSV/Parquet/.npz/.npy or an image folder, app/ml/sources). Its rows are written
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.core.architectures import param_count
 from app.core.coins import Coins, parse_coins
 from app.core.errors import SynodError
 from app.ml.datasets import DATASETS, DatasetError, load_dataset
@@ -31,7 +34,11 @@ from app.ml.quantize import WEIGHT_SPEC, encode, quantize
 from synod.base.v1 import coin_pb2
 from synod.tasks.v1 import tasks_pb2, tx_pb2
 
-__all__ = ["DEFAULT_TASK_SPEC", "TaskSpecError", "build_post_task", "load_task_spec"]
+__all__ = ["DEFAULT_TASK_SPEC", "INLINE_WEIGHTS_BYTES", "TaskSpecError", "build_post_task", "load_task_spec"]
+
+# Initial weights up to this size travel in the post tx (JAX's init); a larger model is posted with
+# its seed and initialized on chain, so the post stays well under auth's 1 MiB transaction limit.
+INLINE_WEIGHTS_BYTES = 768 << 10
 
 DEFAULT_TASK_SPEC: dict[str, Any] = {
     "description": "digits: logistic regression, FedAvg over non-IID workers",
@@ -187,8 +194,13 @@ def build_post_task(owner: str, spec: dict[str, Any], blob_dir: Path | None = No
         shape = [int(d) for d in model["input_shape"]]
         if not shape and arch.startswith("["):  # a layer list on an image folder sees its images' shape
             shape = list(data.image_shape)
-        params = init_params(arch, data.n_features, data.n_classes, int(model["init_seed"]), shape)
-        weights = encode(quantize(flatten(params), WEIGHT_SPEC), WEIGHT_SPEC)
+        seed = int(model["init_seed"])
+        weights, chain_seed = b"", b""
+        if 4 * param_count(arch, data.n_features, data.n_classes, shape) > INLINE_WEIGHTS_BYTES:
+            chain_seed = seed.to_bytes(8, "big")  # too big for the post tx: the chain derives them
+        else:
+            params = init_params(arch, data.n_features, data.n_classes, seed, shape)
+            weights = encode(quantize(flatten(params), WEIGHT_SPEC), WEIGHT_SPEC)
         return tx_pb2.MsgPostTask(
             owner=owner,
             description=str(spec["description"]),
@@ -215,6 +227,7 @@ def build_post_task(owner: str, spec: dict[str, Any], blob_dir: Path | None = No
                 ],
             ),
             initial_weights=weights,
+            init_seed=chain_seed,
             trace=tasks_pb2.TraceSpec(
                 every_steps=int(spec["trace"]["every_steps"]), tolerance=int(spec["trace"]["tolerance"])
             )

@@ -139,10 +139,18 @@ class TxSender:
         return account
 
     def prepare(
-        self, msgs: Sequence[Message], gas: int | None = None, fees: Coins | None = None, memo: str = ""
+        self,
+        msgs: Sequence[Message],
+        gas: int | None = None,
+        fees: Coins | None = None,
+        memo: str = "",
+        sequence: int | None = None,
     ) -> PreparedTx:
-        """Sign msgs at the account's next sequence; gas defaults to compute_gas_limit(msgs)."""
+        """Sign msgs at the account's next sequence (or the one given: txs signed before it are
+        still in the mempool); gas defaults to compute_gas_limit(msgs)."""
         account = self._account()
+        if sequence is not None:
+            account.sequence = sequence
         limit = compute_gas_limit(msgs) if gas is None else gas
         if fees is None:
             params = get_auth_params(self.rpc)
@@ -183,6 +191,17 @@ class TxSender:
             raise TxRejected(result.get("codespace", ""), int(result["code"]), result.get("log", ""), where)
         return outcome
 
-    def send(self, msgs: Sequence[Message], timeout: float = 20.0) -> TxOutcome:
+    def send(self, msgs: Sequence[Message], timeout: float = 20.0, gas: int | None = None) -> TxOutcome:
         """Prepare, broadcast and wait for inclusion."""
-        return self.wait(self.broadcast(self.prepare(msgs)), timeout)
+        return self.wait(self.broadcast(self.prepare(msgs, gas)), timeout)
+
+    def send_in_order(
+        self, txs: Sequence[tuple[Sequence[Message], int | None]], timeout: float = 20.0
+    ) -> list[TxOutcome]:
+        """Send several txs (msgs, gas) at consecutive sequences without waiting between them (the
+        mempool checks each against the one before), then wait for each; the first failure raises."""
+        start = self._account().sequence
+        hashes = [
+            self.broadcast(self.prepare(msgs, gas, sequence=start + i)) for i, (msgs, gas) in enumerate(txs)
+        ]
+        return [self.wait(txhash, timeout) for txhash in hashes]

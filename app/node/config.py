@@ -35,6 +35,7 @@ __all__ = [
     "RPC_SETTINGS",
     "read_toml",
     "fast_block_settings",
+    "LOCAL_P2P_SETTINGS",
     "write_app_genesis",
     "GenesisBond",
     "consensus_pubkey",
@@ -199,6 +200,10 @@ def read_toml(path: Path) -> dict:
 # CometBFT's RPC refuses request bodies over 1,000,000 bytes by default, below a base64-encoded
 # transaction of auth's max_tx_bytes (1 MiB: a 200k-parameter checkpoint or update). 3 MB leaves room.
 RPC_SETTINGS = {("rpc", "max_body_bytes"): "3000000"}
+# CometBFT throttles each peer connection to 5 MB/s each way by default. On loopback that throttle,
+# not the machine, would set the pace of a large model's round (16 updates of 4 MB gossiped through
+# the mempool, then carried in blocks), so a localnet lifts it to 50 MiB/s.
+LOCAL_P2P_SETTINGS = {("p2p", "send_rate"): str(50 << 20), ("p2p", "recv_rate"): str(50 << 20)}
 
 
 def fast_block_settings(timeout_commit: str = "500ms") -> dict[tuple[str, str], str]:

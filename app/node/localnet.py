@@ -43,6 +43,7 @@ from app.core.fsutil import create_exclusively, write_atomically
 from app.node.blskey import create_bls_key, load_bls_key
 from app.node.config import (
     GENESIS_VALIDATOR_FUNDS,
+    LOCAL_P2P_SETTINGS,
     RPC_SETTINGS,
     VOTE_EXTENSIONS_HEIGHT,
     AppConfig,
@@ -286,6 +287,7 @@ def _node_settings(spec: LocalnetSpec, index: int, peers: list[str]) -> dict[tup
         ("instrumentation", "prometheus"): "false",
         **fast_block_settings(spec.timeout_commit),
         **RPC_SETTINGS,
+        **LOCAL_P2P_SETTINGS,
     }
 
 

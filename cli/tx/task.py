@@ -15,8 +15,9 @@ from typing import Any
 import click
 
 from app.agents.updatefile import UpdateFileError, read_update_file
+from app.client.sender import compute_gas_limit
 from app.client.tasks import TasksClient
-from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, msg_reveal
+from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, reveal_messages
 from app.core.architectures import model_param_count
 from cli.common import client_errors, from_option, load_key, resolve_node, send_tx, tx_options
 
@@ -260,7 +261,13 @@ def reveal(
     """Reveal the update committed to in TASK_ID's current round (same file, salt and sample count)."""
     key = load_key(opts["home"], from_key)
     round_, size = _task_round(opts, task_id, round_)
-    msg = msg_reveal(key.address, task_id, round_, _salt(salt_hex), samples, _update_bytes(update_file, size))
+    update = _update_bytes(update_file, size)
+    parts, msg, read_gas = reveal_messages(key.address, task_id, round_, _salt(salt_hex), samples, update)
+    for i, part in enumerate(parts):  # a large update: its parts first, each waited for, in order
+        send_tx(key, [part], {**opts, "no_wait": False}, f"stage part {i + 1}/{len(parts)} of {update_file}")
+        opts = {**opts, "yes": True}  # one confirmation covers the whole update
+    if parts and opts["gas"] is None:
+        opts = {**opts, "gas": compute_gas_limit([msg]) + read_gas}
     send_tx(key, [msg], opts, f"reveal {update_file} in round {round_} of task {task_id}")
 
 

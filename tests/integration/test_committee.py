@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "7d073318a692a27e744862a9a990a33dac8028094f95b17358259a2be8c9a514"
+GOLDEN_COMMITTEE_APP_HASH = "a36d9cae54d018e6e1908e6cc6f8fb44295c66b2c6b6f8ed405a020e63817b95"
 
 
 def _genesis() -> dict:

@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "ad33f08a9ce214d58ff22ee2a408e881815f11b7ae7d3d02e99cdcaa28227d3a"
+GOLDEN_CONSENSUS_APP_HASH = "5f54142c8e52d80f748391e2504f7a0be412d98fdef21893d95e83585690d8ee"
 
 
 def _addr(name: str) -> str:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "9eb43a74d57f02ac057a2664d4d19ea9ff66f6498cc1430216b661e9ff5d6f00",
-    2: "a10ac16c518d07362357ec6fdda9c59ccf907c27a1c20f07c67f4163122433b5",
-    3: "62492fc4d054cb97bf5a33746e3705fb4f8320dc7eb8d265d69af538a06c686d",
-    4: "24ea5e0868d524dc2b4c605e2838474f6b2b43d76d68b155e59e9439001a5e5a",
+    1: "26dc71ae443c8c36eab80931edaa168992b6e76c8130b8c7fa59f598de646d3e",
+    2: "467074068359a9614ad3d68c8c5e5860a785f9f19f8eb69c20fd76023ab38042",
+    3: "1387241ca86af381a067fb3b81ce92933e297812f60fc00ea03b08170a6a9a1c",
+    4: "18a305d74cd852ec1a46bd632016873216dc70edc9b7980cbff96a6e0da9eed7",
 }
 
 

@@ -44,7 +44,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "79ad4f2dfdd989b1f522c2895d0c3e888273631a431ce81db18da987b6350f84"
+GOLDEN_APP_HASH = "1ba9880150aa237cbc71044cf17aca6d1f3f28aaf200069859032b43f89df83f"
 
 
 def _vote_key(name: str) -> PrivateKey:

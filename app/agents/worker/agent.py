@@ -34,13 +34,13 @@ from app.agents.worker.state import SavedUpdate, StateFileError, load_update, sa
 from app.agents.worker.summary import WorkerSummary, compute_summary
 from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
-from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender
+from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender, compute_gas_limit
 from app.client.tasks import CheckpointMismatch, TasksClient
-from app.client.tasktx import SALT_LEN, msg_commit, msg_join, msg_reveal
+from app.client.tasktx import SALT_LEN, msg_commit, msg_join, reveal_messages
 from app.client.verified import VerifiedQuerier
 from app.core.crypto import PrivateKey
 from app.ml.attacks import AttackError, parse_worker_attack
-from synod.tasks.v1 import query_pb2, tasks_pb2
+from synod.tasks.v1 import query_pb2, tasks_pb2, tx_pb2
 
 __all__ = ["Worker", "WorkerConfig", "WorkerError", "WorkerSummary"]
 
@@ -49,7 +49,7 @@ T = TypeVar("T")
 _ALREADY = {
     ("tasks", 6): "already joined",
     ("tasks", 8): "already committed",
-    ("tasks", 11): "already revealed",
+    ("tasks", 11): "already revealed (or that part staged)",
 }
 # Rejections worth another look at the chain rather than giving up: the phase moved on, or a
 # transaction of ours is still pending (its sequence is taken).
@@ -108,6 +108,7 @@ class Worker:
         self.config = config
         self.reporter = reporter
         self._sleep = sleep
+        self._already = False  # whether the last _send found its tx's work already on chain
         self._make_trainer = self._trainer_factory(config, make_trainer)
         self._joined = False
         self._trainer: Trainer | None = None
@@ -396,8 +397,8 @@ class Worker:
             )
 
     def _reveal(self, saved: SavedUpdate) -> None:
-        """Broadcast the saved update, its salt and sample count."""
-        msg = msg_reveal(
+        """Broadcast the saved update, its salt and sample count (a large update in parts first)."""
+        parts, reveal, read_gas = reveal_messages(
             self.address,
             saved.task_id,
             saved.round,
@@ -407,18 +408,53 @@ class Worker:
             saved.trace,
             saved.data_spec,
         )
-        outcome = self._send([msg], f"round {saved.round} reveal")
+        if parts:
+            self._stage_parts(saved.round, parts, reveal, read_gas)
+            return
+        outcome = self._send([reveal], f"round {saved.round} reveal")
         if outcome is not None:
             self.reporter.info(f"round {saved.round}: revealed the update in block {outcome.height}")
 
-    def _send(self, msgs: Sequence[Message], what: str) -> TxOutcome | None:
-        """Send and wait; None when it did not land (already done, phase over, node trouble)."""
+    def _stage_parts(
+        self, round_: int, parts: list[tx_pb2.MsgRevealPart], reveal: tx_pb2.MsgRevealUpdate, read_gas: int
+    ) -> None:
+        """Send the parts and the closing reveal back to back; after a failure (a restart that left
+        some parts staged, node trouble) send them one at a time, each staged part counting as sent."""
+        gas = compute_gas_limit([reveal]) + read_gas
+        size = sum(len(p.data) for p in parts) + len(reveal.update)
+        txs: list[tuple[Sequence[Message], int | None]] = [([p], None) for p in parts]
         try:
-            return self.sender.send(msgs, timeout=self.config.tx_timeout)
+            outcome = self.sender.send_in_order([*txs, ([reveal], gas)], timeout=self.config.tx_timeout)[-1]
+        except (TxRejected, RpcError) as e:
+            self.reporter.warn(
+                f"round {round_}: sending the update's parts back to back failed ({e}); one by one"
+            )
+            for i, part in enumerate(parts):
+                if (
+                    self._send([part], f"round {round_} part {i + 1}/{len(parts)}") is None
+                    and not self._already
+                ):
+                    return  # the phase moved on or the node is away: the next look decides
+            result = self._send([reveal], f"round {round_} reveal", gas)
+            if result is None:
+                return
+            outcome = result
+        self.reporter.info(
+            f"round {round_}: revealed the update ({size:,} bytes in {len(parts) + 1} transactions), "
+            f"complete in block {outcome.height}"
+        )
+
+    def _send(self, msgs: Sequence[Message], what: str, gas: int | None = None) -> TxOutcome | None:
+        """Send and wait; None when it did not land (already done, phase over, node trouble);
+        self._already says whether it was already done."""
+        self._already = False
+        try:
+            return self.sender.send(msgs, timeout=self.config.tx_timeout, gas=gas)
         except TxRejected as e:
             key = (e.codespace, e.code)
             if key in _ALREADY:
                 self.reporter.info(f"{what}: {_ALREADY[key]} (the chain has it)")
+                self._already = True
                 return None
             if key in _TRANSIENT:
                 self.reporter.warn(f"{what} {e}; looking at the chain again")

@@ -15,6 +15,7 @@ __all__ = [
     "ErrNoCommitment",
     "ErrNotOwner",
     "ErrNotParticipant",
+    "ErrPruned",
     "ErrTaskClosed",
     "ErrTaskFull",
     "ErrTaskNotFound",
@@ -37,3 +38,4 @@ ErrNotOwner = register("tasks", 13, "only the task owner may do this")
 ErrWrongRound = register("tasks", 14, "message names a round that is not the current one")
 ErrTaskClosed = register("tasks", 15, "task is no longer open")
 ErrInvalidInputShape = register("tasks", 16, "model input_shape does not fit n_features")
+ErrPruned = register("tasks", 17, "checkpoint weights pruned under the retention policy")

@@ -150,9 +150,10 @@ def _aggregate_round(
     if new_weights is None:
         record.outcome = tasks_pb2.ROUND_OUTCOME_SKIPPED
         record.model_hash = task.model_hash
+        k.retain_model_hash(store, task.model_hash)
     else:
         record.outcome = tasks_pb2.ROUND_OUTCOME_AGGREGATED
-        record.model_hash = task.model_hash = k.put_model(store, new_weights)
+        record.model_hash = task.model_hash = k.retain_model(store, new_weights)
         record.accepted_workers.extend(u.worker for u in updates)
         record.accepted_update_hashes.extend(reveal.update_hash for reveal in accepted.values())
         _credit(store, k, task.id, judgement.accepted)
@@ -163,6 +164,7 @@ def _aggregate_round(
     _slash(store, k, bank, task, missed, params.missed_reveal_slash_bps, "missed_reveal", events)
     k.clear_round(store, task.id, round_)
     k.set_round(store, record)
+    _prune_checkpoint(store, k, task, round_ - compute_kept_checkpoints(params, len(weights)), events)
     task.rounds_done = round_
     k.set_task(store, task)
     events.emit(
@@ -176,6 +178,25 @@ def _aggregate_round(
         rejected=len(judgement.rejected),
         missed=len(missed),
     )
+
+
+def compute_kept_checkpoints(params: tasks_pb2.Params, checkpoint_bytes: int) -> int:
+    """How many of a task's newest checkpoints keep their weights: as many as fit
+    checkpoint_retention_bytes, and never fewer than two (the current model and the one before)."""
+    return max(2, params.checkpoint_retention_bytes // max(checkpoint_bytes, 1))
+
+
+def _prune_checkpoint(
+    store: KVStore, k: TasksKeeper, task: tasks_pb2.Task, round_: int, events: EventManager
+) -> None:
+    """Release the weights of round round_'s checkpoint (its record and hash stay), once."""
+    record = k.get_round(store, task.id, round_) if round_ >= 0 else None
+    if record is None or record.pruned:
+        return
+    k.release_model(store, record.model_hash)
+    record.pruned = True
+    k.set_round(store, record)
+    events.emit("checkpoint_pruned", task_id=task.id, round=round_, model_hash=record.model_hash.hex())
 
 
 def _credit(store: KVStore, k: TasksKeeper, task_id: int, accepted: dict[bytes, tuple[int, int]]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from app.core.codec import from_u64be, u64be
 from app.core.fixedpoint import content_hash
@@ -12,7 +12,7 @@ from app.modules.tasks.params import default_params
 from app.state.kv import KVReader, KVStore, PrefixReader, PrefixStore
 from synod.tasks.v1 import tasks_pb2
 
-__all__ = ["TasksKeeper", "TASKS_ESCROW"]
+__all__ = ["TasksKeeper", "TASKS_ESCROW", "read_update"]
 
 # The module account that escrows rewards and worker stakes.
 TASKS_ESCROW = "tasks"
@@ -21,6 +21,23 @@ TASKS_ESCROW = "tasks"
 def _put(ps: PrefixStore, key: bytes, msg: object) -> None:
     """Store a proto message under key in its deterministic encoding."""
     ps.set(key, msg.SerializeToString(deterministic=True))  # type: ignore[attr-defined]
+
+
+def read_update(
+    get: Callable[[bytes], bytes | None], task_id: int, round_: int, worker: bytes
+) -> bytes | None:
+    """A revealed update from module-relative keys: its staged parts in order, then the payload the
+    reveal carried; None before the reveal (or once the round is aggregated)."""
+    tail = get(keys.update_key(task_id, round_, worker))
+    if tail is None:
+        return None
+    raw = get(keys.staged_key(task_id, round_, worker))
+    if not raw:
+        return tail
+    count = tasks_pb2.StagedUpdate.FromString(raw).parts
+    parts = [get(keys.part_key(task_id, round_, worker, i)) for i in range(count)]
+    assert all(p is not None for p in parts)  # a StagedUpdate counts only parts it stored
+    return b"".join(parts) + tail  # type: ignore[arg-type]
 
 
 class TasksKeeper:
@@ -182,9 +199,28 @@ class TasksKeeper:
         for k, raw in self._read(store).iterate(prefix):
             yield k[len(prefix) :], tasks_pb2.Reveal.FromString(raw)
 
-    def get_update(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> bytes | None:
-        """A revealed update payload, or None (also once its round is aggregated)."""
-        return self._store(store).get(keys.update_key(task_id, round_, worker))
+    def get_update(self, store: KVReader, task_id: int, round_: int, worker: bytes) -> bytes | None:
+        """A revealed update (staged parts and the reveal's payload), or None (also once aggregated)."""
+        return read_update(self._read(store).get, task_id, round_, worker)
+
+    def get_staged(self, store: KVReader, task_id: int, round_: int, worker: bytes) -> tasks_pb2.StagedUpdate:
+        """The parts a worker staged for its reveal (zero when none)."""
+        raw = self._read(store).get(keys.staged_key(task_id, round_, worker))
+        return tasks_pb2.StagedUpdate.FromString(raw) if raw else tasks_pb2.StagedUpdate()
+
+    def stage_part(self, store: KVStore, task_id: int, round_: int, worker: bytes, data: bytes) -> None:
+        """Append one part to a worker's staged update."""
+        ps = self._store(store)
+        staged = self.get_staged(store, task_id, round_, worker)
+        ps.set(keys.part_key(task_id, round_, worker, staged.parts), data)
+        staged.parts += 1
+        staged.bytes += len(data)
+        _put(ps, keys.staged_key(task_id, round_, worker), staged)
+
+    def read_staged(self, store: KVReader, task_id: int, round_: int, worker: bytes, count: int) -> bytes:
+        """The first count staged parts of a worker, joined (every read metered by the store)."""
+        ps = self._read(store)
+        return b"".join(ps.get(keys.part_key(task_id, round_, worker, i)) or b"" for i in range(count))
 
     def get_trace(self, store: KVReader, task_id: int, round_: int, worker: bytes) -> bytes | None:
         """A revealed training trace, or None (also once its round is aggregated)."""
@@ -198,6 +234,8 @@ class TasksKeeper:
             keys.reveal_key(task_id, round_),
             keys.update_key(task_id, round_),
             keys.trace_key(task_id, round_),
+            keys.part_key(task_id, round_),
+            keys.staged_key(task_id, round_),
         ):
             for k, _ in list(ps.iterate(prefix)):
                 ps.delete(k)
@@ -216,13 +254,33 @@ class TasksKeeper:
         for _, raw in self._read(store).iterate(keys.round_key(task_id)):
             yield tasks_pb2.RoundRecord.FromString(raw)
 
-    def put_model(self, store: KVStore, weights: bytes) -> bytes:
-        """Store weights by content hash (idempotent); return the hash."""
+    def retain_model(self, store: KVStore, weights: bytes) -> bytes:
+        """Store weights by content hash for one more round record; return the hash."""
         model_hash = content_hash(weights)
         ps = self._store(store)
         if ps.get(keys.model_key(model_hash)) is None:
             ps.set(keys.model_key(model_hash), weights)
+        self._add_ref(ps, model_hash, 1)
         return model_hash
+
+    def retain_model_hash(self, store: KVStore, model_hash: bytes) -> None:
+        """One more round record keeps weights already stored (a skipped round carries them over)."""
+        self._add_ref(self._store(store), model_hash, 1)
+
+    def release_model(self, store: KVStore, model_hash: bytes) -> None:
+        """A round record lets its weights go; the last one to do so deletes them."""
+        self._add_ref(self._store(store), model_hash, -1)
+
+    def _add_ref(self, ps: PrefixStore, model_hash: bytes, delta: int) -> None:
+        """Move a checkpoint's reference count; at zero its weights and count are deleted."""
+        raw = ps.get(keys.model_refs_key(model_hash))
+        count = (from_u64be(raw) if raw else 0) + delta
+        assert count >= 0  # every release follows a retain of the same record
+        if count:
+            ps.set(keys.model_refs_key(model_hash), u64be(count))
+        else:
+            ps.delete(keys.model_refs_key(model_hash))
+            ps.delete(keys.model_key(model_hash))
 
     def get_model(self, store: KVReader, model_hash: bytes) -> bytes | None:
         """Weights by content hash, or None."""

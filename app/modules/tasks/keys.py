@@ -28,6 +28,9 @@ __all__ = [
     "schedule_key",
     "trace_key",
     "progress_key",
+    "part_key",
+    "staged_key",
+    "model_refs_key",
 ]
 
 STORE_PREFIX = b"\x05"
@@ -40,10 +43,13 @@ COMMITMENT = b"\x04"  # + task id(8) + round(4) + worker(20) -> tasks.v1.Commitm
 REVEAL = b"\x05"  # + task id(8) + round(4) + worker(20) -> tasks.v1.Reveal (until aggregated)
 UPDATE = b"\x06"  # + task id(8) + round(4) + worker(20) -> int16 update payload (until aggregated)
 ROUND = b"\x07"  # + task id(8) + round(4) -> tasks.v1.RoundRecord (one checkpoint per round, kept)
-MODEL = b"\x08"  # + sha256(32) -> int32 weights payload (content-addressed, kept)
+MODEL = b"\x08"  # + sha256(32) -> int32 weights payload (content-addressed, while referenced)
 SCHEDULE = b"\x09"  # + height(8) + task id(8) -> b"": the end-block of height has work for the task
 TRACE = b"\x0a"  # + task id(8) + round(4) + worker(20) -> int32 trace checkpoints (until aggregated)
 PROGRESS = b"\x0b"  # + task id(8) -> tasks.v1.RoundProgress (the open round's counts, while running)
+PART = b"\x0c"  # + task id(8) + round(4) + worker(20) + index(4) -> a staged update part (until aggregated)
+STAGED = b"\x0d"  # + task id(8) + round(4) + worker(20) -> tasks.v1.StagedUpdate (until aggregated)
+MODEL_REFS = b"\x0e"  # + sha256(32) -> u64be: round records whose retained checkpoint is these weights
 
 TABLES = {
     "params": PARAMS,
@@ -58,6 +64,9 @@ TABLES = {
     "schedule": SCHEDULE,
     "trace": TRACE,
     "progress": PROGRESS,
+    "part": PART,
+    "staged": STAGED,
+    "model_refs": MODEL_REFS,
 }
 
 
@@ -114,3 +123,18 @@ def trace_key(task_id: int, round_: int, worker: bytes = b"") -> bytes:
 def progress_key(task_id: int) -> bytes:
     """The open round's commitment and reveal counts."""
     return PROGRESS + u64be(task_id)
+
+
+def part_key(task_id: int, round_: int, worker: bytes = b"", index: int | None = None) -> bytes:
+    """Key of one staged part, or the prefix of a worker's parts (no index) or a round's (no worker)."""
+    return PART + u64be(task_id) + _u32be(round_) + worker + (b"" if index is None else _u32be(index))
+
+
+def staged_key(task_id: int, round_: int, worker: bytes = b"") -> bytes:
+    """Key of a worker's staged-part count, or (no worker) the prefix of a round's."""
+    return STAGED + u64be(task_id) + _u32be(round_) + worker
+
+
+def model_refs_key(model_hash: bytes) -> bytes:
+    """Key of the reference count of a checkpoint's weights."""
+    return MODEL_REFS + model_hash

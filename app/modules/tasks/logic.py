@@ -26,6 +26,7 @@ from synod.tasks.v1 import tasks_pb2
 
 __all__ = [
     "COMMIT_DOMAIN",
+    "MIN_PART_BYTES",
     "Phase",
     "compute_commitment",
     "compute_join_end",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 COMMIT_DOMAIN = b"synod/tasks/commit/v1"
+# An update larger than one transaction is revealed in MsgRevealPart pieces of at least this size
+# (whole int16 entries), so a 4M-parameter update (8 MiB) has at most 128 of them.
+MIN_PART_BYTES = 64 << 10
 JOIN, COMMIT, REVEAL, SCORE, DONE = "join", "commit", "reveal", "score", "done"
 _NAMES = {
     tasks_pb2.TASK_PHASE_COMMIT: COMMIT,

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from app.core.architectures import ArchitectureError, InputShapeError, model_param_count
+from app.core.architectures import (
+    ArchitectureError,
+    InputShapeError,
+    compute_layout,
+    model_param_count,
+    resolve_input_shape,
+)
 from app.core.coins import Coins, parse_amount, validate_denom
 from app.core.context import Context
 from app.core.crypto import decode_address
 from app.core.errors import SynodError
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, FixedPointError, content_hash
+from app.core.initializers import MAX_SEED_LEN, compute_seeded_weights
 from app.core.msgs import MsgRoute, decode_address_field
 from app.modules.tasks import logic
-from app.modules.tasks.aggregation import AggregationError, make_params
+from app.modules.tasks.aggregation import AggregationError, compute_work, make_params
 from app.modules.tasks.errors import (
     ErrAlreadyCommitted,
     ErrAlreadyJoined,
@@ -32,6 +39,7 @@ from app.modules.tasks.errors import (
 from app.modules.tasks.expected import TasksBank
 from app.modules.tasks.hooks import close_task
 from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
+from app.modules.tasks.logic import MIN_PART_BYTES
 from app.modules.tasks.trace import check_trace
 from synod.tasks.v1 import tasks_pb2, tx_pb2
 
@@ -151,10 +159,17 @@ def validate_post_task(msg: tx_pb2.MsgPostTask) -> None:
         msg.min_workers >= need,
         f"rule {msg.aggregation.rule!r} needs {need} updates per round; raise min_workers to at least {need}",
     )
-    try:
-        WEIGHT_FORMAT.decode(msg.initial_weights, size)
-    except FixedPointError as e:
-        raise ErrInvalidTask.wrap(f"initial_weights: {e}") from None
+    if msg.initial_weights:
+        _require(not msg.init_seed, "give initial_weights or init_seed, not both")
+        try:
+            WEIGHT_FORMAT.decode(msg.initial_weights, size)
+        except FixedPointError as e:
+            raise ErrInvalidTask.wrap(f"initial_weights: {e}") from None
+    else:
+        _require(
+            1 <= len(msg.init_seed) <= MAX_SEED_LEN,
+            f"give initial_weights, or an init_seed of 1-{MAX_SEED_LEN} bytes for the chain to derive them",
+        )
     if msg.trace.every_steps or msg.trace.tolerance:
         _require(1 <= msg.trace.every_steps <= 1_000_000, "trace.every_steps must be in [1, 1000000]")
         _require(msg.trace.tolerance <= 1 << 24, "trace.tolerance must be at most 2^24 weight units")
@@ -176,6 +191,26 @@ def _check_limits(msg: tx_pb2.MsgPostTask, params: tasks_pb2.Params) -> None:
         len(msg.description) <= params.max_description_chars,
         f"description must be at most {params.max_description_chars} characters",
     )
+    rule = make_params(msg.aggregation.rule, {p.name: p.value for p in msg.aggregation.params})
+    work = compute_work(msg.aggregation.rule, rule, msg.max_workers, size)
+    _require(
+        work <= params.max_aggregation_work,
+        f"aggregating {msg.max_workers} updates of {size} parameters with {msg.aggregation.rule} is "
+        f"{work:,} entry operations a round, over the limit of {params.max_aggregation_work:,}; "
+        "use fewer workers, a smaller model or a cheaper rule",
+    )
+
+
+def _initial_weights(msg: tx_pb2.MsgPostTask) -> bytes:
+    """The round-0 weights: as posted, or derived from init_seed (app/core/initializers.py)."""
+    if msg.initial_weights:
+        return msg.initial_weights
+    layout = compute_layout(
+        msg.model.arch,
+        resolve_input_shape(msg.model.n_features, msg.model.input_shape),
+        msg.model.n_classes,
+    )
+    return WEIGHT_FORMAT.encode(compute_seeded_weights(layout, msg.init_seed))
 
 
 def _coin(c: object) -> Coins:
@@ -226,7 +261,7 @@ def _post(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgPostTask
     _check_limits(msg, k.get_params(ctx.store))
     owner = decode_address(msg.owner)
     bank.send_coins_from_account_to_module(ctx.store, owner, TASKS_ESCROW, _coin(msg.reward))
-    model_hash = k.put_model(ctx.store, msg.initial_weights)
+    model_hash = k.retain_model(ctx.store, _initial_weights(msg))
     task = tasks_pb2.Task(
         id=k.next_task_id(ctx.store),
         owner=msg.owner,
@@ -305,29 +340,63 @@ def _commit(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgCommitUpdate) -> None:
     ctx.events.emit("commit_update", task_id=task.id, round=msg.round, worker=msg.worker)
 
 
-def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
-    """Check the update against its commitment, size and range; keep it until aggregation."""
-    task = k.require_task(ctx.store, msg.task_id)
-    _require_open_round(task, msg.round, logic.REVEAL, ctx.block.height)
+def _require_revealable(
+    k: TasksKeeper, ctx: Context, task_id: int, round_: int, worker: bytes, addr: str
+) -> tasks_pb2.Task:
+    """The round is in its reveal phase, and the worker committed to it and has not revealed."""
+    task = k.require_task(ctx.store, task_id)
+    _require_open_round(task, round_, logic.REVEAL, ctx.block.height)
+    _participant(k, ctx, task.id, worker, addr)
+    if k.get_commitment(ctx.store, task.id, round_, worker) is None:
+        raise ErrNoCommitment.wrap(f"{addr} made no commitment in round {round_} of task {task.id}")
+    if k.get_reveal(ctx.store, task.id, round_, worker) is not None:
+        raise ErrAlreadyRevealed.wrap(f"{addr} already revealed round {round_} of task {task.id}")
+    return task
+
+
+def _reveal_part(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealPart) -> None:
+    """Stage the next piece of a large update; the reveal that follows completes and checks it."""
     worker = decode_address(msg.worker)
-    _participant(k, ctx, task.id, worker, msg.worker)
+    task = _require_revealable(k, ctx, msg.task_id, msg.round, worker, msg.worker)
+    total = UPDATE_FORMAT.width * model_param_count(task.model)
+    staged = k.get_staged(ctx.store, task.id, msg.round, worker)
+    if msg.index < staged.parts:
+        raise ErrAlreadyRevealed.wrap(
+            f"part {msg.index} of {msg.worker}'s round {msg.round} update is staged"
+        )
+    if msg.index > staged.parts:
+        raise ErrBadUpdate.wrap(f"part {msg.index} is out of order: the next part to stage is {staged.parts}")
+    if staged.bytes + len(msg.data) > total:
+        raise ErrBadUpdate.wrap(
+            f"task {task.id}'s updates are {total:,} bytes; {staged.bytes:,} are staged and this part "
+            f"of {len(msg.data):,} would pass the end"
+        )
+    k.stage_part(ctx.store, task.id, msg.round, worker, msg.data)
+    ctx.events.emit("reveal_part", task_id=task.id, round=msg.round, worker=msg.worker, part=msg.index)
+
+
+def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
+    """Check the update (staged parts, then msg.update) against its commitment, size and range;
+    keep it until aggregation."""
+    worker = decode_address(msg.worker)
+    task = _require_revealable(k, ctx, msg.task_id, msg.round, worker, msg.worker)
     commitment = k.get_commitment(ctx.store, task.id, msg.round, worker)
-    if commitment is None:
-        raise ErrNoCommitment.wrap(f"{msg.worker} made no commitment in round {msg.round} of task {task.id}")
-    if k.get_reveal(ctx.store, task.id, msg.round, worker) is not None:
-        raise ErrAlreadyRevealed.wrap(f"{msg.worker} already revealed round {msg.round} of task {task.id}")
+    assert commitment is not None  # _require_revealable checked it
+    staged = k.get_staged(ctx.store, task.id, msg.round, worker)
+    payload = k.read_staged(ctx.store, task.id, msg.round, worker, staged.parts) + msg.update
     size = model_param_count(task.model)
     try:
-        update = UPDATE_FORMAT.decode(msg.update, size)
+        update = UPDATE_FORMAT.decode(payload, size)
     except FixedPointError as e:
-        raise ErrBadUpdate.wrap(str(e)) from None
+        where = f" ({staged.parts} staged parts of {staged.bytes:,} bytes, then {len(msg.update):,})"
+        raise ErrBadUpdate.wrap(str(e) + (where if staged.parts else "")) from None
     if task.trace.every_steps:
         max_checkpoints = k.get_params(ctx.store).max_trace_checkpoints
         check_trace(task, size, update, msg.trace, msg.data_spec, max_checkpoints)
     elif msg.trace or msg.data_spec:
         raise ErrBadUpdate.wrap(f"task {task.id} takes no training trace; leave trace and data_spec empty")
     expected = logic.compute_commitment(
-        task.id, msg.round, worker, msg.salt, msg.num_samples, msg.update, msg.trace, msg.data_spec
+        task.id, msg.round, worker, msg.salt, msg.num_samples, payload, msg.trace, msg.data_spec
     )
     if expected != commitment.hash:
         raise ErrCommitmentMismatch.wrap(
@@ -335,7 +404,7 @@ def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
         )
     reveal = tasks_pb2.Reveal(
         worker=msg.worker,
-        update_hash=content_hash(msg.update),
+        update_hash=content_hash(payload),
         num_samples=msg.num_samples,
         height=ctx.block.height,
         trace_hash=content_hash(msg.trace) if msg.trace else b"",
@@ -389,6 +458,19 @@ def validate_reveal(msg: tx_pb2.MsgRevealUpdate) -> None:
         raise ErrBadUpdate.wrap(f"num_samples must be in [1, {MAX_SAMPLES}], got {msg.num_samples}")
 
 
+def validate_reveal_part(msg: tx_pb2.MsgRevealPart) -> None:
+    """Stateless checks of MsgRevealPart: a part is big enough that a 4M-parameter update has at
+    most 128 of them, and whole int16 entries."""
+    _validate_task_ref(msg.task_id, msg.worker, "worker")
+    if msg.round == 0:
+        raise ErrWrongRound.wrap("rounds are numbered from 1")
+    if len(msg.data) < MIN_PART_BYTES or len(msg.data) % UPDATE_FORMAT.width:
+        raise ErrBadUpdate.wrap(
+            f"a part must be at least {MIN_PART_BYTES:,} bytes of whole {UPDATE_FORMAT.width}-byte entries, "
+            f"got {len(msg.data):,} (send a smaller update whole in MsgRevealUpdate)"
+        )
+
+
 def validate_cancel(msg: tx_pb2.MsgCancelTask) -> None:
     """Stateless checks of MsgCancelTask."""
     _validate_task_ref(msg.task_id, msg.owner, "owner")
@@ -402,6 +484,9 @@ def routes(k: TasksKeeper, bank: TasksBank) -> list[MsgRoute]:
         ),
         MsgRoute(tx_pb2.MsgJoinTask, lambda m: m.worker, validate_join, lambda c, m: _join(k, bank, c, m)),
         MsgRoute(tx_pb2.MsgCommitUpdate, lambda m: m.worker, validate_commit, lambda c, m: _commit(k, c, m)),
+        MsgRoute(
+            tx_pb2.MsgRevealPart, lambda m: m.worker, validate_reveal_part, lambda c, m: _reveal_part(k, c, m)
+        ),
         MsgRoute(tx_pb2.MsgRevealUpdate, lambda m: m.worker, validate_reveal, lambda c, m: _reveal(k, c, m)),
         MsgRoute(
             tx_pb2.MsgCancelTask, lambda m: m.owner, validate_cancel, lambda c, m: _cancel(k, bank, c, m)

@@ -8,22 +8,34 @@ __all__ = ["default_params", "validate_params"]
 
 
 def default_params() -> tasks_pb2.Params:
-    """Defaults sized so one reveal (2 bytes per parameter) fits a 1 MiB transaction."""
+    """Defaults: models up to 4M parameters (an 8 MB update travels in MsgRevealPart pieces of up to
+    one transaction each; a 16 MB checkpoint is derived from init_seed); 256 MiB of checkpoints kept
+    per task (64 rounds of 1M parameters, 16 of 4M); aggregation bounded at 2^30 entry operations
+    per round (mean over 128 workers x 4M, krum over 32 x 2M), about a second of end-block work."""
     return tasks_pb2.Params(
         max_rounds=1000,
         max_phase_blocks=10_000,
         max_workers=128,
-        max_model_params=200_000,
+        max_model_params=4 << 20,
         max_description_chars=512,
         missed_reveal_slash_bps=1_000,
         rejected_update_slash_bps=2_000,
         max_trace_checkpoints=64,
+        checkpoint_retention_bytes=256 << 20,
+        max_aggregation_work=1 << 30,
     )
 
 
 def validate_params(p: tasks_pb2.Params) -> None:
     """Reject unusable parameters."""
-    for name in ("max_rounds", "max_phase_blocks", "max_workers", "max_model_params"):
+    for name in (
+        "max_rounds",
+        "max_phase_blocks",
+        "max_workers",
+        "max_model_params",
+        "checkpoint_retention_bytes",
+        "max_aggregation_work",
+    ):
         if getattr(p, name) == 0:
             raise ValueError(f"tasks.{name} must be positive")
     for name in ("missed_reveal_slash_bps", "rejected_update_slash_bps"):

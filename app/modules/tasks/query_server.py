@@ -17,7 +17,8 @@ from app.core.query import (
     require_message,
 )
 from app.modules.tasks import keys, logic
-from app.modules.tasks.errors import ErrTaskNotFound
+from app.modules.tasks.errors import ErrPruned, ErrTaskNotFound
+from app.modules.tasks.keeper import read_update
 from app.modules.tasks.params import default_params
 from synod.tasks.v1 import query_pb2 as q
 from synod.tasks.v1 import tasks_pb2
@@ -93,6 +94,12 @@ def answer_model(state: StateReader, request: q.QueryModelRequest) -> q.QueryMod
         ErrNotFound,
         f"task {request.task_id} has no checkpoint for round {request.round} yet",
     )
+    if record.pruned:
+        raise ErrPruned.wrap(
+            f"round {request.round} of task {request.task_id} is pruned: its hash "
+            f"{record.model_hash.hex()} stays on chain, its weights were released under "
+            "tasks.checkpoint_retention_bytes (ask for a newer round)"
+        )
     weights = state.get(_key(keys.model_key(record.model_hash)))
     return q.QueryModelResponse(round=record, weights=weights or b"")
 
@@ -141,7 +148,7 @@ def answer_update(state: StateReader, request: q.QueryUpdateRequest) -> q.QueryU
     """A revealed update of the open round."""
     worker = parse_address(request.worker, "worker")
     reveal = _require_reveal(state, request.task_id, request.round, worker, request.worker)
-    payload = state.get(_key(keys.update_key(request.task_id, request.round, worker)))
+    payload = read_update(lambda key: state.get(_key(key)), request.task_id, request.round, worker)
     if payload is None:
         raise ErrNotFound.wrap(f"no revealed update of {request.worker} in round {request.round}")
     return q.QueryUpdateResponse(reveal=reveal, update=payload)

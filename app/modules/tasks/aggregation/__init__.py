@@ -48,6 +48,7 @@ __all__ = [
     "TrimmedMeanParams",
     "Update",
     "compute_centered_clipping_step",
+    "compute_work",
     "get_rule",
     "make_params",
 ]
@@ -92,3 +93,19 @@ def make_params(name: str, values: Mapping[str, int]) -> Params:
     except TypeError as error:  # a required parameter is missing
         raise AggregationError(f"{name}: {error}") from None
     return params
+
+
+def compute_work(name: str, params: Params, workers: int, size: int) -> int:
+    """The work of aggregating `workers` updates of `size` entries under rule name, in entry
+    operations: n * d for mean; n * d * ceil(log2 n) for the sorting rules (median, trimmed mean);
+    n^2 * d / 2 for krum's pairwise distances; n * d per iteration (and once for the buckets' median)
+    for centered clipping. It bounds a task at post time against tasks.max_aggregation_work."""
+    entries = workers * size
+    if name == "krum":
+        return workers * entries // 2
+    if name in ("median", "trimmed_mean"):
+        return entries * max(1, (workers - 1).bit_length())
+    if name == "centered_clipping":
+        assert isinstance(params, CenteredClippingParams)
+        return entries * (params.iterations + 1)
+    return entries
