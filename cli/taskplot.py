@@ -62,6 +62,9 @@ def plot(
         raise click.ClickException(str(e)) from None
     title = f"task {task_id}: {chain_task.data.dataset} {chain_task.model.arch}, {len(data.y)} test rows"
     console.print(evaluation.round_table(evals, title))
+    pruned = chain_task.rounds_done + 1 - len(evals)
+    if pruned:
+        console.print(f"{pruned} older rounds are pruned (only their hashes stay on chain): not plotted")
     if baseline is not None:
         console.print(f"centralized reference accuracy: {100 * baseline:.2f}%")
     path = evaluation.write_plot(evals, out or Path(f"task-{task_id}.png"), reference=baseline, title=title)

@@ -76,8 +76,9 @@ def fetch_checkpoint(client: TasksClient, task_id: int, round_: int) -> Checkpoi
 
 
 def fetch_checkpoints(client: TasksClient, task_id: int) -> list[Checkpoint]:
-    """Download every recorded round's checkpoint, round 0 (the initial model) first."""
-    return [fetch_checkpoint(client, task_id, int(r.round)) for r in client.rounds(task_id)]
+    """Download every retained round's checkpoint in round order, round 0 (the initial model) first
+    unless pruned: rounds whose weights the retention policy released keep only their hash."""
+    return [fetch_checkpoint(client, task_id, int(r.round)) for r in client.rounds(task_id) if not r.pruned]
 
 
 def evaluate_checkpoint(model: tasks_pb2.ModelSpec, checkpoint: Checkpoint, data: EvalData) -> RoundEval:

@@ -9,7 +9,10 @@ carrying the rest (reveal_messages); the commitment is over the whole update eit
 
 from __future__ import annotations
 
+from app.client.sender import compute_gas_limit
+from app.core.architectures import model_param_count
 from app.core.crypto import decode_address
+from app.core.fixedpoint import WEIGHT_FORMAT
 from app.core.gas import DEFAULT_GAS_CONFIG
 from app.modules.tasks.logic import MIN_PART_BYTES, compute_commitment
 from synod.tasks.v1 import tx_pb2
@@ -21,6 +24,7 @@ __all__ = [
     "msg_commit",
     "msg_join",
     "msg_reveal",
+    "post_task_gas",
     "reveal_messages",
     "split_update",
 ]
@@ -116,3 +120,9 @@ def reveal_messages(
     config = DEFAULT_GAS_CONFIG
     read_gas = (len(parts) * config.read_flat + staged * config.read_per_byte) * 3 // 2
     return pieces, reveal, read_gas
+
+
+def post_task_gas(msg: tx_pb2.MsgPostTask) -> int:
+    """Gas for a post: its bytes, plus (init_seed) the weights the chain derives and stores."""
+    derived = 0 if msg.initial_weights else WEIGHT_FORMAT.width * model_param_count(msg.model)
+    return compute_gas_limit([msg]) + derived * DEFAULT_GAS_CONFIG.write_per_byte * 3 // 2

@@ -6,6 +6,7 @@ funder is node0's `validator` key, which the localnet funds in genesis.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +16,7 @@ from app.agents.taskspec import TaskSpecError, build_post_task
 from app.client.keyring import KeyInfo, Keyring
 from app.client.rpc import CometRPC, RpcError
 from app.client.sender import TxSender
+from app.client.tasktx import post_task_gas
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
 from app.node import localnet as net
@@ -55,11 +57,18 @@ def _pick_base_ip(directory: Path, validators: int) -> str:
 
 
 def start_localnet(
-    directory: Path, validators: int = 4, base_ip: str | None = None, timeout: float = 120.0
+    directory: Path,
+    validators: int = 4,
+    base_ip: str | None = None,
+    timeout: float = 120.0,
+    timeout_commit: str | None = None,
 ) -> net.LocalnetSpec:
     """Generate a fresh localnet in directory, start every node and wait until each has made blocks."""
     base_ip = base_ip or _pick_base_ip(directory, validators)
-    spec = net.generate(net.LocalnetSpec(validators, directory, base_ip=base_ip))
+    spec = net.LocalnetSpec(validators, directory, base_ip=base_ip)
+    if timeout_commit is not None:
+        spec = dataclasses.replace(spec, timeout_commit=timeout_commit)
+    spec = net.generate(spec)
     for index in range(spec.validators):
         net.start_node(spec.directory, index)
     deadline = time.monotonic() + timeout
@@ -122,7 +131,7 @@ def post_task(sender: TxSender, spec: dict[str, Any], blob_dir: Path | None = No
         msg = build_post_task(sender.key.address, spec, blob_dir)
     except TaskSpecError as e:
         raise DemoError(f"cannot post the task: {e}") from None
-    outcome = sender.send([msg], timeout=_TX_TIMEOUT_SECONDS)
+    outcome = sender.send([msg], timeout=_TX_TIMEOUT_SECONDS, gas=post_task_gas(msg))
     task_id = outcome.attribute("post_task", "task_id")
     if task_id is None:
         raise DemoError(f"the post-task transaction {outcome.txhash} emitted no task id")

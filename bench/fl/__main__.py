@@ -1,4 +1,5 @@
-"""python -m bench.fl [--rounds 20] [--workers 8] [--arch logreg] [--quick] [--smoke] [--chain] [--no-flower].
+"""python -m bench.fl [--rounds 20] [--workers 8] [--arch logreg] [--quick] [--smoke] [--chain] [--no-flower]
+[--results fl].
 
 --smoke runs the centralized and in-process arms (2 workers, 2 rounds) and the speed table at its
 fewest timings, in seconds, without Flower (its virtualenv takes minutes to make) and without the
@@ -47,6 +48,11 @@ def _parse() -> argparse.Namespace:
         "per worker (off by default: its start-up and rounds take minutes)",
     )
     parser.add_argument("--no-flower", action="store_true", help="skip the Flower arm (c)")
+    parser.add_argument(
+        "--results",
+        default="fl",
+        help="write bench/results/NAME.json (default fl; e.g. fl-large for a large-model run)",
+    )
     return parser.parse_args()
 
 
@@ -243,7 +249,7 @@ def main() -> None:
         "smoke": args.smoke,
     }
     path = write_results(
-        "fl-smoke" if args.smoke else "fl",  # a smoke run keeps the committed figures
+        "fl-smoke" if args.smoke else args.results,  # a smoke run keeps the committed figures
         {
             **_headline(arms, speeds),
             "settings": settings,

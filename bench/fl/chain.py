@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from app.agents.evaluation import evaluate_checkpoints, fetch_checkpoints, task_eval_data
-from app.agents.taskspec import load_task_spec
+from app.agents.taskspec import build_post_task, load_task_spec
 from app.client.rpc import CometRPC, RpcError
 from app.client.tasks import TasksClient
+from app.core.architectures import model_param_count
 from app.core.coins import parse_coins
 from app.demo import chain as demo_chain
 from app.demo.chain import DemoError
@@ -41,7 +42,7 @@ __all__ = ["COMMIT_SECONDS", "REVEAL_SECONDS", "data_spec_text", "run_chain", "t
 # 4 validators, ~0.6 s blocks): 3 s + 2 s had all 8 workers commit and reveal in every round, as did
 # 5 s + 3 s; the note and results file carry each run's committed/aggregated counts to check.
 COMMIT_SECONDS, REVEAL_SECONDS = 3.0, 2.0
-_WORKER_FUNDS = "100000000usyn"
+_WORKER_FUNDS = "100000000000usyn"  # a 2M-parameter reveal is ~170M gas a round
 _POLL_SECONDS = 0.1
 _STALL_SECONDS = 90.0
 
@@ -117,8 +118,12 @@ class _Run:
         demo_chain.fund(sender, [k.address for k in keys], parse_coins(_WORKER_FUNDS))
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         schedule = compute_schedule(block_seconds, self.config.rounds, self.config.workers, cores)
-        schedule["commit_blocks"] = max(2, round(COMMIT_SECONDS / block_seconds))
-        schedule["reveal_blocks"] = max(2, round(REVEAL_SECONDS / block_seconds))
+        # A large model's round moves megabytes per worker (a checkpoint down, an update up in parts):
+        # its phases get a second per 100k parameters more. Early close makes the slack free.
+        size = model_param_count(build_post_task(sender.key.address, task_spec(self.config, schedule)).model)
+        slack = size / 100_000
+        schedule["commit_blocks"] = max(2, round((COMMIT_SECONDS + slack) / block_seconds))
+        schedule["reveal_blocks"] = max(2, round((REVEAL_SECONDS + slack) / block_seconds))
         self.on_status("posting the task")
         task_id = demo_chain.post_task(sender, task_spec(self.config, schedule))
         client = TasksClient(rpc)
@@ -129,7 +134,8 @@ class _Run:
             spec = data_spec_text(self.config, i)
             self.workers.append(start_worker(i, key.address, homes[i], task_id, url, spec, log))
         self.on_status(f"join phase ({schedule['join_blocks']} blocks)")
-        self._follow(client, task_id)
+        longest = max(schedule["join_blocks"], schedule["commit_blocks"], schedule["reveal_blocks"])
+        self._follow(client, task_id, max(_STALL_SECONDS, 1.5 * longest * block_seconds))
         self.on_status("evaluating the checkpoints")
         task = client.task(task_id).task
         checkpoints = [c for c in fetch_checkpoints(client, task_id) if c.round > 0]
@@ -148,8 +154,9 @@ class _Run:
         if posted != wanted:
             raise DemoError(f"posted task {posted} differs from the config {wanted}")
 
-    def _follow(self, client: TasksClient, task_id: int) -> None:
-        """Poll until the task ends, noting when round 1 starts and each round closes."""
+    def _follow(self, client: TasksClient, task_id: int, stall_seconds: float) -> None:
+        """Poll until the task ends, noting when round 1 starts and each round closes; give up when
+        nothing moves for stall_seconds (longer than any phase's deadline)."""
         last_change, last_seen = time.monotonic(), ("", -1, -1)
         while True:
             try:
@@ -171,8 +178,8 @@ class _Run:
                     return
                 if response.phase in ("cancelled", "failed"):
                     raise DemoError(f"task {task_id} {response.phase}{self._logs()}")
-            if now - last_change > _STALL_SECONDS:
-                raise DemoError(f"task {task_id} made no progress for {_STALL_SECONDS:.0f}s{self._logs()}")
+            if now - last_change > stall_seconds:
+                raise DemoError(f"task {task_id} made no progress for {stall_seconds:.0f}s{self._logs()}")
             if all(w.exit_code is not None for w in self.workers):
                 raise DemoError(f"every worker exited before task {task_id} ended{self._logs()}")
             time.sleep(_POLL_SECONDS)

@@ -17,7 +17,7 @@ import click
 from app.agents.updatefile import UpdateFileError, read_update_file
 from app.client.sender import compute_gas_limit
 from app.client.tasks import TasksClient
-from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, reveal_messages
+from app.client.tasktx import SALT_LEN, msg_cancel, msg_commit, msg_join, post_task_gas, reveal_messages
 from app.core.architectures import model_param_count
 from cli.common import client_errors, from_option, load_key, resolve_node, send_tx, tx_options
 
@@ -148,6 +148,8 @@ def post(from_key: str, spec_file: str | None, **opts: Any) -> None:
         f"{msg.schedule.rounds} rounds, "
         f"{msg.min_workers}-{msg.max_workers} workers, reward {msg.reward.amount}{msg.reward.denom}"
     )
+    if opts["gas"] is None:  # weights derived on chain are stored, and paid for, by the post
+        opts = {**opts, "gas": post_task_gas(msg)}
     send_tx(
         key,
         [msg],

@@ -23,3 +23,12 @@ def test_the_throughput_benchmark_smoke_run_loads_both_networks() -> None:
     figures, stdout = run_smoke("bench.throughput", "throughput-smoke", timeout=600)
     assert figures["committed_throughput_ratio_ours_over_kvstore"] > 0  # both networks committed the load
     assert "ours" in stdout and "kvstore" in stdout
+
+
+def test_the_blocktime_benchmark_smoke_run_times_blocks_cpu_and_a_send() -> None:
+    figures, stdout = run_smoke("bench.blocktime", "blocktime-smoke", timeout=300)
+    [row] = figures["rows"]
+    value, per_block, cpu, cpu_per_block, p50, worst = row
+    assert value == "300ms" and 0.3 < per_block < 5 and cpu > 0 and cpu_per_block > 0
+    assert 0 < p50 <= worst
+    assert "Localnet pace by timeout_commit" in stdout

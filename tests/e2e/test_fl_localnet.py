@@ -35,6 +35,7 @@ from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.client.txbuilder import msg_send
 from app.core.coins import Coins
+from app.core.fixedpoint import WEIGHT_FORMAT
 from app.ml.export import read_model
 from app.node import localnet as net
 from app.node.toolchain import find_binary
@@ -63,12 +64,12 @@ def network(tmp_path_factory: pytest.TempPathFactory):
 class Workers:
     """The worker processes: keys in one home, each on its own shard and validator, logs in files."""
 
-    def __init__(self, localnet: Localnet, root: Path, task_id: int) -> None:
-        self.localnet, self.root, self.task_id = localnet, root, task_id
+    def __init__(self, localnet: Localnet, root: Path, task_id: int, count: int = WORKERS) -> None:
+        self.localnet, self.root, self.task_id, self.count = localnet, root, task_id, count
         self.home = root / "workers"
         # Worker 0 has a home of its own, where `synod light init` puts its trust anchor.
         self.verified_home = root / "verified-worker"
-        self.addresses = [Keyring(self.home_of(i)).add(f"w{i}")[0].address for i in range(WORKERS)]
+        self.addresses = [Keyring(self.home_of(i)).add(f"w{i}")[0].address for i in range(count)]
         self.procs: dict[int, subprocess.Popen] = {}
         self.killed: set[int] = set()
 
@@ -78,7 +79,7 @@ class Workers:
 
     def argv(self, i: int) -> list[str]:
         """`synod worker run` for worker i (worker 0 verifies every read over its node's gRPC)."""
-        data = f"digits:shard={i}/{WORKERS}:dirichlet=0.5:seed=7"
+        data = f"digits:shard={i}/{self.count}:dirichlet=0.5:seed=7"
         node = net.rpc_address(self.localnet.spec, i % VALIDATORS)
         verify = (
             ["--verify", "--grpc", net.grpc_address(self.localnet.spec, 0)] if i == 0 else ["--no-verify"]
@@ -135,12 +136,12 @@ def _fund(localnet: Localnet, addresses: list[str]) -> None:
     sender.send([msg_send(key.address, a, Coins.of([("usyn", 10**8)])) for a in addresses], timeout=60)
 
 
-def _post_task(localnet: Localnet) -> int:
+def _post_task(localnet: Localnet, arch: str = "logreg", rounds: int = ROUNDS, workers: int = WORKERS) -> int:
     """`synod tx task post` through node0; returns the task id."""
     flags = {
-        "--dataset": "digits", "--arch": "logreg", "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
+        "--dataset": "digits", "--arch": arch, "--rounds": rounds, "--join-blocks": JOIN_BLOCKS,
         "--commit-blocks": COMMIT_BLOCKS, "--reveal-blocks": REVEAL_BLOCKS, "--min-workers": 2,
-        "--max-workers": WORKERS, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn", "--rule": "mean",
+        "--max-workers": workers, "--stake": f"{STAKE}usyn", "--reward": f"{REWARD}usyn", "--rule": "mean",
     }  # fmt: skip
     args = [str(part) for pair in flags.items() for part in pair]
     posted = localnet.tx("task", "post", "--from", "validator", *args, via=0)
@@ -262,3 +263,48 @@ def _check_learning(
     )
     assert np.array_equal(flat, np.load(tmp_path / "final.npy"))
     print(f"test accuracy: initial {initial:.1%}, after {ROUNDS} rounds {final:.1%}")
+
+
+# 64 x 4000 + 4000 + 4000 x 10 + 10 = 300,010 parameters: a 600,020-byte update (one 512 KiB part and
+# a tail) and a 1.2 MB checkpoint, over the post's inline limit, so the chain derives it from the seed.
+LARGE_ARCH, LARGE_ROUNDS, LARGE_WORKERS = "mlp:4000", 2, 2
+
+
+def test_a_model_larger_than_a_transaction_trains_with_parts_and_a_seeded_start(
+    network: Localnet, tmp_path: Path
+) -> None:
+    """The large-model path at reduced size: round-0 weights derived on chain from the post's seed,
+    every update revealed as a MsgRevealPart and a closing MsgRevealUpdate, every validator agreeing
+    on every checkpoint, and the model learning."""
+    from app.core.architectures import compute_layout
+    from app.core.initializers import compute_seeded_weights
+
+    task_id = _post_task(network, LARGE_ARCH, LARGE_ROUNDS, LARGE_WORKERS)
+    client = TasksClient(network.rpc[0])
+    task = client.task(task_id).task
+    assert task.model.arch == LARGE_ARCH
+    layout = compute_layout(LARGE_ARCH, (task.model.n_features,), task.model.n_classes)
+    _, weights = client.model(task_id, 0)
+    assert weights == WEIGHT_FORMAT.encode(compute_seeded_weights(layout, (0).to_bytes(8, "big")))
+    workers = Workers(network, tmp_path, task_id, LARGE_WORKERS)
+    _fund(network, workers.addresses)
+    try:
+        for i in range(LARGE_WORKERS):
+            workers.start(i)
+        summaries = [workers.finish(i, timeout=240) for i in range(LARGE_WORKERS)]
+    finally:
+        workers.stop_all()
+    assert all(s["status"] == "finished" and s["accepted_updates"] == LARGE_ROUNDS for s in summaries)
+    for i in range(LARGE_WORKERS):
+        assert "revealed the update (600,020 bytes in 2 transactions)" in workers.log(i), workers.log(i)[
+            -2000:
+        ]
+        # Join, then per round a commitment, one part and the closing reveal.
+        account = network.query("auth", "account", workers.addresses[i])
+        assert int(account["sequence"]) == 1 + 3 * LARGE_ROUNDS
+    views = [[(r.round, r.model_hash) for r in TasksClient(rpc).rounds(task_id)] for rpc in network.rpc]
+    assert all(view == views[0] for view in views) and len({h for _, h in views[0]}) == LARGE_ROUNDS + 1
+    task = client.task(task_id).task
+    initial, final = checkpoint_accuracy(client, task, 0), checkpoint_accuracy(client, task, LARGE_ROUNDS)
+    assert final > max(initial + 0.3, 0.6), (initial, final)
+    print(f"large model ({LARGE_ARCH}): test accuracy {initial:.1%} -> {final:.1%}")

@@ -30,6 +30,7 @@ from app.core.errors import (
     ErrUnknownRequest,
 )
 from app.core.tx import encode_tx, sign_bytes
+from app.modules.auth import params as auth_params
 from app.modules.auth.ante import FEE_COLLECTOR
 from app.modules.bank.errors import ErrBlockedRecipient, ErrNoCoins
 from synod.bank.v1 import tx_pb2 as bank_tx
@@ -39,6 +40,7 @@ from tendermint.abci import types_pb2 as abci
 from tests.integration import harness
 
 DENOM = harness.DENOM
+_MAX_GAS = auth_params.default_params().max_gas_per_tx
 BALANCES = {"alice": 10**9, "bob": 10**9, "carol": 250_000, "dave": 100}
 ALICE_KEY = harness.test_key("alice")
 ALICE, BOB = ALICE_KEY.address, harness.test_key("bob").address
@@ -166,7 +168,7 @@ CASES = {
     ),
     "gas-above-max-per-tx": Case(
         lambda c: c.send(
-            "alice", BOB, 5, sequence=1, gas_limit=50_000_001, fee=Coins.of([(DENOM, 50_000_001)])
+            "alice", BOB, 5, sequence=1, gas_limit=_MAX_GAS + 1, fee=Coins.of([(DENOM, _MAX_GAS + 1)])
         ),
         ErrInvalidGasLimit,
     ),

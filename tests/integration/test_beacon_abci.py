@@ -26,7 +26,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "7c6cce68a3d64bb0023c97ae9aaa24316d76b9698efcf6e7b65d0d2667756031"
+GOLDEN_APP_HASH = "e0234052cbff672b0b6e43670589f76f5a91d44ae3d762cc1cb9047fd2cd157e"
 
 
 def _app_state() -> dict:

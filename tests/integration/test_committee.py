@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "a36d9cae54d018e6e1908e6cc6f8fb44295c66b2c6b6f8ed405a020e63817b95"
+GOLDEN_COMMITTEE_APP_HASH = "b05cead03da457dee204a12f8d190d91106be3a9306fd52cf73f04d26ea46b1c"
 
 
 def _genesis() -> dict:

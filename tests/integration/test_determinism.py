@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "26dc71ae443c8c36eab80931edaa168992b6e76c8130b8c7fa59f598de646d3e",
-    2: "467074068359a9614ad3d68c8c5e5860a785f9f19f8eb69c20fd76023ab38042",
-    3: "1387241ca86af381a067fb3b81ce92933e297812f60fc00ea03b08170a6a9a1c",
-    4: "18a305d74cd852ec1a46bd632016873216dc70edc9b7980cbff96a6e0da9eed7",
+    1: "f36206b877163b84e28b8714ae9421c13e6de3cb01f3ed30acc614914f9a8d2b",
+    2: "fc2550ccd69747bcbdf623f2ab6e4555c2a900d37df4ed4ed8c5d67878c4eae9",
+    3: "378fe77a062654fbcb52937337276c6bb20fd9cbbed98f5021e59e6c2c14116f",
+    4: "a717ccf609d4f08203e8a7f1bae51312ff0812d6f5d0b7cb4f1134973c3bd871",
 }
 
 

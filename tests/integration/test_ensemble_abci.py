@@ -44,7 +44,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "1ba9880150aa237cbc71044cf17aca6d1f3f28aaf200069859032b43f89df83f"
+GOLDEN_APP_HASH = "558b39941a65840119085ce0e6d141ff00d243c1ff6309e8d62a11b56fe6d8ef"
 
 
 def _vote_key(name: str) -> PrivateKey:
