@@ -288,6 +288,8 @@ def test_a_model_larger_than_a_transaction_trains_with_parts_and_a_seeded_start(
     assert weights == WEIGHT_FORMAT.encode(compute_seeded_weights(layout, (0).to_bytes(8, "big")))
     workers = Workers(network, tmp_path, task_id, LARGE_WORKERS)
     _fund(network, workers.addresses)
+    # Worker 0 verifies its reads: every 1.2 MB checkpoint it trains from is proven.
+    synod("light", "init", "--home", str(workers.verified_home), "--node", network.rpc[0].url)
     try:
         for i in range(LARGE_WORKERS):
             workers.start(i)
