@@ -117,3 +117,22 @@ def test_a_round_everyone_finishes_at_once_takes_two_blocks() -> None:
     assert {a.key: a.value for a in closed.attributes}["outcome"] == "ROUND_OUTCOME_AGGREGATED"
     assert tc.app.tasks.get_round(tc.app.store.view, 1, 1).height == start + 1  # not start + 3 + 2 - 1
     assert not list(tc.app.tasks.iterate_commitments(tc.app.store.view, 1, 1))
+
+
+def test_the_join_phase_closes_once_the_task_is_full_and_not_before() -> None:
+    tc = TaskChain()
+    tc.chain.init(FUNDS)
+    schedule = tasks_pb2.Schedule(rounds=1, join_blocks=20, commit_blocks=3, reveal_blocks=2)
+    assert tc.run(tc.post(schedule=schedule, min_workers=2, max_workers=3)).tx_results[0].code == 0
+    deadline = logic.compute_join_end(tc.task())
+    resp = tc.run(*[tc.join(w) for w in WORKERS[:2]])  # enough to run, not full: joining stays open
+    assert [r.code for r in resp.tx_results] == [0, 0] and tc.task().status == tasks_pb2.TASK_STATUS_JOINING
+    tc.run()
+    assert tc.task().status == tasks_pb2.TASK_STATUS_JOINING
+    resp = tc.run(tc.join(WORKERS[2]))  # the last seat: round 1 starts at the next height
+    height = tc.app.store.height
+    assert [e["height"] for e in _events(resp, "task_started")] == [str(height)] and height < deadline
+    task = tc.task()
+    assert task.status == tasks_pb2.TASK_STATUS_RUNNING and task.round_start_height == height + 1
+    tc.advance_to(deadline + 2)  # the join deadline passes without a second start
+    assert tc.task().round_start_height == height + 1

@@ -317,6 +317,9 @@ def _join(k: TasksKeeper, bank: TasksBank, ctx: Context, msg: tx_pb2.MsgJoinTask
     task.worker_count += 1
     k.set_task(ctx.store, task)
     ctx.events.emit("join_task", task_id=task.id, worker=msg.worker)
+    if task.worker_count == task.max_workers:  # no one else can join: round 1 need not wait (early close)
+        k.unschedule(ctx.store, logic.compute_join_end(task), task.id)
+        k.schedule(ctx.store, ctx.block.height, task.id)
 
 
 def _commit(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgCommitUpdate) -> None:
