@@ -18,6 +18,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
+from app.agents.pace import NEXT_BLOCK_POLLS, BlockPacer
 from app.client.follow import (
     QUERY,
     BlockFollower,
@@ -170,6 +171,20 @@ def test_event_heights_the_subscribe_answer_and_errors() -> None:
     for junk in ("not json", "[1]", '{"result": {"data": {"value": {}}}}'):
         with pytest.raises(SubscriptionError):
             compute_event_height(junk)
+
+
+def test_the_pacer_waits_on_the_follower_or_sleeps_one_poll() -> None:
+    slept: list[float] = []
+    assert BlockPacer(0.3, None, slept.append).wait(7) is None and slept == [0.3]
+    asked: list[tuple[int, float]] = []
+
+    class Follower:
+        def wait_for_block(self, after_height: int, timeout: float) -> int | None:
+            asked.append((after_height, timeout))
+            return after_height + 1
+
+    assert BlockPacer(0.3, Follower(), slept.append).wait(7) == 8
+    assert asked == [(7, pytest.approx(0.3 * NEXT_BLOCK_POLLS))] and slept == [0.3]
 
 
 # --- against the websocket server -------------------------------------------------------------
