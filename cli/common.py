@@ -19,6 +19,7 @@ import click
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from app.agents.pace import NEXT_BLOCK_POLLS
 from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import CometRPC, RpcError
 from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender
@@ -33,6 +34,7 @@ __all__ = [
     "home_option",
     "output_option",
     "node_option",
+    "poll_option",
     "basic_options",
     "resolve_node",
     "verify_options",
@@ -93,6 +95,19 @@ def node_option(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="CometBFT RPC address, e.g. tcp://127.0.0.1:26657 (default: from --home's config).",
     )(command)
+
+
+def poll_option(default: float, minimum: float = 0.05) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add an agent's `--poll SECONDS` (how it paces its looks at the chain: app/agents/pace.py)."""
+    return click.option(
+        "--poll",
+        type=click.FloatRange(minimum),
+        default=default,
+        show_default=True,
+        help="Seconds between polls of the node's /status while its block subscription (websocket) is "
+        f"down. While it is up the agent looks again at each new block, waiting at most {NEXT_BLOCK_POLLS} "
+        "times this.",
+    )
 
 
 def basic_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -11,7 +11,8 @@ decision of what to do next), `state.py` (what survives a restart, where it has 
 
 The flat modules here are shared by several agents and the CLI: task specs, local training and
 evaluation, the user's own training code (`usercode.py` loads it, `custom_training.py` runs it),
-progress display, retries, state files, update files and the transaction sender.
+progress display, retries, the pace between looks at the chain (`pace.py`: block by block, through
+the node's event subscription; see README.md), state files, update files and the transaction sender.
 """
 
 __all__ = ["committee", "ensemble", "predictor", "worker"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import signal
 import sys
+from contextlib import nullcontext
 from typing import Any
 
 import click
 
+from app.client.follow import follow_node
 from app.client.rpc import RpcError
 from app.core.crypto import AddressError, decode_address
 from cli.common import (
@@ -17,6 +19,7 @@ from cli.common import (
     load_key,
     node_option,
     output_option,
+    poll_option,
     resolve_node,
     stop_on_sigterm,
 )
@@ -68,9 +71,7 @@ def _attack(spec: str | None) -> Any:
     help="A worker address the collude attack favours (repeat for each).",
 )
 @click.option("--once", is_flag=True, help="Look at the chain once, attest what is due now, and exit.")
-@click.option(
-    "--poll", type=click.FloatRange(0.05), default=0.5, show_default=True, help="Seconds between polls."
-)
+@poll_option(0.5)
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
 @agent_verify_options
 @home_option
@@ -107,8 +108,10 @@ def run(
     reporter = make_reporter(quiet, prefix=f"member {signer.address[:14]}")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        with verification_failures():  # the node served state its proofs do not show
-            summary = CommitteeMember(rpc, signer, config, reporter, querier=querier).run()
+        # verification_failures: the node served state its proofs do not show. --once never waits.
+        following = nullcontext() if once else follow_node(rpc.url, poll, reporter)
+        with verification_failures(), following as follower:
+            summary = CommitteeMember(rpc, signer, config, reporter, querier=querier, follower=follower).run()
     except (MemberError, RpcError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:  # a second interrupt, while the summary was being made

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from app.agents.progress import make_reporter
+from app.client.follow import follow_node
 from app.client.rpc import RpcError
 from app.node.config import NodeHome
 from cli.common import (
@@ -16,6 +17,7 @@ from cli.common import (
     home_option,
     load_key,
     node_option,
+    poll_option,
     resolve_chain_id,
     resolve_node,
     stop_on_sigterm,
@@ -35,9 +37,7 @@ def ensemble() -> None:
 @click.option(
     "--data", "data_spec", required=True, help="The validator's private training data, e.g. digits:shard=0/4."
 )
-@click.option(
-    "--poll", type=click.FloatRange(0.02), default=0.1, show_default=True, help="Seconds between polls."
-)
+@poll_option(0.1, minimum=0.02)
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
 @home_option
 @node_option
@@ -62,7 +62,8 @@ def run(key: str, arch: str, data_spec: str, poll: float, quiet: bool, home: str
     reporter = make_reporter(quiet, prefix=f"ensemble {operator.address[:14]}")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        EnsembleSidecar(rpc, operator, config, reporter).run()
+        with follow_node(rpc.url, poll, reporter) as follower:
+            EnsembleSidecar(rpc, operator, config, reporter, follower).run()
     except (EnsembleError, RpcError, OSError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

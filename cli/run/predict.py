@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from app.agents.progress import make_reporter
+from app.client.follow import follow_node
 from app.client.rpc import RpcError
 from app.ml.predattacks import PredictAttackError, parse_predict_attack
 from cli.common import (
@@ -18,6 +19,7 @@ from cli.common import (
     load_key,
     node_option,
     output_option,
+    poll_option,
     resolve_chain_id,
     resolve_node,
     single_coin,
@@ -80,9 +82,7 @@ def _check_attack(_ctx: click.Context, _param: click.Parameter, value: str) -> s
     help="Where the model and saved predictions live across restarts "
     "(default: HOME/predictor/query-ID-ADDRESS).",
 )
-@click.option(
-    "--poll", type=click.FloatRange(0.05), default=0.3, show_default=True, help="Seconds between polls."
-)
+@poll_option(0.3)
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
 @agent_verify_options
 @home_option
@@ -127,8 +127,9 @@ def run(
     reporter = make_reporter(quiet, prefix=f"predictor {signer.address[:14]}")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
-        with verification_failures():  # the node served state its proofs do not show
-            summary = PredictorAgent(rpc, signer, config, reporter, querier=querier).run()
+        # verification_failures: the node served state its proofs do not show
+        with verification_failures(), follow_node(rpc.url, poll, reporter) as follower:
+            summary = PredictorAgent(rpc, signer, config, reporter, querier=querier, follower=follower).run()
     except (PredictorError, RpcError, OSError) as e:
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

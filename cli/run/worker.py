@@ -10,9 +10,19 @@ import click
 from app.agents.progress import make_reporter
 from app.agents.usercode import TrainerLoadError, UserTrainer, load_trainer
 from app.agents.worker import Worker, WorkerConfig, WorkerError, default_state_dir
+from app.client.follow import follow_node
 from app.client.rpc import RpcError
 from app.ml.attacks import AttackError, parse_worker_attack
-from cli.common import client_errors, emit, home_option, load_key, node_option, output_option, resolve_node
+from cli.common import (
+    client_errors,
+    emit,
+    home_option,
+    load_key,
+    node_option,
+    output_option,
+    poll_option,
+    resolve_node,
+)
 from cli.light import verification_failures
 from cli.query.common import agent_querier, agent_verify_options
 
@@ -70,9 +80,7 @@ def _load_trainer(_ctx: click.Context, _param: click.Parameter, value: str | Non
     default=None,
     help="Where saved updates live across restarts (default: HOME/worker/task-ID-ADDRESS).",
 )
-@click.option(
-    "--poll", type=click.FloatRange(0.05), default=0.3, show_default=True, help="Seconds between polls."
-)
+@poll_option(0.3)
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
 @click.option(
     "--attack",
@@ -123,8 +131,9 @@ def run(
     if querier is not None:
         reporter.info(f"reads are verified against light-client headers (gRPC {querier.client.address})")
     try:
-        with verification_failures():  # the node served state its proofs do not show
-            summary = Worker(rpc, signer, config, reporter, querier=querier).run()
+        # verification_failures: the node served state its proofs do not show
+        with verification_failures(), follow_node(rpc.url, poll, reporter) as follower:
+            summary = Worker(rpc, signer, config, reporter, querier=querier, follower=follower).run()
     except (WorkerError, RpcError, OSError) as e:  # a query the app refused, a state dir we cannot write
         raise click.ClickException(str(e)) from None
     except KeyboardInterrupt:

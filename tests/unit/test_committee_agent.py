@@ -11,6 +11,7 @@ import pytest
 from app.agents.committee.agent import CommitteeConfig, CommitteeMember, MemberError
 from app.agents.committee.plan import Action, Observation, decide_action, is_committee_task
 from app.agents.committee.score import RoundInputs, RoundScore, ScoringError, compute_attested
+from app.agents.pace import NEXT_BLOCK_POLLS
 from app.agents.progress import LogReporter
 from app.client.committeetx import msg_attest, msg_opt_in
 from app.client.tasktx import msg_commit, msg_join, msg_reveal
@@ -135,6 +136,32 @@ def test_a_seated_member_scores_verified_downloads_and_attests_once(tmp_path) ->
     )
     assert "attested 1 rounds" in summary.describe() and "reputation 56.25%" in summary.describe()
     assert summary.faults == 1 and summary.on_duty
+
+
+def test_a_running_member_waits_for_the_block_after_the_one_it_looked_at() -> None:
+    waits: list[tuple[int, float]] = []
+
+    class InterruptedAtSecondWait:
+        def wait_for_block(self, after_height: int, timeout: float) -> int | None:
+            waits.append((after_height, timeout))
+            if len(waits) == 2:
+                raise KeyboardInterrupt  # Ctrl-C while waiting
+            return after_height + 1
+
+    node, slept = FakeNode(), []
+    member = CommitteeMember(
+        node,  # type: ignore[arg-type]
+        ME,
+        CommitteeConfig(poll_interval=0.5),
+        LogReporter(io.StringIO()),
+        sleep=slept.append,
+        scorer=FakeScorer(),  # type: ignore[arg-type]
+        follower=InterruptedAtSecondWait(),
+    )
+    summary = member.run()
+    assert len(summary.records) == 1 and len(node.attestations) == 1
+    # Each wait is for the block after the one it looked at: 6, then 7 (where its attestation landed).
+    assert waits == [(6, 0.5 * NEXT_BLOCK_POLLS), (7, 0.5 * NEXT_BLOCK_POLLS)] and slept == []
 
 
 def test_a_restarted_member_sees_its_attestation_on_chain_and_does_not_resend() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -293,7 +294,9 @@ def test_register_by_hand_and_enrol_a_validator_model(node: ConsensusNode, tmp_p
 # --- the predictor through the CLI ------------------------------------------------------------
 
 
-def test_predict_run_trains_answers_a_query_and_prints_its_summary(node: ConsensusNode, tmp_path) -> None:
+def test_predict_run_trains_answers_a_query_and_prints_its_summary(
+    node: ConsensusNode, tmp_path, monkeypatch
+) -> None:
     uri = "synod:wine/test?start=0&count=10"
     blob, _ = resolve_inputs_uri(uri)
     spec = QuerySpec(label_count=3, reward=coin(500), min_stake=coin(1000), rounds=1)
@@ -310,6 +313,7 @@ def test_predict_run_trains_answers_a_query_and_prints_its_summary(node: Consens
 
     node.actors.append(post_once_trained)
     node.tick_on_status = True  # the agent sleeps for real: every poll is a block
+    monkeypatch.setattr("cli.run.predict.follow_node", lambda *_: nullcontext())  # no websocket here
     args = ["predict", "run", "--key", "bob", "--query", "1", "--model", "logreg", "--data", "wine:shard=0/2"]
     result = CliRunner().invoke(cli, [*args, "--poll", "0.05", "-q", "-o", "json", "--home", str(tmp_path)])
     assert result.exit_code == 0, result.output

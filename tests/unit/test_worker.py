@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from app.agents.pace import NEXT_BLOCK_POLLS
 from app.agents.progress import LogReporter
 from app.agents.training import TrainedUpdate, compute_train_seed
 from app.agents.updatefile import UpdateFileError, encode_update_array
@@ -329,6 +330,42 @@ def test_worker_runs_a_task_to_the_end_and_reports_its_reward(node: FakeNode, tm
     assert (summary.status, summary.rounds_done, summary.accepted_updates) == ("finished", 2, 2)
     assert summary.reward == "9001usyn" and summary.stake_returned == "1000usyn"  # the only worker
     assert "reward received: 9001usyn" in summary.describe()
+
+
+class BlockByBlock:
+    """A follower over the fake node: each wait for the next block makes that block."""
+
+    def __init__(self, node: FakeNode) -> None:
+        self.node = node
+        self.waits: list[tuple[int, float]] = []
+
+    def wait_for_block(self, after_height: int, timeout: float) -> int | None:
+        self.waits.append((after_height, timeout))
+        self.node.block()
+        return self.node.tc.app.store.height
+
+
+def test_a_worker_with_a_follower_waits_for_each_next_block_not_a_poll_interval(
+    node: FakeNode, tmp_path
+) -> None:
+    follower, slept = BlockByBlock(node), []
+    config = WorkerConfig(task_id=1, data_spec="wine", state_dir=tmp_path / "state", poll_interval=0.3)
+    worker = Worker(
+        node,  # type: ignore[arg-type]
+        test_key("bob"),
+        config,
+        LogReporter(io.StringIO()),
+        sleep=slept.append,
+        make_trainer=FakeTrainer,
+        follower=follower,
+    )
+    summary = worker.run()
+    assert (summary.status, summary.accepted_updates) == ("finished", 2)
+    _assert_two_rounds_contributed_once_each(node)
+    heights = [after for after, _ in follower.waits]
+    assert all(later > earlier for earlier, later in zip(heights, heights[1:], strict=False))
+    assert all(timeout == pytest.approx(0.3 * NEXT_BLOCK_POLLS) for _, timeout in follower.waits)
+    assert slept == []  # no fixed sleep between polls
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

@@ -7,6 +7,7 @@ model and the committee workers' revealed updates (and, on trace tasks, their tr
 against the hash on chain, scores them on the task's evaluation data, spot-checks the traces, and
 sends MsgAttest while the score phase lasts. It signs with the validator's operator key, so
 `attester` is the key's address. Restarted, it attests only what the chain does not hold yet.
+Between polls it waits for the next block through its follower (app/agents/pace.py).
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from app.agents.committee.score import (
     compute_attested,
 )
 from app.agents.committee.summary import AttestRecord, MemberSummary, compute_summary
+from app.agents.pace import BlockPacer
 from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.client.committee import CommitteeClient, RevealMismatch
 from app.client.committeetx import msg_attest
+from app.client.follow import BlockWaiter
 from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.sender import SenderError, TxRejected, TxSender
@@ -65,7 +68,7 @@ class MemberError(Exception):
 class CommitteeConfig:
     """How to behave and how often to look."""
 
-    poll_interval: float = 0.5
+    poll_interval: float = 0.5  # seconds between polls without a follower (app/agents/pace.py)
     tx_timeout: float = 20.0
     once: bool = False  # one pass over the chain, then exit
     attack: CommitteeAttack | None = None
@@ -84,6 +87,7 @@ class CommitteeMember:
         sleep: Callable[[float], None] = time.sleep,
         scorer: Scorer | None = None,
         querier: Querier | None = None,
+        follower: BlockWaiter | None = None,
     ) -> None:
         self.rpc = rpc
         # With a verifying querier the committee, the model and every update scored are proven.
@@ -94,6 +98,7 @@ class CommitteeMember:
         self.config = config
         self.reporter = reporter
         self._sleep = sleep
+        self._pacer = BlockPacer(config.poll_interval, follower, sleep)
         self._scorer = scorer
         # (task, round) -> why nothing more is to be done for it (an Action name, or missed/unscorable).
         self._settled: dict[tuple[int, int], str] = {}
@@ -119,16 +124,16 @@ class CommitteeMember:
             )
         try:
             while True:
-                self.poll_once()
+                height = self.poll_once()
                 if self.config.once:
                     break
-                self._sleep(self.config.poll_interval)
+                self._pacer.wait(height)
         except KeyboardInterrupt:
             self.reporter.info("stopping: attestations already on chain stay; run again to resume")
         return self.summary()
 
-    def poll_once(self) -> None:
-        """Look at every committee-verified task once and attest what is due."""
+    def poll_once(self) -> int:
+        """Look at every committee-verified task once and attest what is due; return the height seen."""
         height = self._retrying("status", lambda: int(self.rpc.status()["sync_info"]["latest_block_height"]))
         tasks = [t for t in self._retrying("task list", self.tasks.tasks) if is_committee_task(t)]
         self._report_status(tasks, height)
@@ -138,6 +143,7 @@ class CommitteeMember:
             evaluates = self.config.attack is None or self.config.attack.needs_evaluation
             if phase.name != SCORE and evaluates:
                 self._warm_up(task)
+        return height
 
     def _handle(self, task: tasks_pb2.Task, phase: str, round_: int) -> None:
         """Take the step decide_action picks for one (task, round)."""

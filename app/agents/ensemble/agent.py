@@ -1,9 +1,10 @@
 """The validator's ensemble sidecar: its model answers fast queries through the node's vote extensions.
 
 `synod ensemble run` trains the validator's model (JAX, on its private shard), registers it on chain
-(MsgRegisterModel, signed by the operator key) and then polls /consensus/pending. For every pending
-fast query it fetches the inputs (checked against their hash), predicts, and writes the predictions
-atomically to the node's ensemble directory as QUERY_ID.bin. The node's ExtendVote reads them there
+(MsgRegisterModel, signed by the operator key) and then polls /consensus/pending as each block is
+committed (its follower wakes it: app/agents/pace.py). For every pending fast query it fetches the
+inputs (checked against their hash), predicts, and writes the predictions atomically to the node's
+ensemble directory as QUERY_ID.bin. The node's ExtendVote reads them there
 (app/abci/handlers.read_answers, which waits up to a second for a query posted in the previous block
 while the directory exists), so no model ever runs inside the ABCI process; files of queries that
 are no longer pending are removed.
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.agents.pace import BlockPacer
 from app.agents.predictor.model import (
     LocalModel,
     Model,
@@ -31,6 +33,7 @@ from app.agents.progress import Reporter
 from app.agents.retry import Retrier
 from app.client.consensus import ConsensusClient, InputsMismatch
 from app.client.consensustx import msg_register_model
+from app.client.follow import BlockWaiter
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed
 from app.client.sender import SenderError, TxSender
 from app.core.crypto import PrivateKey
@@ -54,7 +57,7 @@ class EnsembleConfig:
     data_spec: str
     answers_dir: Path  # the node home's data/ensemble (NodeHome.ensemble_dir)
     state_dir: Path  # where the trained model is kept across restarts
-    poll_interval: float = 0.1
+    poll_interval: float = 0.1  # seconds between polls without a follower (app/agents/pace.py)
     chain_id: str | None = None
 
 
@@ -67,7 +70,12 @@ class EnsembleSidecar:
     """Registers the validator's model and keeps its answers to pending fast queries on disk."""
 
     def __init__(
-        self, rpc: CometRPC, operator: PrivateKey, config: EnsembleConfig, reporter: Reporter
+        self,
+        rpc: CometRPC,
+        operator: PrivateKey,
+        config: EnsembleConfig,
+        reporter: Reporter,
+        follower: BlockWaiter | None = None,
     ) -> None:
         self.client = ConsensusClient(rpc)
         self.sender = TxSender(rpc, operator, config.chain_id)
@@ -75,6 +83,7 @@ class EnsembleSidecar:
         self.config = config
         self.reporter = reporter
         self.retry = Retrier(reporter, time.sleep, rpc.url)
+        self._pacer = BlockPacer(config.poll_interval, follower, time.sleep)
         self.answered: set[int] = set()
 
     def run(self, stop: Callable[[], bool] = lambda: False) -> int:
@@ -90,13 +99,14 @@ class EnsembleSidecar:
         self._register()
         # The directory tells the node a sidecar runs: its ExtendVote then briefly waits for new answers.
         self.config.answers_dir.mkdir(parents=True, exist_ok=True)
+        height = 0  # the latest the follower reported; it does not ask /status itself
         while not stop():
             pending = self.retry("pending fast queries", self.client.pending)
             for query in pending:
                 if query.id not in self.answered:
                     self._answer(model, query)
             self._forget({q.id for q in pending})
-            time.sleep(self.config.poll_interval)
+            height = self._pacer.wait(height) or height
         return len(self.answered)
 
     def _register(self) -> None:

@@ -10,6 +10,7 @@ in the reveal phase. From round 1 on it first reads the previous round's tally (
 and the peers the chain shows it (/consensus/peers), and revises its model's view against them.
 With --attack it submits what the attack prescribes instead. It exits once the query has settled,
 with a summary of how its model and final predictions compare with the settled answers.
+Between polls it waits for the next block through its follower (app/agents/pace.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from google.protobuf.message import Message
 from numpy.typing import NDArray
 
+from app.agents.pace import BlockPacer
 from app.agents.predictor.model import (
     LocalModel,
     Model,
@@ -50,6 +52,7 @@ from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.client.consensus import ConsensusClient, InputsMismatch
 from app.client.consensustx import SALT_LEN, msg_commit_predictions, msg_register, msg_reveal_predictions
+from app.client.follow import BlockWaiter
 from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender
@@ -83,7 +86,7 @@ class PredictorConfig:
     stake: coin_pb2.Coin | None = None  # None: the query's min_stake
     trust: float = 0.5  # exponent on the network view in predict.revise (its DEFAULT_TRUST)
     attack: str = ""  # a prediction attack spec (app/ml/predattacks); empty: honest
-    poll_interval: float = 0.3
+    poll_interval: float = 0.3  # seconds between polls without a follower (app/agents/pace.py)
     tx_timeout: float = 20.0
     chain_id: str | None = None  # None: the one the node reports
 
@@ -105,6 +108,7 @@ class PredictorAgent:
         sleep: Callable[[float], None] = time.sleep,
         make_model: Callable[[LocalModel, Path], Model] | None = None,
         querier: Querier | None = None,
+        follower: BlockWaiter | None = None,
     ) -> None:
         self.rpc = rpc
         # With a verifying querier the query, its rounds, peers and answer are proven.
@@ -114,6 +118,7 @@ class PredictorAgent:
         self.config = config
         self.reporter = reporter
         self._sleep = sleep
+        self._pacer = BlockPacer(config.poll_interval, follower, sleep)
         self._make_model = make_model or load_or_train
         self._retrying = Retrier(reporter, sleep, rpc.url)
         self._seed = compute_participant_seed(config.query_id, key.address)
@@ -142,9 +147,9 @@ class PredictorAgent:
             f"state in {self.config.state_dir}"
         )
         while True:
-            resp = self._poll()
+            height, resp = self._poll()
             if resp is None:
-                self._sleep(self.config.poll_interval)
+                self._pacer.wait(height)
                 continue
             obs = self._observe(resp)
             action = decide_action(obs)
@@ -158,7 +163,7 @@ class PredictorAgent:
             self._act(action, resp)
             if is_time_to_prepare(obs, resp.query.rounds) and self._probs is None:
                 self._own_probabilities(resp.query)  # a restarted predictor, idle until the next round
-            self._sleep(self.config.poll_interval)
+            self._pacer.wait(height)
 
     def _needs_preparing(self, action: Action, obs: Observation) -> bool:
         """True if action needs the model's probabilities, which are not ready yet."""
@@ -170,8 +175,9 @@ class PredictorAgent:
         """honest (trust T), or attack:NAME."""
         return f"attack:{self._attack.name}" if self._attack else f"honest, trust {self.config.trust:g}"
 
-    def _poll(self) -> query_pb2.QueryQueryResponse | None:
-        """The query's phase at the next block; None while it is not posted yet (the model trains)."""
+    def _poll(self) -> tuple[int, query_pb2.QueryQueryResponse | None]:
+        """The latest height and the query's phase at the next block; None while the query is not
+        posted yet (the model trains meanwhile)."""
         height = self._retrying("status", lambda: int(self.rpc.status()["sync_info"]["latest_block_height"]))
         try:
             resp = self._retrying("query", lambda: self.client.query(self.config.query_id))
@@ -183,7 +189,7 @@ class PredictorAgent:
                 self.reporter.info(f"query {self.config.query_id} is not posted yet; training while waiting")
                 self._waiting_noted = True
             self._get_model()
-            return None
+            return height, None
         if resp.phase in RUNNING_PHASES:
             line = StatusLine(
                 resp.query.id,
@@ -195,7 +201,7 @@ class PredictorAgent:
                 subject="query",
             )
             self.reporter.status(line)
-        return resp
+        return height, resp
 
     def _observe(self, resp: query_pb2.QueryQueryResponse) -> Observation:
         """What the chain, the state files and our transactions say about the current round."""

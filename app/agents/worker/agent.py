@@ -1,4 +1,4 @@
-"""The federated-learning worker: follow a task by polling, join, train, commit, reveal; survive restarts.
+"""The federated-learning worker: follow a task block by block, join, train, commit, reveal; survive restarts.
 
 Every poll (status height + /tasks/task) the worker observes the phase of the next block, its own
 commitment and reveal in the current round, and the update it saved for that round, and takes
@@ -9,6 +9,7 @@ training data) the update comes with its training trace and data spec, saved and
 With --trainer the user's own fit function trains instead of Synod's loop (app/agents/custom_training.py);
 with --attack it trains and commits as an attack prescribes (app/agents/worker/attack.py). It exits
 when the task is finished, cancelled or failed, with a summary of what it contributed and earned.
+Between polls it waits for the next block through its follower (app/agents/pace.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TypeVar
 from google.protobuf.message import Message
 
 from app.agents.custom_training import CustomTrainer
+from app.agents.pace import BlockPacer
 from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.agents.training import LocalTrainer, TrainedUpdate, Trainer, TrainingError
@@ -32,6 +34,7 @@ from app.agents.worker.attack import Attacker
 from app.agents.worker.plan import TERMINAL_PHASES, Action, Observation, decide_action, is_time_to_prepare
 from app.agents.worker.state import SavedUpdate, StateFileError, load_update, save_update
 from app.agents.worker.summary import WorkerSummary, compute_summary
+from app.client.follow import BlockWaiter
 from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender, compute_gas_limit
@@ -67,7 +70,7 @@ class WorkerConfig:
     task_id: int
     data_spec: str  # Synod's data spec (app/ml/datasets.py); with a trainer, passed on to it (may be "")
     state_dir: Path
-    poll_interval: float = 0.3
+    poll_interval: float = 0.3  # seconds between polls without a follower (app/agents/pace.py)
     tx_timeout: float = 20.0
     attack: str = ""  # an attack spec (app/ml/attacks), e.g. "sign_flip"; empty: an honest worker
     trainer: UserTrainer | None = None  # the user's own fit function in place of Synod's training
@@ -98,6 +101,7 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         make_trainer: Callable[[tasks_pb2.Task, str], Trainer] = LocalTrainer,
         querier: Querier | None = None,
+        follower: BlockWaiter | None = None,
     ) -> None:
         self.rpc = rpc
         # With a verifying querier every task, checkpoint and update read is proven (a trust anchor).
@@ -109,6 +113,7 @@ class Worker:
         self.reporter = reporter
         self._sleep = sleep
         self._already = False  # whether the last _send found its tx's work already on chain
+        self._pacer = BlockPacer(config.poll_interval, follower, sleep)
         self._make_trainer = self._trainer_factory(config, make_trainer)
         self._joined = False
         self._trainer: Trainer | None = None
@@ -155,7 +160,7 @@ class Worker:
             self._act(action, view)
             if action is Action.WAIT and is_time_to_prepare(obs, view.task.schedule.rounds):
                 self._warm_up(view.task)
-            self._sleep(self.config.poll_interval)
+            self._pacer.wait(view.height)
 
     def _poll(self) -> _View:
         """The latest height and the task's phase at the next block."""

@@ -17,6 +17,7 @@ from app.agents.usercode import load_trainer, resolve_trainer
 from app.agents.worker.agent import Worker, WorkerConfig, WorkerError
 from app.agents.worker.state import default_state_dir
 from app.agents.worker.summary import WorkerSummary
+from app.client.follow import follow_node
 from app.client.keyring import Keyring
 from app.client.querier import Querier
 from app.client.rpc import CometRPC
@@ -44,9 +45,12 @@ def run_worker(
     (app/ml/datasets.py); trainer is a fit function, a flwr NumPyClient (instance, subclass or
     zero-argument factory) or a `pkg.module:attr` string; at least one of the two is needed. Saved
     updates go to state_dir (default HOME/worker/task-ID-ADDRESS), so calling it again resumes.
+    It follows the node's blocks by subscription, polling every poll_interval s while that is down.
     """
     if isinstance(task_id, bool) or not isinstance(task_id, int) or task_id < 1:
         raise WorkerError(f"task_id must be a positive int, got {task_id!r}")
+    if not poll_interval > 0:
+        raise WorkerError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}")
     if not isinstance(data, str):
         raise WorkerError(f"data must be a data spec string, got a {type(data).__name__}")
     if isinstance(key, str):
@@ -64,6 +68,7 @@ def run_worker(
     config = WorkerConfig(task_id, data, Path(state_dir), poll_interval=poll_interval, trainer=user)
     reporter = reporter or make_reporter(True, prefix=f"worker {key.address[:14]}")
     try:
-        return Worker(rpc, key, config, reporter, querier=querier).run()
+        with follow_node(rpc.url, poll_interval, reporter) as follower:
+            return Worker(rpc, key, config, reporter, querier=querier, follower=follower).run()
     finally:
         reporter.close()
