@@ -84,7 +84,7 @@ def test_a_worker_following_by_subscription_survives_a_node_restart(node: SynodN
     node.wait_height(2)
     address = json.loads(node.cli("keys", "add", "w0", "--output", "json").stdout)["address"]
     sent = node.cli("tx", "bank", "send", "validator", address, "100000000usyn", "--yes", "--output", "json")
-    assert json.loads(sent.stdout)["code"] == 0
+    assert json.loads(sent.stdout)["code"] == 0, sent.stdout
     task_id = _post_task(node)
     log, out = tmp_path / "worker.log", tmp_path / "worker.out"
     worker = _start_worker(node, task_id, log, out)
