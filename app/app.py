@@ -27,7 +27,8 @@ from app.core.errors import (
 from app.core.events import Event, EventManager
 from app.core.gas import DEFAULT_GAS_CONFIG, INFINITE_GAS, GasMeter
 from app.core.msgs import MsgRoute
-from app.core.tx import DecodedTx, decode_tx, parse_canonical
+from app.core.tx import DecodedTx, compute_tx_hash, decode_tx, parse_canonical
+from app.core.txcache import DecodedCache, SignatureVerdicts
 from app.modules.auth import genesis as auth_genesis
 from app.modules.auth import keys as auth_keys
 from app.modules.auth.ante import FEE_COLLECTOR, run_ante
@@ -180,6 +181,10 @@ class SynodApp:
             ]
         }
         self.check_invariants = check_invariants
+        # Node-local memos, bounded (app/core/txcache.py): decoded txs and signature verdicts are
+        # pure functions of the tx bytes, so they cannot change a result or the app hash.
+        self.decoded = DecodedCache()
+        self.verdicts = SignatureVerdicts()
         self.reload()
 
     def reload(self) -> None:
@@ -471,35 +476,66 @@ class SynodApp:
             msgs.append((route, msg))
         return msgs
 
+    def _decode(self, raw: bytes, tx_hash: bytes) -> tuple[DecodedTx, list[tuple[MsgRoute, Message]]]:
+        """Decode the tx and run its stateless checks, or take both from the memo of accepted txs."""
+        hit = self.decoded.get(tx_hash, raw)
+        if hit is not None:
+            return hit
+        tx = decode_tx(raw, tx_hash)
+        return tx, self._decode_msgs(tx)
+
+    def _forget(self, tx_hash: bytes) -> None:
+        """Drop a tx's memos: a block carried it, or its check failed (it leaves the mempool)."""
+        self.decoded.pop(tx_hash)
+
     def _run_tx(self, parent: Branch, raw: bytes, block: BlockInfo, is_check: bool) -> TxResult:
         """Ante on one branch (kept if it passes), messages on another (kept only on success)."""
         meter = GasMeter(INFINITE_GAS)
         gas_wanted = 0
+        tx_hash = b""
         try:
             max_bytes = self.auth.get_params(parent).max_tx_bytes
-            if len(raw) > max_bytes:
+            if len(raw) > max_bytes:  # before the tx is hashed, looked up or decoded
                 raise ErrTxTooLarge.wrap(f"tx is {len(raw)} bytes, the limit is {max_bytes}")
-            tx = decode_tx(raw)
-            msgs = self._decode_msgs(tx)
+            tx_hash = compute_tx_hash(raw)
+            tx, msgs = self._decode(raw, tx_hash)
+            if not is_check:
+                self._forget(tx_hash)  # a block carried it: CometBFT drops it from the mempool
             gas_wanted = tx.gas_limit
             meter = GasMeter(tx.gas_limit)
             ante = parent.branch()
             ctx = Context(GasKV(ante, meter, DEFAULT_GAS_CONFIG), block, meter, is_check=is_check)
-            run_ante(ctx, tx, self.auth, self.bank)
+            run_ante(ctx, tx, self.auth, self.bank, self.verdicts)
             if not is_check:
                 ante.write()  # in a block, the fee and sequence stand even if a message fails
         except SynodError as e:
+            if is_check:
+                self._forget(tx_hash)
             return TxResult.failure(e, gas_wanted, min(meter.consumed, gas_wanted))
         except Exception as e:  # a bug, not bad input: the tx fails, the node lives on
             log.exception("unexpected error in ante handler")
             return TxResult(UNKNOWN_CODE, "sdk", f"internal error: {type(e).__name__}", gas_wanted)
         if not is_check:
             return self._run_msgs(parent, tx, msgs, meter, block, is_check)
+        return self._finish_check(ante, tx, msgs, meter, block)
+
+    def _finish_check(
+        self,
+        ante: Branch,
+        tx: DecodedTx,
+        msgs: list[tuple[MsgRoute, Message]],
+        meter: GasMeter,
+        block: BlockInfo,
+    ) -> TxResult:
+        """CheckTx after the ante: the messages, then the check state and the memos."""
         # A tx CheckTx rejects never enters the mempool, so its sequence bump and fee must not stay
         # in the check state either, or the sender's next tx would be refused until the next Commit.
-        result = self._run_msgs(ante, tx, msgs, meter, block, is_check)
-        if result.code == 0:
-            ante.write()
+        result = self._run_msgs(ante, tx, msgs, meter, block, is_check=True)
+        if result.code != 0:
+            self._forget(tx.hash)
+            return result
+        self.decoded.put(tx, msgs)  # in the mempool now: keep it decoded for its block
+        ante.write()
         return result
 
     def _run_msgs(
