@@ -1,11 +1,12 @@
 """The node-local memos through the ABCI handlers: a warm node and a cold one agree on every block,
-and bytes one bit apart are never served a verdict."""
+bytes one bit apart are never served a verdict, and RECHECK still evicts what became invalid."""
 
 from __future__ import annotations
 
+from app.app import TxResult
 from app.core.codec import from_u64be
 from app.core.coins import Coins
-from app.core.errors import ErrUnauthorized
+from app.core.errors import ErrInsufficientFunds, ErrInvalidSequence, ErrUnauthorized
 from app.core.tx import compute_tx_hash
 from app.modules.auth import keys as auth_keys
 from tendermint.abci import types_pb2 as abci
@@ -18,8 +19,9 @@ ALICE, BOB, CAROL, DAVE, ERIN = (
 FEE = Coins.of([(harness.DENOM, 200_000)])
 
 
-def _check(chain: harness.Chain, raw: bytes) -> abci.ResponseCheckTx:
-    return chain.abci.check_tx(abci.RequestCheckTx(tx=raw))
+def _check(chain: harness.Chain, raw: bytes, recheck: bool = False) -> abci.ResponseCheckTx:
+    kind = abci.RECHECK if recheck else abci.NEW
+    return chain.abci.check_tx(abci.RequestCheckTx(tx=raw, type=kind))
 
 
 def _flip_bit(raw: bytes, index: int) -> bytes:
@@ -72,7 +74,7 @@ def test_finalize_block_is_the_same_with_memos_warm_or_cold() -> None:
         assert [r.log for r in w.tx_results] == [r.log for r in c.tx_results]
     dave = blocks[1][2]
     assert warm.app.decoded.get(compute_tx_hash(dave), dave) is None  # forgotten once in a block
-    assert len(warm.app.decoded) == 0
+    assert len(warm.app.decoded) == 0 and len(warm.app.rechecks) == 0
 
 
 def test_account_number_change_fails_the_block_tx_on_a_warm_node() -> None:
@@ -100,3 +102,77 @@ def test_bytes_one_bit_apart_are_never_served_the_verdict() -> None:
         assert _check(chain, _flip_bit(raw, i)).code != 0
     resp = chain.block([_flip_bit(raw, len(raw) - 1), raw])
     assert [r.code for r in resp.tx_results] == [ErrUnauthorized.code, 0]
+
+
+def test_recheck_evicts_a_tx_whose_sequence_was_used() -> None:
+    chain = harness.Chain()
+    chain.init(BALANCES)
+    pending = chain.send("alice", BOB, 100, sequence=0)
+    other = chain.send("alice", CAROL, 5, sequence=0)  # same sequence, other bytes
+    assert _check(chain, pending).code == 0
+    assert len(chain.app.rechecks) == 1
+    chain.block([other])
+    r = _check(chain, pending, recheck=True)
+    assert r.code == ErrInvalidSequence.code, r.log
+    assert len(chain.app.rechecks) == 0
+
+
+def test_recheck_evicts_a_tx_whose_fee_can_no_longer_be_paid() -> None:
+    chain = harness.Chain()
+    chain.init(BALANCES)
+    first = chain.send("carol", BOB, 10, sequence=0, fee=FEE)
+    second = chain.send("carol", BOB, 10, sequence=1, fee=FEE)
+    drain = chain.send("carol", BOB, 1_000_000 - 200_000 - 100_000, sequence=0, fee=FEE)
+    assert _check(chain, first).code == 0 and _check(chain, second).code == 0
+    chain.block([drain])  # carol's sequence 0 is used, and she has 100000 left: not a fee
+    assert _check(chain, first, recheck=True).code == ErrInvalidSequence.code
+    assert _check(chain, second, recheck=True).code == ErrInsufficientFunds.code
+
+
+def _recheck_all(chain: harness.Chain, txs: list[bytes]) -> list[TxResult]:
+    return [chain.app.check_tx(t, recheck=True) for t in txs]
+
+
+def _spy_replays(chain: harness.Chain) -> list[bool]:
+    """Record, per RECHECK, whether the memo answered it."""
+    hits: list[bool] = []
+    replay = chain.app.rechecks.replay
+
+    def spy(*args: object) -> object:
+        result = replay(*args)  # type: ignore[arg-type]
+        hits.append(result is not None)
+        return result
+
+    chain.app.rechecks.replay = spy  # type: ignore[method-assign]
+    return hits
+
+
+def test_recheck_from_the_memo_equals_a_full_recheck() -> None:
+    memo, full = harness.Chain(), harness.Chain()
+    for chain in (memo, full):
+        chain.init(BALANCES)
+    send = memo.send
+    # Kept in the mempool: chained txs of one sender, and a tx whose recipient the block pays.
+    pending = [
+        send("alice", DAVE, 100, sequence=0),
+        send("alice", DAVE, 100, sequence=1),
+        send("bob", ERIN, 5, sequence=0),
+        send("carol", ALICE, 5, sequence=0),
+    ]
+    block = [send("bob", CAROL, 1, sequence=0)]  # bob's sequence 0 is used, carol's balance moves
+    hits = _spy_replays(memo)
+    for chain in (memo, full):
+        for raw in pending:
+            assert chain.app.check_tx(raw).code == 0
+    for txs in ([], block):
+        for chain in (memo, full):
+            chain.block(txs)
+        full.app.rechecks = type(full.app.rechecks)()  # full: every recheck runs the whole check
+        hits.clear()
+        got, want = _recheck_all(memo, pending), _recheck_all(full, pending)
+        assert got == want
+        assert memo.app._check_state.writes == full.app._check_state.writes
+    assert [r.code for r in got] == [0, 0, ErrInvalidSequence.code, 0]
+    # alice's first: the fee collector's balance went from absent to 3 bytes, so reading it costs
+    # more gas; bob's: his account changed; carol's: her balance did.
+    assert hits == [False, True, False, False]

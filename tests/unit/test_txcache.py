@@ -1,17 +1,24 @@
-"""The node-local memos: bounded LRU, decoded txs, signature verdicts."""
+"""The node-local memos: bounded LRU, decoded txs, signature verdicts, recheck memo, recording branch."""
 
 from __future__ import annotations
 
 import hashlib
 
+from app.app import SynodApp
 from app.client.txbuilder import build_tx, msg_send
+from app.core.codec import encode_amount
 from app.core.coins import Coins
-from app.core.crypto import PrivateKey
+from app.core.context import Context
+from app.core.crypto import PrivateKey, decode_address
+from app.core.gas import INFINITE_GAS, GasMeter
+from app.core.recheck import RecheckMemo
 from app.core.tx import compute_tx_hash, decode_tx
 from app.core.txcache import BoundedLRU, DecodedCache, SignatureVerdicts
 from app.modules.auth.keeper import AuthKeeper
 from app.modules.bank import msg_server as bank_msgs
 from app.modules.bank.keeper import BankKeeper
+from app.state.backend import MemoryBackend
+from app.state.kv import Branch, MemoryReader, RecordingBranch
 from synod.bank.v1 import tx_pb2 as bank_tx
 
 KEY = PrivateKey.from_seed(hashlib.sha256(b"txcache").digest())
@@ -121,3 +128,85 @@ def test_signature_verdicts_are_bounded() -> None:
     for i in range(10):
         verdicts.add(bytes([i]) * 32, "c", 0)
     assert len(verdicts) == 4 and verdicts.is_verified(bytes([9]) * 32, "c", 0)
+
+
+def test_recording_branch_records_first_parent_reads_only() -> None:
+    parent = Branch(MemoryReader({b"a": b"1", b"b": b"2"}))
+    rec = RecordingBranch(parent)
+    rec.set(b"b", b"3")
+    assert (rec.get(b"a"), rec.get(b"b"), rec.get(b"z")) == (b"1", b"3", None)
+    assert rec.reads == {b"a": b"1", b"z": None} and not rec.iterated
+    assert list(rec.iterate(b"")) == [(b"a", b"1"), (b"b", b"3")]
+    assert rec.iterated
+    rec.write()
+    assert parent.writes == {b"b": b"3"}
+
+
+def _memo_state() -> Branch:
+    return Branch(MemoryReader({b"acct": b"seq0", b"fee/usyn": encode_amount(1000)}))
+
+
+def _record(memo: RecheckMemo[str], timeout_height: int = 0) -> None:
+    reads = {b"acct": b"seq0", b"fee/usyn": encode_amount(1000), b"new": None}
+    writes = {b"acct": b"seq1", b"fee/usyn": encode_amount(1010), b"gone": None}
+    memo.record(b"h", reads, writes, b"fee/", timeout_height, "ok")
+
+
+def test_recheck_memo_replays_writes_and_credits_onto_the_current_accumulator() -> None:
+    memo: RecheckMemo[str] = RecheckMemo()
+    _record(memo)
+    state = _memo_state()
+    state.set(b"fee/usyn", encode_amount(2000))  # other txs paid fees since: still a hit
+    assert memo.replay(b"h", state, height=5) == "ok"
+    assert state.writes == {b"acct": b"seq1", b"fee/usyn": encode_amount(2010), b"gone": None}
+
+
+def test_recheck_memo_misses_when_a_read_value_changed() -> None:
+    memo: RecheckMemo[str] = RecheckMemo()
+    _record(memo)
+    for key, value in [(b"acct", b"seq1"), (b"new", b"now here")]:
+        state = _memo_state()
+        state.set(key, value)
+        before = dict(state.writes)
+        assert memo.replay(b"h", state, height=5) is None
+        assert state.writes == before  # a miss writes nothing
+
+
+def test_recheck_memo_misses_when_gas_would_differ_or_timeout_passed() -> None:
+    memo: RecheckMemo[str] = RecheckMemo()
+    _record(memo, timeout_height=7)
+    state = _memo_state()
+    state.set(b"fee/usyn", encode_amount(1 << 16))  # one byte longer: reading it costs more gas
+    assert memo.replay(b"h", state, height=5) is None
+    assert memo.replay(b"h", _memo_state(), height=8) is None  # past the tx's timeout height
+    assert memo.replay(b"h", _memo_state(), height=7) == "ok"
+
+
+def test_recheck_memo_refuses_an_accumulator_that_was_not_only_credited() -> None:
+    memo: RecheckMemo[str] = RecheckMemo()
+    reads = {b"fee/usyn": encode_amount(1000)}
+    memo.record(b"debit", reads, {b"fee/usyn": encode_amount(900)}, b"fee/", 0, "ok")
+    memo.record(b"blind", {}, {b"fee/usyn": encode_amount(900)}, b"fee/", 0, "ok")
+    assert len(memo) == 0
+
+
+class _NoClock:
+    """A block that has only a chain id: reading its height or time fails the test."""
+
+    chain_id = "c"
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the handler read ctx.block.{name}")
+
+
+def test_routes_promising_not_to_read_block_time_do_not() -> None:
+    app = SynodApp(MemoryBackend())
+    promising = sorted(url for url, r in app.routes.items() if not r.reads_block_time)
+    assert promising == ["/synod.bank.v1.MsgSend"]  # each one needs a sample message here
+    samples = {"/synod.bank.v1.MsgSend": msg_send(KEY.address, OTHER, Coins.of([("usyn", 5)]))}
+    for url in promising:
+        store = Branch(MemoryReader())
+        app.bank.set_balance(store, decode_address(KEY.address), "usyn", 100)
+        ctx = Context(store, _NoClock(), GasMeter(INFINITE_GAS))  # type: ignore[arg-type]
+        app.routes[url].handle(ctx, samples[url])
+        assert app.bank.get_balance(store, decode_address(OTHER), "usyn") == 5
