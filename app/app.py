@@ -27,7 +27,9 @@ from app.core.errors import (
 from app.core.events import Event, EventManager
 from app.core.gas import DEFAULT_GAS_CONFIG, INFINITE_GAS, GasMeter
 from app.core.msgs import MsgRoute
-from app.core.tx import DecodedTx, decode_tx, parse_canonical
+from app.core.recheck import RecheckMemo
+from app.core.tx import DecodedTx, compute_tx_hash, decode_tx, parse_canonical
+from app.core.txcache import DecodedCache, SignatureVerdicts
 from app.modules.auth import genesis as auth_genesis
 from app.modules.auth import keys as auth_keys
 from app.modules.auth.ante import FEE_COLLECTOR, run_ante
@@ -69,7 +71,7 @@ from app.modules.tasks.expected import UpdateJudge
 from app.modules.tasks.invariants import check_escrow
 from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
 from app.state.backend import Backend
-from app.state.kv import Branch, GasKV, KVReader
+from app.state.kv import Branch, GasKV, KVReader, RecordingBranch
 from app.state.store import CommitStore
 from synod.consensus.v1 import consensus_pb2
 
@@ -180,6 +182,16 @@ class SynodApp:
             ]
         }
         self.check_invariants = check_invariants
+        # Node-local memos, bounded (app/core/txcache.py, app/core/recheck.py): decoded txs and
+        # signature verdicts are pure functions of the tx bytes, so they cannot change a result or
+        # the app hash; the recheck memo answers only CheckTx, which never reaches a block.
+        self.decoded = DecodedCache()
+        self.verdicts = SignatureVerdicts()
+        self.rechecks: RecheckMemo[TxResult] = RecheckMemo()
+        # Every tx adds its fee to these balances and no check reads them (see app/core/recheck.py).
+        self._fee_balances = bank_keys.STORE_PREFIX + bank_keys.balance_key(
+            self.bank.module_account(FEE_COLLECTOR)
+        )
         self.reload()
 
     def reload(self) -> None:
@@ -267,11 +279,15 @@ class SynodApp:
         log.error("%s", err)
         return err
 
-    def check_tx(self, raw: bytes) -> TxResult:
-        """Mempool admission: run the tx on the check state (reset at every Commit)."""
+    def check_tx(self, raw: bytes, recheck: bool = False) -> TxResult:
+        """Mempool admission: run the tx on the check state (reset at every Commit).
+
+        A RECHECK (a tx still in the mempool after a Commit) is answered from the tx's last check
+        where nothing that check read has changed (the rule is in app/core/recheck.py).
+        """
         # As of the last committed block's time (the next block's time is not known yet).
         block = BlockInfo(self.chain_id, self.store.height + 1, *self.store.time)
-        return self._run_tx(self._check_state, raw, block, is_check=True)
+        return self._run_tx(self._check_state, raw, block, is_check=True, recheck=recheck)
 
     def finalize_block(
         self,
@@ -471,36 +487,87 @@ class SynodApp:
             msgs.append((route, msg))
         return msgs
 
-    def _run_tx(self, parent: Branch, raw: bytes, block: BlockInfo, is_check: bool) -> TxResult:
+    def _decode(self, raw: bytes, tx_hash: bytes) -> tuple[DecodedTx, list[tuple[MsgRoute, Message]]]:
+        """Decode the tx and run its stateless checks, or take both from the memo of accepted txs."""
+        hit = self.decoded.get(tx_hash, raw)
+        if hit is not None:
+            return hit
+        tx = decode_tx(raw, tx_hash)
+        return tx, self._decode_msgs(tx)
+
+    def _forget(self, tx_hash: bytes) -> None:
+        """Drop a tx's memos: a block carried it, or its check failed (it leaves the mempool)."""
+        self.decoded.pop(tx_hash)
+        self.rechecks.pop(tx_hash)
+
+    def _run_tx(
+        self, parent: Branch, raw: bytes, block: BlockInfo, is_check: bool, recheck: bool = False
+    ) -> TxResult:
         """Ante on one branch (kept if it passes), messages on another (kept only on success)."""
         meter = GasMeter(INFINITE_GAS)
         gas_wanted = 0
+        tx_hash = b""
         try:
             max_bytes = self.auth.get_params(parent).max_tx_bytes
-            if len(raw) > max_bytes:
+            if len(raw) > max_bytes:  # before the tx is hashed, looked up or decoded
                 raise ErrTxTooLarge.wrap(f"tx is {len(raw)} bytes, the limit is {max_bytes}")
-            tx = decode_tx(raw)
-            msgs = self._decode_msgs(tx)
+            tx_hash = compute_tx_hash(raw)
+            if recheck and (replayed := self.rechecks.replay(tx_hash, parent, block.height)) is not None:
+                return replace(replayed, events=list(replayed.events))
+            tx, msgs = self._decode(raw, tx_hash)
+            if not is_check:
+                self._forget(tx_hash)  # a block carried it: CometBFT drops it from the mempool
             gas_wanted = tx.gas_limit
             meter = GasMeter(tx.gas_limit)
-            ante = parent.branch()
+            # In CheckTx, what the tx reads is recorded, for a later RECHECK (app/core/recheck.py).
+            ante = RecordingBranch(parent) if is_check else parent.branch()
             ctx = Context(GasKV(ante, meter, DEFAULT_GAS_CONFIG), block, meter, is_check=is_check)
-            run_ante(ctx, tx, self.auth, self.bank)
+            run_ante(ctx, tx, self.auth, self.bank, self.verdicts)
             if not is_check:
                 ante.write()  # in a block, the fee and sequence stand even if a message fails
         except SynodError as e:
+            if is_check:
+                self._forget(tx_hash)
             return TxResult.failure(e, gas_wanted, min(meter.consumed, gas_wanted))
         except Exception as e:  # a bug, not bad input: the tx fails, the node lives on
             log.exception("unexpected error in ante handler")
             return TxResult(UNKNOWN_CODE, "sdk", f"internal error: {type(e).__name__}", gas_wanted)
         if not is_check:
             return self._run_msgs(parent, tx, msgs, meter, block, is_check)
+        assert isinstance(ante, RecordingBranch)
+        return self._finish_check(ante, tx, msgs, meter, block)
+
+    def _finish_check(
+        self,
+        ante: RecordingBranch,
+        tx: DecodedTx,
+        msgs: list[tuple[MsgRoute, Message]],
+        meter: GasMeter,
+        block: BlockInfo,
+    ) -> TxResult:
+        """CheckTx after the ante: the messages, then the check state and the memos."""
         # A tx CheckTx rejects never enters the mempool, so its sequence bump and fee must not stay
         # in the check state either, or the sender's next tx would be refused until the next Commit.
-        result = self._run_msgs(ante, tx, msgs, meter, block, is_check)
-        if result.code == 0:
-            ante.write()
+        result = self._run_msgs(ante, tx, msgs, meter, block, is_check=True)
+        if result.code != 0:
+            self._forget(tx.hash)
+            return result
+        self._remember_check(tx, msgs, ante, result)
+        ante.write()
         return result
+
+    def _remember_check(
+        self, tx: DecodedTx, msgs: list[tuple[MsgRoute, Message]], ante: RecordingBranch, result: TxResult
+    ) -> None:
+        """After a tx entered the mempool: keep it decoded for its block, and its run for a RECHECK
+        (before ante.write(), which hands its writes on: the memo keeps that dict)."""
+        self.decoded.put(tx, msgs)
+        if ante.iterated or any(route.reads_block_time for route, _ in msgs):
+            self.rechecks.pop(tx.hash)
+            return
+        self.rechecks.record(
+            tx.hash, ante.reads, ante.writes, self._fee_balances, tx.body.timeout_height, result
+        )
 
     def _run_msgs(
         self,

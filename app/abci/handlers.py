@@ -204,7 +204,7 @@ class AbciHandlers:
                 log="beacon and ensemble transactions are built by the block proposer from vote "
                 "extensions; they cannot be submitted",
             )
-        r = self.app.check_tx(req.tx)
+        r = self.app.check_tx(req.tx, recheck=req.type == abci.CheckTxType.RECHECK)
         return abci.ResponseCheckTx(
             code=r.code,
             codespace=r.codespace,

@@ -36,6 +36,9 @@ class MsgRoute:
     signer: Callable[[Any], str]
     validate: Callable[[Any], None]
     handle: Callable[[Context, Any], Message | None]
+    # Whether the handler may read ctx.block's height or time. False (a promise, tested for the
+    # routes that make it) lets a mempool RECHECK answer from the last check (app/core/recheck.py).
+    reads_block_time: bool = True
 
     @property
     def type_url(self) -> str:

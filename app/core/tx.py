@@ -8,6 +8,7 @@ protobuf library itself emits), which also makes the tx hash a unique name for t
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,7 +24,7 @@ from app.core.errors import (
 )
 from synod.tx.v1 import tx_pb2
 
-__all__ = ["DecodedTx", "decode_tx", "sign_bytes", "encode_tx", "parse_canonical"]
+__all__ = ["DecodedTx", "compute_tx_hash", "decode_tx", "sign_bytes", "encode_tx", "parse_canonical"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class DecodedTx:
     signature: bytes
     signer: str
     fee: Coins
+    # SHA-256 of `raw` (CometBFT's tx hash): the key of the node-local memos in app/core/txcache.py.
+    hash: bytes
 
     @property
     def gas_limit(self) -> int:
@@ -66,8 +69,16 @@ def parse_canonical(cls: type[M], data: bytes, what: str) -> M:
     return msg
 
 
-def decode_tx(raw: bytes) -> DecodedTx:
-    """Decode and structurally check a transaction; raises a registered error."""
+def compute_tx_hash(raw: bytes) -> bytes:
+    """SHA-256 of the exact raw tx bytes, as CometBFT names a transaction."""
+    return hashlib.sha256(raw).digest()
+
+
+def decode_tx(raw: bytes, tx_hash: bytes | None = None) -> DecodedTx:
+    """Decode and structurally check a transaction; raises a registered error.
+
+    `tx_hash`, where the caller has it, must be compute_tx_hash(raw).
+    """
     tx = parse_canonical(tx_pb2.TxRaw, raw, "tx")
     body = parse_canonical(tx_pb2.TxBody, tx.body_bytes, "tx body")
     auth = parse_canonical(tx_pb2.AuthInfo, tx.auth_info_bytes, "tx auth info")
@@ -90,6 +101,7 @@ def decode_tx(raw: bytes) -> DecodedTx:
         signature=tx.signature,
         signer=address_from_pubkey(auth.public_key),
         fee=coins_from_proto(auth.fee.amount, "fee"),
+        hash=compute_tx_hash(raw) if tx_hash is None else tx_hash,
     )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "KVReader",
     "KVStore",
     "Branch",
+    "RecordingBranch",
     "PrefixReader",
     "PrefixStore",
     "GasKV",
@@ -91,6 +92,38 @@ class Branch:
         assert isinstance(parent, Branch), "only a branch of a branch can write back"
         parent.writes.update(self.writes)
         self.writes = {}
+
+
+class RecordingBranch(Branch):
+    """A branch that also remembers, per key, the first value it read from its parent.
+
+    What ran on it is then a function of `reads` (and of its other inputs): CheckTx uses that to
+    answer a RECHECK from the last result when none of those values changed (app/core/recheck.py).
+    Iterating reads an unknown set of keys, so it sets `iterated` and such a run is not memoized.
+    The parent must not change while the branch is in use (a tx's branch over the check state).
+    """
+
+    __slots__ = ("reads", "iterated")
+
+    def __init__(self, parent: KVReader) -> None:
+        super().__init__(parent)
+        self.reads: dict[bytes, bytes | None] = {}
+        self.iterated = False
+
+    def get(self, key: bytes) -> bytes | None:
+        """Staged value if any, else the parent's (recorded on the first read)."""
+        if key in self.writes:
+            return self.writes[key]
+        if key in self.reads:
+            return self.reads[key]
+        value = self.parent.get(key)
+        self.reads[key] = value
+        return value
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """As Branch.iterate; marks the run as not memoizable."""
+        self.iterated = True
+        return super().iterate(prefix)
 
 
 class MemoryReader:

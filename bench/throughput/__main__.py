@@ -1,4 +1,4 @@
-"""python -m bench.throughput [--rates 100,200,400,800] [--duration 20] (see the package docstring)."""
+"""python -m bench.throughput [--rates 100,200,400,800] [--duration 20] | --profile-only (see __init__)."""
 
 from __future__ import annotations
 
@@ -49,11 +49,17 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=64, help="sender threads")
     p.add_argument("--systems", default="ours,kvstore")
     p.add_argument("--profile-txs", type=int, default=1000)
+    p.add_argument("--profile-repeats", type=int, default=5, help="the best repeat of each phase is kept")
+    p.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="only the in-process profile (no localnet); writes bench/results/throughput-profile.json",
+    )
     p.add_argument("--keep", action="store_true", help="keep the network directories")
     p.add_argument("--smoke", action="store_true", help="one low rate for a few seconds, for CI")
     args = p.parse_args()
     if args.smoke:
-        args.rates, args.duration, args.profile_txs = "50", 3.0, 100
+        args.rates, args.duration, args.profile_txs, args.profile_repeats = "50", 3.0, 100, 1
     return args
 
 
@@ -200,8 +206,34 @@ def _figures(r: StepResult) -> dict[str, Any]:
     }
 
 
+def _profile(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run and print the in-process profile; its figures and tables for the results file."""
+    console.print(f"profiling {args.profile_txs} sends in-process, best of {args.profile_repeats}..")
+    prof_rows, prof_figs, hot = profile(args.profile_txs, args.profile_repeats)
+    prof_cols = ["stage", "total ms", "us/tx", "share"]
+    print_table(
+        f"Where our time goes (in-process, {args.profile_txs} MsgSends, one core)", prof_cols, prof_rows
+    )
+    hot_cols = ["function (cold FinalizeBlock under cProfile)", "calls", "own ms", "cumulative ms"]
+    print_table("Hottest functions in a cold FinalizeBlock", hot_cols, hot)
+    tables = {"profile_table": {"columns": prof_cols, "rows": prof_rows}, "profile_hot_functions": hot}
+    return prof_figs, tables
+
+
+def _profile_only(args: argparse.Namespace) -> None:
+    """--profile-only: no localnet, so it can run beside other work (timings are best-of-repeats)."""
+    started = time.monotonic()
+    figures, tables = _profile(args)
+    name = "throughput-profile-smoke" if args.smoke else "throughput-profile"
+    path = write_results(name, {**figures, **tables, "run_seconds": round(time.monotonic() - started)})
+    console.print(f"wrote {path}")
+
+
 def main() -> None:
     args = _parse()
+    if args.profile_only:
+        _profile_only(args)
+        return
     rates = [float(x) for x in args.rates.split(",") if x]
     systems = [s for s in args.systems.split(",") if s]
     started = time.monotonic()
@@ -258,9 +290,6 @@ def main() -> None:
     if stop.is_set() and not results:
         sys.exit(130)
 
-    console.print(f"profiling {args.profile_txs} sends in-process..")
-    prof_rows, prof_figs, hot = profile(args.profile_txs)
-
     columns = [
         "system",
         "offered tx/s",
@@ -301,12 +330,7 @@ def main() -> None:
             ],
             ratio_rows,
         )
-    prof_cols = ["stage", "total ms", "us/tx", "share"]
-    print_table(
-        f"Where our time goes (in-process, {args.profile_txs} MsgSends, one core)", prof_cols, prof_rows
-    )
-    hot_cols = ["function (FinalizeBlock under cProfile)", "calls", "own ms", "cumulative ms"]
-    print_table("Hottest functions in FinalizeBlock", hot_cols, hot)
+    prof_figs, prof_tables = _profile(args)
 
     best = {s: max((r.committed_tps for r in results.get(s, [])), default=0.0) for s in systems}
     headline = {
@@ -338,8 +362,7 @@ def main() -> None:
             "steps": {s: [_figures(r) for r in results.get(s, [])] for s in systems},
             "table": {"columns": columns, "rows": rows},
             "ratio_table": ratio_rows,
-            "profile_table": {"columns": prof_cols, "rows": prof_rows},
-            "profile_hot_functions": hot,
+            **prof_tables,
             "run_seconds": round(elapsed),
         },
     )

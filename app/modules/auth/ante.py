@@ -21,6 +21,7 @@ from app.core.errors import (
     ErrUnknownRequest,
 )
 from app.core.tx import DecodedTx, sign_bytes
+from app.core.txcache import SignatureVerdicts
 from app.modules.auth.expected import FeeBank
 from app.modules.auth.keeper import AuthKeeper
 from synod.auth.v1 import auth_pb2
@@ -60,8 +61,37 @@ def _check_fee(tx: DecodedTx, params: auth_pb2.Params) -> Coins:
     return tx.fee
 
 
-def run_ante(ctx: Context, tx: DecodedTx, auth: AuthKeeper, bank: FeeBank) -> None:
-    """Authenticate the signer, charge gas and the fee, and bump the sequence."""
+def _check_signature(
+    ctx: Context, tx: DecodedTx, account: auth_pb2.BaseAccount, verdicts: SignatureVerdicts | None
+) -> None:
+    """Verify the signature over the sign bytes, unless this node saw it verify already.
+
+    A verdict is a pure function of the tx bytes, the chain id and the account number (the inputs of
+    the sign bytes), which is what `verdicts` is keyed by: a remembered verdict is the one this check
+    would reach, so the memo cannot change a result or the app hash (gas was charged before either way).
+    """
+    chain_id, number = ctx.block.chain_id, account.account_number
+    if verdicts is not None and verdicts.is_verified(tx.hash, chain_id, number):
+        if not ctx.is_check:
+            verdicts.discard(tx.hash, chain_id, number)  # in a block: CometBFT drops it from the mempool
+        return
+    doc = sign_bytes(tx.body_bytes, tx.auth_info_bytes, chain_id, number)
+    if not is_valid_signature(tx.auth_info.public_key, doc, tx.signature):
+        raise ErrUnauthorized.wrap(
+            f"signature verification failed; check the chain id ({chain_id}), account "
+            f"number ({number}) and sequence ({account.sequence})"
+        )
+    if verdicts is not None and ctx.is_check:
+        verdicts.add(tx.hash, chain_id, number)
+
+
+def run_ante(
+    ctx: Context, tx: DecodedTx, auth: AuthKeeper, bank: FeeBank, verdicts: SignatureVerdicts | None = None
+) -> None:
+    """Authenticate the signer, charge gas and the fee, and bump the sequence.
+
+    `verdicts` (node-local) remembers signatures CheckTx verified, so a block need not verify them again.
+    """
     params = auth.get_params(ctx.store)
     check_tx_limits(tx, params, ctx.block.height)
     ctx.gas.consume(len(tx.raw) * params.tx_size_cost_per_byte, "tx size")
@@ -79,12 +109,7 @@ def run_ante(ctx: Context, tx: DecodedTx, auth: AuthKeeper, bank: FeeBank) -> No
             f"{tx.auth_info.sequence}; query the account and sign again"
         )
     ctx.gas.consume(params.sig_verify_cost_ed25519, "signature verification")
-    doc = sign_bytes(tx.body_bytes, tx.auth_info_bytes, ctx.block.chain_id, account.account_number)
-    if not is_valid_signature(tx.auth_info.public_key, doc, tx.signature):
-        raise ErrUnauthorized.wrap(
-            f"signature verification failed; check the chain id ({ctx.block.chain_id}), account "
-            f"number ({account.account_number}) and sequence ({account.sequence})"
-        )
+    _check_signature(ctx, tx, account, verdicts)
     fee = _check_fee(tx, params)
     if fee:
         bank.send_coins_from_account_to_module(ctx.store, address, FEE_COLLECTOR, fee)

@@ -43,5 +43,6 @@ def routes(bank: BankKeeper) -> list[MsgRoute]:
             signer=lambda m: m.from_address,
             validate=validate_send,
             handle=handle_send,
+            reads_block_time=False,
         )
     ]
