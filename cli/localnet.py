@@ -144,7 +144,12 @@ def localnet() -> None:
 @localnet.command()
 @click.option("--validators", "-v", type=click.IntRange(1, 64), default=4, show_default=True)
 @_dir_option
-@click.option("--timeout-commit", default="300ms", show_default=True, help="Pause after each block.")
+@click.option(
+    "--timeout-commit",
+    default=net.LocalnetSpec.timeout_commit,
+    show_default=True,
+    help="Pause after each block (bench/blocktime measures the choices).",
+)
 @click.option("--chain-id", default="synod-localnet", show_default=True)
 @click.option("--base-ip", default="127.0.0.1", show_default=True, help="Node 0's address; node i gets +i.")
 @click.option("--fresh", is_flag=True, help="Delete the existing network in --dir and generate a new one.")

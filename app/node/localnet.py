@@ -121,7 +121,11 @@ class LocalnetSpec:
     validators: int = 4
     directory: Path = field(default_factory=default_directory)
     chain_id: str = "synod-localnet"
-    timeout_commit: str = "300ms"
+    # bench/blocktime (results/blocktime.json), 4 nodes on 2 cores: 100/200/300/500 ms give 0.44/0.54/
+    # 0.64/0.87 s blocks at 9.8/8.2/7.1/4.8% of a core idle, ~43 ms of CPU a block whatever the value.
+    # An early-closing round takes ~4 blocks, so 200 ms cuts it by a sixth against 300 ms for 1% of a
+    # core; 100 ms would squeeze the block-count deadlines agents on a loaded machine must meet.
+    timeout_commit: str = "200ms"
     base_ip: str = "127.0.0.1"
     # Non-validator full nodes added later (`add_node`): node{validators}, node{validators+1}, ...
     full_nodes: int = 0
