@@ -1,18 +1,21 @@
 """python -m bench.light [--blocks 1000] [--keys 100000] [--proofs 20000] [--query-seconds 5] [--smoke].
 
-See the package docstring for what is measured. --blocks is at least 200. --smoke runs every phase
-at its smallest (a few tens of seconds), for CI.
+See the package docstring for what is measured. --blocks is at least 100. --smoke runs every phase
+at its smallest (under half a minute), for CI: 40 blocks a stretch with 4 set switches instead of 10,
+one run per catch-up instead of a median, and 0.3 s per query cell.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,24 +23,31 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from app.client.light.client import DEFAULT_CHECKPOINT_INTERVAL
 from bench.common import print_table, write_results
 from bench.light import chain, headers, learning, proofs, queries, report
 from bench.light.headers import CatchUp, MemorySource
 from bench.light.report import HeaderResult, Scenario
+from synod.tasks.v1.tx_pb2 import MsgPostTask
 
 console = Console(stderr=True)
 
 SEQUENTIAL_REPEATS = 3  # in memory; over RPC once (it is the slow one)
 SKIPPING_REPEATS = 21  # a static-set jump takes milliseconds: the median of many
-ROTATIONS = 10  # validator-set changes submitted: 1 before the rotating stretch, 9 in it
+# Validator-set changes submitted: 1 before the rotating stretch, the rest (an odd number) in it.
+ROTATIONS = 10
+SMOKE_ROTATIONS = 4
 PAIRS = (frozenset({0, 1}), frozenset({2, 3}))  # the rotating stretch alternates between them
 CONCURRENCY = (1, 16)
 QUERY_ROUNDS = 3  # backends take turns, so a change in the machine's background load hits them alike
 QUERY_CLIENTS = (
-    "clients, one per thread: /abci_query through CometRPC (urllib, a new HTTP/1.1 connection per "
-    "query); gRPC through GrpcQueryClient (one HTTP/2 channel, kept open)"
+    "clients, one per thread: /abci_query through CometRPC (one HTTP/1.1 connection, kept alive); "
+    "gRPC through GrpcQueryClient (one HTTP/2 channel, kept open)"
 )
-MIN_BLOCKS = 200  # a set switch takes a few blocks to land: keep blocks/ROTATIONS well above that
+# Blocks between set switches: a switch lands 3 blocks after its height is seen (its tx is in the
+# next block, and takes effect at H+2), and the chain is polled every _POLL_S (~1 block).
+MIN_STEP = 10
+_POLL_S = 0.05
 _BLOCKS_TIMEOUT_S = 600.0
 
 
@@ -51,14 +61,20 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the network directories")
     p.add_argument("--smoke", action="store_true", help="every phase at its smallest, for CI")
     args = p.parse_args()
+    args.rotations = SMOKE_ROTATIONS if args.smoke else ROTATIONS
+    args.sequential_repeats = 1 if args.smoke else SEQUENTIAL_REPEATS
+    args.skipping_repeats = 1 if args.smoke else SKIPPING_REPEATS
     if args.smoke:
-        args.blocks, args.keys, args.proofs, args.query_seconds = MIN_BLOCKS, 2_000, 200, 0.6
-    if args.blocks < MIN_BLOCKS:
-        p.error(f"--blocks must be at least {MIN_BLOCKS}: the rotating stretch switches sets every blocks/10")
+        args.blocks, args.keys, args.proofs, args.query_seconds = SMOKE_ROTATIONS * MIN_STEP, 2_000, 200, 0.3
+    if args.blocks < args.rotations * MIN_STEP:
+        p.error(
+            f"--blocks must be at least {args.rotations * MIN_STEP}: the rotating stretch switches sets "
+            f"every blocks/{args.rotations}, and a switch takes a few blocks to land"
+        )
     return args
 
 
-def _scenarios(blocks: int) -> list[Scenario]:
+def _scenarios(blocks: int, rotations: int) -> list[Scenario]:
     """Heights 1..1+N with all 4 validators; then N more whose set switches between two pairs.
 
     The rotating stretch starts one switch in (its anchor is signed by pair 0 alone) and ends after
@@ -66,8 +82,8 @@ def _scenarios(blocks: int) -> list[Scenario]:
     cannot jump straight there and has to bisect.
     """
     static = Scenario("static", f"static, {chain.VALIDATORS} of {chain.VALIDATORS}", 1, 1 + blocks)
-    start, step = static.target + 1, blocks // ROTATIONS
-    flips = tuple((start + k * step, PAIRS[k % 2]) for k in range(ROTATIONS))
+    start, step = static.target + 1, blocks // rotations
+    flips = tuple((start + k * step, PAIRS[k % 2]) for k in range(rotations))
     return [static, Scenario("rotating", "rotating, 2 of 4", start + step, start + step + blocks, flips)]
 
 
@@ -101,7 +117,7 @@ def _make_blocks(net: chain.KvstoreNet, height: int, flips: list[tuple[int, froz
                 nonce += 1
                 net.set_validators(pending.pop(0)[1], nonce)
             tick(now)
-            time.sleep(0.2)
+            time.sleep(_POLL_S)
     return height / (time.monotonic() - start)
 
 
@@ -116,7 +132,7 @@ def _repeat(label: str, run: Callable[[], CatchUp], times: int) -> CatchUp:
 
 
 def _over_rpc(
-    net: chain.KvstoreNet, chain_id: str, sc: Scenario
+    net: chain.KvstoreNet, chain_id: str, sc: Scenario, skipping_repeats: int
 ) -> tuple[MemorySource, float, dict[str, CatchUp]]:
     """Prefetch the scenario's light blocks, then catch up end to end over RPC in both modes."""
     anchor_hash = bytes.fromhex(net.rpc.block(sc.anchor)["block_id"]["hash"])
@@ -127,16 +143,18 @@ def _over_rpc(
     skip = _repeat(
         f"{sc.name}: skipping catch-up over RPC",
         lambda: headers.catch_up(chain_id, net.rpc, sc.anchor, anchor_hash, sc.target, False),
-        SKIPPING_REPEATS,
+        skipping_repeats,
     )
     return memory, fetch_s, {"rpc_sequential": seq, "rpc_skipping": skip}
 
 
-def _in_memory(chain_id: str, sc: Scenario, memory: MemorySource) -> dict[str, CatchUp]:
+def _in_memory(
+    chain_id: str, sc: Scenario, memory: MemorySource, args: argparse.Namespace
+) -> dict[str, CatchUp]:
     """Catch up from the prefetched answers in both modes."""
     anchor_hash = memory.block_hash(sc.anchor)
     runs = {}
-    for mode, repeats in (("sequential", SEQUENTIAL_REPEATS), ("skipping", SKIPPING_REPEATS)):
+    for mode, repeats in (("sequential", args.sequential_repeats), ("skipping", args.skipping_repeats)):
         sequential = mode == "sequential"
         runs[f"memory_{mode}"] = _repeat(
             f"{sc.name}: {mode} catch-up in memory",
@@ -150,7 +168,7 @@ def _headers(
     root: Path, args: argparse.Namespace
 ) -> tuple[list[HeaderResult], proofs.ProofSet, dict[str, Any]]:
     """Make the chain (building the SMT meanwhile), halt it, then time fetch and catch-ups."""
-    scenarios = _scenarios(args.blocks)
+    scenarios = _scenarios(args.blocks, args.rotations)
     net = chain.KvstoreNet(root / "kvstore")
     console.print(f"kvstore network: {chain.VALIDATORS} validators on {net.base_ip}, in {net.directory}")
     fetched = []
@@ -167,19 +185,20 @@ def _headers(
             f"chain {chain_id} halted at height {info['chain_halted_at']} ({block_rate:.1f} blocks/s)"
         )
         for sc in scenarios:
-            fetched.append((sc, *_over_rpc(net, chain_id, sc)))
+            fetched.append((sc, *_over_rpc(net, chain_id, sc, args.skipping_repeats)))
     finally:
         net.stop()
     results = []
     for sc, memory, fetch_s, rpc_runs in fetched:
         at_anchor, at_target = memory.addresses(sc.anchor), memory.addresses(sc.target)
         sets = (len(at_anchor), len(at_target), len(at_anchor & at_target))
-        results.append(HeaderResult(sc, fetch_s, {**_in_memory(chain_id, sc, memory), **rpc_runs}, sets))
+        runs = {**_in_memory(chain_id, sc, memory, args), **rpc_runs}
+        results.append(HeaderResult(sc, fetch_s, runs, sets))
     return results, proof_set, info
 
 
 def _queries(
-    root: Path, seconds: float, accounts: int
+    root: Path, seconds: float, accounts: int, task: Future[MsgPostTask]
 ) -> tuple[dict[tuple[str, int], queries.QueryRun], dict[str, Any], dict[str, Any]]:
     """Start a Synod node, run every backend at every concurrency, then the learning-state reads."""
     node = chain.SynodNode(root / "synod")
@@ -198,17 +217,19 @@ def _queries(
                     with _bar(f"{b.label}, concurrency {c}, round {r + 1}/{QUERY_ROUNDS}", None) as tick:
                         run = queries.measure(b.make, target, c, seconds / QUERY_ROUNDS, tick)
                     parts.setdefault((b.slug, c), []).append(run)
-        learned = _learning_reads(node, seconds, accounts)
+        learned = _learning_reads(node, seconds, accounts, task.result())
     finally:
         node.stop()
     info = {"query_address": target.address, "query_balance": balance, "store_proof_bytes": proof_bytes}
     return {k: queries.merge(v) for k, v in parts.items()}, info, learned
 
 
-def _learning_reads(node: chain.SynodNode, seconds: float, accounts: int) -> dict[str, Any]:
+def _learning_reads(
+    node: chain.SynodNode, seconds: float, accounts: int, task: MsgPostTask
+) -> dict[str, Any]:
     """A 200k-parameter task and `accounts` accounts, then verified vs unverified reads and deep pages."""
     with _bar(f"posting a {learning.LARGE_ARCH} task and funding {accounts} accounts", accounts) as tick:
-        target = learning.prepare(node, accounts, tick)
+        target = learning.prepare(node, task, accounts, tick)
     with _bar("task rounds and checkpoint: unverified vs verified", None):
         reads = learning.measure_reads(node, target, seconds)
     with _bar("accounts list: page 1 vs page 1,000", None):
@@ -222,14 +243,16 @@ def _settings(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
         "blocks": args.blocks,
         "scenarios": {
             sc.name: {"label": sc.label, "anchor": sc.anchor, "target": sc.target}
-            for sc in _scenarios(args.blocks)
+            for sc in _scenarios(args.blocks, args.rotations)
         },
+        "set_switches": args.rotations,
         "validators": chain.VALIDATORS,
         "app": "CometBFT kvstore (in-process, proxy_app = kvstore)",
         "timeout_commit": chain.TIMEOUT_COMMIT,
         "trusting_period_s": headers.TRUSTING_PERIOD_S,
-        "sequential_repeats_memory": SEQUENTIAL_REPEATS,
-        "skipping_repeats": SKIPPING_REPEATS,
+        "sequential_repeats_memory": args.sequential_repeats,
+        "skipping_repeats": args.skipping_repeats,
+        "checkpoint_interval": DEFAULT_CHECKPOINT_INTERVAL,
         "smt_keys": args.keys,
         "smt_proofs_per_kind": args.proofs,
         "query_seconds_per_cell": args.query_seconds,
@@ -251,7 +274,7 @@ def _report(
     h_cols, h_rows, h_figs = report.header_table(header_results)
     title = f"Light client: catch up {args.blocks:,} headers of a 4-node CometBFT chain (kvstore app)"
     print_table(title, h_cols, h_rows)
-    notes = report.header_notes(header_results, SEQUENTIAL_REPEATS, SKIPPING_REPEATS)
+    notes = report.header_notes(header_results, args.sequential_repeats, args.skipping_repeats)
     print("\n".join(f"  {note}" for note in notes))
     r_rows, r_figs = report.header_ratios(header_results)
     print_table("Light client ratios", ["validator set", "ratio", "value"], r_rows)
@@ -319,10 +342,16 @@ def main() -> None:
     started, load_at_start = time.monotonic(), os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="synod-bench-light-"))
     try:
-        header_results, proof_set, chain_info = _headers(root, args)
-        with _bar("SMT: verifying proofs", None):
-            timings = proofs.time_verification(proof_set)
-        query_results, query_info, learned = _queries(root, args.query_seconds, args.accounts)
+        # The learning task's model is made (JAX: seconds) while the kvstore network makes blocks: in
+        # a process, as importing JAX holds the GIL for long stretches and the main thread must see
+        # each height to switch validator sets on time. A full run's block making outlasts it; a
+        # smoke run may time its headers beside it.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            task = pool.submit(learning.build_task)
+            header_results, proof_set, chain_info = _headers(root, args)
+            with _bar("SMT: verifying proofs", None):
+                timings = proofs.time_verification(proof_set)
+            query_results, query_info, learned = _queries(root, args.query_seconds, args.accounts, task)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -11,6 +11,7 @@ Side by side in one run, each closed loop for the same number of seconds:
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import time
 from collections.abc import Callable
@@ -19,7 +20,6 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from app.agents.taskspec import build_post_task, load_task_spec
 from app.client.grpc_query import GrpcQueryClient
 from app.client.keyring import Keyring
 from app.client.light import LightClient, TrustedStore, TrustOptions
@@ -29,16 +29,18 @@ from app.client.txbuilder import msg_send
 from app.client.verified import verify_answer
 from app.core.architectures import param_count
 from app.core.coins import Coins
+from app.core.crypto import ADDRESS_LEN, encode_address
 from app.modules.services import get_service
 from bench.light.chain import SynodNode
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.tasks.v1 import query_pb2 as tasks_query
+from synod.tasks.v1 import tx_pb2
 
-__all__ = ["LearningTarget", "ReadRun", "prepare", "measure_reads", "measure_pages"]
+__all__ = ["LearningTarget", "ReadRun", "build_task", "prepare", "measure_reads", "measure_pages"]
 
 # digits has 64 features and 10 classes: mlp:2666 has 64*2666 + 2666 + 2666*10 + 10 = 199,960 weights.
 LARGE_ARCH = "mlp:2666"
-SENDS_PER_TX = 100
+SENDS_PER_TX = 500  # 13M gas of the 50M a tx may use: 1,000 accounts in 2 blocks
 _WEEK_S = 7 * 24 * 3600
 
 
@@ -70,15 +72,32 @@ class ReadRun:
         return statistics.median(self.latencies) * 1000 if self.latencies else 0.0
 
 
-def prepare(node: SynodNode, accounts: int, tick: Callable[[int], None]) -> LearningTarget:
-    """Post a 200k-parameter task and fund `accounts` new addresses (for a table of that many pages)."""
+def build_task() -> tx_pb2.MsgPostTask:
+    """The post-task message of a LARGE_ARCH task, its owner left empty for prepare to fill.
+
+    Its initial weights come from JAX, whose import and first model take seconds: the caller runs
+    this in another process while the chains start (and so it imports JAX only here).
+    """
+    from app.agents.taskspec import build_post_task, load_task_spec
+
+    spec = load_task_spec({"model": {"arch": LARGE_ARCH, "init_seed": 0}, "schedule": {"join_blocks": 1000}})
+    return build_post_task("", spec)
+
+
+def prepare(
+    node: SynodNode, task: tx_pb2.MsgPostTask, accounts: int, tick: Callable[[int], None]
+) -> LearningTarget:
+    """Post task (from build_task) and fund `accounts` new addresses (for a table of that many pages)."""
     key = Keyring(node.home.root).private_key("validator")
     sender = TxSender(node.rpc, key)
-    spec = load_task_spec({"model": {"arch": LARGE_ARCH, "init_seed": 0}, "schedule": {"join_blocks": 1000}})
-    sender.send([build_post_task(key.address, spec)], timeout=60)
+    task.owner = key.address
+    sender.send([task], timeout=60)
     task_id = _latest_task(node)
-    keyring = Keyring(node.home.root / "bench-accounts")
-    addresses = [keyring.add(f"a{i}")[0].address for i in range(accounts)]
+    # Receivers need no keys: made-up addresses, not keyring entries (a mnemonic's key derivation each).
+    addresses = [
+        encode_address(hashlib.sha256(b"bench account %d" % i).digest()[:ADDRESS_LEN])
+        for i in range(accounts)
+    ]
     for start in range(0, accounts, SENDS_PER_TX):
         batch = addresses[start : start + SENDS_PER_TX]
         sender.send([msg_send(key.address, a, Coins.of([("usyn", 1)])) for a in batch], timeout=60)

@@ -27,17 +27,13 @@ from app.client.light import (
     TrustedStore,
     TrustOptions,
 )
-from app.client.light.hashing import header_hash, validator_set_hash, vote_sign_bytes
+from app.client.light.hashing import header_hash, validator_set_hash
 from app.client.light.timestamps import Timestamp
 from app.client.light.types import (
-    BlockID,
     BlockIDFlag,
-    Commit,
     CommitSig,
     Header,
     LightBlock,
-    PartSetHeader,
-    SignedHeader,
     Validator,
     ValidatorSet,
 )
@@ -48,19 +44,24 @@ from app.client.light.verifier import (
     verify_non_adjacent,
 )
 from tests.unit.conftest_light import LiveChain, fetch_light_block
+from tests.unit.light_fakes import (
+    CHAIN,
+    DAY,
+    GO_ZERO_TIME,
+    PERIOD,
+    T0,
+    FakeSource,
+    after,
+    make_block,
+    make_header,
+    make_set,
+    rotating_chain,
+    signing_keys,
+    synthetic_client,
+)
 
 # The live-node fixture is registered once, as a plugin, so every module shares one node.
 pytest_plugins = ("tests.unit.conftest_light",)
-
-DAY = 86_400
-PERIOD = 14 * DAY
-GO_ZERO_TIME: Timestamp = (-62_135_596_800, 0)  # what CometBFT writes for an absent signature
-
-
-def _after(ts: Timestamp, seconds: int, nanos: int = 0) -> Timestamp:
-    """ts shifted by seconds + nanos (nanos >= 0 and small)."""
-    total = ts[1] + nanos
-    return ts[0] + seconds + total // 10**9, total % 10**9
 
 
 def _block_hash(chain: LiveChain, height: int) -> bytes:
@@ -71,7 +72,7 @@ def _block_hash(chain: LiveChain, height: int) -> bytes:
 def _resign(block: LightBlock, header: Header, keys: Sequence[nacl.signing.SigningKey]) -> LightBlock:
     """block with header replaced and its commit re-signed by keys (an attacker's forgery)."""
     vals = ValidatorSet(tuple(Validator(bytes(k.verify_key), 10) for k in keys))
-    return _make_block(header, vals, {v.address: k for v, k in zip(vals.validators, keys, strict=True)})
+    return make_block(header, vals, {v.address: k for v, k in zip(vals.validators, keys, strict=True)})
 
 
 # ---------------------------------------------------------------- the real chain
@@ -85,7 +86,7 @@ def real(live_chain: LiveChain) -> dict[int, LightBlock]:
 
 def _now_for(block: LightBlock) -> Timestamp:
     """A plausible 'now': a minute after the block."""
-    return _after(block.header.time, 60)
+    return after(block.header.time, 60)
 
 
 def test_verify_adjacent_accepts_real_headers(real: dict[int, LightBlock]) -> None:
@@ -202,13 +203,13 @@ def test_commit_with_the_only_signature_dropped_is_rejected(real: dict[int, Ligh
 
 
 def test_expired_trusted_header_is_rejected(real: dict[int, LightBlock]) -> None:
-    far = _after(real[3].header.time, PERIOD + 1)
+    far = after(real[3].header.time, PERIOD + 1)
     with pytest.raises(HeaderExpired, match="height 3 expired"):
         verify_adjacent(real[3].signed_header, real[4].signed_header, real[4].validator_set, PERIOD, far, 10)
 
 
 def test_header_from_the_future_is_rejected(real: dict[int, LightBlock]) -> None:
-    now = _after(real[3].header.time, 0, 1)  # just after the trusted header, before the new one
+    now = after(real[3].header.time, 0, 1)  # just after the trusted header, before the new one
     with pytest.raises(HeaderFromFuture, match="height 4"):
         verify_adjacent(real[3].signed_header, real[4].signed_header, real[4].validator_set, PERIOD, now, 0)
 
@@ -243,8 +244,8 @@ def _client(chain: LiveChain, tmp: Path, height: int, **kw: Any) -> LightClient:
 def test_light_client_verifies_real_chain(live_chain: LiveChain, tmp_path: Path, sequential: bool) -> None:
     client = _client(live_chain, tmp_path, 2, sequential=sequential)
     assert header_hash(client.verify_to_height(8)) == _block_hash(live_chain, 8)
-    expected = list(range(2, 9)) if sequential else [2, 8]
-    assert client.store.heights() == expected
+    assert client.headers_verified == (6 if sequential else 1)
+    assert client.store.heights() == [2, 8]  # the anchor and the target: no checkpoint height in between
 
 
 def test_light_client_app_hash_is_taken_from_the_next_header(live_chain: LiveChain, tmp_path: Path) -> None:
@@ -273,77 +274,17 @@ def test_light_client_rejects_a_wrong_trusted_hash(live_chain: LiveChain, tmp_pa
 
 def test_light_client_refuses_an_expired_anchor(live_chain: LiveChain, tmp_path: Path) -> None:
     start = Header.from_rpc(live_chain.rpc.block(2)["block"]["header"]).time
-    client = _client(live_chain, tmp_path, 2, now_fn=lambda: _after(start, PERIOD + DAY))
+    client = _client(live_chain, tmp_path, 2, now_fn=lambda: after(start, PERIOD + DAY))
     with pytest.raises(HeaderExpired):
         client.verify_to_height(7)
 
 
 # ---------------------------------------------------------------- synthetic multi-validator chains
 
-CHAIN = "synthetic-1"
-T0 = 1_700_000_000
-KEYS = [nacl.signing.SigningKey(hashlib.sha256(b"validator %d" % i).digest()) for i in range(16)]
-
-
-def _set(indices: Sequence[int], powers: Sequence[int] | None = None) -> ValidatorSet:
-    """A validator set of KEYS[indices], in CometBFT order (power desc, then address)."""
-    powers = powers or [10] * len(indices)
-    vals = [Validator(bytes(KEYS[i].verify_key), p) for i, p in zip(indices, powers, strict=True)]
-    return ValidatorSet(tuple(sorted(vals, key=lambda v: (-v.voting_power, v.address))))
-
-
-def _signing_keys() -> dict[bytes, nacl.signing.SigningKey]:
-    """KEYS by validator address."""
-    return {Validator(bytes(k.verify_key), 1).address: k for k in KEYS}
-
-
-def _header(height: int, vals: ValidatorSet, next_vals: ValidatorSet, last: BlockID | None) -> Header:
-    """A well-formed synthetic header one second per height after T0."""
-    digest = lambda tag: hashlib.sha256(f"{tag} {height}".encode()).digest()  # noqa: E731
-    return Header(
-        version_block=11,
-        version_app=1,
-        chain_id=CHAIN,
-        height=height,
-        time=(T0 + height, 250),
-        last_block_id=last or BlockID(b"", PartSetHeader(0, b"")),
-        last_commit_hash=digest("last commit"),
-        data_hash=digest("data"),
-        validators_hash=validator_set_hash(vals),
-        next_validators_hash=validator_set_hash(next_vals),
-        consensus_hash=digest("consensus"),
-        app_hash=digest("app"),
-        last_results_hash=digest("results"),
-        evidence_hash=digest("evidence"),
-        proposer_address=vals.validators[0].address,
-    )
-
-
-def _make_block(
-    header: Header,
-    vals: ValidatorSet,
-    keys: dict[bytes, nacl.signing.SigningKey],
-    flags: Callable[[int], BlockIDFlag] = lambda _: BlockIDFlag.COMMIT,
-) -> LightBlock:
-    """Sign header's precommits by each validator in vals as flags(slot) says."""
-    block_id = BlockID(header_hash(header), PartSetHeader(1, hashlib.sha256(b"parts").digest()))
-    sigs = []
-    for idx, val in enumerate(vals.validators):
-        flag = flags(idx)
-        if flag == BlockIDFlag.ABSENT:
-            sigs.append(CommitSig(flag, b"", GO_ZERO_TIME, b""))
-            continue
-        ts = _after(header.time, 1, idx)
-        signed_id = block_id if flag == BlockIDFlag.COMMIT else None
-        msg = vote_sign_bytes(header.chain_id, header.height, 0, signed_id, ts)
-        sigs.append(CommitSig(flag, val.address, ts, keys[val.address].sign(msg).signature))
-    commit = Commit(header.height, 0, block_id, tuple(sigs))
-    return LightBlock(SignedHeader(header, commit), vals)
-
 
 def _signed_by(vals: ValidatorSet, flags: Callable[[int], BlockIDFlag]) -> LightBlock:
     """A block at height 2 of vals, signed as flags says."""
-    return _make_block(_header(2, vals, vals, None), vals, _signing_keys(), flags)
+    return make_block(make_header(2, vals, vals, None), vals, signing_keys(), flags)
 
 
 def _check_light(block: LightBlock) -> None:
@@ -353,7 +294,7 @@ def _check_light(block: LightBlock) -> None:
 
 
 def test_more_than_two_thirds_must_sign() -> None:
-    vals = _set([0, 1, 2, 3])
+    vals = make_set([0, 1, 2, 3])
     _check_light(_signed_by(vals, lambda i: BlockIDFlag.COMMIT if i < 3 else BlockIDFlag.ABSENT))
     with pytest.raises(InsufficientVotingPower, match="20 voting power signed, more than 26 needed"):
         _check_light(_signed_by(vals, lambda i: BlockIDFlag.COMMIT if i < 2 else BlockIDFlag.ABSENT))
@@ -363,14 +304,14 @@ def test_more_than_two_thirds_must_sign() -> None:
 
 
 def test_threshold_counts_power_not_heads() -> None:
-    vals = _set([0, 1, 2, 3], [50, 20, 20, 10])  # sorted: 50, 20, 20, 10; total 100, need > 66
+    vals = make_set([0, 1, 2, 3], [50, 20, 20, 10])  # sorted: 50, 20, 20, 10; total 100, need > 66
     _check_light(_signed_by(vals, lambda i: BlockIDFlag.COMMIT if i < 2 else BlockIDFlag.ABSENT))
     with pytest.raises(InsufficientVotingPower, match="60 voting power signed, more than 66"):
         _check_light(_signed_by(vals, lambda i: BlockIDFlag.COMMIT if i in (0, 3) else BlockIDFlag.NIL))
 
 
 def test_commit_slots_must_match_the_validator_set() -> None:
-    block = _signed_by(_set([0, 1, 2, 3]), lambda _: BlockIDFlag.COMMIT)
+    block = _signed_by(make_set([0, 1, 2, 3]), lambda _: BlockIDFlag.COMMIT)
     commit = block.signed_header.commit
     swapped = dataclasses.replace(commit, signatures=commit.signatures[::-1])
     with pytest.raises(InvalidCommit, match="slot #0"):
@@ -386,9 +327,9 @@ def test_commit_slots_must_match_the_validator_set() -> None:
 
 
 def test_trust_level_of_the_trusted_set() -> None:
-    trusted = _set([0, 1, 2, 3])
-    one_overlap = _signed_by(_set([0, 4, 5, 6]), lambda _: BlockIDFlag.COMMIT)
-    two_overlap = _signed_by(_set([0, 1, 5, 6]), lambda _: BlockIDFlag.COMMIT)
+    trusted = make_set([0, 1, 2, 3])
+    one_overlap = _signed_by(make_set([0, 4, 5, 6]), lambda _: BlockIDFlag.COMMIT)
+    two_overlap = _signed_by(make_set([0, 1, 5, 6]), lambda _: BlockIDFlag.COMMIT)
     with pytest.raises(InsufficientTrust, match="10 voting power signed, more than 13 needed"):
         verify_commit_trusting(CHAIN, trusted, one_overlap.signed_header.commit)
     verify_commit_trusting(CHAIN, trusted, two_overlap.signed_header.commit)
@@ -398,7 +339,7 @@ def test_trust_level_of_the_trusted_set() -> None:
 
 
 def test_trusting_rejects_a_double_vote() -> None:
-    block = _signed_by(_set([0, 1, 2, 3]), lambda _: BlockIDFlag.COMMIT)
+    block = _signed_by(make_set([0, 1, 2, 3]), lambda _: BlockIDFlag.COMMIT)
     commit = block.signed_header.commit
     doubled = dataclasses.replace(commit, signatures=commit.signatures[:1] * 2 + commit.signatures[2:])
     with pytest.raises(InvalidCommit, match="twice"):
@@ -406,12 +347,12 @@ def test_trusting_rejects_a_double_vote() -> None:
 
 
 def test_non_adjacent_needs_two_thirds_of_the_new_set_too() -> None:
-    trusted_vals = _set([0, 1, 2, 3])
-    keys = _signing_keys()
-    trusted = _make_block(_header(1, trusted_vals, trusted_vals, None), trusted_vals, keys)
-    new_vals = _set([0, 1, 4, 5, 6, 7])  # the two trusted signers hold 20 of the new 60
-    new = _make_block(
-        _header(5, new_vals, new_vals, None),
+    trusted_vals = make_set([0, 1, 2, 3])
+    keys = signing_keys()
+    trusted = make_block(make_header(1, trusted_vals, trusted_vals, None), trusted_vals, keys)
+    new_vals = make_set([0, 1, 4, 5, 6, 7])  # the two trusted signers hold 20 of the new 60
+    new = make_block(
+        make_header(5, new_vals, new_vals, None),
         new_vals,
         keys,
         lambda i: BlockIDFlag.COMMIT
@@ -425,65 +366,25 @@ def test_non_adjacent_needs_two_thirds_of_the_new_set_too() -> None:
     assert not isinstance(err.value, InsufficientTrust)
 
 
-class FakeSource:
-    """A HeaderSource over prepared light blocks that records which heights were fetched."""
-
-    def __init__(self, blocks: dict[int, LightBlock]) -> None:
-        self.blocks = blocks
-        self.fetched: list[int] = []
-
-    def commit(self, height: int | None = None) -> dict[str, Any]:
-        height = max(self.blocks) if height is None else height
-        self.fetched.append(height)
-        return self.blocks[height].signed_header.to_rpc()
-
-    def validators(self, height: int | None = None) -> list[dict[str, Any]]:
-        return self.blocks[max(self.blocks) if height is None else height].validator_set.to_rpc()
-
-
-def _rotating_chain(top: int) -> dict[int, LightBlock]:
-    """Heights 1..top; the set at h is KEYS[h-1 : h+3], so one validator rotates per height."""
-    keys = _signing_keys()
-    sets = {h: _set(range(h - 1, h + 3)) for h in range(1, top + 2)}
-    blocks: dict[int, LightBlock] = {}
-    last: BlockID | None = None
-    for h in range(1, top + 1):
-        blocks[h] = _make_block(_header(h, sets[h], sets[h + 1], last), sets[h], keys)
-        last = blocks[h].signed_header.commit.block_id
-    return blocks
-
-
-def _synthetic_client(source: FakeSource, tmp: Path, **kw: Any) -> LightClient:
-    """A client anchored at synthetic height 1, with the clock a minute past the chain."""
-    anchor = header_hash(source.blocks[1].header)
-    return LightClient(
-        CHAIN,
-        source,
-        TrustedStore(tmp),
-        TrustOptions(1, anchor, PERIOD),
-        now_fn=lambda: (T0 + 60 + max(source.blocks), 0),
-        **kw,
-    )
-
-
 def test_skipping_bisects_through_rotating_validator_sets(tmp_path: Path) -> None:
-    source = FakeSource(_rotating_chain(9))
-    client = _synthetic_client(source, tmp_path)
+    source = FakeSource(rotating_chain(9))
+    client = synthetic_client(source, tmp_path)
     assert client.verify_latest() == source.blocks[9].header
     # 1 -> 9 and 1 -> 5 lack trust; 1 -> 3 works; then 3 -> 5, 5 -> 7, 7 -> 9 (as CometBFT does).
     assert source.fetched == [1, 9, 9, 5, 3, 7]
     assert client.store.heights() == [1, 3, 5, 7, 9]
 
 
-def test_sequential_mode_verifies_every_height(tmp_path: Path) -> None:
-    source = FakeSource(_rotating_chain(6))
-    client = _synthetic_client(source, tmp_path, sequential=True)
-    client.verify_to_height(6)
-    assert client.store.heights() == [1, 2, 3, 4, 5, 6]
+def test_sequential_mode_verifies_every_height_and_stores_checkpoints(tmp_path: Path) -> None:
+    source = FakeSource(rotating_chain(7))
+    client = synthetic_client(source, tmp_path, sequential=True, checkpoint_interval=3)
+    client.verify_to_height(7)
+    assert source.fetched == [1, 7, 2, 3, 4, 5, 6] and client.headers_verified == 6
+    assert client.store.heights() == [1, 3, 6, 7]
 
 
 def test_bisection_stops_at_a_forged_pivot(tmp_path: Path) -> None:
-    blocks = _rotating_chain(9)
+    blocks = rotating_chain(9)
     pivot = blocks[5]
     sigs = list(pivot.signed_header.commit.signatures)
     sigs[1] = dataclasses.replace(sigs[1], signature=bytes(64))
@@ -491,23 +392,15 @@ def test_bisection_stops_at_a_forged_pivot(tmp_path: Path) -> None:
     blocks[5] = dataclasses.replace(
         pivot, signed_header=dataclasses.replace(pivot.signed_header, commit=forged_commit)
     )
-    client = _synthetic_client(FakeSource(blocks), tmp_path)
+    client = synthetic_client(FakeSource(blocks), tmp_path)
     with pytest.raises(InvalidSignature, match="#1"):
         client.verify_to_height(9)
     assert 9 not in client.store.heights()
 
 
 def test_client_rejects_a_set_that_does_not_match_its_header(tmp_path: Path) -> None:
-    blocks = _rotating_chain(4)
-    blocks[4] = dataclasses.replace(blocks[4], validator_set=_set([12, 13, 14, 15]))
-    client = _synthetic_client(FakeSource(blocks), tmp_path)
+    blocks = rotating_chain(4)
+    blocks[4] = dataclasses.replace(blocks[4], validator_set=make_set([12, 13, 14, 15]))
+    client = synthetic_client(FakeSource(blocks), tmp_path)
     with pytest.raises(InvalidValidatorSet, match="served for height 4"):
         client.verify_to_height(4)
-
-
-def test_store_round_trips_light_blocks(tmp_path: Path) -> None:
-    blocks = _rotating_chain(3)
-    store = TrustedStore(tmp_path)
-    for block in blocks.values():
-        store.save(block)
-    assert store.load(2) == blocks[2] and store.latest() == blocks[3] and store.load(7) is None

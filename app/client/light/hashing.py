@@ -6,6 +6,8 @@ types/vote.go VoteSignBytes); the tests check them against a live node.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from google.protobuf import timestamp_pb2, wrappers_pb2
 
 import app.pb  # noqa: F401  (puts app/pb on sys.path for the generated tendermint packages)
@@ -73,11 +75,23 @@ def header_hash(header: Header) -> bytes:
 
 def validator_set_hash(vals: ValidatorSet) -> bytes:
     """The RFC 6962 root over SimpleValidator{pub_key, voting_power} of each validator, in order."""
+    return _simple_validators_root(tuple((v.pub_key, v.voting_power) for v in vals.validators))
+
+
+# The root is a pure function of (key, power) pairs, so a cache cannot change an answer. A set
+# rarely changes between heights and is hashed twice per header (as served, then as verified):
+# a sequential catch-up hashes each distinct set once.
+_SET_HASH_CACHE = 64
+
+
+@lru_cache(maxsize=_SET_HASH_CACHE)
+def _simple_validators_root(members: tuple[tuple[bytes, int], ...]) -> bytes:
+    """The validator-set hash of (ed25519 key, voting power) pairs, in set order."""
     leaves = [
         validator_pb2.SimpleValidator(
-            pub_key=keys_pb2.PublicKey(ed25519=v.pub_key), voting_power=v.voting_power
+            pub_key=keys_pb2.PublicKey(ed25519=key), voting_power=power
         ).SerializeToString()
-        for v in vals.validators
+        for key, power in members
     ]
     return hash_from_byte_slices(leaves)
 

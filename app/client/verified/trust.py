@@ -1,7 +1,8 @@
 """The light client's trusted state under a CLI home: HOME/light/trust.json and HOME/light/blocks/.
 
 trust.json records the trust anchor (chain id, height, header hash, trusting period); blocks/ holds
-every header the client has verified (TrustedStore), so later runs start from the newest one.
+the verified headers the client keeps (TrustedStore: the anchor, the newest, and checkpoints on the
+way, at most 1,000), so later runs start from the newest one.
 """
 
 from __future__ import annotations
