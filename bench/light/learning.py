@@ -25,6 +25,7 @@ from app.client.keyring import Keyring
 from app.client.light import LightClient, TrustedStore, TrustOptions
 from app.client.rpc import CometRPC
 from app.client.sender import TxSender
+from app.client.tasktx import post_task_gas
 from app.client.txbuilder import msg_send
 from app.client.verified import verify_answer
 from app.core.architectures import param_count
@@ -91,7 +92,7 @@ def prepare(
     key = Keyring(node.home.root).private_key("validator")
     sender = TxSender(node.rpc, key)
     task.owner = key.address
-    sender.send([task], timeout=60)
+    sender.send([task], timeout=60, gas=post_task_gas(task))  # the chain derives its 800 KB of weights
     task_id = _latest_task(node)
     # Receivers need no keys: made-up addresses, not keyring entries (a mnemonic's key derivation each).
     addresses = [
