@@ -110,7 +110,8 @@ def _task_spec(options: DemoOptions, block_seconds: float, own: OwnData | None) 
     schedule = compute_schedule(block_seconds, options.rounds, options.workers, _usable_cores())
     spec: dict[str, Any] = {
         "schedule": schedule,
-        "workers": {"min": min(2, options.workers), "max": max(8, options.workers)},
+        # max = the demo's own workers: the join phase closes as soon as the last of them joins.
+        "workers": {"min": min(2, options.workers), "max": options.workers},
     }
     if own is not None:
         spec |= own.spec_overrides(options.arch)

@@ -205,6 +205,9 @@ class Worker:
         """Take one step."""
         round_ = view.resp.round
         if action is Action.JOIN:
+            # Compile first: a task closes its join phase as soon as it is full, and the last worker
+            # to join must then be ready to train in round 1's commit phase like the others.
+            self._warm_up(view.task)
             self._join(view.task)
         elif action is Action.TRAIN_AND_COMMIT:
             self._train_and_commit(view)

@@ -237,7 +237,8 @@ class TasksKeeper:
             keys.part_key(task_id, round_),
             keys.staged_key(task_id, round_),
         ):
-            for k, _ in list(ps.iterate(prefix)):
+            # Keys only: a round's parts and payloads may hold gigabytes the list must not keep.
+            for k in [k for k, _ in ps.iterate(prefix)]:
                 ps.delete(k)
 
     def get_round(self, store: KVReader, task_id: int, round_: int) -> tasks_pb2.RoundRecord | None:

@@ -10,8 +10,10 @@ __all__ = ["default_params", "validate_params"]
 def default_params() -> tasks_pb2.Params:
     """Defaults: models up to 4M parameters (an 8 MB update travels in MsgRevealPart pieces of up to
     one transaction each; a 16 MB checkpoint is derived from init_seed); 256 MiB of checkpoints kept
-    per task (64 rounds of 1M parameters, 16 of 4M); aggregation bounded at 2^30 entry operations
-    per round (mean over 128 workers x 4M, krum over 32 x 2M), about a second of end-block work."""
+    per task (64 rounds of 1M parameters, 16 of 4M); aggregation bounded at 2^27 entry operations
+    per round (mean over 128 workers x 1M or 32 x 4M, median over 16 x 2M, krum over 16 x 1M):
+    bench/growth measures about a second of end-block work and 2-3 GB of memory there (the rules
+    hold int64 copies of every entry)."""
     return tasks_pb2.Params(
         max_rounds=1000,
         max_phase_blocks=10_000,
@@ -22,7 +24,7 @@ def default_params() -> tasks_pb2.Params:
         rejected_update_slash_bps=2_000,
         max_trace_checkpoints=64,
         checkpoint_retention_bytes=256 << 20,
-        max_aggregation_work=1 << 30,
+        max_aggregation_work=1 << 27,
     )
 
 
