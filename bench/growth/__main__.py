@@ -123,23 +123,27 @@ def _fmt_ms(seconds: float) -> str:
 
 def _growth_row(cell: Cell, block_s: float, rate: float) -> list[Any]:
     row = [cell.rule, f"{cell.size:,}", cell.workers]
-    if cell.timing is None:
-        return [*row, *["-"] * 8, cell.status]
+    if cell.timing is None:  # the full reason is in the results file and the notes; the table is narrow
+        return [*row, *["-"] * 9, f"refused: {cell.work / 2**30:.2f} x 2^30 ops"]
     size = compute_round_size(cell.workers, cell.size)
     _, floor, transport = compute_model_seconds(size.reveal_bytes, cell.timing.best_s, block_s, rate)
     row += [_fmt_ms(cell.timing.best_s), _fmt_ms(cell.timing.first_s), _fmt_ms(cell.timing.rule_s)]
-    row += [format_bytes(size.round_bytes), f"{size.txs:,}"]
-    row += [size.reveal_blocks, format_bytes(size.state_bytes)]
-    return [*row, f"{_fmt_s(cell.model_s)} ({_fmt_s(floor)}|{_fmt_s(transport)})", cell.status]
+    row += [
+        format_bytes(size.round_bytes),
+        f"{size.txs:,}",
+        size.reveal_blocks,
+        format_bytes(size.state_bytes),
+    ]
+    return [*row, _fmt_s(cell.model_s), f"{_fmt_s(floor)}|{_fmt_s(transport)}", cell.status.split(" (")[0]]
 
 
 def _growth_table(cells: list[Cell], block_s: float, rate: float, out: dict[str, Any]) -> None:
     """Table 1: every (rule, d, n) cell."""
-    columns = ["rule", "d", "n", "end-block ms", "first ms", "of it rule ms", "bytes/round", "txs/round"]
-    columns.append("reveal blocks")
-    columns += ["state +/round", "MODEL round s (floor|transport)", "end-block is"]
+    columns = ["rule", "d", "n", "end-block ms", "first ms", "rule ms", "bytes", "txs", "blocks", "+state"]
+    columns += ["MODEL s", "floor|transport s", "end-block is"]
     rows = [_growth_row(cell, block_s, rate) for cell in cells]
-    print_table("Cost of one FL round by rule, model size d and workers n", columns, rows)
+    title = "Cost of one FL round by rule, model size d and workers n (bytes, txs, blocks, state: per round)"
+    print_table(title, columns, rows)
     out["growth_table"] = {"columns": columns, "rows": rows}
 
 
@@ -177,7 +181,7 @@ def _anchors(block_s: float, rate: float, out: dict[str, Any]) -> None:
 def _notes(cells: list[Cell], block_s: float, rate: float, out: dict[str, Any]) -> list[str]:
     """What is measured, estimated and modelled, and how well the model fits."""
     estimated = [f"{c.rule} {c.workers} x {c.size:,}" for c in cells if c.status == ESTIMATED]
-    refused = [f"{c.rule} {c.workers} x {c.size:,}" for c in cells if c.timing is None]
+    refused = [f"{c.rule} {c.workers} x {c.size:,} ({c.work:,} ops)" for c in cells if c.timing is None]
     bounds = {c.size: compute_round_size(c.workers, c.size) for c in cells}
     retention = ", ".join(
         f"d={d:,}: {format_bytes(r.state_bound_bytes)} ({r.kept_checkpoints} kept)" for d, r in bounds.items()
@@ -190,15 +194,15 @@ def _notes(cells: list[Cell], block_s: float, rate: float, out: dict[str, Any]) 
         "end-block ms is MEASURED in-process (perf_counter; best of 3 where under 1 s, else of 2): decode "
         "n int16 updates, build Updates, the rule, compute_next_weights, encode, sha256. 'first' is the "
         "first close at that size in this process, which pays the page faults of fresh memory (a "
-        "validator's first big round). 'of it rule' is the rule call alone (with its np.stack of the "
+        "validator's first big round). 'rule ms' is the rule call alone (with its np.stack of the "
         "updates); the rest is decoding and copying (int16 -> int64, Update's frozen copy).",
         "estimated (scaled linearly in compute_work from the rule's largest measured cell): "
         f"{', '.join(estimated) or 'none'}.",
-        "refused at post time (compute_work > max_aggregation_work, not run): "
+        "refused: max_aggregation_work (the chain refuses such a task at post time, ops > 2^30; not run): "
         f"{', '.join(refused) or 'none'}.",
-        "bytes/round = n x 2d reveals (mempool and blocks) + n x 4d checkpoint downloads; txs = n x "
-        f"(commit + parts + closing reveal); reveal blocks = ceil(n x 2d / {BLOCK_MAX_BYTES:,}), payload "
-        "only (a lower bound); state +/round = the new checkpoint 4d (updates are deleted at close).",
+        "bytes = n x 2d reveals (mempool and blocks) + n x 4d checkpoint downloads; txs = n x (commit + "
+        f"parts + closing reveal); blocks = ceil(n x 2d / {BLOCK_MAX_BYTES:,}) to carry the reveals, "
+        "payload only (a lower bound); +state = the new checkpoint 4d (updates are deleted at close).",
         "state per task is bounded by the retention policy: kept checkpoints x 4d, kept = max(2, "
         f"checkpoint_retention_bytes 256 MiB // 4d), at most max_rounds + 1: {retention}.",
         f"MODEL round s = max({EARLY_CLOSE_BLOCKS} blocks x {block_s:.3f} s + end-block, n x 2d / "
@@ -208,6 +212,25 @@ def _notes(cells: list[Cell], block_s: float, rate: float, out: dict[str, Any]) 
         "model leaves out training, checkpoint downloads and blocks slowing as they fill. Rows between "
         "the anchors are interpolation.",
     ]
+
+
+def _headline(cells: list[Cell]) -> str:
+    """The slowest close within the bounds, and each rule's close time scaled to the work bound."""
+    run = [c for c in cells if c.timing is not None and c.status == MEASURED]
+    slowest = max(run, key=lambda c: c.timing.best_s if c.timing else 0.0)
+    assert slowest.timing is not None
+    scaled = []
+    for rule in RULES:
+        top = max((c for c in run if c.rule == rule), key=lambda c: c.work)
+        assert top.timing is not None
+        per_bound = top.timing.best_s * 2**30 / top.work
+        scaled.append(f"{rule} {per_bound:.1f} s (from {top.workers} x {top.size:,})")
+    return (
+        f"headline: the slowest close the chain accepts here is {slowest.rule} {slowest.workers} x "
+        f"{slowest.size:,}: {_fmt_s(slowest.timing.best_s)} s (first {_fmt_s(slowest.timing.first_s)} s) "
+        f"at {slowest.work / 2**30:.3f} x 2^30 ops. Each rule's largest measured close scaled linearly to "
+        f"the bound of 2^30 ops: {', '.join(scaled)}."
+    )
 
 
 def main() -> None:
@@ -226,6 +249,8 @@ def main() -> None:
     print_table("Design limits (default params)", LIMIT_COLUMNS, out["design_limits_table"]["rows"])
     out["notes"] = _notes(cells, block_s, rate, out)
     print("\n".join(f"- {note}" for note in out["notes"]))
+    out["headline"] = _headline(cells)
+    print(f"\n{out['headline']}")
     out["run_seconds"] = time.perf_counter() - started
     name = "growth-smoke" if args.smoke else "growth"  # a smoke run keeps the committed figures
     print(f"wrote {write_results(name, out)}")
