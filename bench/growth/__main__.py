@@ -124,7 +124,7 @@ def _fmt_ms(seconds: float) -> str:
 def _growth_row(cell: Cell, block_s: float, rate: float) -> list[Any]:
     row = [cell.rule, f"{cell.size:,}", cell.workers]
     if cell.timing is None:  # the full reason is in the results file and the notes; the table is narrow
-        return [*row, *["-"] * 9, f"refused: {cell.work / 2**30:.2f} x 2^30 ops"]
+        return [*row, *["-"] * 9, f"refused: {cell.work / 2**30:.2f} x 2^30"]
     size = compute_round_size(cell.workers, cell.size)
     _, floor, transport = compute_model_seconds(size.reveal_bytes, cell.timing.best_s, block_s, rate)
     row += [_fmt_ms(cell.timing.best_s), _fmt_ms(cell.timing.first_s), _fmt_ms(cell.timing.rule_s)]
