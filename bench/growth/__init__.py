@@ -13,7 +13,7 @@ What each column is, and whether it is measured, estimated or modelled:
   checkpoint, compute_next_weights, WEIGHT_FORMAT.encode and sha256. Best of three repeats where a
   cell is predicted under a second, else best of two; the first close at each size is shown too,
   since it pays the page faults of fresh memory (a validator's first big round). A cell the chain
-  refuses at post time (compute_work > the default max_aggregation_work, 2^30) is not run and says
+  refuses at post time (compute_work > the default max_aggregation_work, 2^27) is not run and says
   so. A cell predicted over 20 s, or over 6 GiB of working memory, is ESTIMATED: scaled linearly in
   compute_work from the rule's largest measured cell, and marked.
 - bytes, txs, blocks, +state (each per round): COUNTED from the chain's constants

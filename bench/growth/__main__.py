@@ -8,12 +8,14 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.modules.tasks.params import default_params
 from bench.common import RESULTS_DIR, print_table, write_results
 from bench.growth.endblock import Timing, measure_close
 from bench.growth.limits import LIMIT_COLUMNS, design_limit_rows
 from bench.growth.sizing import (
     BLOCK_MAX_BYTES,
     EARLY_CLOSE_BLOCKS,
+    bound_label,
     compute_model_seconds,
     compute_round_size,
     format_bytes,
@@ -21,6 +23,7 @@ from bench.growth.sizing import (
 )
 
 RULES = ("mean", "median", "krum")
+BOUND = default_params().max_aggregation_work
 FULL = ((1_000, 10_000, 100_000, 1_000_000, 2_000_000), (4, 16, 64, 128))
 SMOKE = ((1_000, 10_000), (4, 16))
 # A cell predicted to run longer or to hold more than this is scaled from a measured one instead.
@@ -98,7 +101,7 @@ def _measure_rule(
     cells, anchor = [], None
     for work, d, n in sorted((is_refused(rule, n, d)[1], d, n) for d in grid[0] for n in grid[1]):
         if is_refused(rule, n, d)[0]:
-            status = f"refused: max_aggregation_work ({work:,} ops > 2^30)"
+            status = f"refused: max_aggregation_work ({work:,} ops > {bound_label()})"
             cells.append(Cell(rule, d, n, work, status, None, None))
             continue
         status, timing = _measure_cell(rule, d, n, anchor)
@@ -124,7 +127,7 @@ def _fmt_ms(seconds: float) -> str:
 def _growth_row(cell: Cell, block_s: float, rate: float) -> list[Any]:
     row = [cell.rule, f"{cell.size:,}", cell.workers]
     if cell.timing is None:  # the full reason is in the results file and the notes; the table is narrow
-        return [*row, *["-"] * 9, f"refused: {cell.work / 2**30:.2f} x 2^30"]
+        return [*row, *["-"] * 9, f"refused: {cell.work / BOUND:.2f} x {bound_label()}"]
     size = compute_round_size(cell.workers, cell.size)
     _, floor, transport = compute_model_seconds(size.reveal_bytes, cell.timing.best_s, block_s, rate)
     row += [_fmt_ms(cell.timing.best_s), _fmt_ms(cell.timing.first_s), _fmt_ms(cell.timing.rule_s)]
@@ -198,7 +201,9 @@ def _notes(cells: list[Cell], block_s: float, rate: float, out: dict[str, Any]) 
         "updates); the rest is decoding and copying (int16 -> int64, Update's frozen copy).",
         "estimated (scaled linearly in compute_work from the rule's largest measured cell): "
         f"{', '.join(estimated) or 'none'}.",
-        "refused: max_aggregation_work (the chain refuses such a task at post time, ops > 2^30; not run): "
+        "refused: max_aggregation_work (the chain refuses such a task at post time, ops > "
+        + bound_label()
+        + "; not run): "
         f"{', '.join(refused) or 'none'}.",
         "bytes = n x 2d reveals (mempool and blocks) + n x 4d checkpoint downloads; txs = n x (commit + "
         f"parts + closing reveal); blocks = ceil(n x 2d / {BLOCK_MAX_BYTES:,}) to carry the reveals, "
@@ -223,13 +228,14 @@ def _headline(cells: list[Cell]) -> str:
     for rule in RULES:
         top = max((c for c in run if c.rule == rule), key=lambda c: c.work)
         assert top.timing is not None
-        per_bound = top.timing.best_s * 2**30 / top.work
+        per_bound = top.timing.best_s * BOUND / top.work
         scaled.append(f"{rule} {per_bound:.1f} s (from {top.workers} x {top.size:,})")
     return (
         f"headline: the slowest close the chain accepts here is {slowest.rule} {slowest.workers} x "
         f"{slowest.size:,}: {_fmt_s(slowest.timing.best_s)} s (first {_fmt_s(slowest.timing.first_s)} s) "
-        f"at {slowest.work / 2**30:.3f} x 2^30 ops. Each rule's largest measured close scaled linearly to "
-        f"the bound of 2^30 ops: {', '.join(scaled)}."
+        f"at {slowest.work / BOUND:.3f} x {bound_label()} ops. "
+        "Each rule's largest measured close scaled linearly to "
+        f"the bound of {bound_label()} ops: {', '.join(scaled)}."
     )
 
 

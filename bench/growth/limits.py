@@ -7,7 +7,13 @@ from app.core.query import MAX_MESSAGE_BYTES
 from app.modules.auth.params import default_params as auth_params
 from app.modules.tasks.logic import MIN_PART_BYTES
 from app.modules.tasks.params import default_params
-from bench.growth.sizing import BLOCK_MAX_BYTES, compute_largest_size, compute_round_size, format_bytes
+from bench.growth.sizing import (
+    BLOCK_MAX_BYTES,
+    bound_label,
+    compute_largest_size,
+    compute_round_size,
+    format_bytes,
+)
 
 __all__ = ["LIMIT_COLUMNS", "design_limit_rows"]
 
@@ -20,7 +26,7 @@ def _work_rows(rules: tuple[str, ...], counts: tuple[int, ...]) -> list[list[str
     return [
         [
             f"max_aggregation_work ({rule})",
-            f"2^30 = {bound:,} ops",
+            f"{bound_label()} = {bound:,} ops",
             "largest d: " + ", ".join(f"n={n}: {compute_largest_size(rule, n):,}" for n in counts),
             "the chain refuses a bigger task at post time",
         ]

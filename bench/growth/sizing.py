@@ -74,6 +74,11 @@ def is_refused(rule: str, workers: int, size: int) -> tuple[bool, int]:
     return work > default_params().max_aggregation_work, work
 
 
+def bound_label() -> str:
+    """The default max_aggregation_work as a power of two, e.g. "2^27"."""
+    return f"2^{default_params().max_aggregation_work.bit_length() - 1}"
+
+
 def compute_round_size(workers: int, size: int) -> RoundSize:
     """The bytes, transactions, blocks and state of one round of `workers` updates of `size` parameters."""
     update_bytes = UPDATE_FORMAT.width * size

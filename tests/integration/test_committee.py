@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "b05cead03da457dee204a12f8d190d91106be3a9306fd52cf73f04d26ea46b1c"
+GOLDEN_COMMITTEE_APP_HASH = "d417082a726cdd5c9a816ad678b9dfaef4249cd89ea22597cee05fd5741d16a6"
 
 
 def _genesis() -> dict:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "f36206b877163b84e28b8714ae9421c13e6de3cb01f3ed30acc614914f9a8d2b",
-    2: "fc2550ccd69747bcbdf623f2ab6e4555c2a900d37df4ed4ed8c5d67878c4eae9",
-    3: "378fe77a062654fbcb52937337276c6bb20fd9cbbed98f5021e59e6c2c14116f",
-    4: "a717ccf609d4f08203e8a7f1bae51312ff0812d6f5d0b7cb4f1134973c3bd871",
+    1: "cc0c1599c6ccc9455dad5fb47ceb304be1a3e798044fa88cb3d35d73c9909a85",
+    2: "fecbb864d03c1fd847e0fc6574cf6d9516ffee97bc2c066b0dd45c26fcf57cae",
+    3: "851c1815dcaa4aae482400c27791de021ab7443d4818d645a8057d656894c835",
+    4: "1c3a030703121833434d472c905c0ef780705e8054eed7da264f30c5af56156a",
 }
 
 

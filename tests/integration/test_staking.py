@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "81172d60a247f9079bebc476d856411b09661f6b25a9553a86432a31fea2b7ae"
+GOLDEN_APP_HASH = "7e9aa1172f5bfbba2aab04fad781286fb1bfc40cc1764948152c626142de1a2c"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:
