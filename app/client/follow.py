@@ -15,7 +15,6 @@ message limit; the header holds the height, which is all a follower needs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import threading
@@ -194,11 +193,18 @@ class BlockFollower:
                 self._ws = None
 
     def _poll_for(self, duration: float) -> None:
-        """Poll the node's height every poll interval for duration s (or until closed)."""
+        """Poll the node's height every poll interval for duration s (or until closed); stop early
+        when the node answers again after failing to, so the websocket is tried at once rather than
+        at the end of a backoff grown while the node was down."""
         deadline = time.monotonic() + duration
+        unreachable = False
         while not self._stop.is_set():
-            with contextlib.suppress(RpcError):  # the node is down too: the warning said we poll
+            try:
                 self._note(self._latest_height())
+                if unreachable:
+                    return
+            except RpcError:  # the node is down too: the warning said we poll
+                unreachable = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return

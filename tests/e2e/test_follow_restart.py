@@ -1,7 +1,7 @@
 """A worker that follows blocks by subscription survives its node's kill -9 and restart.
 
 One validator (`synod start`, timeout_commit 200 ms) and one `synod worker run --quiet` on a
-three-round digits task. Once round 1 has closed, the node is SIGKILLed (CometBFT dies with its
+five-round digits task. Once round 1 has closed, the node is SIGKILLed (CometBFT dies with its
 supervisor) while the worker runs on: its websocket subscription drops, it falls back to polling
 /status (and its queries retry), and when the same node is started again it resubscribes and the
 task finishes all its rounds with the worker's update accepted in each. No block is made while the
@@ -28,7 +28,7 @@ from tests.e2e.nodes import SYNOD, SynodNode
 
 pytestmark = pytest.mark.e2e
 
-ROUNDS, JOIN_BLOCKS, PHASE_BLOCKS = 3, 40, 60
+ROUNDS, JOIN_BLOCKS, PHASE_BLOCKS = 5, 40, 60
 # The follower's notices (app/client/follow.py), each a part of one log line.
 FOLLOWING = ("following new blocks by subscription at ws://",)
 DROPPED = ("block subscription at ws://", " dropped (")
@@ -44,7 +44,7 @@ def node(tmp_path: Path):
 
 
 def _post_task(node: SynodNode) -> int:
-    """A three-round digits logreg task for one worker, posted by the validator; returns its id."""
+    """A five-round digits logreg task for one worker, posted by the validator; returns its id."""
     flags = {
         "--dataset": "digits", "--arch": "logreg", "--rounds": ROUNDS, "--join-blocks": JOIN_BLOCKS,
         "--commit-blocks": PHASE_BLOCKS, "--reveal-blocks": PHASE_BLOCKS, "--min-workers": 1,
