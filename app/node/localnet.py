@@ -156,7 +156,7 @@ LOCALNET_STAKING_PARAMS = {"unbonding_seconds": "20"}
 LOCALNET_SLASHING_PARAMS = {
     "signed_blocks_window": "20",
     "min_signed_per_window_bps": 5000,
-    "downtime_jail_seconds": "10",
+    "downtime_jail_seconds": "5",
 }
 # Snapshots every 10 blocks (a few seconds here), so a node added with state sync finds one soon.
 LOCALNET_APP_CONFIG = AppConfig(snapshot_interval=10, snapshot_keep_recent=2)

@@ -2,7 +2,7 @@
 
 Genesis bonds each validator with 10^12 usyn (power 1,000,000); the localnet's fast parameters make
 unbonding take 20 s of block time and jail a validator that missed more than half of a 20-block
-window for 10 s (1% burnt), while double signing burns 5% and tombstones. The tests share one
+window for 5 s (1% burnt), while double signing burns 5% and tombstones. The tests share one
 network and run in file order (delegation, then downtime of node3, then a double-signing twin of
 node2, which is tombstoned for good and so must come last); each also holds on its own.
 
@@ -94,10 +94,12 @@ def test_delegation_and_undelegation_move_cometbft_power_two_blocks_later(localn
     )
     completion = int(entry["completion_time"])
     assert completion == int(localnet.header_time(height)) + UNBONDING_SECONDS
-    assert localnet.block_time() < completion, "unbonding already complete: 20 s of block time passed?"
+    assert localnet.block_time() < completion, (
+        f"unbonding already complete: {UNBONDING_SECONDS} s of block time passed?"
+    )
     assert localnet.balance(delegator) == balance_after_tx
 
-    # The tokens return once block time passes completion_time (20 s after the undelegation).
+    # The tokens return once block time passes completion_time (UNBONDING_SECONDS after the undelegation).
     returned = wait_until(
         "the unbonded tokens to return",
         lambda: (b := localnet.balance(delegator)) != balance_after_tx and b,
