@@ -190,11 +190,11 @@ def _notes(arms: list[ArmResult]) -> list[str]:
     ratio = _ratio(chain.extra.get("seconds_per_round_all"), flower.seconds_per_round)
     if ratio is None:
         return []
-    verdict = "meets" if ratio <= 1.5 else "misses"
+    verdict = "meets" if ratio <= 3 else "misses"
     return [
-        f"on-chain s/round / Flower s/round = {ratio:.1f} ({verdict} the target <= 1.5): an on-chain round "
-        "lasts its fixed commit + reveal phases in blocks (never closed early), while a Flower round is "
-        "local training in an in-process simulation (Ray actors)"
+        f"on-chain s/round / Flower s/round = {ratio:.1f} ({verdict} issue 18's target <= 3): an on-chain "
+        "round takes at least two blocks (commit, then reveal; each phase closes early once everyone is "
+        "done), while a Flower round is local training in an in-process simulation (Ray actors)"
     ]
 
 
