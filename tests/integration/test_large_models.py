@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from app.client.tasktx import msg_reveal, reveal_messages
+from app.client.tasktx import msg_reveal, post_task_gas, reveal_messages
 from app.core.architectures import compute_layout, param_count
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, content_hash
 from app.core.initializers import compute_seeded_weights
@@ -257,3 +257,14 @@ def test_a_task_whose_aggregation_exceeds_the_work_bound_is_refused_at_post() ->
     assert _codes(resp) == [("tasks", 2)]
     assert "entry operations a round" in resp.tx_results[0].log
     _ok(tc.run(tc.chain.tx("alice", [_post_msg()], gas=GAS)))  # the mean over 3 workers fits
+
+
+def test_the_weights_a_seeded_post_makes_validators_store_are_paid_for_in_gas() -> None:
+    """A few hundred bytes of post make every validator store 4 bytes a parameter: the derived
+    write is metered like any other, so a post that does not pay for it runs out of gas."""
+    tc = _chain()
+    msg = _post_msg()
+    resp = tc.run(tc.chain.tx("alice", [msg], gas=2_000_000))  # enough for the msg bytes, not the weights
+    assert _codes(resp) == [("sdk", 11)]
+    assert tc.app.tasks.get_task(tc.app.store.view, 1) is None
+    _ok(tc.run(tc.chain.tx("alice", [msg], gas=post_task_gas(msg))))  # what the client asks for suffices
