@@ -32,6 +32,7 @@ from app.core.tx import DecodedTx, compute_tx_hash, decode_tx, parse_canonical
 from app.core.txcache import DecodedCache, SignatureVerdicts
 from app.modules.auth import genesis as auth_genesis
 from app.modules.auth import keys as auth_keys
+from app.modules.auth import logic as auth_logic
 from app.modules.auth.ante import FEE_COLLECTOR, run_ante
 from app.modules.auth.keeper import AuthKeeper
 from app.modules.bank import genesis as bank_genesis
@@ -73,6 +74,7 @@ from app.modules.tasks.keeper import TASKS_ESCROW, TasksKeeper
 from app.state.backend import Backend
 from app.state.kv import Branch, GasKV, KVReader, RecordingBranch
 from app.state.store import CommitStore
+from synod.auth.v1 import auth_pb2
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["SynodApp", "TxResult", "BlockResult", "MODULE_ACCOUNTS", "GenesisError"]
@@ -379,28 +381,66 @@ class SynodApp:
         commit_round: int = 0,
     ) -> list[bytes]:
         """PrepareProposal: the beacon tx first where due, then the ensemble tx where a fast query is
-        pending, then mempool txs in order within max_tx_bytes."""
+        pending, then mempool txs in order while the block stays within max_tx_bytes and auth's block
+        budget (the first tx that does not fit ends the block, so one sender's sequence stays in order)."""
         view = self.store.view
         chosen: list[bytes] = []
         if beacon.is_beacon_height(self.vote_extensions_height(view), height):
             chosen.append(beacon.build_beacon_tx(view, self.committee, self.chain_id, height - 1, votes))
             if ensemble.is_ensemble_due(view, self.consensus, beacon_due=True):
                 chosen.append(ensemble.build_ensemble_tx(height - 1, commit_round, votes))
+        params = self.auth.get_params(view)
         total = sum(map(len, chosen))
+        load = auth_logic.BlockLoad(len(chosen), 0)
         for raw in txs:
             if beacon.is_beacon_tx(raw) or ensemble.is_ensemble_tx(raw):
                 continue  # CheckTx refuses them; a peer's mempool may not
             total += len(raw)
-            if total > max_tx_bytes:
+            load += self._tx_load(raw, params)
+            if total > max_tx_bytes or not auth_logic.is_within_block_budget(params, load):
                 break
             chosen.append(raw)
         return chosen
 
+    def _tx_load(self, raw: bytes, params: auth_pb2.Params) -> auth_logic.BlockLoad:
+        """A tx's count against the block budget, decoded once: from the mempool memo where it is.
+
+        A tx over max_tx_bytes fails before it is hashed or decoded (_run_tx), so it is not either here.
+        """
+        if len(raw) > params.max_tx_bytes:
+            return auth_logic.UNDECODED
+        tx_hash = compute_tx_hash(raw)
+        hit = self.decoded.get(tx_hash, raw)
+        tx = hit[0] if hit is not None else auth_logic.decode_for_budget(raw, tx_hash)
+        return auth_logic.compute_tx_load(tx)
+
+    def check_block_budget(self, txs: list[bytes]) -> str | None:
+        """None if the block's txs fit auth's per-block budget, else what overflows it.
+
+        Every tx counts, the beacon and ensemble txs too. The count is checked before any tx is
+        hashed or decoded, so a proposal of many tiny txs is refused for the price of len().
+        """
+        params = self.auth.get_params(self.store.view)
+        if len(txs) > params.max_block_msgs:
+            return f"{len(txs)} txs, and a block carries at most {params.max_block_msgs} messages"
+        load = auth_logic.BlockLoad()
+        for raw in txs:
+            load += self._tx_load(raw, params)
+        if not auth_logic.is_within_block_budget(params, load):
+            return (
+                f"{load.msgs} messages and {load.gas} gas, over the block budget of "
+                f"{params.max_block_msgs} messages and {params.max_block_gas} gas"
+            )
+        return None
+
     def process_proposal(
         self, height: int, txs: list[bytes], votes: list[beacon.CommitVote], commit_round: int = 0
     ) -> str | None:
-        """ProcessProposal on committed state: None to accept, else what is wrong with the beacon tx
-        or the ensemble tx."""
+        """ProcessProposal on committed state: None to accept, else what is wrong: the block budget,
+        the beacon tx or the ensemble tx."""
+        over = self.check_block_budget(txs)
+        if over is not None:
+            return over
         view = self.store.view
         required = beacon.is_beacon_height(self.vote_extensions_height(view), height)
         wrong = beacon.check_beacon_tx(view, self.committee, self.chain_id, height, txs, votes, required)

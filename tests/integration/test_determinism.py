@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "cc0c1599c6ccc9455dad5fb47ceb304be1a3e798044fa88cb3d35d73c9909a85",
-    2: "fecbb864d03c1fd847e0fc6574cf6d9516ffee97bc2c066b0dd45c26fcf57cae",
-    3: "851c1815dcaa4aae482400c27791de021ab7443d4818d645a8057d656894c835",
-    4: "1c3a030703121833434d472c905c0ef780705e8054eed7da264f30c5af56156a",
+    1: "273aa3e657dbe3bf0534ae013e1497bc1cf6315e9563d8682b709263bd5d2489",
+    2: "28ecdabe2ac74006e20d0569b025e1b3ce35bdcc7632b9cdf4430907d185c8ce",
+    3: "a6efba555a0f5028f63e77519179e076c1de051d9291e02de3d2eddd0fa12871",
+    4: "1727340ff76b452131c98ae31801bb40f98da16c1e1ca443dfb895de2fc72622",
 }
 
 

@@ -44,7 +44,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "dfd5569edbe8b4e5e7f3a93b68d4372bdffa1c0d6c3aa9e86d0d7fa45a47fa0b"
+GOLDEN_APP_HASH = "b2cd72a83b9c58b7d7ec539c462952fa40822409ea05da247cf359a341665791"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "9e4f55ee0491714996ab245c57cf57c30237448f12713fa8b312a0b07090a588"
+GOLDEN_LIFECYCLE_APP_HASH = "dd5a725bbb3f3e36eeb5ae06b7ac94ff8d05efbaf61db3ec73cfcdbad51a6725"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

@@ -17,6 +17,7 @@ from app.core.errors import (
     ErrInvalidSequence,
     ErrMemoTooLarge,
     ErrTxTimeoutHeight,
+    ErrTxTooLarge,
     ErrUnauthorized,
     ErrUnknownRequest,
 )
@@ -40,6 +41,11 @@ def check_tx_limits(tx: DecodedTx, params: auth_pb2.Params, height: int) -> None
     if tx.body.timeout_height and height > tx.body.timeout_height:
         raise ErrTxTimeoutHeight.wrap(
             f"block height {height} is past the tx timeout height {tx.body.timeout_height}"
+        )
+    if len(tx.body.messages) > params.max_block_msgs:
+        raise ErrTxTooLarge.wrap(
+            f"tx has {len(tx.body.messages)} messages and a block holds at most {params.max_block_msgs}: "
+            "split it into several txs"
         )
     if tx.gas_limit > params.max_gas_per_tx:
         raise ErrInvalidGasLimit.wrap(

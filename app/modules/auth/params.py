@@ -22,6 +22,12 @@ def default_params() -> auth_pb2.Params:
         # The largest legitimate tx is a post whose 4M-parameter weights the chain derives from a
         # seed: 16 MiB stored at 30 gas a byte, about 503M gas. 2^30 bounds a tx near 33 MB written.
         max_gas_per_tx=1 << 30,
+        # A block of 2,000 one-message sends takes ~0.5 s of FinalizeBlock on one core (bench/worstcase):
+        # the localnet's block interval. Ceiling 2,000 / 0.54 s = 3,700 tx/s, far above what we sustain.
+        max_block_msgs=2_000,
+        # Two largest posts. Gas that high is storage (30 gas a byte), far cheaper per gas to execute
+        # than messages, which max_block_msgs bounds.
+        max_block_gas=1 << 31,
     )
 
 
@@ -32,5 +38,11 @@ def validate_params(p: auth_pb2.Params) -> None:
         raise ValueError("auth.max_tx_bytes must be at least 256")
     if p.max_gas_per_tx == 0:
         raise ValueError("auth.max_gas_per_tx must be positive")
+    if p.max_block_msgs == 0:
+        raise ValueError("auth.max_block_msgs must be positive")
+    if p.max_block_gas < p.max_gas_per_tx:
+        raise ValueError(
+            "auth.max_block_gas must be at least auth.max_gas_per_tx, or the largest tx fits no block"
+        )
     if p.tx_size_cost_per_byte == 0 or p.sig_verify_cost_ed25519 == 0:
         raise ValueError("auth gas costs must be positive, or spam would be free")
