@@ -26,7 +26,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "3520c88fe2996747e0759eed68d354ceb34b7610f262b62e5d06655b9c69fe52"
+GOLDEN_APP_HASH = "0607ae7e84c7c8829e0265297b25e6ebf2dcc915454ff94a40c4960cefc26682"
 
 
 def _app_state() -> dict:

@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "1e9d685ba572be8907c55ddc475ee18b30f761e7556456389e4bbf9ee1b196da"
+GOLDEN_COMMITTEE_APP_HASH = "878f7215fc59657623a8e23c8207640ca81ac0c83a5c76329fd1a49716ce3daa"
 
 
 def _genesis() -> dict:

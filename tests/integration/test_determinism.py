@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "273aa3e657dbe3bf0534ae013e1497bc1cf6315e9563d8682b709263bd5d2489",
-    2: "28ecdabe2ac74006e20d0569b025e1b3ce35bdcc7632b9cdf4430907d185c8ce",
-    3: "a6efba555a0f5028f63e77519179e076c1de051d9291e02de3d2eddd0fa12871",
-    4: "1727340ff76b452131c98ae31801bb40f98da16c1e1ca443dfb895de2fc72622",
+    1: "a378731ead4c1728bcc0ac19974e082d11570170fe5c69d32cb752c7c1151df2",
+    2: "332053b9c4dd766b2624617d068229b546f777f6656d29f0883c2434ad8d2c09",
+    3: "7dbe48d59ab1eabf295012a3ea3c8821088b59e60931db100c76d93de6685629",
+    4: "cb3db1e57eba368be8203295344abd41be4bf37f691724d4b1b1920937ccb000",
 }
 
 

@@ -44,7 +44,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "b2cd72a83b9c58b7d7ec539c462952fa40822409ea05da247cf359a341665791"
+GOLDEN_APP_HASH = "f3bf9b6023b357d76e20b76ff3a0e88bd1071e4e92760cb6f3ff8b91bd5668e7"
 
 
 def _vote_key(name: str) -> PrivateKey:

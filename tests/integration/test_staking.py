@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "306a5f73d1bad82f8f21a71a8d2c077b2c696979308cec96a388b8e2f91bb12e"
+GOLDEN_APP_HASH = "ba170b9d66d11ed702492b3166ef05bb9748587c74f5d27c05414959a81974bf"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:
