@@ -8,13 +8,15 @@ file also carries the task's model spec and checkpoint in its string metadata.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
+from app.core.fsutil import write_atomically
 from app.ml.models import ModelError, from_arrays, layout, to_arrays
 
 __all__ = ["EXPORT_FORMATS", "read_model", "write_model"]
@@ -35,12 +37,14 @@ def write_model(
     blocks = layout(arch, input_shape, n_classes)
     arrays = {b.name: a for b, a in zip(blocks, to_arrays(arch, flat, input_shape, n_classes), strict=True)}
     if fmt == "npz":
-        with open(path, "wb") as handle:
-            np.savez(handle, allow_pickle=False, **arrays)
+        buffer = io.BytesIO()
+        np.savez(buffer, allow_pickle=False, **arrays)
+        data = buffer.getvalue()
     elif fmt == "safetensors":
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(path), dict(metadata or {}))
+        data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, dict(metadata or {}))
     else:
         raise ModelError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+    write_atomically(Path(path), data, mode=0o644)  # a crash never leaves half a model file
 
 
 def read_model(

@@ -23,6 +23,7 @@ from pathlib import Path
 from google.protobuf import json_format
 
 from app.core.crypto import address_bytes_from_pubkey
+from app.core.fsutil import write_atomically
 from app.modules.consensus.genesis import default_genesis as consensus_default_genesis
 from app.node.toolchain import check_cometbft
 
@@ -134,16 +135,23 @@ class AppConfig:
     grpc_address: str = DEFAULT_GRPC_ADDRESS
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Replace a node file durably: whole or not at all, on disk when this returns (a crash during
+    `synod init` or a localnet's generation never leaves half a genesis or config)."""
+    write_atomically(path, text.encode(), mode=0o644)
+
+
 def write_app_config(home: NodeHome, cfg: AppConfig | None = None) -> None:
     """Write config/app.toml with the given settings (defaults if none)."""
     cfg = cfg or AppConfig()
-    home.app_toml.write_text(
+    _write_text(
+        home.app_toml,
         "# Synod app settings (node-local, not consensus)\n\n"
         "# Take a state-sync snapshot every N blocks (0 disables), keeping the newest K.\n"
         f"snapshot_interval = {cfg.snapshot_interval}\n"
         f"snapshot_keep_recent = {cfg.snapshot_keep_recent}\n\n"
         "# gRPC query server (verified reads: answers carry Merkle proofs); an empty string turns it off.\n"
-        f'grpc_address = "{cfg.grpc_address}"\n'
+        f'grpc_address = "{cfg.grpc_address}"\n',
     )
 
 
@@ -186,7 +194,7 @@ def set_toml(path: Path, settings: dict[tuple[str, str], str]) -> None:
             lines[i] = f"{key} = {pending.pop((section, key))}"
     if pending:
         raise KeyError(f"{path}: keys not found: {sorted(pending)}")
-    path.write_text("\n".join(lines) + "\n")
+    _write_text(path, "\n".join(lines) + "\n")
 
 
 def read_toml(path: Path) -> dict:
@@ -274,7 +282,7 @@ def write_app_genesis(
     if vote_extensions_height > 0:
         doc["consensus_params"]["abci"]["vote_extensions_enable_height"] = str(vote_extensions_height)
     doc["app_state"] = state
-    home.genesis.write_text(json.dumps(doc, indent=2) + "\n")
+    _write_text(home.genesis, json.dumps(doc, indent=2) + "\n")
 
 
 def _committee_members(bonds: list[GenesisBond]) -> list[dict]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +15,7 @@ from rich.table import Table
 from app.client.tasks import TasksClient
 from app.core.architectures import describe_arch, model_param_count
 from app.core.fixedpoint import WEIGHT_FORMAT
+from app.core.fsutil import write_atomically
 from app.ml.export import EXPORT_FORMATS, write_model
 from app.ml.quantize import WEIGHT_SPEC, dequantize
 from cli.query.common import (
@@ -286,12 +289,12 @@ def model(opts: QueryOpts, task_id: int, round_: int | None, out: str, raw: bool
         }
         meta |= {"task_id": str(task_id), "round": str(record.round), "model_hash": record.model_hash.hex()}
         write_model(out, fmt, m.arch, floats, tuple(m.input_shape) or (m.n_features,), m.n_classes, meta)
+    elif fmt == "raw":
+        write_atomically(Path(out), weights, mode=0o644)
     else:
-        with open(out, "wb") as handle:
-            if fmt == "raw":
-                handle.write(weights)
-            else:
-                np.save(handle, floats, allow_pickle=False)
+        buffer = io.BytesIO()
+        np.save(buffer, floats, allow_pickle=False)
+        write_atomically(Path(out), buffer.getvalue(), mode=0o644)
     data = {
         "task_id": task_id,
         "round": record.round,

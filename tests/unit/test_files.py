@@ -94,3 +94,22 @@ def test_labels_localnet_state_and_mnemonics_are_written_durably(tmp_path: Path,
     localnet._create_validator_key(NodeHome(tmp_path / "node0"))
     assert synced[-2:] == ["file:validator.mnemonic", "dir:node0"]
     assert stat.S_IMODE((tmp_path / "node0" / "validator.mnemonic").stat().st_mode) == 0o600
+
+
+def test_node_configs_and_exported_models_are_written_durably(tmp_path: Path, synced) -> None:  # noqa: ANN001
+    from app.ml.export import write_model
+    from app.node.config import set_toml, write_app_config
+
+    home = NodeHome(tmp_path / "node")
+    home.app_toml.parent.mkdir(parents=True)
+    write_app_config(home)
+    assert synced[0].startswith("file:.app.toml.") and synced[1] == "dir:config", synced
+    synced.clear()
+    set_toml(home.app_toml, {("", "snapshot_interval"): "7"})
+    assert synced[0].startswith("file:.app.toml.") and "snapshot_interval = 7" in home.app_toml.read_text()
+    for fmt in ("npz", "safetensors"):
+        synced.clear()
+        path = tmp_path / f"model.{fmt}"
+        write_model(path, fmt, "logreg", [0.0] * 15, (4,), 3)
+        assert synced[0].startswith(f"file:.model.{fmt}.") and synced[1] == f"dir:{tmp_path.name}", synced
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
