@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from app.abci.query import answer_query
+from app.abci.query import answer_query, pin_query
 from app.app import BlockResult, SynodApp, TxResult
 from app.core import bls, voteext
 from app.core.events import Event
@@ -192,6 +192,11 @@ class AbciHandlers:
         """Read committed state (never the block being executed): `/store` or a module query service
         path; `prove` adds Merkle proofs against the answered height (app/abci/query.py)."""
         return answer_query(self.app.store, req)
+
+    def pin_query(self, req: abci.RequestQuery) -> Callable[[], abci.ResponseQuery]:
+        """Query, in two steps (the server runs the first under its app lock, the second in a worker
+        thread): pin committed state now, and return the work that answers from it."""
+        return pin_query(self.app.store, req)
 
     # --- mempool connection -------------------------------------------------------------------
 

@@ -4,6 +4,9 @@ CometBFT opens four connections (consensus, mempool, query, snapshot) and tells 
 what it asks. For each connection we answer strictly in request order; `Flush` is answered after
 everything before it and forces the buffered responses onto the wire. All handlers run under one
 app lock across connections. Handlers are synchronous, so a request never interleaves with another.
+The one exception is Query, where the handlers offer `pin_query`: the committed state is pinned
+under the lock, and the answer is computed in a worker thread, so a client's large page never holds
+up the consensus connection (the query connection still answers in order: it awaits each answer).
 
 We never answer with `Response.exception` and never close a socket on bad input: CometBFT would
 stop. A handler that raises is a bug in the state machine; continuing could fork the node from the
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -28,6 +32,8 @@ __all__ = ["AbciServer", "parse_address"]
 log = logging.getLogger("synod.abci")
 
 _READ_CHUNK = 1 << 20
+# Query workers: answers are Python (the GIL), so more threads would not answer faster.
+_QUERY_WORKERS = 2
 # Without a Flush, still push responses out once this many bytes are buffered.
 _HIGH_WATER = 4 << 20
 
@@ -57,6 +63,9 @@ class AbciServer:
             if method is None:
                 raise TypeError(f"ABCI handlers lack a method for {field.name}")
             self._dispatch[field.name] = method
+        # pin_query(req) -> () -> ResponseQuery, where the handlers can answer queries off the loop.
+        self._pin_query: Callable[[Any], Callable[[], Any]] | None = getattr(handlers, "pin_query", None)
+        self._query_pool = ThreadPoolExecutor(max_workers=_QUERY_WORKERS, thread_name_prefix="abci-query")
         self.connections = 0
 
     async def start(self, address: str) -> None:
@@ -81,11 +90,12 @@ class AbciServer:
         return await self._failed
 
     async def stop(self) -> None:
-        """Stop listening and close connections."""
+        """Stop listening and close connections; running queries finish (they hold a snapshot)."""
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
+        self._query_pool.shutdown(wait=True)
 
     def _fail(self, exc: BaseException) -> None:
         """Record a fatal handler error once."""
@@ -102,6 +112,16 @@ class AbciServer:
         getattr(wrapped, kind).CopyFrom(response)
         return wrapped
 
+    async def _answer(self, request: abci.Request) -> abci.Response:
+        """Answer one request under the app lock; a Query's answer is computed off the loop."""
+        if request.WhichOneof("value") != "query" or self._pin_query is None:
+            async with self._lock:
+                return self.handle_request(request)
+        async with self._lock:
+            job = self._pin_query(request.query)
+        answer = await asyncio.get_running_loop().run_in_executor(self._query_pool, job)
+        return abci.Response(query=answer)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One CometBFT connection: decode frames, answer in order, flush on Flush."""
         self.connections += 1
@@ -114,8 +134,7 @@ class AbciServer:
                     return
                 for frame in decoder.feed(data):
                     request = abci.Request.FromString(frame)
-                    async with self._lock:
-                        response = self.handle_request(request)
+                    response = await self._answer(request)
                     out = encode_frame(response.SerializeToString())
                     writer.write(out)
                     buffered += len(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -328,3 +329,57 @@ def test_handle_request_rejects_an_empty_request() -> None:
 
     with pytest.raises(ValueError, match="empty"):
         server.handle_request(abci.Request())
+
+
+class _SlowQueries(AbciHandlers):
+    """Handlers whose queries take until `release` is set, however they are called."""
+
+    def __init__(self) -> None:
+        super().__init__(SynodApp(MemoryBackend()))
+        self.release = threading.Event()
+
+    def query(self, req: abci.RequestQuery) -> abci.ResponseQuery:
+        assert self.release.wait(timeout=10), "the slow query was never released"
+        return super().query(req)
+
+    def pin_query(self, req: abci.RequestQuery):  # noqa: ANN201
+        job = super().pin_query(req)
+
+        def slow() -> abci.ResponseQuery:
+            assert self.release.wait(timeout=10), "the slow query was never released"
+            return job()
+
+        return slow
+
+
+def test_a_slow_query_does_not_hold_up_the_consensus_connection() -> None:
+    handlers = _SlowQueries()
+
+    async def body() -> None:
+        server = AbciServer(handlers)
+        await server.start("tcp://127.0.0.1:0")
+        try:
+            rq, wq = await asyncio.open_connection("127.0.0.1", server.port)
+            rc, wc = await asyncio.open_connection("127.0.0.1", server.port)
+            wq.write(
+                _request(query=abci.RequestQuery(path="/store", data=b"k"))
+                + _request(flush=abci.RequestFlush())
+            )
+            await wq.drain()
+            await asyncio.sleep(0.05)  # the query is in its worker now
+            wc.write(_request(info=abci.RequestInfo()) + _request(flush=abci.RequestFlush()))
+            await wc.drain()
+            consensus = await _read_responses(rc, 2)  # answered while the query still runs
+            assert consensus[0].WhichOneof("value") == "info" and not handlers.release.is_set()
+            handlers.release.set()
+            answered = await _read_responses(rq, 2)
+            assert [r.WhichOneof("value") for r in answered] == ["query", "flush"]  # in order
+            assert answered[0].query.code == 0 and answered[0].query.height == 0
+            for w in (wq, wc):
+                w.close()
+                await w.wait_closed()
+        finally:
+            handlers.release.set()
+            await server.stop()
+
+    asyncio.run(body())
