@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "d417082a726cdd5c9a816ad678b9dfaef4249cd89ea22597cee05fd5741d16a6"
+GOLDEN_COMMITTEE_APP_HASH = "cebd27db6ff60cf98bad452f7057dfca0f252fd7be87a8f3639450f6b4f4ee4d"
 
 
 def _genesis() -> dict:

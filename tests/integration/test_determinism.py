@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "cc0c1599c6ccc9455dad5fb47ceb304be1a3e798044fa88cb3d35d73c9909a85",
-    2: "fecbb864d03c1fd847e0fc6574cf6d9516ffee97bc2c066b0dd45c26fcf57cae",
-    3: "851c1815dcaa4aae482400c27791de021ab7443d4818d645a8057d656894c835",
-    4: "1c3a030703121833434d472c905c0ef780705e8054eed7da264f30c5af56156a",
+    1: "388ea1d763a5fa1a0c98812d87b33396e10d093d76e1f479bd95fa6d6691cad8",
+    2: "18b6973da34ed3f79d6ce4d50def3beb8bc8445704fe6e5a9f4390d3694dafd6",
+    3: "2f6f1ed85405735d96f533c5dcb4e8cbfd36c6750ef062414d95afa3b24f83d0",
+    4: "e536c64ebabcefb70770605797bbab0582450c616556847569e489fac3df691e",
 }
 
 

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "9e4f55ee0491714996ab245c57cf57c30237448f12713fa8b312a0b07090a588"
+GOLDEN_LIFECYCLE_APP_HASH = "faa6c73f6eeb9841f5ee2cd6e9dc1b2c1fb646328a2e550be24fd1c98d9ddb99"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001
