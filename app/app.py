@@ -90,6 +90,14 @@ _CHAIN_ID_KEY = APP_PREFIX + b"chain_id"
 # CometBFT's vote_extensions_enable_height from InitChain (at least the initial height), u64be;
 # absent while extensions are off. Consensus params never change here (no param updates are returned).
 _VOTE_EXTENSIONS_KEY = APP_PREFIX + b"vote_extensions_height"
+# CometBFT v0.38 block limits (types/block.go): max_bytes -1 means MaxBlockSizeBytes; a block's
+# header and framing (MaxHeaderBytes 626 + MaxOverheadForBlock 11 + MaxCommitOverheadBytes 94) and
+# one commit signature per validator (MaxCommitSigBytes) come out of max_bytes before the txs.
+_COMET_MAX_BLOCK_BYTES = 104_857_600
+_COMET_BLOCK_OVERHEAD = 626 + 11 + 94
+_COMET_COMMIT_SIG_BYTES = 109
+# One beacon entry: a 20-byte address and a 96-byte share with their framing, rounded up.
+_BEACON_ENTRY_BYTES = 160
 MODULE_KEYS = {
     "auth": auth_keys,
     "bank": bank_keys,
@@ -210,9 +218,19 @@ class SynodApp:
         return self.store.height, self.store.app_hash
 
     def init_chain(
-        self, chain_id: str, app_state: bytes, initial_height: int, vote_extensions_height: int = 0
+        self,
+        chain_id: str,
+        app_state: bytes,
+        initial_height: int,
+        vote_extensions_height: int = 0,
+        block_max_bytes: int = 0,
+        evidence_max_bytes: int = 0,
     ) -> tuple[bytes, list[tuple[bytes, int]]]:
-        """Stage genesis (persisted with the first block's Commit); return app hash and validators."""
+        """Stage genesis (persisted with the first block's Commit); return app hash and validators.
+
+        With extensions on and CometBFT's block limits given (0: not checked), the mandatory beacon
+        and ensemble txs must fit every block at the largest validator set (_check_block_room).
+        """
         if self.store.height:
             raise RuntimeError("InitChain on a non-empty store: remove the data directory first")
         if not chain_id:  # CometBFT refuses such a genesis; a chain id is how is_initialized knows
@@ -224,8 +242,27 @@ class SynodApp:
             # No votes before the initial height: its votes are the first that can be extended.
             block.set(_VOTE_EXTENSIONS_KEY, u64be(max(vote_extensions_height, initial_height)))
         validators = self._init_genesis(block, app_state)
+        if vote_extensions_height > 0 and block_max_bytes:
+            self._check_block_room(block, block_max_bytes, evidence_max_bytes)
         self._block = block
         return self.store.stage(block, initial_height - 1), validators
+
+    def _check_block_room(self, store: KVReader, block_max_bytes: int, evidence_max_bytes: int) -> None:
+        """GenesisError unless the beacon and ensemble txs of max_validators validators, each with
+        a largest extension, fit CometBFT's max_tx_bytes (its MaxDataBytes) with full evidence."""
+        validators = self.staking.get_params(store).max_validators
+        members = self.committee.get_params(store).max_committee_size
+        max_bytes = block_max_bytes if block_max_bytes > 0 else _COMET_MAX_BLOCK_BYTES
+        room = max_bytes - _COMET_BLOCK_OVERHEAD - _COMET_COMMIT_SIG_BYTES * validators - evidence_max_bytes
+        need = _BEACON_ENTRY_BYTES * members + len(beacon.BEACON_TX_PREFIX) + 32
+        need += ensemble.compute_ensemble_tx_bound(validators)
+        if need > room:
+            raise GenesisError(
+                f"the beacon and ensemble txs of staking.max_validators = {validators} validators need "
+                f"{need} bytes, but a block of consensus_params.block.max_bytes = {block_max_bytes} "
+                f"leaves {room} for txs (with evidence.max_bytes = {evidence_max_bytes}); raise "
+                "block.max_bytes or lower max_validators"
+            )
 
     def _init_genesis(self, store: Branch, app_state: bytes) -> list[tuple[bytes, int]]:
         """Apply each module's genesis in GENESIS_MODULES order; return the bonded validators."""
@@ -388,7 +425,10 @@ class SynodApp:
         if beacon.is_beacon_height(self.vote_extensions_height(view), height):
             chosen.append(beacon.build_beacon_tx(view, self.committee, self.chain_id, height - 1, votes))
             if ensemble.is_ensemble_due(view, self.consensus, beacon_due=True):
-                chosen.append(ensemble.build_ensemble_tx(height - 1, commit_round, votes))
+                # Mandatory, so it gets the room the beacon tx leaves; extensions that do not fit
+                # are left out by ensemble's documented rule (genesis makes that never happen).
+                room = max_tx_bytes - len(chosen[0])
+                chosen.append(ensemble.build_ensemble_tx(height - 1, commit_round, votes, room))
         params = self.auth.get_params(view)
         total = sum(map(len, chosen))
         load = auth_logic.BlockLoad(len(chosen), 0)

@@ -7,10 +7,10 @@ This is the only place that speaks `tendermint.abci`. Every enum answered is a v
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from app.abci.answers import AnswerBook, AnswerWatcher
 from app.abci.query import answer_query, pin_query
 from app.app import BlockResult, SynodApp, TxResult
 from app.core import bls, voteext
@@ -20,7 +20,6 @@ from app.modules.committee.errors import ErrBadBeacon
 from app.modules.consensus import ensemble
 from app.modules.slashing.types import DUPLICATE_VOTE, LIGHT_CLIENT_ATTACK, Misbehavior, VoteInfo
 from app.state.snapshots import SnapshotInfo, SnapshotManager
-from synod.consensus.v1 import consensus_pb2, ensemble_pb2
 from tendermint.abci import types_pb2 as abci
 from tendermint.crypto import keys_pb2
 from tendermint.types import validator_pb2
@@ -95,47 +94,6 @@ def _commit_votes(votes: Iterable[abci.VoteInfo | abci.ExtendedVoteInfo]) -> lis
     ]
 
 
-# How long ExtendVote waits for the sidecar's answers to a query posted in the previous block.
-ENSEMBLE_WAIT_SECONDS = 1.0
-
-
-def read_answers(
-    directory: Path | None,
-    pending: Sequence[consensus_pb2.PredictionQuery],
-    fresh_height: int = 0,
-    wait_seconds: float = 0.0,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[ensemble_pb2.EnsembleAnswer]:
-    """The sidecar's predictions (directory/QUERY_ID.bin) for pending fast queries, in id order.
-
-    A missing, unreadable or malformed file is skipped (VerifyVoteExtension would reject it), and
-    answers stop before the extension outgrows voteext.MAX_VOTE_EXTENSION_BYTES. Where the
-    directory exists (a sidecar runs) and a query posted at fresh_height has no file yet, this waits
-    up to wait_seconds for it, so a new query is answered in the first precommit that can carry it.
-    """
-    if directory is None:
-        return []
-    if directory.is_dir() and wait_seconds > 0:
-        deadline = clock() + wait_seconds
-        fresh = [q.id for q in pending if q.posted_height == fresh_height]
-        while clock() < deadline and not all((directory / f"{i}.bin").exists() for i in fresh):
-            sleep(0.02)
-    answers: list[ensemble_pb2.EnsembleAnswer] = []
-    budget = voteext.MAX_VOTE_EXTENSION_BYTES - 256  # the beacon share and framing
-    for query in sorted(pending, key=lambda q: q.id):
-        try:
-            blob = (directory / f"{query.id}.bin").read_bytes()
-        except OSError:
-            continue
-        budget -= len(blob) + 16
-        if budget < 0:
-            break
-        if ensemble.is_valid_predictions(query, blob):
-            answers.append(ensemble_pb2.EnsembleAnswer(query_id=query.id, predictions=blob))
-    return answers
-
-
 def _exec_result(r: TxResult) -> abci.ExecTxResult:
     """A FinalizeBlock tx result."""
     return abci.ExecTxResult(
@@ -164,8 +122,21 @@ class AbciHandlers:
         self.snapshots = snapshots
         # The node's beacon key (config/bls_key.json); without one its vote extensions are empty.
         self.bls_secret = bls_secret
-        # Where the node's ensemble sidecar leaves predictions, QUERY_ID.bin (None: no fast-path model).
-        self.ensemble_dir = ensemble_dir
+        # The sidecar's answers (DIR/QUERY_ID.bin), loaded off the ABCI loop by a watcher thread
+        # (app/abci/answers.py; None: no fast-path model). start()/stop() run the thread.
+        self.answers = AnswerBook()
+        self.watcher = AnswerWatcher(ensemble_dir, self.answers) if ensemble_dir is not None else None
+
+    def start(self) -> None:
+        """Start the background work the handlers read from (the ensemble answer watcher)."""
+        if self.watcher is not None:
+            self.answers.set_pending(self.app.pending_fast_queries())
+            self.watcher.start()
+
+    def stop(self) -> None:
+        """Stop the background work (on shutdown)."""
+        if self.watcher is not None:
+            self.watcher.stop()
 
     # --- info/query connection --------------------------------------------------------------
 
@@ -228,6 +199,8 @@ class AbciHandlers:
             req.app_state_bytes,
             req.initial_height or 1,
             req.consensus_params.abci.vote_extensions_enable_height,
+            req.consensus_params.block.max_bytes,
+            req.consensus_params.evidence.max_bytes,
         )
         # An empty list keeps genesis.json's validators; staking genesis validators replace them.
         return abci.ResponseInitChain(app_hash=app_hash, validators=_validator_updates(validators))
@@ -260,12 +233,17 @@ class AbciHandlers:
 
     def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
         """When this validator precommits a block (extensions on): its beacon share for the height and
-        its model's answers to pending fast queries (files its `synod ensemble run` sidecar wrote)."""
+        its model's answers to pending fast queries, as the watcher has loaded them so far (never
+        waiting: an answer not loaded yet goes in a later extension)."""
         share = b""
         if self.bls_secret is not None:
             share = bls.sign(self.bls_secret, beacon.compute_share_message(self.app.chain_id, req.height))
-        pending = self.app.pending_fast_queries()
-        answers = read_answers(self.ensemble_dir, pending, req.height - 1, ENSEMBLE_WAIT_SECONDS)
+        answers = []
+        if self.watcher is not None:
+            pending = self.app.pending_fast_queries()
+            self.answers.set_pending(pending)
+            limit = self.app.consensus.get_params(self.app.store.view).max_extension_answers
+            answers = self.answers.get_answers(pending, limit)
         return abci.ResponseExtendVote(vote_extension=voteext.encode_vote_extension(share, answers))
 
     def verify_vote_extension(self, req: abci.RequestVerifyVoteExtension) -> abci.ResponseVerifyVoteExtension:
@@ -296,6 +274,9 @@ class AbciHandlers:
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
         """After FinalizeBlock, with the mempool locked: persist atomically."""
         height = self.app.commit()
+        if self.watcher is not None:
+            # The watcher looks for the new block's fast queries from now, before the next ExtendVote.
+            self.answers.set_pending(self.app.pending_fast_queries())
         if self.snapshots is not None:
             self.snapshots.maybe_snapshot(height)  # returns at once; serialization runs off-thread
         return abci.ResponseCommit(retain_height=0)

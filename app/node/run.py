@@ -94,19 +94,19 @@ class _AppProcess:
             executor=self.pool,
             on_restored=self.app.reload,
         )
-        self.server = AbciServer(
-            AbciHandlers(
-                self.app,
-                snapshots=self.snapshots,
-                bls_secret=_load_beacon_key(home),
-                ensemble_dir=home.ensemble_dir,
-            )
+        self.handlers = AbciHandlers(
+            self.app,
+            snapshots=self.snapshots,
+            bls_secret=_load_beacon_key(home),
+            ensemble_dir=home.ensemble_dir,
         )
+        self.server = AbciServer(self.handlers)
         self.queries: QueryServer | None = None
 
     async def start(self, abci_address: str) -> None:
         """Serve ABCI; on failure release everything."""
         try:
+            self.handlers.start()
             await self.server.start(abci_address)
         except BaseException:
             await self.stop()
@@ -126,6 +126,7 @@ class _AppProcess:
     async def stop(self) -> None:
         """Stop serving, let snapshot and query workers finish, then close the database."""
         await self.server.stop()
+        self.handlers.stop()
         if self.queries is not None:
             await self.queries.stop()
         self.snapshots.close()  # the worker may still be reading the database

@@ -26,7 +26,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "0607ae7e84c7c8829e0265297b25e6ebf2dcc915454ff94a40c4960cefc26682"
+GOLDEN_APP_HASH = "10da9b24dcf6a998aca84fa8e836c25d8bbf90f9b2bda7e2f6d467b29f3b0007"
 
 
 def _app_state() -> dict:

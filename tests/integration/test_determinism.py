@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "a378731ead4c1728bcc0ac19974e082d11570170fe5c69d32cb752c7c1151df2",
-    2: "332053b9c4dd766b2624617d068229b546f777f6656d29f0883c2434ad8d2c09",
-    3: "7dbe48d59ab1eabf295012a3ea3c8821088b59e60931db100c76d93de6685629",
-    4: "cb3db1e57eba368be8203295344abd41be4bf37f691724d4b1b1920937ccb000",
+    1: "be0de37931045fb40ef44120e18776239e5e85bc76814d736ca8b1b74ceedfbe",
+    2: "45db3ec39def417b0570420cd1f9e7d5c0bfa84f349d0ec0f7dbfe928f0e6034",
+    3: "adb468b682a7fffe9e293adb9b5ba2d1db099efb3f4b458c16074bc0514e54ee",
+    4: "d37bfde82d4a24fb737dba358edcea8503b1c916d9cc781c09e2b3a1096f2e8e",
 }
 
 

@@ -5,12 +5,16 @@ registered a model."""
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from app.abci.answers import AnswerWatcher
 from app.core import bls, voteext
 from app.core.crypto import PrivateKey
 from app.modules.committee.beacon import compute_share_message
@@ -44,7 +48,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "f3bf9b6023b357d76e20b76ff3a0e88bd1071e4e92760cb6f3ff8b91bd5668e7"
+GOLDEN_APP_HASH = "f2560449a734b8ca98f02e341d399044cf89641cd15c06a713f06fe088c86a02"
 
 
 def _vote_key(name: str) -> PrivateKey:
@@ -261,18 +265,49 @@ def test_verify_vote_extension_checks_the_answers_form() -> None:
     assert verify([(query_id, encode_predictions([(3, 1), (0, 1), (0, 1)]))]) == bad  # class 3 of 3
 
 
-def test_extend_vote_reads_the_sidecar_predictions(tmp_path: Path) -> None:
-    chain = _chain()
-    query_id = _post(chain)
-    chain.abci.ensemble_dir = tmp_path
-    (tmp_path / f"{query_id}.bin").write_bytes(AGREE)
-    (tmp_path / f"{query_id + 7}.bin").write_bytes(AGREE)  # not pending: ignored
+def _extension_answers(chain: Chain) -> list[tuple[int, bytes]]:
     resp = chain.abci.extend_vote(abci.RequestExtendVote(height=chain.app.store.height + 1))
     ext = voteext.parse_vote_extension(resp.vote_extension)
-    assert ext is not None and [(a.query_id, a.predictions) for a in ext.answers] == [(query_id, AGREE)]
+    assert ext is not None
+    return [(a.query_id, a.predictions) for a in ext.answers]
+
+
+def _forbid_waiting_and_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every clock wait and file access raise: ExtendVote must need neither."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ExtendVote waited or touched the disk")
+
+    for target, name in [(time, "sleep"), (os, "stat"), (builtins, "open"), (Path, "read_bytes")]:
+        monkeypatch.setattr(target, name, forbidden)
+    monkeypatch.setattr(Path, "exists", forbidden)
+
+
+def test_extend_vote_never_waits_and_answers_once_the_watcher_loaded_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = _chain()
+    chain.abci.watcher = AnswerWatcher(tmp_path, chain.abci.answers)
+    query_id = _post(chain)  # its Commit tells the book which answers to look for
+    with monkeypatch.context() as m:
+        _forbid_waiting_and_files(m)
+        assert _extension_answers(chain) == []  # a fresh query without an answer: no wait
+    (tmp_path / f"{query_id}.bin").write_bytes(AGREE)
+    (tmp_path / f"{query_id + 7}.bin").write_bytes(AGREE)  # not pending: never loaded
+    assert chain.abci.watcher.poll_once() == 1  # the watcher thread's step, run here
+    with monkeypatch.context() as m:
+        _forbid_waiting_and_files(m)
+        assert _extension_answers(chain) == [(query_id, AGREE)]
+
+
+def test_the_watcher_skips_a_malformed_answer_and_loads_it_once_fixed(tmp_path: Path) -> None:
+    chain = _chain()
+    chain.abci.watcher = AnswerWatcher(tmp_path, chain.abci.answers)
+    query_id = _post(chain)
     (tmp_path / f"{query_id}.bin").write_bytes(b"junk")  # malformed: left out, never rejected by peers
-    resp = chain.abci.extend_vote(abci.RequestExtendVote(height=chain.app.store.height + 1))
-    assert not voteext.parse_vote_extension(resp.vote_extension).answers  # type: ignore[union-attr]
+    assert chain.abci.watcher.poll_once() == 0 and _extension_answers(chain) == []
+    (tmp_path / f"{query_id}.bin").write_bytes(AGREE)
+    assert chain.abci.watcher.poll_once() == 1 and _extension_answers(chain) == [(query_id, AGREE)]
 
 
 def _scenario(chain: Chain) -> str:

@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "ba170b9d66d11ed702492b3166ef05bb9748587c74f5d27c05414959a81974bf"
+GOLDEN_APP_HASH = "0d99d6b11f8745e28f38e7b5f19bbcf4ed25944056a19c821e25ff305d71da24"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "dfd04459776b5ed07b475ad08f6c9553d7fc1cbdb3b1eb53392a3f33d223f469"
+GOLDEN_LIFECYCLE_APP_HASH = "3e27d2dcc915363dee45c45c74f8db44c55cebbfbf3da2d8e89fa23bf882ca93"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

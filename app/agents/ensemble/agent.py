@@ -4,10 +4,10 @@
 (MsgRegisterModel, signed by the operator key) and then polls /consensus/pending as each block is
 committed (its follower wakes it: app/agents/pace.py). For every pending fast query it fetches the
 inputs (checked against their hash), predicts, and writes the predictions atomically to the node's
-ensemble directory as QUERY_ID.bin. The node's ExtendVote reads them there
-(app/abci/handlers.read_answers, which waits up to a second for a query posted in the previous block
-while the directory exists), so no model ever runs inside the ABCI process; files of queries that
-are no longer pending are removed.
+ensemble directory as QUERY_ID.bin. A watcher thread in the node process loads them into memory
+(app/abci/answers.py) and ExtendVote puts what is loaded in its extension without ever waiting, so
+no model runs inside the ABCI process and the ABCI loop never reads these files; an answer that
+arrives after a precommit goes in the next one. Files of queries no longer pending are removed.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class EnsembleSidecar:
                 np.zeros((1, model.n_features), dtype=np.float32)
             )  # compile now, not per query
         self._register()
-        # The directory tells the node a sidecar runs: its ExtendVote then briefly waits for new answers.
+        # The node's answer watcher polls this directory.
         self.config.answers_dir.mkdir(parents=True, exist_ok=True)
         height = 0  # the latest the follower reported; it does not ask /status itself
         while not stop():

@@ -48,8 +48,10 @@ __all__ = [
     "EnsembleStaking",
     "build_ensemble_tx",
     "check_ensemble_tx",
+    "compute_ensemble_tx_bound",
     "is_ensemble_due",
     "is_ensemble_tx",
+    "is_omitted",
     "is_valid_answers",
     "is_valid_predictions",
     "process_ensemble_tx",
@@ -59,6 +61,12 @@ __all__ = [
 ENSEMBLE_TX_PREFIX = b"\x00synod/ensemble/v1\x00"
 # The ensemble tx follows the beacon tx, which is first whenever extensions are on.
 ENSEMBLE_TX_INDEX = 1
+# Upper bounds on the encoding: the tx's prefix, height and round; one entry's tag, length and
+# 20-byte address; the extension's and signature's tags and lengths.
+_ENVELOPE_BYTES = len(ENSEMBLE_TX_PREFIX) + 32
+_ENTRY_BASE_BYTES = 32
+_ENTRY_FRAMING_BYTES = 16
+_SIGNATURE_BYTES = 64  # ed25519
 
 
 class EnsembleStaking(Protocol):
@@ -97,7 +105,8 @@ def is_valid_predictions(query: consensus_pb2.PredictionQuery, blob: bytes) -> b
 
 
 def is_valid_answers(store: KVReader, keeper: ConsensusKeeper, extension: bytes) -> bool:
-    """VerifyVoteExtension's rule for answers: each names a pending fast query and is well-formed.
+    """VerifyVoteExtension's rule for answers: at most max_extension_answers, each naming a pending
+    fast query and well-formed.
 
     The extension as a whole must parse (voteext.parse_vote_extension: canonical, ids ascending).
     """
@@ -106,6 +115,8 @@ def is_valid_answers(store: KVReader, keeper: ConsensusKeeper, extension: bytes)
         return False
     if not ext.answers:
         return True
+    if len(ext.answers) > keeper.get_params(store).max_extension_answers:
+        return False
     pending = {q.id: q for q in keeper.iterate_pending_fast(store)}
     return all(
         a.query_id in pending and is_valid_predictions(pending[a.query_id], a.predictions)
@@ -128,14 +139,56 @@ def _decode(raw: bytes) -> ensemble_pb2.EnsembleTx:
     return tx
 
 
-def build_ensemble_tx(vote_height: int, vote_round: int, votes: Sequence[CommitVote]) -> bytes:
-    """PrepareProposal: every committing precommit's extension and signature, by address."""
+def _entry_bytes(vote: CommitVote) -> int:
+    """Bytes a vote adds to the ensemble tx when carried whole (above its omitted form)."""
+    return len(vote.extension) + len(vote.signature) + _ENTRY_FRAMING_BYTES
+
+
+def _omitted(votes: Sequence[CommitVote], max_bytes: int | None) -> set[bytes]:
+    """Addresses whose extensions the proposer leaves out: every oversized one (it counts for
+    nothing: only an unverified late precommit has one, cometbft#2361), then the largest first
+    (ties: the higher address first) until the tx fits max_bytes."""
+    out = {v.address for v in votes if len(v.extension) > voteext.MAX_VOTE_EXTENSION_BYTES}
+    if max_bytes is None:
+        return out
+    kept = sorted((v for v in votes if v.address not in out), key=lambda v: (len(v.extension), v.address))
+    size = _ENVELOPE_BYTES + sum(_ENTRY_BASE_BYTES + _entry_bytes(v) for v in kept)
+    size += _ENTRY_BASE_BYTES * len(out)
+    while kept and size > max_bytes:
+        vote = kept.pop()
+        out.add(vote.address)
+        size -= _entry_bytes(vote)
+    return out
+
+
+def compute_ensemble_tx_bound(validators: int) -> int:
+    """The largest ensemble tx: every validator's precommit with a largest accepted extension."""
+    entry = _ENTRY_BASE_BYTES + voteext.MAX_VOTE_EXTENSION_BYTES + _SIGNATURE_BYTES + _ENTRY_FRAMING_BYTES
+    return _ENVELOPE_BYTES + validators * entry
+
+
+def build_ensemble_tx(
+    vote_height: int, vote_round: int, votes: Sequence[CommitVote], max_bytes: int | None = None
+) -> bytes:
+    """PrepareProposal: every committing precommit by address, each with its extension and signature
+    unless _omitted leaves them out (the entry then holds the address alone)."""
+    committed = sorted((v for v in votes if v.committed), key=lambda v: v.address)
+    omitted = _omitted(committed, max_bytes)
     entries = [
-        ensemble_pb2.EnsembleVote(validator_address=v.address, extension=v.extension, signature=v.signature)
-        for v in sorted(votes, key=lambda v: v.address)
-        if v.committed
+        ensemble_pb2.EnsembleVote(validator_address=v.address)
+        if v.address in omitted
+        else ensemble_pb2.EnsembleVote(
+            validator_address=v.address, extension=v.extension, signature=v.signature
+        )
+        for v in committed
     ]
     return _encode(ensemble_pb2.EnsembleTx(vote_height=vote_height, vote_round=vote_round, votes=entries))
+
+
+def is_omitted(vote: ensemble_pb2.EnsembleVote) -> bool:
+    """An entry whose extension the proposer left out: it answers nothing (its power still counts
+    in the ensemble's total)."""
+    return not vote.extension and not vote.signature
 
 
 def _consensus_pubkey(store: KVReader, staking: EnsembleStaking, address: bytes) -> bytes | None:
@@ -186,7 +239,7 @@ def check_ensemble_tx(
     if addresses != committed:
         return "ensemble tx must hold exactly the last commit's precommits, sorted by address"
     for vote in tx.votes:
-        if not _is_signed(store, staking, chain_id, tx, vote):
+        if not is_omitted(vote) and not _is_signed(store, staking, chain_id, tx, vote):
             return f"ensemble vote of {vote.validator_address.hex().upper()} is not its signed extension"
     return None
 
@@ -198,26 +251,42 @@ def _model_votes(
     chain_id: str,
     tx: ensemble_pb2.EnsembleTx,
     powers: dict[bytes, int],
-) -> dict[bytes, tuple[int, ensemble_pb2.VoteExtension]]:
-    """Operator -> (power, extension) of each signed vote of a validator with a registered model."""
+) -> dict[bytes, tuple[int, dict[int, bytes]]]:
+    """Operator -> (power, answers by query id) of each vote of a validator with a registered model.
+
+    An omitted entry keeps its power and answers nothing; so does an extension with more than
+    max_extension_answers answers (VerifyVoteExtension rejects it; a late precommit skipped that).
+    """
+    limit = keeper.get_params(store).max_extension_answers
     out = {}
     for vote in tx.votes:
         operator = staking.operator_by_consensus(store, vote.validator_address)
         if operator is None or vote.validator_address not in powers:
             continue
         model = keeper.get_model(store, operator)
-        if (
-            model is None
-            or model.since_height > tx.vote_height
-            or not _is_signed(store, staking, chain_id, tx, vote)
-        ):
+        if model is None or model.since_height > tx.vote_height:
             continue
-        ext = voteext.parse_vote_extension(vote.extension)
-        out[operator] = (
-            powers[vote.validator_address],
-            ext if ext is not None else ensemble_pb2.VoteExtension(),
-        )
+        answers: dict[int, bytes] = {}
+        if not is_omitted(vote):
+            if not _is_signed(store, staking, chain_id, tx, vote):
+                continue
+            ext = voteext.parse_vote_extension(vote.extension)
+            if ext is not None and len(ext.answers) <= limit:
+                answers = {a.query_id: a.predictions for a in ext.answers}
+        out[operator] = (powers[vote.validator_address], answers)
     return out
+
+
+def _ballots(
+    query: consensus_pb2.PredictionQuery, models: dict[bytes, tuple[int, dict[int, bytes]]]
+) -> list[FastVote]:
+    """The well-formed answers to query, by operator."""
+    ballots: list[FastVote] = []
+    for operator, (power, answers) in sorted(models.items()):
+        blob = answers.get(query.id)
+        if blob is not None and is_valid_predictions(query, blob):
+            ballots.append((operator, power, blob))
+    return ballots
 
 
 def process_ensemble_tx(
@@ -234,19 +303,23 @@ def process_ensemble_tx(
     """FinalizeBlock: settle each pending fast query that > 2/3 of the model validators' power answered.
 
     Signatures are checked again (a replayed or block-synced block skipped ProcessProposal); a vote
-    that fails counts for nothing rather than failing the block.
+    that fails counts for nothing rather than failing the block. Queries are visited in id order
+    within max_fast_settle_work (logic.compute_fast_cost each; the first always runs); the rest
+    wait for the next block's answers.
     """
     tx = _decode(raw)
     powers = {v.address: v.power for v in last_commit if v.committed}
     models = _model_votes(store, keeper, staking, chain_id, tx, powers)
     model_power = sum(power for power, _ in models.values())
+    budget, used = keeper.get_params(store).max_fast_settle_work, 0
     settled = []
     for query in keeper.iterate_pending_fast(store, before_height=height):
-        ballots: list[FastVote] = []
-        for operator, (power, ext) in sorted(models.items()):
-            blob = next((a.predictions for a in ext.answers if a.query_id == query.id), None)
-            if blob is not None and is_valid_predictions(query, blob):
-                ballots.append((operator, power, blob))
+        answered = sum(1 for _, answers in models.values() if query.id in answers)
+        cost = logic.compute_fast_cost(query.input_count, answered)
+        if used and used + cost > budget:
+            break  # spread: the later queries are answered again in the next block's extensions
+        used += cost
+        ballots = _ballots(query, models)
         if 3 * sum(power for _, power, _ in ballots) <= 2 * model_power:
             continue  # not yet a supermajority of the ensemble: wait for a later block
         if hooks.settle_fast(store, query, ballots, height, events):

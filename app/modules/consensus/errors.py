@@ -27,6 +27,7 @@ __all__ = [
     "ErrNotValidator",
     "ErrQueryFull",
     "ErrQueryNotFound",
+    "ErrTooManyPending",
     "ErrWrongPhase",
     "ErrWrongRound",
 ]
@@ -54,5 +55,8 @@ ErrNotSettled = register("consensus", 21, "query has not been settled yet")
 ErrNoRound = register("consensus", 22, "round has not closed yet")
 ErrBadCommitment = register("consensus", 23, "commitment or salt has the wrong length")
 ErrInvalidModel = register("consensus", 24, "model description is too long")
+ErrTooManyPending = register(
+    "consensus", 25, "too many fast queries are pending (consensus.max_pending_fast_queries)"
+)
 # The fast path's block-level errors (ensemble.py) start at 40.
 ErrBadEnsemble = register("consensus", 40, "malformed ensemble transaction")

@@ -52,22 +52,58 @@ class ConsensusHooks:
         self.seeds = seeds
 
     def process_end_block(self, store: KVStore, height: int, events: EventManager) -> None:
-        """Run every query deadline (or early close) that falls at height, in query id order."""
+        """Run every query deadline (or early close) that falls at height, in query id order.
+
+        Round closes and label deadlines share max_block_tally_work: once one would overflow it
+        (never the block's first), it and every later one move to height + 1, in the same order;
+        cheap visits (a commit phase's end, a fast expiry) always run (README "Budgets"). A moved
+        visit's phase or label window has ended (messages for it are refused, msg_server), so it
+        closes in a later block exactly as it would have, at that block's height.
+        """
+        budget = self.k.get_params(store).max_block_tally_work
+        used, deferred = 0, 0
         for query_id in self.k.pop_scheduled(store, height):
             query = self.k.require_query(store, query_id)
-            if query.status == _OPEN and query.fast:
-                self._expire(store, query, events)
-            elif query.status == _OPEN and self._phase_due(store, query, height):
-                if query.phase == consensus_pb2.QUERY_PHASE_COMMIT:
-                    self.k.start_phase(store, query, consensus_pb2.QUERY_PHASE_REVEAL, height + 1)
-                else:
-                    self._close_round(store, query, query.round, height, events)
-            elif query.status == _SETTLED and height == logic.compute_label_deadline(query):
-                self.close_without_labels(store, query, events)
+            cost = self._visit_cost(store, query, height)
+            if cost and (deferred or (used and used + cost > budget)):
+                self.k.schedule(store, height + 1, query_id)
+                deferred += 1
+                continue
+            used += cost
+            self._visit(store, query, height, events)
+        if deferred:
+            events.emit("tally_deferred", height=height + 1, queries=deferred)
+
+    def _visit(
+        self, store: KVStore, query: consensus_pb2.PredictionQuery, height: int, events: EventManager
+    ) -> None:
+        """One scheduled visit: fast expiry, a phase's end, or the label deadline."""
+        if query.status == _OPEN and query.fast:
+            self._expire(store, query, events)
+        elif query.status == _OPEN and self._phase_due(store, query, height):
+            if query.phase == consensus_pb2.QUERY_PHASE_COMMIT:
+                self.k.start_phase(store, query, consensus_pb2.QUERY_PHASE_REVEAL, height + 1)
+            else:
+                self._close_round(store, query, query.round, height, events)
+        elif query.status == _SETTLED and height >= logic.compute_label_deadline(query):
+            self.close_without_labels(store, query, events)
+
+    def _visit_cost(self, store: KVStore, query: consensus_pb2.PredictionQuery, height: int) -> int:
+        """Tally units of a visit: a round close or an open query's label deadline; 0 otherwise."""
+        if query.fast:
+            return 0
+        if query.status == _OPEN and query.phase == consensus_pb2.QUERY_PHASE_REVEAL:
+            participants = self.k.get_progress(store, query.id).participants
+        elif query.status == _SETTLED and height >= logic.compute_label_deadline(query):
+            settlement = self.k.get_settlement(store, query.id)
+            participants = len(settlement.voters) if settlement is not None else 0
+        else:
+            return 0
+        return logic.compute_tally_cost(participants, query.input_count, query.rounds)
 
     def _phase_due(self, store: KVStore, query: consensus_pb2.PredictionQuery, height: int) -> bool:
-        """The open query's phase ends at height: its deadline, or its work is complete."""
-        if height == logic.compute_phase(query, height).end_height:
+        """The open query's phase ends at height: its deadline (or a deferred one), or its work is done."""
+        if height >= logic.compute_phase(query, height).end_height:
             return True
         return logic.is_phase_complete(query, self.k.get_progress(store, query.id))
 

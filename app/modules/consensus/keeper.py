@@ -82,6 +82,15 @@ class ConsensusKeeper:
         """A fast query was settled or expired."""
         self._store(store).delete(keys.pending_key(query_id))
 
+    def count_pending(self, store: KVReader, limit: int) -> int:
+        """How many fast queries are pending, counting no further than limit (keys only)."""
+        count = 0
+        for _ in self._read(store).iterate(keys.pending_key()):
+            count += 1
+            if count >= limit:
+                break
+        return count
+
     def iterate_pending_fast(
         self, store: KVReader, before_height: int | None = None
     ) -> list[consensus_pb2.PredictionQuery]:

@@ -29,7 +29,9 @@ __all__ = [
     "REVEAL",
     "Tally",
     "WAITING",
+    "compute_answer_bytes",
     "compute_commitment",
+    "compute_fast_cost",
     "compute_label_deadline",
     "compute_matches",
     "compute_observation",
@@ -39,6 +41,7 @@ __all__ = [
     "compute_reward_split",
     "compute_slash",
     "compute_tally",
+    "compute_tally_cost",
     "compute_weight",
     "decode_predictions",
     "encode_predictions",
@@ -228,3 +231,31 @@ def is_phase_complete(query: consensus_pb2.PredictionQuery, progress: consensus_
 def compute_label_deadline(query: consensus_pb2.PredictionQuery) -> int:
     """Last height at which the poster may reveal labels; its end-block closes the query without them."""
     return query.settled_height + query.schedule.label_blocks
+
+
+# --- per-block work (README "Budgets") ----------------------------------------------------------
+#
+# Units are what the work loops over: a fast query visited by the ensemble settlement costs
+# 1 + inputs x answers (every answer blob is decoded, then tallied); a round close or a label
+# deadline of an open query costs participants x (inputs + rounds + 1) (decode and tally every
+# reveal, read every round's commitments, pay every participant).
+
+# Framing of one EnsembleAnswer in a VoteExtension (tag, id varint, length varint), rounded up.
+ANSWER_FRAMING_BYTES = 16
+# The beacon share (96 bytes) with its framing, rounded up.
+BEACON_SHARE_BYTES = 256
+
+
+def compute_fast_cost(input_count: int, answers: int) -> int:
+    """Work units of one pending fast query in one block's ensemble settlement."""
+    return 1 + input_count * answers
+
+
+def compute_tally_cost(participants: int, input_count: int, rounds: int) -> int:
+    """Work units of one round close or label-deadline close of an open query (at least 1)."""
+    return max(1, participants) * (input_count + rounds + 1)
+
+
+def compute_answer_bytes(answers: int, input_count: int) -> int:
+    """The largest vote extension holding `answers` answers of input_count inputs each."""
+    return BEACON_SHARE_BYTES + answers * (ENTRY_BYTES * input_count + ANSWER_FRAMING_BYTES)

@@ -29,6 +29,7 @@ from app.modules.consensus.errors import (
     ErrNotPoster,
     ErrNotValidator,
     ErrQueryFull,
+    ErrTooManyPending,
     ErrWrongPhase,
     ErrWrongRound,
 )
@@ -119,6 +120,19 @@ def _check_limits(msg: tx_pb2.MsgPostQuery, params: consensus_pb2.Params) -> Non
     _require(
         msg.peer_sample <= params.max_peer_sample, f"peer_sample must be at most {params.max_peer_sample}"
     )
+    _require(
+        msg.max_participants <= params.max_query_participants,
+        f"max_participants must be at most {params.max_query_participants} (max_query_participants)",
+    )
+
+
+def _check_pending_room(k: ConsensusKeeper, ctx: Context, params: consensus_pb2.Params) -> None:
+    """A fast query needs a free pending slot: the ensemble settles at most that many per block."""
+    if k.count_pending(ctx.store, params.max_pending_fast_queries) >= params.max_pending_fast_queries:
+        raise ErrTooManyPending.wrap(
+            f"{params.max_pending_fast_queries} fast queries are already waiting for the validators "
+            "(consensus.max_pending_fast_queries); retry after some settle or expire"
+        )
 
 
 def _coin(c: object) -> Coins:
@@ -132,6 +146,8 @@ def _post(
     """Escrow the reward, store the query, schedule its first deadline (round 0, or fast expiry)."""
     params = k.get_params(ctx.store)
     _check_limits(msg, params)
+    if msg.fast:
+        _check_pending_room(k, ctx, params)
     bank.send_coins_from_account_to_module(
         ctx.store, decode_address(msg.poster), CONSENSUS_ESCROW, _coin(msg.reward)
     )
@@ -192,6 +208,11 @@ def _require_phase(query: consensus_pb2.PredictionQuery, round_: int, phase: str
         raise ErrWrongRound.wrap(
             f"query {query.id} is in round {current.round} at height {height}, not {round_}"
         )
+    if current.name == phase and height > current.end_height:
+        # The phase ended at its deadline; its close waits for room in a block (max_block_tally_work).
+        raise ErrWrongPhase.wrap(
+            f"query {query.id} round {current.round}'s {phase} phase ended at height {current.end_height}"
+        )
     if current.name != phase:
         raise ErrWrongPhase.wrap(
             f"query {query.id} round {current.round} is in its {current.name} phase at height {height} "
@@ -233,8 +254,12 @@ def _register(k: ConsensusKeeper, bank: ConsensusBank, ctx: Context, msg: tx_pb2
     if k.get_participant(ctx.store, query.id, address) is not None:
         raise ErrAlreadyRegistered.wrap(f"{msg.participant} already registered for query {query.id}")
     progress = k.get_progress(ctx.store, query.id)
-    if query.max_participants and progress.participants >= query.max_participants:
-        raise ErrQueryFull.wrap(f"query {query.id} already has {query.max_participants} participants")
+    cap = query.max_participants or k.get_params(ctx.store).max_query_participants
+    if progress.participants >= cap:
+        raise ErrQueryFull.wrap(
+            f"query {query.id} already has {cap} participants (its max_participants, or else "
+            "consensus.max_query_participants)"
+        )
     if msg.stake.denom != query.min_stake.denom or int(msg.stake.amount) < int(query.min_stake.amount):
         raise ErrBadStake.wrap(
             f"query {query.id} needs a stake of at least {query.min_stake.amount}{query.min_stake.denom}"
@@ -312,6 +337,10 @@ def _reveal_labels(
             f"query {query.id} is {consensus_pb2.QueryStatus.Name(query.status)}; labels are accepted "
             "once it is settled, until its label deadline"
         )
+    deadline = logic.compute_label_deadline(query)
+    if ctx.block.height > deadline:
+        # Past the deadline, the close only waits for room in a block (max_block_tally_work).
+        raise ErrWrongPhase.wrap(f"query {query.id} took labels through height {deadline}")
     if len(msg.labels) != query.input_count or any(label >= query.label_count for label in msg.labels):
         raise ErrBadLabels.wrap(
             f"labels must be {query.input_count} bytes (one per input), each below {query.label_count}"
