@@ -26,7 +26,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "e388a322484f91228d8b954e348cddf1ac347a38ff566ee6435b0964009cfbd2"
+GOLDEN_APP_HASH = "c195ca05c68cf67e7cb1af53a85f496b293e31f6a532c33289baf93d89fb6449"
 
 
 def _app_state() -> dict:

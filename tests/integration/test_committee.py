@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "d417082a726cdd5c9a816ad678b9dfaef4249cd89ea22597cee05fd5741d16a6"
+GOLDEN_COMMITTEE_APP_HASH = "8a125f0a26ff3d897c5b1426ee9561f807b3f2ec3b97e3296fa1c8b0b1e3404c"
 
 
 def _genesis() -> dict:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "cc0c1599c6ccc9455dad5fb47ceb304be1a3e798044fa88cb3d35d73c9909a85",
-    2: "fecbb864d03c1fd847e0fc6574cf6d9516ffee97bc2c066b0dd45c26fcf57cae",
-    3: "851c1815dcaa4aae482400c27791de021ab7443d4818d645a8057d656894c835",
-    4: "1c3a030703121833434d472c905c0ef780705e8054eed7da264f30c5af56156a",
+    1: "224d1e587ed0b5de5fed346a792110705e6444d0d04674ba3449fa1a4dca81e6",
+    2: "18b7dc73fbdfa6e9c0a9f642d09358bf5a67eb7a7b407f994aa227e532e0f285",
+    3: "7da6a723e3eb0962cfe9922f03dc748ab8869e467b8c035bf01cb7b9581a40a4",
+    4: "c36aa9703d10eea4000b13065f7f40655fb8ed8a39b27ef1edfd9fc1124c9017",
 }
 
 

@@ -44,7 +44,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "dfd5569edbe8b4e5e7f3a93b68d4372bdffa1c0d6c3aa9e86d0d7fa45a47fa0b"
+GOLDEN_APP_HASH = "e4cbb9b92ab52f87b9455319b1e38f767c8620f7c910b302fa9331b0d97c6dd5"
 
 
 def _vote_key(name: str) -> PrivateKey:

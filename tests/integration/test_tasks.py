@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "9e4f55ee0491714996ab245c57cf57c30237448f12713fa8b312a0b07090a588"
+GOLDEN_LIFECYCLE_APP_HASH = "ed39a04476c2c46a10628e692c8210a42137030ab24eba1025cf5ac8eac946f9"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001
