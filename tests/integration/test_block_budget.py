@@ -63,7 +63,8 @@ class Run:
         ]
         assert not any(self.block([self.chain.tx("alice", posts, gas=TASK_GAS * len(rules))]))
         ids = range(1, len(rules) + 1)
-        assert not any(self.block([self.chain.tx(w, [msg_join(_addr(w), t) for t in ids]) for w in WORKERS]))
+        joins = [self.chain.tx(w, [msg_join(_addr(w), t) for t in ids], gas=TASK_GAS) for w in WORKERS]
+        assert not any(self.block(joins))
 
     def block(self, txs: list[bytes]) -> list[int]:
         """One logged block; returns the tx result codes."""
