@@ -37,6 +37,8 @@ class StatusLine:
         where = (
             "join phase" if self.phase == "join" else f"round {self.round}/{self.rounds} {self.phase} phase"
         )
+        if self.phase == "closing":  # closed; its aggregation waits for room in a block (tasks budget)
+            return f"{self.subject} {self.task_id} {where}, aggregation deferred (height {self.height})"
         return f"{self.subject} {self.task_id} {where}, {self.blocks_left} blocks left (height {self.height})"
 
 

@@ -24,7 +24,7 @@ from synod.tasks.v1 import query_pb2, tasks_pb2
 
 __all__ = ["TaskWatcher", "WorkerInfo", "render"]
 
-_ROUND_PHASES = ("commit", "reveal", "score")
+_ROUND_PHASES = ("commit", "reveal", "score", "closing")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "10da9b24dcf6a998aca84fa8e836c25d8bbf90f9b2bda7e2f6d467b29f3b0007"
+GOLDEN_APP_HASH = "b83d64b4defc4838f4a9844666e996a65bb0270548ac8cfdbb2e23ba88644bf5"
 
 
 def _app_state() -> dict:

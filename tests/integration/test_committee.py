@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "006a1144e1ddc59e5ae418c9c4c1db61430df18ce3185947e18dcd815ce03c69"
+GOLDEN_COMMITTEE_APP_HASH = "162f28fde932edf0c13cd02eae716967b7d4019c5e425a1cd1be6596edf800fa"
 
 
 def _genesis() -> dict:

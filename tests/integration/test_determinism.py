@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "be0de37931045fb40ef44120e18776239e5e85bc76814d736ca8b1b74ceedfbe",
-    2: "45db3ec39def417b0570420cd1f9e7d5c0bfa84f349d0ec0f7dbfe928f0e6034",
-    3: "adb468b682a7fffe9e293adb9b5ba2d1db099efb3f4b458c16074bc0514e54ee",
-    4: "d37bfde82d4a24fb737dba358edcea8503b1c916d9cc781c09e2b3a1096f2e8e",
+    1: "bbf10cda870a4001317dded3728ee0904d4d5502c12caf13fbf7706a77271ea9",
+    2: "502f1a7d839f06a9bd9b68d9caeebb351f943fa3b136c255cd42bfd15e230140",
+    3: "73a4b6fa8d59558aa561ea9fa115366f313910164d018e032680b79fbb02397f",
+    4: "b572e21cda5d65b5ea0ceb97cf68454baa40b789017f81ce01e3e6c9c9b6f792",
 }
 
 

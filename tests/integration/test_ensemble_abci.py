@@ -48,7 +48,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "f2560449a734b8ca98f02e341d399044cf89641cd15c06a713f06fe088c86a02"
+GOLDEN_APP_HASH = "fc5e853981d69ae5a4647178a772bc7d9f351876418ffc9557c24b60bce9d246"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "0d99d6b11f8745e28f38e7b5f19bbcf4ed25944056a19c821e25ff305d71da24"
+GOLDEN_APP_HASH = "b2729b02212a26b74ac0bd7b56cfb21dc4ae6006c6e0c4ad949d5810361ee431"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:

@@ -83,3 +83,55 @@ def test_an_agent_refused_by_verification_names_the_failed_check() -> None:
             verification_failures(),
         ):
             raise error
+
+
+_GOOD_TRUST = '{"chain_id": "c", "height": 2, "hash": "' + "AB" * 32 + '", "period_seconds": 60}'
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"{not json", "is not JSON"),
+        (b"\xff\xfe", "is not JSON"),  # not UTF-8
+        (b"", "is not JSON"),
+        (b"[1, 2]", "holds a JSON list, not an object"),
+        (b'{"chain_id": "c", "height": 2}', "lacks hash, period_seconds"),
+        (_GOOD_TRUST.replace('"c"', "7").encode(), "chain_id must be a non-empty string"),
+        (_GOOD_TRUST.replace('"c"', '""').encode(), "chain_id must be a non-empty string"),
+        (_GOOD_TRUST.replace('"height": 2', '"height": "2"').encode(), "height must be a positive integer"),
+        (_GOOD_TRUST.replace('"height": 2', '"height": true').encode(), "height must be a positive integer"),
+        (_GOOD_TRUST.replace('"height": 2', '"height": -1').encode(), "height must be a positive integer"),
+        (_GOOD_TRUST.replace(": 60", ": 1.5").encode(), "period_seconds must be a positive integer"),
+        (_GOOD_TRUST.replace("AB" * 32, "ZZ" * 32).encode(), "hash must be 32 bytes of hex"),
+        (_GOOD_TRUST.replace("AB" * 32, "AB" * 31).encode(), "hash must be 32 bytes of hex"),
+        (_GOOD_TRUST.replace('"' + "AB" * 32 + '"', "null").encode(), "hash must be 32 bytes of hex"),
+    ],
+)
+def test_a_malformed_trust_json_is_a_one_line_error_naming_the_file(
+    tmp_path: Path, content: bytes, says: str
+) -> None:
+    trust = tmp_path / "light" / "trust.json"
+    trust.parent.mkdir()
+    trust.write_bytes(content)
+    for args in (
+        ["light", "status", "--home", str(tmp_path)],
+        ["query", "bank", "balances", ADDRESS, "--verify", "--home", str(tmp_path), "--grpc", "127.0.0.1:1"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, (args, result.output, result.exception)
+        assert result.output.startswith(f"Error: {trust}") and says in result.output, result.output
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_a_well_formed_trust_json_loads(tmp_path: Path) -> None:
+    from app.client.verified import load_trust
+
+    (tmp_path / "trust.json").write_text(_GOOD_TRUST)
+    state = load_trust(tmp_path)
+    assert (state.chain_id, state.height, state.hash, state.period_seconds) == ("c", 2, b"\xab" * 32, 60)
+
+
+def test_an_unreadable_trust_json_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "light" / "trust.json").mkdir(parents=True)  # a directory where the file should be
+    result = CliRunner().invoke(cli, ["light", "status", "--home", str(tmp_path)])
+    assert result.exit_code == 1 and result.output.startswith("Error: ") and "cannot be read" in result.output

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.modules.tasks import logic
+from app.modules.tasks.params import default_params, validate_params
 from synod.tasks.v1 import tasks_pb2
 
 
@@ -80,3 +82,42 @@ def test_commitments_bind_every_input() -> None:
         ("update", b"v" * 8),
     ]:
         assert logic.compute_commitment(**{**base, field: other}) != digest, field
+
+
+def test_a_closed_phase_waiting_for_the_block_budget_reads_closing_until_its_step_runs() -> None:
+    task = _running(tasks_pb2.TASK_PHASE_REVEAL, 20)
+    task.closed_height = 21
+    assert logic.compute_phase(task) == logic.Phase(logic.CLOSING, 2, 21)
+    task.closed_height = 0  # the step ran
+    assert logic.compute_phase(task) == logic.Phase(logic.REVEAL, 2, 21)
+
+
+def test_a_step_is_priced_at_its_aggregation_and_never_below_its_bookkeeping() -> None:
+    task = _running(tasks_pb2.TASK_PHASE_REVEAL, 20)
+    task.model.CopyFrom(tasks_pb2.ModelSpec(arch="logreg", n_features=999, n_classes=2))  # 2000 params
+    task.aggregation.rule = "krum"
+    task.aggregation.params.add(name="byzantine", value=0)
+    overhead = logic.STEP_WORK + 100 * logic.UPDATE_WORK
+    assert logic.compute_step_work(task, 100) == 100 * 100 * 2000 // 2  # over the bookkeeping
+    assert logic.compute_step_work(task, 3) == logic.STEP_WORK + 3 * logic.UPDATE_WORK  # under it
+    assert logic.compute_step_work(task, 100, scoring_work=7) == overhead + 7  # sampling a committee
+
+
+@given(st.integers(0, 1000), st.integers(1, 1000), st.integers(1, 1000))
+def test_a_block_runs_a_step_while_within_budget_and_always_its_first(
+    spent: int, work: int, budget: int
+) -> None:
+    assert logic.is_within_budget(spent, work, budget) == (spent == 0 or spent + work <= budget)
+    assert logic.is_within_budget(0, work, budget)
+
+
+def test_params_refuse_a_round_bound_over_the_block_bound() -> None:
+    params = default_params()
+    validate_params(params)
+    assert params.max_aggregation_work <= params.max_block_aggregation_work
+    params.max_block_aggregation_work = params.max_aggregation_work - 1
+    with pytest.raises(ValueError, match="must fit a block"):
+        validate_params(params)
+    params.max_block_aggregation_work = 0
+    with pytest.raises(ValueError, match="must be positive"):
+        validate_params(params)

@@ -431,3 +431,15 @@ def test_joining_too_late_and_unknown_tasks_are_clear_errors(node: FakeNode, tmp
     worker = Worker(node, test_key("bob"), config, LogReporter(io.StringIO()), sleep=node.sleep)  # type: ignore[arg-type]
     with pytest.raises(WorkerError, match="task 9: .*synod query task list"):
         worker.run()
+
+
+def test_a_round_closing_under_the_block_budget_is_a_wait_and_says_so() -> None:
+    """A closed round whose aggregation waits for a later block (tasks phase "closing") asks
+    nothing of the worker, revealed or not, and the status line does not count blocks down."""
+    from app.agents.progress import StatusLine
+
+    for revealed in (False, True):
+        obs = Observation("closing", 2, True, b"c" * 32, revealed, b"c" * 32)
+        assert decide_action(obs) is Action.WAIT
+    line = StatusLine(1, 40, "closing", 2, 5, -3).describe()
+    assert line == "task 1 round 2/5 closing phase, aggregation deferred (height 40)"

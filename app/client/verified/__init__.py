@@ -17,6 +17,7 @@ from app.client.verified.querier import Freshness, Verified, VerifiedQuerier, ve
 from app.client.verified.trust import (
     DEFAULT_TRUSTING_PERIOD_S,
     LightNotInitialized,
+    MalformedTrust,
     TrustState,
     has_trust,
     init_trust,
@@ -32,6 +33,7 @@ __all__ = [
     "Freshness",
     "HeaderUnavailable",
     "LightNotInitialized",
+    "MalformedTrust",
     "MalformedProof",
     "MissingProof",
     "ProvenReader",

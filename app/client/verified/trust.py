@@ -22,6 +22,7 @@ from app.core.fsutil import write_atomically
 __all__ = [
     "DEFAULT_TRUSTING_PERIOD_S",
     "LightNotInitialized",
+    "MalformedTrust",
     "TrustState",
     "light_dir",
     "has_trust",
@@ -35,10 +36,16 @@ __all__ = [
 DEFAULT_TRUSTING_PERIOD_S = 168 * 3600
 _TRUST_FILE = "trust.json"
 _BLOCKS_DIR = "blocks"
+_HASH_LEN = 32  # a CometBFT header hash (SHA-256)
+_REDO = "recreate it with `synod light init --force`"
 
 
 class LightNotInitialized(FileNotFoundError):
     """No trust anchor under the home yet."""
+
+
+class MalformedTrust(ValueError):
+    """trust.json exists but does not hold a usable anchor (edited, truncated, another tool's)."""
 
 
 @dataclass(frozen=True)
@@ -66,17 +73,42 @@ def has_trust(directory: Path) -> bool:
 
 
 def load_trust(directory: Path) -> TrustState:
-    """Read trust.json, or say how to create it."""
+    """Read trust.json, or say how to create it; a damaged one is a MalformedTrust naming the file."""
     path = directory / _TRUST_FILE
     if not path.exists():
         raise LightNotInitialized(
             f"no trusted header in {directory}: run `synod light init` first (with --trust-height "
             "and --trust-hash from a source you trust)"
         )
-    doc = json.loads(path.read_text())
-    return TrustState(
-        doc["chain_id"], int(doc["height"]), bytes.fromhex(doc["hash"]), int(doc["period_seconds"])
-    )
+    try:
+        doc = json.loads(path.read_bytes().decode())
+    except OSError as e:
+        raise MalformedTrust(f"{path}: cannot be read ({e.strerror or e})") from None
+    except ValueError as e:  # not UTF-8, or not JSON
+        raise MalformedTrust(f"{path} is not JSON ({e}); {_REDO}") from None
+    return _parse_trust(path, doc)
+
+
+def _parse_trust(path: Path, doc: object) -> TrustState:
+    """The anchor in a decoded trust.json, every field checked (the file may have been edited)."""
+    if not isinstance(doc, dict):
+        raise MalformedTrust(f"{path} holds a JSON {type(doc).__name__}, not an object; {_REDO}")
+    missing = [key for key in ("chain_id", "height", "hash", "period_seconds") if key not in doc]
+    if missing:
+        raise MalformedTrust(f"{path} lacks {', '.join(missing)}; {_REDO}")
+    chain_id, height, hash_hex, period = doc["chain_id"], doc["height"], doc["hash"], doc["period_seconds"]
+    if not isinstance(chain_id, str) or not chain_id:
+        raise MalformedTrust(f"{path}: chain_id must be a non-empty string, got {chain_id!r}; {_REDO}")
+    for name, value in (("height", height), ("period_seconds", period)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise MalformedTrust(f"{path}: {name} must be a positive integer, got {value!r}; {_REDO}")
+    try:
+        block_hash = bytes.fromhex(hash_hex) if isinstance(hash_hex, str) else b""
+    except ValueError:
+        block_hash = b""
+    if len(block_hash) != _HASH_LEN:
+        raise MalformedTrust(f"{path}: hash must be {_HASH_LEN} bytes of hex, got {hash_hex!r}; {_REDO}")
+    return TrustState(chain_id, height, block_hash, period)
 
 
 def _save_trust(directory: Path, state: TrustState) -> None:

@@ -24,6 +24,11 @@ _BAD = (
     committee_pb2.VERDICT_REPLAYED,
 )
 
+# Sampling's price in the tasks block budget's entry operations (about 7.5 ns each at the speed
+# bench/growth measures): reading and decoding each member, and for each seat a pass over the pool.
+_MEMBER_WORK = 1 << 10
+_SEAT_WORK = 1 << 4
+
 
 def _outcome(verdict: int) -> bool | None:
     """Whether a verdict is good or bad evidence about its worker (None: unscored, no evidence)."""
@@ -38,6 +43,12 @@ class CommitteeJudge:
     def __init__(self, k: CommitteeKeeper, staking: CommitteeStaking) -> None:
         self.k = k
         self.staking = staking
+
+    def get_scoring_work(self, store: KVStore) -> int:
+        """What open_scoring costs now, for the tasks block budget: linear in the members it reads,
+        times the seats it draws (one stored counter and the params: no scan)."""
+        members = self.k.get_member_count(store)
+        return members * (_MEMBER_WORK + self.k.get_params(store).max_committee_size * _SEAT_WORK)
 
     def open_scoring(
         self,

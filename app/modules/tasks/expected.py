@@ -43,11 +43,14 @@ class Judgement:
 class UpdateJudge(Protocol):
     """Scores a round's revealed updates and decides which go into the aggregate.
 
-    The committee module implements it: open_scoring samples the round's committee when the reveal
-    phase closes (tasks with score_blocks > 0), judge_round turns its attestations into a
-    Judgement when the round ends, and pop_committee_rewards splits the committee's share of the
-    reward among its members when the task finishes.
+    The committee module implements it: get_scoring_work prices open_scoring against the tasks
+    block budget (entry operations, logic.compute_step_work), open_scoring samples the round's
+    committee when the reveal phase closes (tasks with score_blocks > 0), judge_round turns its
+    attestations into a Judgement when the round ends, and pop_committee_rewards splits the
+    committee's share of the reward among its members when the task finishes.
     """
+
+    def get_scoring_work(self, store: KVStore) -> int: ...
 
     def open_scoring(
         self,

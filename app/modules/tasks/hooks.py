@@ -3,10 +3,14 @@
 Only tasks scheduled at this height are touched (keys.SCHEDULE), so the cost of a block does not
 grow with the number of idle tasks. A running task has one entry: its current phase's deadline, or
 the height whose block completed the phase's work (early close, logic.py); each visit ends that
-phase and schedules the next one's deadline.
+phase and schedules the next one's deadline. The steps that cost more than a few writes (ending a
+round, sampling a committee) share one budget per block (tasks.max_block_aggregation_work, the
+spread rule in logic.py): those it has no room for wait in keys.CLOSING for a later block.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,10 +31,33 @@ __all__ = ["close_task", "process_end_block"]
 _BPS = 10_000
 
 
+@dataclass
+class _Budget:
+    """One block's end-block steps so far against tasks.max_block_aggregation_work."""
+
+    limit: int
+    spent: int = 0
+    full: bool = False  # a step was deferred: every later one waits too (first closed, first run)
+
+    def spend(self, work: int) -> bool:
+        """Count a step of work and return True if it runs in this block."""
+        if self.full or not logic.is_within_budget(self.spent, work, self.limit):
+            self.full = True
+            return False
+        self.spent += work
+        return True
+
+
 def process_end_block(
     store: KVStore, height: int, k: TasksKeeper, bank: TasksBank, judge: UpdateJudge, events: EventManager
 ) -> None:
-    """End the phase of every task scheduled at height, in task id order."""
+    """Run the closed phases waiting for the block budget, oldest first; then end the phase of every
+    task scheduled at height, in task id order, deferring the steps the budget has no room for."""
+    budget = _Budget(k.get_params(store).max_block_aggregation_work)
+    for task in _take_closing(store, k, judge, budget):
+        closed_height = task.closed_height
+        k.clear_closing(store, task)
+        _finish_phase(store, height, k, bank, judge, task, events, closed_height)
     for task_id in k.pop_scheduled(store, height):
         task = k.require_task(store, task_id)
         if task.status == tasks_pb2.TASK_STATUS_JOINING:
@@ -40,17 +67,85 @@ def process_end_block(
         elif task.phase == tasks_pb2.TASK_PHASE_COMMIT:
             _emit_phase_closed(task, height, events)
             k.start_phase(store, task, tasks_pb2.TASK_PHASE_REVEAL, height + 1)
-        elif task.phase == tasks_pb2.TASK_PHASE_REVEAL and task.schedule.score_blocks:
-            _emit_phase_closed(task, height, events)
-            revealed = [worker for worker, _ in k.iterate_reveals(store, task.id, task.rounds_done + 1)]
-            judge.open_scoring(store, task, task.rounds_done + 1, revealed, height, events)
-            k.start_phase(store, task, tasks_pb2.TASK_PHASE_SCORE, height + 1)
-        else:  # the reveal phase of an unscored task, or a score phase: the round is over
-            _aggregate_round(store, height, k, bank, judge, task, events)
-            if task.rounds_done == task.schedule.rounds:
-                close_task(store, k, bank, task, tasks_pb2.TASK_STATUS_FINISHED, events, judge)
+        else:
+            if task.phase == tasks_pb2.TASK_PHASE_REVEAL and task.schedule.score_blocks:
+                _emit_phase_closed(task, height, events)
+            work = _get_step_work(store, k, judge, task)
+            if budget.spend(work):
+                _finish_phase(store, height, k, bank, judge, task, events)
             else:
-                k.start_phase(store, task, tasks_pb2.TASK_PHASE_COMMIT, height + 1)
+                _defer(store, height, k, task, work, budget, events)
+
+
+def _get_step_work(store: KVStore, k: TasksKeeper, judge: UpdateJudge, task: tasks_pb2.Task) -> int:
+    """The price of a running task's closed phase's end-block step (logic.compute_step_work)."""
+    reveals = k.get_progress(store, task.id).reveals
+    scoring = task.phase == tasks_pb2.TASK_PHASE_REVEAL and task.schedule.score_blocks > 0
+    return logic.compute_step_work(task, reveals, judge.get_scoring_work(store) if scoring else None)
+
+
+def _take_closing(
+    store: KVStore, k: TasksKeeper, judge: UpdateJudge, budget: _Budget
+) -> list[tasks_pb2.Task]:
+    """The waiting closed phases this block has room for, in queue order; reads stop at the first
+    that does not fit, so a long queue costs a block only what it runs."""
+    taken = []
+    for task_id in k.iterate_closing(store):
+        task = k.require_task(store, task_id)
+        if not budget.spend(_get_step_work(store, k, judge, task)):
+            break
+        taken.append(task)
+    return taken
+
+
+def _defer(
+    store: KVStore,
+    height: int,
+    k: TasksKeeper,
+    task: tasks_pb2.Task,
+    work: int,
+    budget: _Budget,
+    events: EventManager,
+) -> None:
+    """Close the phase now but leave its step to a later block: the task reads "closing"."""
+    phase = logic.phase_name(task.phase)
+    k.set_closing(store, task, height)
+    events.emit(
+        "aggregation_deferred",
+        task_id=task.id,
+        round=task.rounds_done + 1,
+        phase=phase,
+        height=height,
+        work=work,
+        block_work=budget.spent,
+        budget=budget.limit,
+    )
+
+
+def _finish_phase(
+    store: KVStore,
+    height: int,
+    k: TasksKeeper,
+    bank: TasksBank,
+    judge: UpdateJudge,
+    task: tasks_pb2.Task,
+    events: EventManager,
+    closed_height: int = 0,
+) -> None:
+    """The end-block step of a closed reveal or score phase: sample a scored round's committee, or
+    aggregate the round (and close a finished task); the next phase starts at height + 1."""
+    round_ = task.rounds_done + 1
+    if task.phase == tasks_pb2.TASK_PHASE_REVEAL and task.schedule.score_blocks:
+        revealed = [worker for worker, _ in k.iterate_reveals(store, task.id, round_)]
+        judge.open_scoring(store, task, round_, revealed, height, events)
+        k.start_phase(store, task, tasks_pb2.TASK_PHASE_SCORE, height + 1)
+        return
+    # the reveal phase of an unscored task, or a score phase: the round is over
+    _aggregate_round(store, height, k, bank, judge, task, events, closed_height)
+    if task.rounds_done == task.schedule.rounds:
+        close_task(store, k, bank, task, tasks_pb2.TASK_STATUS_FINISHED, events, judge)
+    else:
+        k.start_phase(store, task, tasks_pb2.TASK_PHASE_COMMIT, height + 1)
 
 
 def _emit_phase_closed(task: tasks_pb2.Task, height: int, events: EventManager) -> None:
@@ -124,6 +219,7 @@ def _aggregate_round(
     judge: UpdateJudge,
     task: tasks_pb2.Task,
     events: EventManager,
+    closed_height: int = 0,
 ) -> None:
     """Judge the round, aggregate its accepted updates into the next checkpoint, slash, clear the round."""
     round_ = task.rounds_done + 1
@@ -141,6 +237,7 @@ def _aggregate_round(
         round=round_,
         height=height,
         start_height=task.round_start_height,
+        closed_height=closed_height,
         committed=len(committed),
         revealed=len(reveals),
         note=note,

@@ -124,8 +124,8 @@ class TasksKeeper:
         """The running task's current phase has all its work: end it in the end-block of height,
         instead of at its deadline (early close; a no-op for a task that is not running)."""
         task = self.get_task(store, task_id)
-        if task is None or task.status != tasks_pb2.TASK_STATUS_RUNNING:
-            return
+        if task is None or task.status != tasks_pb2.TASK_STATUS_RUNNING or task.closed_height:
+            return  # a closing phase takes no messages, so nothing can complete it again
         self.unschedule(store, logic.compute_phase(task).end_height, task_id)
         self.schedule(store, height, task_id)
 
@@ -303,3 +303,21 @@ class TasksKeeper:
         for k in entries:
             ps.delete(k)
         return [from_u64be(k[len(prefix) :]) for k in entries]
+
+    def set_closing(self, store: KVStore, task: tasks_pb2.Task, height: int) -> None:
+        """The task's phase closed in the end-block of height, but its end-block work waits for the
+        block budget: mark the task closing (no message of the phase is accepted) and queue it."""
+        task.closed_height = height
+        self.set_task(store, task)
+        self._store(store).set(keys.closing_key(height, task.id), b"")
+
+    def clear_closing(self, store: KVStore, task: tasks_pb2.Task) -> None:
+        """Take a closing task off the queue before its end-block work runs (which stores the task)."""
+        self._store(store).delete(keys.closing_key(task.closed_height, task.id))
+        task.closed_height = 0
+
+    def iterate_closing(self, store: KVReader) -> Iterator[int]:
+        """Task ids of the closed phases waiting for the block budget, oldest closing height first,
+        then by task id (lazily: the end-block reads only as many as it can run)."""
+        for k, _ in self._read(store).iterate(keys.closing_key()):
+            yield from_u64be(k[-8:])

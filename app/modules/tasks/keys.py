@@ -17,6 +17,7 @@ __all__ = [
     "MODEL",
     "SCHEDULE",
     "TRACE",
+    "CLOSING",
     "TABLES",
     "task_key",
     "participant_key",
@@ -31,6 +32,7 @@ __all__ = [
     "part_key",
     "staged_key",
     "model_refs_key",
+    "closing_key",
 ]
 
 STORE_PREFIX = b"\x05"
@@ -50,6 +52,8 @@ PROGRESS = b"\x0b"  # + task id(8) -> tasks.v1.RoundProgress (the open round's c
 PART = b"\x0c"  # + task id(8) + round(4) + worker(20) + index(4) -> a staged update part (until aggregated)
 STAGED = b"\x0d"  # + task id(8) + round(4) + worker(20) -> tasks.v1.StagedUpdate (until aggregated)
 MODEL_REFS = b"\x0e"  # + sha256(32) -> u64be: round records whose retained checkpoint is these weights
+# + closed height(8) + task id(8) -> b"": a closed phase whose end-block work waits for the block budget
+CLOSING = b"\x0f"
 
 TABLES = {
     "params": PARAMS,
@@ -67,6 +71,7 @@ TABLES = {
     "part": PART,
     "staged": STAGED,
     "model_refs": MODEL_REFS,
+    "closing": CLOSING,
 }
 
 
@@ -138,3 +143,10 @@ def staged_key(task_id: int, round_: int, worker: bytes = b"") -> bytes:
 def model_refs_key(model_hash: bytes) -> bytes:
     """Key of the reference count of a checkpoint's weights."""
     return MODEL_REFS + model_hash
+
+
+def closing_key(height: int | None = None, task_id: int | None = None) -> bytes:
+    """Key of a waiting closed phase (closed at height), or (no height) the prefix of all of them."""
+    if height is None:
+        return CLOSING
+    return CLOSING + u64be(height) + (b"" if task_id is None else u64be(task_id))

@@ -14,6 +14,13 @@ The next phase starts at the following height. The rule reads only state at end-
 and the task's stored phase), so every node closes every phase at the same height. Phases are
 closed, and rounds aggregated, in the end-block of their last height, after that block's
 transactions, so a message included at that height still counts.
+
+Block budget (spread rule). Ending a round (aggregation) and a scored round's reveal phase
+(committee sampling) are priced by compute_step_work; a block runs such steps while its total
+stays within tasks.max_block_aggregation_work (is_within_budget; the first always runs). One that
+would pass it stays closed, phase "closing", and runs in a later block: waiting steps go first,
+oldest closing height first, then by task id, then the block's own in task id order. A closing
+phase takes no more messages; the next phase starts at the height after the step runs.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from app.core.architectures import model_param_count
 from app.core.codec import u64be
+from app.modules.tasks.aggregation import compute_work, make_params
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = [
@@ -33,7 +42,9 @@ __all__ = [
     "compute_phase",
     "compute_reward_shares",
     "compute_slash",
+    "compute_step_work",
     "is_phase_complete",
+    "is_within_budget",
     "phase_blocks",
     "phase_name",
 ]
@@ -43,6 +54,13 @@ COMMIT_DOMAIN = b"synod/tasks/commit/v1"
 # (whole int16 entries), so a 4M-parameter update (8 MiB) has at most 128 of them.
 MIN_PART_BYTES = 64 << 10
 JOIN, COMMIT, REVEAL, SCORE, DONE = "join", "commit", "reveal", "score", "done"
+CLOSING = "closing"  # the phase has closed; its end-block step waits for a block's budget
+# The bookkeeping of one end-block step (the task, its records, events) and of each revealed update
+# in it (reads, decoding, judging, the worker's record, deleting the round's keys), in entry
+# operations: about 0.5 ms and 30 us at the speed bench/growth measures, so a block of many tiny
+# rounds is bounded too.
+STEP_WORK = 1 << 16
+UPDATE_WORK = 1 << 12
 _NAMES = {
     tasks_pb2.TASK_PHASE_COMMIT: COMMIT,
     tasks_pb2.TASK_PHASE_REVEAL: REVEAL,
@@ -84,6 +102,8 @@ def compute_phase(task: tasks_pb2.Task) -> Phase:
         return Phase(JOIN, 0, compute_join_end(task))
     if task.status != tasks_pb2.TASK_STATUS_RUNNING:
         return Phase(DONE, task.rounds_done, 0)
+    if task.closed_height:  # its end_height is the height the phase closed at
+        return Phase(CLOSING, task.rounds_done + 1, task.closed_height)
     end = task.phase_start_height + phase_blocks(task.schedule, task.phase) - 1
     return Phase(phase_name(task.phase), task.rounds_done + 1, end)
 
@@ -98,6 +118,26 @@ def is_phase_complete(task: tasks_pb2.Task, progress: tasks_pb2.RoundProgress) -
     if task.phase == tasks_pb2.TASK_PHASE_REVEAL:
         return progress.reveals >= progress.commits > 0
     return False
+
+
+def compute_step_work(task: tasks_pb2.Task, reveals: int, scoring_work: int | None = None) -> int:
+    """The price of a closed phase's end-block step against the block budget, in entry operations.
+
+    Ending a round: its aggregation at the revealed count (compute_work, at most what the task was
+    admitted for at max_workers), and never less than its bookkeeping. Opening a scored round's
+    committee (scoring_work given, the committee's sampling cost): the bookkeeping plus that.
+    """
+    overhead = STEP_WORK + reveals * UPDATE_WORK
+    if scoring_work is not None:
+        return overhead + scoring_work
+    rule = make_params(task.aggregation.rule, {p.name: p.value for p in task.aggregation.params})
+    return max(overhead, compute_work(task.aggregation.rule, rule, reveals, model_param_count(task.model)))
+
+
+def is_within_budget(spent: int, work: int, budget: int) -> bool:
+    """Whether a step of work runs in a block whose steps so far cost spent: while the total stays
+    within budget, and always as the block's first step (so every block makes progress)."""
+    return spent == 0 or spent + work <= budget
 
 
 def compute_commitment(

@@ -228,6 +228,11 @@ def _require_open_round(task: tasks_pb2.Task, round_: int, phase: str, height: i
         raise ErrWrongRound.wrap(
             f"task {task.id} is in round {current.round} at height {height}, not {round_}"
         )
+    if current.name == logic.CLOSING:
+        raise ErrWrongPhase.wrap(
+            f"task {task.id} round {round_} closed at height {current.end_height} and waits for room in a "
+            f"block's aggregation budget (tasks.max_block_aggregation_work); {phase} is not accepted now"
+        )
     if current.name != phase:
         raise ErrWrongPhase.wrap(
             f"task {task.id} round {round_} is in its {current.name} phase at height {height} "

@@ -13,7 +13,8 @@ def default_params() -> tasks_pb2.Params:
     per task (64 rounds of 1M parameters, 16 of 4M); aggregation bounded at 2^27 entry operations
     per round (mean over 128 workers x 1M or 32 x 4M, median over 16 x 2M, krum over 16 x 1M):
     bench/growth measures about a second of end-block work and 2-3 GB of memory there (the rules
-    hold int64 copies of every entry)."""
+    hold int64 copies of every entry). A block's end-block does at most twice that over all tasks
+    (max_block_aggregation_work, about two seconds): two of the largest rounds, or many small ones."""
     return tasks_pb2.Params(
         max_rounds=1000,
         max_phase_blocks=10_000,
@@ -25,6 +26,7 @@ def default_params() -> tasks_pb2.Params:
         max_trace_checkpoints=64,
         checkpoint_retention_bytes=256 << 20,
         max_aggregation_work=1 << 27,
+        max_block_aggregation_work=1 << 28,
     )
 
 
@@ -37,9 +39,15 @@ def validate_params(p: tasks_pb2.Params) -> None:
         "max_model_params",
         "checkpoint_retention_bytes",
         "max_aggregation_work",
+        "max_block_aggregation_work",
     ):
         if getattr(p, name) == 0:
             raise ValueError(f"tasks.{name} must be positive")
     for name in ("missed_reveal_slash_bps", "rejected_update_slash_bps"):
         if getattr(p, name) > 10_000:
             raise ValueError(f"tasks.{name} is in basis points and must be at most 10000")
+    if p.max_aggregation_work > p.max_block_aggregation_work:
+        raise ValueError(
+            f"tasks.max_aggregation_work ({p.max_aggregation_work}) must be at most "
+            f"tasks.max_block_aggregation_work ({p.max_block_aggregation_work}): every round must fit a block"
+        )
