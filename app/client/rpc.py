@@ -186,6 +186,11 @@ class CometRPC:
         """Results of a block: txs_results (codes, events), finalize_block_events, validator_updates."""
         return self._call("block_results", height=height)
 
+    def blockchain(self, min_height: int, max_height: int) -> list[dict[str, Any]]:
+        """Block metas ({"block_id", "header", ...}) from max_height down to min_height; CometBFT
+        returns at most 20 per call, the highest first."""
+        return self._call("blockchain", minHeight=min_height, maxHeight=max_height)["block_metas"]
+
     def commit(self, height: int | None = None) -> dict[str, Any]:
         """The signed header ({"header", "commit"}) at height (latest if None)."""
         return self._call("commit", height=height)["signed_header"]

@@ -32,7 +32,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -499,14 +499,20 @@ def check_ports(spec: LocalnetSpec, index: int) -> None:
                 ) from None
 
 
-def start_node(directory: Path, index: int) -> int:
-    """Launch `synod start --home DIR/node{i}` detached; record and return its pid."""
+def start_node(directory: Path, index: int, launcher: Sequence[str] = ()) -> int:
+    """Launch `synod start --home DIR/node{i}` detached; record and return its pid.
+
+    A launcher is an argv prefix that runs the command elsewhere without exec'ing it away (the
+    fault campaign's network-namespace runner, bench/faults/nsrun.py): the node's addresses are
+    then not local here, so the port probe is left to the node itself.
+    """
     spec = load_spec(directory)
     if index in running_nodes(directory):
         raise LocalnetError(f"node{index} is already running")
-    check_ports(spec, index)
+    if not launcher:
+        check_ports(spec, index)
     home = node_home(spec.directory, index)
-    argv = [find_binary("synod"), "start", "--home", str(home.root)]
+    argv = [*launcher, find_binary("synod"), "start", "--home", str(home.root)]
     record = spawn_detached(argv, log_path(spec.directory, index), cwd=home.root)
     if record is None:
         raise LocalnetError(f"node{index} exited at once: see {log_path(spec.directory, index)}")
