@@ -20,6 +20,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from app.agents.pace import NEXT_BLOCK_POLLS
+from app.agents.retry import Retrier
 from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import CometRPC, RpcError
 from app.client.sender import SenderError, TxOutcome, TxRejected, TxSender
@@ -151,13 +152,16 @@ def resolve_node(node: str | None, home: str) -> CometRPC:
     return CometRPC(url)
 
 
-def resolve_chain_id(chain_id: str | None, home: str, rpc: CometRPC) -> str:
-    """--chain-id, else the home's genesis, else what the node reports."""
+def resolve_chain_id(chain_id: str | None, home: str, rpc: CometRPC, retry: Retrier | None = None) -> str:
+    """--chain-id, else the home's genesis, else what the node reports: through retry where given
+    (a long-running agent started while its node is down waits for it, saying so once)."""
     if chain_id:
         return chain_id
     genesis = NodeHome(home).genesis
     if genesis.exists():
         return _genesis_chain_id(genesis)
+    if retry is not None:
+        return retry("reading the chain id", rpc.status)["node_info"]["network"]
     return rpc.status()["node_info"]["network"]
 
 

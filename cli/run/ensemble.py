@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from app.agents.progress import make_reporter
+from app.agents.retry import Retrier
 from app.client.follow import follow_node
 from app.client.rpc import RpcError
 from app.node.config import NodeHome
@@ -54,12 +56,12 @@ def run(key: str, arch: str, data_spec: str, poll: float, quiet: bool, home: str
     operator = load_key(home, key)
     node_home = NodeHome(home)
     with client_errors():
+        reporter = make_reporter(quiet, prefix=f"ensemble {operator.address[:14]}")
         rpc = resolve_node(node, home)
-        chain_id = resolve_chain_id(None, home, rpc)
+        chain_id = resolve_chain_id(None, home, rpc, Retrier(reporter, time.sleep, rpc.url))
     config = EnsembleConfig(
         arch, data_spec, node_home.ensemble_dir, Path(home) / "ensemble-model", poll, chain_id
     )
-    reporter = make_reporter(quiet, prefix=f"ensemble {operator.address[:14]}")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         with follow_node(rpc.url, poll, reporter) as follower:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from app.agents.progress import make_reporter
+from app.agents.retry import Retrier
 from app.client.follow import follow_node
 from app.client.rpc import RpcError
 from app.ml.predattacks import PredictAttackError, parse_predict_attack
@@ -118,13 +120,13 @@ def run(
     directory = Path(state_dir) if state_dir else default_state_dir(home, query_id, signer.address)
     coin = single_coin(stake, "--stake") if stake else None
     with client_errors():
+        reporter = make_reporter(quiet, prefix=f"predictor {signer.address[:14]}")
         rpc = resolve_node(node, home)
-        chain_id = resolve_chain_id(None, home, rpc)
+        chain_id = resolve_chain_id(None, home, rpc, Retrier(reporter, time.sleep, rpc.url))
     querier = agent_querier(home, rpc, grpc, verify)
     config = PredictorConfig(
         query_id, arch, data_spec, directory, coin, trust, attack, poll_interval=poll, chain_id=chain_id
     )
-    reporter = make_reporter(quiet, prefix=f"predictor {signer.address[:14]}")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         # verification_failures: the node served state its proofs do not show

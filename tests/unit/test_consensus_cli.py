@@ -325,3 +325,29 @@ def test_predict_run_trains_answers_a_query_and_prints_its_summary(
     assert "query 1 is not posted yet; training while waiting" in result.stderr
     err = _synod(tmp_path, *args, "--attack", "sign_flip", ok=False)
     assert "unknown prediction attack 'sign_flip'" in err
+
+
+def test_an_agent_started_while_its_node_is_down_waits_for_the_chain_id(tmp_path) -> None:  # noqa: ANN001
+    import io
+
+    from app.agents.progress import LogReporter
+    from app.agents.retry import Retrier
+    from app.client.rpc import RpcError
+    from cli.common import resolve_chain_id
+
+    class DownThenUp:
+        url = "http://127.0.0.1:1"
+        calls = 0
+
+        def status(self) -> dict:
+            self.calls += 1
+            if self.calls < 3:
+                raise RpcError("cannot reach CometBFT RPC at http://127.0.0.1:1 (status): refused")
+            return {"node_info": {"network": "synod-up"}}
+
+    rpc, log = DownThenUp(), io.StringIO()
+    sleeps: list[float] = []
+    retry = Retrier(LogReporter(log, "predictor"), sleeps.append, rpc.url)
+    assert resolve_chain_id(None, str(tmp_path), rpc, retry) == "synod-up"  # type: ignore[arg-type]
+    assert rpc.calls == 3 and sleeps == [0.5, 1.0]
+    assert "reading the chain id" in log.getvalue() and "answers again" in log.getvalue()
