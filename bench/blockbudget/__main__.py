@@ -74,7 +74,7 @@ class _NoBank:
         raise AssertionError(f"bank.{name} called")
 
 
-def _run(tasks: int, workers: int, size: int, budget: int) -> dict[str, Any]:
+def measure_blocks(tasks: int, workers: int, size: int, budget: int) -> dict[str, Any]:
     """Time each end-block from CLOSE_HEIGHT until every round is aggregated."""
     k = TasksKeeper()
     store = _state(k, tasks, workers, size, budget)
@@ -103,12 +103,15 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=8)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--size", type=int, default=262_144)
+    parser.add_argument("--smoke", action="store_true", help="3 tasks of 4 workers x 4,096, for CI")
     args = parser.parse_args()
+    if args.smoke:
+        args.tasks, args.workers, args.size = 3, 4, 4_096
     defaults = default_params()
     ratio = defaults.max_block_aggregation_work // defaults.max_aggregation_work
     work = logic.compute_step_work(_task(1, args.workers, args.size), args.workers)
-    unbounded = _run(args.tasks, args.workers, args.size, budget=work * args.tasks * 2)
-    budgeted = _run(args.tasks, args.workers, args.size, budget=work * ratio)
+    unbounded = measure_blocks(args.tasks, args.workers, args.size, budget=work * args.tasks * 2)
+    budgeted = measure_blocks(args.tasks, args.workers, args.size, budget=work * ratio)
     assert unbounded["models"] == budgeted["models"], "the budget must not change any model"
     scale = defaults.max_aggregation_work / work
     rows = []
@@ -131,11 +134,12 @@ def main() -> None:
         f"{args.tasks} Krum rounds ({args.workers} x {args.size:,}) closing at one height", columns, rows
     )
     write_results(
-        "blockbudget",
+        "blockbudget-smoke" if args.smoke else "blockbudget",
         {
             "tasks": args.tasks,
             "workers": args.workers,
             "size": args.size,
+            "smoke": args.smoke,
             "round_work": work,
             "bound_ratio": scale,
             "unbounded": unbounded,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import tempfile
 import time
@@ -17,9 +18,14 @@ from app.client.txbuilder import msg_send
 from app.core.architectures import param_count
 from app.core.coins import Coins
 from app.modules.auth.params import default_params as auth_params
+from app.modules.consensus.logic import compute_tally, compute_tally_cost, compute_weight, encode_predictions
+from app.modules.consensus.params import default_params as consensus_params
 from app.modules.staking.params import default_params as staking_params
 from app.modules.tasks.params import default_params as tasks_params
 from app.state.backend import LevelDBBackend
+from bench.blockbudget.__main__ import measure_blocks
+from synod.base.v1 import coin_pb2
+from synod.consensus.v1 import tx_pb2
 from synod.tasks.v1 import tasks_pb2
 from tendermint.abci import types_pb2 as abci
 from tests.integration.harness import (
@@ -218,52 +224,123 @@ def _members(n: int) -> dict:
     }
 
 
+def _time_extended_block(chain: Chain, votes: list[abci.ExtendedVoteInfo], t: Timings) -> list[bytes]:
+    """VerifyVoteExtension (the largest extension), PrepareProposal, ProcessProposal, FinalizeBlock and
+    Commit of the next block over this extended last commit, each timed; returns the block's txs."""
+    h = _height(chain)
+    commit = abci.CommitInfo(
+        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
+    )
+    largest = max(votes, key=lambda v: len(v.vote_extension))
+    verify = abci.RequestVerifyVoteExtension(
+        validator_address=largest.validator.address, height=h - 1, vote_extension=largest.vote_extension
+    )
+    status = t.time("verify_extension", lambda: chain.abci.verify_vote_extension(verify))
+    assert status.status == abci.ResponseVerifyVoteExtension.ACCEPT  # type: ignore[attr-defined]
+    prepare = abci.RequestPrepareProposal(
+        height=h, max_tx_bytes=BLOCK_MAX_BYTES, local_last_commit=abci.ExtendedCommitInfo(votes=votes)
+    )
+    txs = list(t.time("prepare", lambda: chain.abci.prepare_proposal(prepare)).txs)  # type: ignore[attr-defined]
+    process = abci.RequestProcessProposal(height=h, txs=txs, proposed_last_commit=commit)
+    status = t.time("process", lambda: chain.abci.process_proposal(process))
+    t.accepted = status.status == abci.ResponseProcessProposal.ACCEPT  # type: ignore[attr-defined]
+    finalize = abci.RequestFinalizeBlock(
+        height=h, txs=txs, time=Timestamp(seconds=GENESIS_TIME + h), decided_last_commit=commit
+    )
+    resp = t.time("finalize", lambda: chain.abci.finalize_block(finalize))
+    assert all(r.code == 0 for r in resp.tx_results), [r.log for r in resp.tx_results]  # type: ignore[attr-defined]
+    t.time("commit", lambda: chain.abci.commit(abci.RequestCommit()))
+    return txs
+
+
+def _validators(smoke: bool) -> tuple[int, dict[bytes, bytes]]:
+    n = 4 if smoke else staking_params().max_validators
+    return n, {cons_address(f"v{i}"): test_bls_key(f"v{i}") for i in range(n)}
+
+
 def run_beacon(smoke: bool) -> Timings:
     """The beacon at max_validators members: every share in the last commit verified and combined."""
-    n = 4 if smoke else staking_params().max_validators
-    keys = {cons_address(f"v{i}"): test_bls_key(f"v{i}") for i in range(n)}
+    n, keys = _validators(smoke)
     with _chain({f"v{i}": RICH for i in range(n)}, _members(n), beacon_keys=keys) as chain:
         t = Timings()
-        h = _height(chain)
-        votes = beacon_votes(keys, h - 1)
-        commit = abci.CommitInfo(
-            votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
-        )
-        t.time(
-            "verify_extension",
-            lambda: chain.abci.verify_vote_extension(
-                abci.RequestVerifyVoteExtension(
-                    validator_address=votes[0].validator.address,
-                    height=h - 1,
-                    vote_extension=votes[0].vote_extension,
-                )
-            ),
-        )
-        prepared = t.time(
-            "prepare",
-            lambda: chain.abci.prepare_proposal(
-                abci.RequestPrepareProposal(
-                    height=h,
-                    max_tx_bytes=BLOCK_MAX_BYTES,
-                    local_last_commit=abci.ExtendedCommitInfo(votes=votes),
-                )
-            ),
-        )
-        txs = list(prepared.txs)  # type: ignore[attr-defined]
-        status = t.time(
-            "process",
-            lambda: chain.abci.process_proposal(
-                abci.RequestProcessProposal(height=h, txs=txs, proposed_last_commit=commit)
-            ),
-        )
-        t.accepted = status.status == abci.ResponseProcessProposal.ACCEPT  # type: ignore[attr-defined]
-        finalize = abci.RequestFinalizeBlock(
-            height=h, txs=txs, time=Timestamp(seconds=GENESIS_TIME + h), decided_last_commit=commit
-        )
-        t.time("finalize", lambda: chain.abci.finalize_block(finalize))
-        t.time("commit", lambda: chain.abci.commit(abci.RequestCommit()))
+        txs = _time_extended_block(chain, beacon_votes(keys, _height(chain) - 1), t)
         t.block = f"beacon tx of {n} shares, {sum(map(len, txs)):,} bytes"
         return t
+
+
+def _fast_query(poster: str, inputs: int) -> tx_pb2.MsgPostQuery:
+    """A fast prediction query of `inputs` inputs (the validators' models answer it)."""
+    data = b"x" * inputs
+    return tx_pb2.MsgPostQuery(
+        poster=test_key(poster).address,
+        description="worst case",
+        input_count=inputs,
+        label_count=3,
+        inputs=data,
+        inputs_hash=hashlib.sha256(data).digest(),
+        reward=coin_pb2.Coin(denom=DENOM, amount="9000"),
+        label_blocks=5,
+        fast=True,
+    )
+
+
+def run_fast_path(smoke: bool) -> Timings:
+    """The ensemble tx at its largest: max_validators models, each answering max_extension_answers
+    pending fast queries of max_inputs inputs, all settled in one block (max_fast_settle_work)."""
+    params = consensus_params()
+    n, keys = _validators(smoke)
+    queries, inputs = (2, 8) if smoke else (params.max_extension_answers, params.max_inputs)
+    state = _members(n)
+    state["consensus"] = {"models": [{"operator": address(f"v{i}"), "model": f"m{i}"} for i in range(n)]}
+    vote_keys = {cons_address(f"v{i}"): test_key(f"consensus:v{i}") for i in range(n)}
+    balances = {f"v{i}": RICH for i in range(n)} | {f"q{i}": RICH for i in range(queries)}
+    with _chain(balances, state, beacon_keys=keys, vote_keys=vote_keys) as chain:
+        resp = chain.block([chain.tx(f"q{i}", [_fast_query(f"q{i}", inputs)]) for i in range(queries)])
+        assert all(r.code == 0 for r in resp.tx_results), [r.log for r in resp.tx_results]
+        chain.block([])  # its last commit was extended before the queries existed
+        ids = [q.id for q in chain.app.pending_fast_queries()]
+        blob = encode_predictions([(i % 3, 9_000) for i in range(inputs)])
+        answers = {address: {i: blob for i in ids} for address in keys}
+        t = Timings()
+        votes = beacon_votes(keys, _height(chain) - 1, vote_keys=vote_keys, answers=answers)
+        txs = _time_extended_block(chain, votes, t)
+        settled = len(ids) - len(chain.app.pending_fast_queries())
+        size = sum(map(len, txs))
+        t.block = f"{n} extensions x {len(ids)} answers x {inputs} inputs ({settled} settled), {size:,} bytes"
+        return t
+
+
+def run_tallies(smoke: bool) -> Timings:
+    """Round closes at max_block_tally_work: the tally the end-block runs, over as many of the largest
+    queries (max_query_participants x max_inputs) as the budget admits. The tally function alone, on
+    decoded predictions: the close's reads and writes come on top (measured in the integration tests'
+    harness, not here)."""
+    params = consensus_params()
+    participants, inputs = (8, 16) if smoke else (params.max_query_participants, params.max_inputs)
+    cost = compute_tally_cost(participants, inputs, params.max_rounds)
+    closes = 1 if smoke else max(1, params.max_block_tally_work // cost)
+    entries = [(i % 3, 9_000) for i in range(inputs)]
+    votes = [(compute_weight(1_000 + p, 5_000), entries) for p in range(participants)]
+    t = Timings(block=f"{closes} round closes of {participants} participants x {inputs} inputs")
+
+    def tally_all() -> None:
+        for _ in range(closes):
+            compute_tally(inputs, 3, votes)
+
+    t.time("finalize", tally_all)
+    return t
+
+
+def run_aggregation(smoke: bool) -> Timings:
+    """Krum rounds at max_aggregation_work (16 workers x 1M parameters) closing at one height, under
+    the default max_block_aggregation_work: the worst end-block (bench/blockbudget's setup)."""
+    params = tasks_params()
+    tasks, workers, size = (3, 4, 4_096) if smoke else (3, 16, 1 << 20)
+    arm = measure_blocks(tasks, workers, size, params.max_block_aggregation_work if not smoke else 1 << 17)
+    worst = max(arm["blocks"], key=lambda b: b["end_block_s"])
+    t = Timings(block=f"{tasks} Krum rounds of {workers} x {size:,} over {len(arm['blocks'])} blocks")
+    t.seconds["finalize"] = worst["end_block_s"]  # the end-block alone: the txs came in earlier blocks
+    return t
 
 
 CASES = (
@@ -279,4 +356,11 @@ CASES = (
     Case("tiny junk txs", "auth.max_block_msgs, checked before decoding", run_tiny_junk),
     Case("seeded 4M-parameter posts", "auth.max_block_gas / tasks.max_model_params", run_seeded_posts),
     Case("beacon at max validators", "staking.max_validators", run_beacon),
+    Case(
+        "fast path at max validators",
+        "consensus.max_extension_answers, max_inputs, max_fast_settle_work",
+        run_fast_path,
+    ),
+    Case("consensus round closes (tally only)", "consensus.max_block_tally_work", run_tallies),
+    Case("aggregation at the block budget", "tasks.max_block_aggregation_work", run_aggregation),
 )

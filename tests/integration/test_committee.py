@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "162f28fde932edf0c13cd02eae716967b7d4019c5e425a1cd1be6596edf800fa"
+GOLDEN_COMMITTEE_APP_HASH = "1d94a1b0913e1c9ee29f4203b82f419b43f3cfd8823790b218b77c4702f8f13f"
 
 
 def _genesis() -> dict:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "bbf10cda870a4001317dded3728ee0904d4d5502c12caf13fbf7706a77271ea9",
-    2: "502f1a7d839f06a9bd9b68d9caeebb351f943fa3b136c255cd42bfd15e230140",
-    3: "73a4b6fa8d59558aa561ea9fa115366f313910164d018e032680b79fbb02397f",
-    4: "b572e21cda5d65b5ea0ceb97cf68454baa40b789017f81ce01e3e6c9c9b6f792",
+    1: "f0d529cbeb0345a66466920585c3bcfbb20f2571213bb0f10e11689cfb9ae81f",
+    2: "7fe3d59b8ce6a637b51a8f4e2715efcb4adf8938f5fbce5587733ee115ae5801",
+    3: "e4194b2068b3fd2ac2ecbbd5cb6630a831dac8f6533b9a35fe8d2143c68b668e",
+    4: "5bee59080c6ffa9946edf7d9b051df337f127851573451ff62817bf790bc3a66",
 }
 
 

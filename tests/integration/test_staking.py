@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "b2729b02212a26b74ac0bd7b56cfb21dc4ae6006c6e0c4ad949d5810361ee431"
+GOLDEN_APP_HASH = "ee977d0cfe3945e37cb9d892ade5aac25febafe7e9443ac24a7dd8c228e5ccb1"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:
