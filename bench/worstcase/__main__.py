@@ -20,12 +20,15 @@ def _parse() -> argparse.Namespace:
 
 
 def _cell(t: Timings, method: str) -> str:
-    s = t.seconds.get(method)
-    return "-" if s is None else f"{s:.3f}"
+    """CPU seconds, then wall seconds where other processes made them differ by more than a tenth."""
+    cpu, wall = t.cpu.get(method), t.seconds.get(method)
+    if cpu is None or wall is None:
+        return "-"
+    return f"{cpu:.3f}" if wall <= cpu * 1.1 + 0.001 else f"{cpu:.3f} ({wall:.2f} wall)"
 
 
 def _row(name: str, bounds: str, t: Timings) -> list[str]:
-    worst = max(t.seconds.values(), default=0.0)
+    worst = max(t.cpu.values(), default=0.0)
     verdict = "ok" if worst <= BLOCK_INTERVAL_S else "OVER"
     if not t.accepted:
         verdict = "rejected" if "finalize" not in t.seconds else f"{verdict} (unbounded, refused now)"
@@ -46,8 +49,10 @@ def main() -> int:
             "accepted": t.accepted,
             "seconds": t.seconds,
         }
-    columns = ["case", "bounded by", "block", *[f"{m} s" for m in METHODS], f"vs {BLOCK_INTERVAL_S} s"]
-    print_table("Worst-case blocks at the default parameters (one core, LevelDB)", columns, rows)
+    columns = ["case", "bounded by", "block", *[f"{m} CPU s" for m in METHODS], f"vs {BLOCK_INTERVAL_S} s"]
+    print_table(
+        "Worst-case blocks at the default parameters (CPU seconds, one process, LevelDB)", columns, rows
+    )
     name = "worstcase-smoke" if args.smoke else "worstcase"
     if not args.only or args.smoke:
         path = write_results(

@@ -26,7 +26,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "a3797835f2a7e34b23efda9050d07c87fff3dd67e150f287a98947609b83cda5"
+GOLDEN_APP_HASH = "5ca216fdd978f3f37e377adc0b9dc492c844e963f9423b1899d23b5c250fd500"
 
 
 def _app_state() -> dict:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "f0d529cbeb0345a66466920585c3bcfbb20f2571213bb0f10e11689cfb9ae81f",
-    2: "7fe3d59b8ce6a637b51a8f4e2715efcb4adf8938f5fbce5587733ee115ae5801",
-    3: "e4194b2068b3fd2ac2ecbbd5cb6630a831dac8f6533b9a35fe8d2143c68b668e",
-    4: "5bee59080c6ffa9946edf7d9b051df337f127851573451ff62817bf790bc3a66",
+    1: "c7d6e1fc72512b3c7af7c24d2a9cd868500f49aff59c1a57f3258fe20a5c25f8",
+    2: "d34a92d8afc1d8f42c2a984650676434670e11fd3d520f6779e83d82f53247ee",
+    3: "53e426fc4df53a014ca7aa0791b7a3cc2d694062d4d0728d7d7fc92de235a334",
+    4: "208855c6565cfe69867e596ce99fe66c194ac53424ab7a2f0ca41f68820672f8",
 }
 
 

@@ -48,7 +48,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "24249cc193e6f3ba10f9c4d0873773f8a6c4fc9792319fb6fbb9d1bf425c00ba"
+GOLDEN_APP_HASH = "9aa7fd9c8971bd33d4dbe4e846e9958cb5cd868cb2292bc8f589870a33a2fdf7"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -33,7 +33,7 @@ def default_params() -> consensus_pb2.Params:
         max_peer_sample=16,
         max_pending_fast_queries=64,
         max_extension_answers=16,
-        max_fast_settle_work=1 << 20,
+        max_fast_settle_work=1 << 18,
         max_query_participants=256,
         max_block_tally_work=1 << 20,
     )
