@@ -9,7 +9,8 @@ are done (early close) instead of at its deadline. The poster reveals the labels
 predictors are paid, and the settled answers beat the stubborn one by far.
 
 Fast path: three validators run `synod ensemble run` (their model's sidecar). A fast query is
-answered in their vote extensions and settled within two blocks of the block that included it.
+answered in their vote extensions and settled within three blocks of the block that included it
+(two when the sidecar's answer is loaded before the next precommit: ExtendVote never waits for it).
 Every node agrees on every answer.
 """
 
@@ -136,7 +137,7 @@ def test_an_open_prediction_query_settles_and_pays_who_agreed_with_the_truth(
     )
 
 
-def test_a_fast_query_is_answered_by_the_validator_ensemble_within_two_blocks(
+def test_a_fast_query_is_answered_by_the_validator_ensemble_within_three_blocks(
     network: Localnet, tmp_path: Path
 ) -> None:
     agents = Agents(tmp_path)
@@ -165,7 +166,7 @@ def test_a_fast_query_is_answered_by_the_validator_ensemble_within_two_blocks(
         agents.stop_all()
     settlement = _check_nodes_agree(network, query_id)
     query = client.query(query_id).query
-    assert query.status == SETTLED and query.settled_height - included <= 2, (included, query.settled_height)
+    assert query.status == SETTLED and query.settled_height - included <= 3, (included, query.settled_height)
     assert sorted(settlement.voters) == sorted(network.operator(v) for v in ENSEMBLE)
     _, labels = resolve_inputs_uri(FAST_URI)
     assert labels is not None
