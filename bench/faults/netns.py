@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from app.node.localnet import P2P_PORT
 
@@ -89,7 +90,9 @@ class FaultNet:
 
     def launcher(self, index: int) -> list[str]:
         """The argv prefix that runs node i's `synod start` inside its namespace (start_node's launcher)."""
-        return [sys.executable, "-m", "bench.faults.nsrun", self.namespace(index)]
+        # By path, not `-m bench.faults.nsrun`: the node starts in its home, where `bench` (not an
+        # installed package) is not importable.
+        return [sys.executable, str(Path(__file__).with_name("nsrun.py")), self.namespace(index)]
 
     def _devices(self, index: int) -> list[list[str]]:
         """`tc` argv prefixes for node i's two veth ends: what it sends (eth0), what it receives."""
