@@ -79,7 +79,7 @@ def _set(
     if not fields:
         return
     field = fields[fdp.ConsumeIntInRange(0, len(fields) - 1)]
-    repeated = field.label == FieldDescriptor.LABEL_REPEATED
+    repeated = field.is_repeated
     if fdp.ConsumeIntInRange(0, 7) == 0:
         msg.ClearField(field.name)
         return
