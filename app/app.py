@@ -698,6 +698,8 @@ def _parse_genesis(doc: dict, module: str, default: _G) -> _G:
     """Parse one module's genesis JSON (proto3 JSON mapping) over its defaults."""
     if module not in doc:
         return default
+    if not isinstance(doc[module], dict):  # ParseDict raises TypeError, not ParseError, on a scalar
+        raise GenesisError(f"{module}: must be a JSON object of its genesis fields")
     try:
         # Parse over the defaults, so a genesis that omits a field (or all params) keeps its default.
         return json_format.ParseDict(doc[module], default)

@@ -24,7 +24,15 @@ from app.core.errors import (
 )
 from synod.tx.v1 import tx_pb2
 
-__all__ = ["DecodedTx", "compute_tx_hash", "decode_tx", "sign_bytes", "encode_tx", "parse_canonical"]
+__all__ = [
+    "MAX_GAS_LIMIT",
+    "DecodedTx",
+    "compute_tx_hash",
+    "decode_tx",
+    "sign_bytes",
+    "encode_tx",
+    "parse_canonical",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,10 @@ class DecodedTx:
 
 
 M = TypeVar("M", bound=Message)
+
+# CometBFT reports gas_wanted and gas_used as int64: a larger uint64 limit cannot even be answered
+# (the protobuf library raises building the CheckTx or FinalizeBlock result, which stops the node).
+MAX_GAS_LIMIT = (1 << 63) - 1
 
 
 def parse_canonical(cls: type[M], data: bytes, what: str) -> M:
@@ -92,6 +104,10 @@ def decode_tx(raw: bytes, tx_hash: bytes | None = None) -> DecodedTx:
         raise ErrUnauthorized.wrap(f"signature must be {SIGNATURE_LEN} bytes, got {len(tx.signature)}")
     if auth.fee.gas_limit == 0:
         raise ErrInvalidGasLimit.wrap("gas limit is 0: set --gas (e.g. 200000)")
+    if auth.fee.gas_limit > MAX_GAS_LIMIT:
+        raise ErrInvalidGasLimit.wrap(
+            f"gas limit {auth.fee.gas_limit} exceeds {MAX_GAS_LIMIT}, the largest CometBFT can report"
+        )
     return DecodedTx(
         raw=raw,
         body=body,

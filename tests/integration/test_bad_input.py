@@ -173,6 +173,14 @@ CASES = {
         ErrInvalidGasLimit,
     ),
     "zero-gas": Case(lambda c: _sign(c, ALICE_KEY, [_send_msg()], gas_limit=0), ErrInvalidGasLimit),
+    # Found by tests/fuzz (target tx): CometBFT's gas_wanted is an int64, so a uint64 limit above it
+    # made building the CheckTx answer raise, and the ABCI server stopped the node.
+    "gas-above-int64": Case(
+        lambda c: _sign(c, ALICE_KEY, [_send_msg()], gas_limit=2**63), ErrInvalidGasLimit
+    ),
+    "gas-max-uint64": Case(
+        lambda c: _sign(c, ALICE_KEY, [_send_msg()], gas_limit=2**64 - 1), ErrInvalidGasLimit
+    ),
     "message-inner-unknown-field": Case(
         lambda c: _sign(
             c,

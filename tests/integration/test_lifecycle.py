@@ -55,6 +55,14 @@ def test_init_chain_without_a_chain_id_is_a_genesis_error() -> None:
         handlers.init_chain(abci.RequestInitChain(chain_id="", initial_height=1))
 
 
+@pytest.mark.parametrize("section", ["true", "3", '"bank"', "[]", "null"])
+def test_a_module_genesis_that_is_not_an_object_is_a_genesis_error(section: str) -> None:
+    # Found by tests/fuzz (target parsers): json_format.ParseDict raised TypeError on a scalar.
+    app = SynodApp(MemoryBackend())
+    with pytest.raises(GenesisError, match="bank: must be a JSON object"):
+        app.init_chain(harness.CHAIN_ID, b'{"bank": ' + section.encode() + b"}", 1)
+
+
 def test_genesis_and_block_times_before_1970_commit_and_survive_a_restart(tmp_path: Path) -> None:
     backend = LevelDBBackend(tmp_path / "db")
     handlers = AbciHandlers(SynodApp(backend, check_invariants=True))
