@@ -49,8 +49,11 @@ log = logging.getLogger("synod.rest")
 
 _QUERY_WORKERS = 2  # answers are Python (the GIL): more threads would not answer faster
 _TX_WORKERS = 2
-# Requests in flight at once; uvicorn answers 503 past it, so a flood queues nowhere.
-_MAX_CONCURRENCY = 256
+# Connections and requests in flight at once; uvicorn answers 503 past it, so a flood queues nowhere
+# and at most this many rendered answers wait for slow readers (see README.md, what a flood costs).
+_MAX_CONCURRENCY = 64
+# HTTP methods counted by name; any other token a client sends counts as "other" (bounded labels).
+_METHODS = frozenset({"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"})
 _STOP_SECONDS = 5.0
 HEIGHT_HEADER = "x-synod-height"
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -102,7 +105,9 @@ class _Metrics:
             await self.app(scope, receive, sending)
         finally:
             route = self.templates.get(scope.get("endpoint"), "unmatched")
-            observe_rest(route, scope.get("method", ""), status, time.perf_counter() - start)
+            method = scope.get("method", "")
+            method = method if method in _METHODS else "other"
+            observe_rest(route, method, status, time.perf_counter() - start)
 
 
 def _error(exc: BaseException) -> JSONResponse:

@@ -160,3 +160,48 @@ def test_the_gateway_serves_an_exposition_that_parses_with_grpc_and_rest_counts(
         if s.name == "synod_rest_requests_total"
     }
     assert {("/synod/bank/v1/params", "200"), ("/synod/bank/v1/balances/{address}", "400")} <= rest
+
+
+def test_the_grafana_dashboard_charts_only_metrics_that_exist() -> None:
+    import json
+    import re
+
+    import app.metrics
+    from app.node.toolchain import REPO_ROOT
+
+    doc = json.loads((REPO_ROOT / "localnet" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in doc["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\b(synod_[a-z_]+)", e)}
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
+    exported = {
+        m._name + suffix
+        for m in vars(app.metrics).values()
+        if hasattr(m, "_type") and hasattr(m, "_name")
+        for suffix in suffixes[m._type]
+    }
+    assert used and used <= exported, used - exported
+    assert any(e.startswith("cometbft_consensus_height") for e in exprs)
+
+
+def test_a_made_up_http_method_or_path_adds_no_label_values() -> None:
+    import http.client
+
+    chain = Chain()
+    chain.init({"alice": 10**9})
+    gateway = Gateway(chain.backend)
+    try:
+        for i in range(3):
+            connection = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=10)
+            connection.request(f"BREW{i}", f"/made/up/{i}")
+            assert connection.getresponse().status in (400, 404, 405)  # the parser may refuse it first
+            connection.close()
+    finally:
+        gateway.close()
+    methods = {
+        s.labels["method"]
+        for f in REGISTRY.collect()
+        if f.name == "synod_rest_requests"
+        for s in f.samples
+        if s.labels.get("route") == "unmatched"
+    }
+    assert not any(m.startswith("BREW") for m in methods)
