@@ -20,7 +20,7 @@ COPY . .
 COPY --from=go /src/.venv/bin/cometbft /src/.venv/bin/abci-cli /src/.venv/bin/
 RUN SYNOD_SETUP_STEPS=python,protos bash scripts/setup.sh
 ENV PATH=/src/.venv/bin:$PATH
-# p2p, rpc, gRPC
-EXPOSE 26656 26657 9090
+# p2p, rpc, gRPC, REST + metrics
+EXPOSE 26656 26657 9090 1317
 ENTRYPOINT ["synod"]
 CMD ["start", "--home", "/home/synod"]

@@ -18,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Container
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from app.abci.framing import FrameDecoder, FrameError, encode_frame
+from app.metrics import observe_abci, observe_block
 from tendermint.abci import types_pb2 as abci
 
 __all__ = ["AbciServer", "parse_address"]
@@ -66,6 +68,8 @@ class AbciServer:
         # pin_query(req) -> () -> ResponseQuery, where the handlers can answer queries off the loop.
         self._pin_query: Callable[[Any], Callable[[], Any]] | None = getattr(handlers, "pin_query", None)
         self._query_pool = ThreadPoolExecutor(max_workers=_QUERY_WORKERS, thread_name_prefix="abci-query")
+        # The chain's message type URLs, for the metrics' labels (any other type counts as unknown).
+        self._msg_types: Container[str] = getattr(getattr(handlers, "app", None), "routes", {})
         self.connections = 0
 
     async def start(self, address: str) -> None:
@@ -113,13 +117,25 @@ class AbciServer:
         return wrapped
 
     async def _answer(self, request: abci.Request) -> abci.Response:
-        """Answer one request under the app lock; a Query's answer is computed off the loop."""
-        if request.WhichOneof("value") != "query" or self._pin_query is None:
+        """Answer one request under the app lock; a Query's answer is computed off the loop.
+
+        Every request is timed here (the one place all of them pass) for the metrics, and each
+        FinalizeBlock's request and response are counted (app/metrics).
+        """
+        kind = request.WhichOneof("value") or ""
+        if kind != "query" or self._pin_query is None:
             async with self._lock:
-                return self.handle_request(request)
+                start = time.perf_counter()
+                response = self.handle_request(request)
+                observe_abci(kind, time.perf_counter() - start)
+            if kind == "finalize_block":
+                observe_block(request.finalize_block, response.finalize_block, self._msg_types)
+            return response
+        start = time.perf_counter()
         async with self._lock:
             job = self._pin_query(request.query)
         answer = await asyncio.get_running_loop().run_in_executor(self._query_pool, job)
+        observe_abci(kind, time.perf_counter() - start)
         return abci.Response(query=answer)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

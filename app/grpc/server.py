@@ -8,9 +8,9 @@ is being executed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,11 +21,12 @@ from grpc_reflection.v1alpha import reflection
 
 from app.core.errors import SynodError
 from app.core.query import MAX_MESSAGE_BYTES, Answer, InvalidQuery, QueryService
+from app.grpc.answering import NotCommitted, answer_pinned
+from app.metrics import observe_grpc
 from app.modules.services import SERVICES
 from app.state.backend import Backend
-from app.state.proving import CommittedReader
 
-__all__ = ["GrpcBindError", "QueryServer", "error_metadata"]
+__all__ = ["GrpcBindError", "MetricsInterceptor", "QueryServer", "error_metadata"]
 
 log = logging.getLogger("synod.grpc")
 
@@ -52,11 +53,12 @@ class QueryServer:
         self._executor = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="grpc-query")
         # No SO_REUSEPORT: a second node on the same address must fail, not share the port.
         server = grpc.aio.server(
+            interceptors=[MetricsInterceptor()],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ]
+            ],
         )
         server.add_generic_rpc_handlers([self._handler(s) for s in self._services])
         health_servicer = health.aio.HealthServicer()
@@ -106,15 +108,10 @@ class QueryServer:
 
     async def answer(self, answer: Answer, request: Message, context: grpc.aio.ServicerContext) -> Message:
         """Pin committed state now, answer in a worker thread; map failures to gRPC status codes."""
-        reader = CommittedReader.open(self._backend)
-        if reader.height == 0:
-            reader.close()
-            await context.abort(
-                grpc.StatusCode.UNAVAILABLE, "the node has not committed a block yet: retry shortly"
-            )
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, _answer_and_close, reader, answer, request)
+            return await answer_pinned(self._backend, self._executor, lambda r: r.answer(answer, request))
+        except NotCommitted as e:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
         except InvalidQuery as e:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e), error_metadata(e))
         except SynodError as e:
@@ -124,6 +121,35 @@ class QueryServer:
             log.exception("gRPC query failed")
             await context.abort(grpc.StatusCode.INTERNAL, f"query failed: {type(e).__name__}: {e}")
         raise AssertionError("unreachable: context.abort raises")
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts and times every unary call of a served method (synod_grpc_requests, _request_seconds);
+    unknown methods (no handler) are not counted, so no caller can add label values."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        """Wrap the method's unary-unary behaviour; streams (reflection, health Watch) pass as they are."""
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        method, behaviour = handler_call_details.method, handler.unary_unary
+
+        async def timed(request: Message, context: grpc.aio.ServicerContext) -> Message:
+            start, code = time.perf_counter(), "OK"
+            try:
+                return await behaviour(request, context)
+            except BaseException:
+                status = context.code()
+                code = status.name if isinstance(status, grpc.StatusCode) else "UNKNOWN"
+                raise
+            finally:
+                observe_grpc(method, code, time.perf_counter() - start)
+
+        return handler._replace(unary_unary=timed)
 
 
 def error_metadata(error: SynodError) -> tuple[tuple[str, str], ...]:
@@ -145,11 +171,3 @@ def _bind(server: grpc.aio.Server, address: str) -> int:
             "to a free HOST:PORT"
         )
     return port
-
-
-def _answer_and_close(reader: CommittedReader, answer: Answer, request: Message) -> Message:
-    """Answer, then release the snapshot in the same thread (a cancelled call must not close it early)."""
-    try:
-        return reader.answer(answer, request)
-    finally:
-        reader.close()

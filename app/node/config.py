@@ -43,6 +43,7 @@ __all__ = [
     "GENESIS_SELF_BOND",
     "VOTE_EXTENSIONS_HEIGHT",
     "AppConfig",
+    "DEFAULT_API_ADDRESS",
     "DEFAULT_GRPC_ADDRESS",
     "load_app_config",
     "write_app_config",
@@ -56,6 +57,8 @@ GENESIS_SELF_BOND = 1_000_000_000_000
 VOTE_EXTENSIONS_HEIGHT = 1
 # Where the gRPC query server listens unless config/app.toml says otherwise (the Cosmos SDK's port).
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:9090"
+# The REST gateway and /metrics (the Cosmos SDK's API port).
+DEFAULT_API_ADDRESS = "127.0.0.1:1317"
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class AppConfig:
     snapshot_keep_recent: int = 2
     # HOST:PORT of the gRPC query server ("" turns it off).
     grpc_address: str = DEFAULT_GRPC_ADDRESS
+    # HOST:PORT of the REST gateway and /metrics ("" turns both off).
+    api_address: str = DEFAULT_API_ADDRESS
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -151,7 +156,10 @@ def write_app_config(home: NodeHome, cfg: AppConfig | None = None) -> None:
         f"snapshot_interval = {cfg.snapshot_interval}\n"
         f"snapshot_keep_recent = {cfg.snapshot_keep_recent}\n\n"
         "# gRPC query server (verified reads: answers carry Merkle proofs); an empty string turns it off.\n"
-        f'grpc_address = "{cfg.grpc_address}"\n',
+        f'grpc_address = "{cfg.grpc_address}"\n\n'
+        "# REST gateway (JSON for every query, tx broadcast, /openapi.json) and Prometheus /metrics;\n"
+        "# an empty string turns it off.\n"
+        f'api_address = "{cfg.api_address}"\n',
     )
 
 

@@ -4,7 +4,8 @@
 app_state funding each node's `validator` key) and put node i on its own loopback address
 127.0.0.(i+1), with the same ports everywhere (Linux routes all of 127/8 to `lo`):
 
-    p2p 26656, rpc 26657, app (ABCI) 26658, gRPC queries 9090
+    p2p 26656, rpc 26657, app (ABCI) 26658, gRPC queries 9090, REST and app metrics 1317,
+    CometBFT's Prometheus metrics 26660
 
 Each node runs as `synod start --home DIR/node{i}` in its own session (process group), its output in
 DIR/node{i}/synod.log (CometBFT's in DIR/node{i}/log/cometbft.log). DIR/localnet.json records the
@@ -65,6 +66,8 @@ __all__ = [
     "RPC_PORT",
     "ABCI_PORT",
     "GRPC_PORT",
+    "API_PORT",
+    "PROMETHEUS_PORT",
     "LocalnetError",
     "LocalnetSpec",
     "NodeStatus",
@@ -82,6 +85,7 @@ __all__ = [
     "node_ip",
     "rpc_address",
     "grpc_address",
+    "api_address",
     "parse_node",
     "check_ports",
     "start_node",
@@ -99,6 +103,8 @@ P2P_PORT = 26656
 RPC_PORT = 26657
 ABCI_PORT = 26658
 GRPC_PORT = 9090
+API_PORT = 1317
+PROMETHEUS_PORT = 26660
 _STATE_FILE = "localnet.json"
 _MNEMONIC_FILE = "validator.mnemonic"
 _STOP_TIMEOUT_SECONDS = 30.0
@@ -206,9 +212,16 @@ def grpc_address(spec: LocalnetSpec, index: int) -> str:
     return f"{node_ip(spec.base_ip, index)}:{GRPC_PORT}"
 
 
+def api_address(spec: LocalnetSpec, index: int) -> str:
+    """Node i's REST gateway and app metrics address (HOST:PORT), as its config/app.toml has it."""
+    return f"{node_ip(spec.base_ip, index)}:{API_PORT}"
+
+
 def _app_config(spec: LocalnetSpec, index: int) -> AppConfig:
-    """config/app.toml of node i: localnet snapshots, gRPC on the node's own address."""
-    return replace(LOCALNET_APP_CONFIG, grpc_address=grpc_address(spec, index))
+    """config/app.toml of node i: localnet snapshots, gRPC and REST on the node's own address."""
+    return replace(
+        LOCALNET_APP_CONFIG, grpc_address=grpc_address(spec, index), api_address=api_address(spec, index)
+    )
 
 
 def parse_node(spec: LocalnetSpec, node: str) -> int:
@@ -288,7 +301,9 @@ def _node_settings(spec: LocalnetSpec, index: int, peers: list[str]) -> dict[tup
         ("p2p", "persistent_peers"): '"' + ",".join(others) + '"',
         ("p2p", "addr_book_strict"): "false",
         ("p2p", "allow_duplicate_ip"): "true",
-        ("instrumentation", "prometheus"): "false",
+        # CometBFT's own metrics (cometbft_consensus_height, ...) beside the app's on API_PORT.
+        ("instrumentation", "prometheus"): "true",
+        ("instrumentation", "prometheus_listen_addr"): f'"{ip}:{PROMETHEUS_PORT}"',
         **fast_block_settings(spec.timeout_commit),
         **RPC_SETTINGS,
         **LOCAL_P2P_SETTINGS,
@@ -478,9 +493,9 @@ def find_free_base_ip(directory: Path, nodes: int, salt: int = 0) -> str:
 
 
 def check_ports(spec: LocalnetSpec, index: int) -> None:
-    """Raise LocalnetError if node i's address cannot take its p2p, rpc, app and gRPC ports."""
+    """Raise LocalnetError if node i's address cannot take its p2p, rpc, app, gRPC, REST and metrics ports."""
     ip = node_ip(spec.base_ip, index)
-    for port in (P2P_PORT, RPC_PORT, ABCI_PORT, GRPC_PORT):
+    for port in (P2P_PORT, RPC_PORT, ABCI_PORT, GRPC_PORT, API_PORT, PROMETHEUS_PORT):
         with socket.socket() as probe:
             # Like CometBFT's and asyncio's listeners: only a live listener blocks the port.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

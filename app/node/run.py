@@ -1,7 +1,8 @@
 """`synod start`: one app process and its CometBFT node, supervised as a pair.
 
 The app process serves ABCI to CometBFT and, on the same asyncio loop, the gRPC query server
-(config/app.toml `grpc_address`; DESIGN.md section 1). CometBFT never reconnects to a restarted app,
+(config/app.toml `grpc_address`; DESIGN.md section 1) and the REST gateway with /metrics
+(`api_address`; app/rest/README.md). CometBFT never reconnects to a restarted app,
 so the two live and die together: SIGTERM or SIGINT stops CometBFT first (so it stops calling the
 app), then the gRPC server, then closes the app's database; if CometBFT
 exits, or an ABCI handler fails, the other side is stopped too and the reason is printed. CometBFT
@@ -22,10 +23,12 @@ from typing import IO
 from app.abci.handlers import AbciHandlers
 from app.abci.server import AbciServer
 from app.app import SynodApp
+from app.client.rpc import CometRPC
 from app.grpc.server import QueryServer
 from app.node.blskey import load_bls_key
 from app.node.config import NodeHome, load_app_config, read_toml
 from app.node.toolchain import check_cometbft
+from app.rest.server import RestServer
 from app.state.backend import LevelDBBackend
 from app.state.snapshots import SnapshotManager
 
@@ -82,6 +85,9 @@ class _AppProcess:
     def __init__(self, home: NodeHome) -> None:
         cfg = load_app_config(home)
         self.grpc_address = cfg.grpc_address
+        self.api_address = cfg.api_address
+        # The gateway forwards txs to this node's own CometBFT RPC.
+        self.rpc_address = read_toml(home.config_toml).get("rpc", {}).get("laddr", "tcp://127.0.0.1:26657")
         self.backend = LevelDBBackend(home.app_db)
         self.app = SynodApp(self.backend)
         # One worker: snapshots are serialized off the consensus path, one at a time.
@@ -102,6 +108,7 @@ class _AppProcess:
         )
         self.server = AbciServer(self.handlers)
         self.queries: QueryServer | None = None
+        self.rest: RestServer | None = None
 
     async def start(self, abci_address: str) -> None:
         """Serve ABCI; on failure release everything."""
@@ -123,12 +130,24 @@ class _AppProcess:
         await self.queries.start(self.grpc_address)
         log.info("gRPC query server on %s", self.grpc_address)
 
+    async def serve_rest(self) -> None:
+        """Serve the REST gateway and /metrics, unless api_address is empty; RestBindError if it
+        cannot listen."""
+        if not self.api_address:
+            log.info("REST gateway and /metrics off (api_address is empty in config/app.toml)")
+            return
+        self.rest = RestServer(self.backend, CometRPC(self.rpc_address))
+        await self.rest.start(self.api_address)
+        log.info("REST gateway on http://%s (metrics: http://%s/metrics)", self.api_address, self.api_address)
+
     async def stop(self) -> None:
         """Stop serving, let snapshot and query workers finish, then close the database."""
         await self.server.stop()
         self.handlers.stop()
         if self.queries is not None:
             await self.queries.stop()
+        if self.rest is not None:
+            await self.rest.stop()
         self.snapshots.close()  # the worker may still be reading the database
         self.pool.shutdown(wait=True)
         self.backend.close()
@@ -171,6 +190,7 @@ async def run_node(home: NodeHome) -> NodeExit:
         # Started after the fork: no gRPC thread may run while CometBFT's process is forked.
         try:
             await node.serve_queries()
+            await node.serve_rest()
         except BaseException:
             await _stop_process(cometbft)
             await node.stop()

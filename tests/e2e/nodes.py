@@ -65,9 +65,14 @@ class SynodNode:
                 ("p2p", "laddr"): f'"tcp://127.0.0.1:{free_port()}"',
             },
         )
-        # Its own gRPC port too: the default 127.0.0.1:9090 may be taken by another node or test run.
+        # Its own gRPC and REST ports too: the defaults 127.0.0.1:9090 and :1317 may be taken by
+        # another node or test run.
         self.grpc_address = f"127.0.0.1:{free_port()}"
-        set_toml(self.home.app_toml, {("", "grpc_address"): f'"{self.grpc_address}"'})
+        self.api_address = f"127.0.0.1:{free_port()}"
+        set_toml(
+            self.home.app_toml,
+            {("", "grpc_address"): f'"{self.grpc_address}"', ("", "api_address"): f'"{self.api_address}"'},
+        )
         self.rpc = CometRPC(f"http://127.0.0.1:{self.rpc_port}")
 
     def start(self) -> None:

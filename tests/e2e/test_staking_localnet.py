@@ -200,9 +200,13 @@ def test_double_signing_twin_gets_the_validator_slashed_and_tombstoned(
             ("", "proxy_app"): f'"tcp://{ip}:{net.ABCI_PORT}"',
             ("rpc", "laddr"): f'"tcp://{ip}:{net.RPC_PORT}"',
             ("p2p", "laddr"): f'"tcp://{ip}:{net.P2P_PORT}"',
+            ("instrumentation", "prometheus_listen_addr"): f'"{ip}:{net.PROMETHEUS_PORT}"',
         },
     )
-    set_toml(twin / "config" / "app.toml", {("", "grpc_address"): f'"{ip}:{net.GRPC_PORT}"'})
+    set_toml(
+        twin / "config" / "app.toml",
+        {("", "grpc_address"): f'"{ip}:{net.GRPC_PORT}"', ("", "api_address"): f'"{ip}:{net.API_PORT}"'},
+    )
 
     proc = localnet.start_extra_node(twin)
     try:
