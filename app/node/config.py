@@ -25,6 +25,7 @@ from google.protobuf import json_format
 from app.core.crypto import address_bytes_from_pubkey
 from app.modules.consensus.genesis import default_genesis as consensus_default_genesis
 from app.node.toolchain import check_cometbft
+from app.state.store import DEFAULT_KEEP_RECENT
 
 __all__ = [
     "NodeHome",
@@ -43,6 +44,7 @@ __all__ = [
     "VOTE_EXTENSIONS_HEIGHT",
     "AppConfig",
     "DEFAULT_GRPC_ADDRESS",
+    "DEFAULT_RETAIN_BLOCKS",
     "load_app_config",
     "write_app_config",
 ]
@@ -53,6 +55,10 @@ GENESIS_VALIDATOR_FUNDS = 1_000_000_000_000_000
 GENESIS_SELF_BOND = 1_000_000_000_000
 # Votes carry extensions (the beacon shares) from the first block on; CometBFT 0.38 accepts 1.
 VOTE_EXTENSIONS_HEIGHT = 1
+# Blocks CometBFT keeps by default: the light client's 168 h trusting period at 0.5 s blocks, so a
+# client whose trusted header has not expired finds every header it bisects to (and more than
+# CometBFT's default evidence age, 100,000 blocks or 48 h).
+DEFAULT_RETAIN_BLOCKS = 1_209_600
 # Where the gRPC query server listens unless config/app.toml says otherwise (the Cosmos SDK's port).
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:9090"
 
@@ -130,6 +136,11 @@ class AppConfig:
 
     snapshot_interval: int = 100
     snapshot_keep_recent: int = 2
+    # The newest heights whose Merkle trees are kept (0 keeps every height); app/state/store.py.
+    state_keep_recent: int = DEFAULT_KEEP_RECENT
+    # Ask CometBFT to keep the last N blocks, and every block from the oldest served snapshot on
+    # (0 keeps all); the rule is in app/abci/handlers.py.
+    retain_blocks: int = DEFAULT_RETAIN_BLOCKS
     # HOST:PORT of the gRPC query server ("" turns it off).
     grpc_address: str = DEFAULT_GRPC_ADDRESS
 
@@ -142,6 +153,11 @@ def write_app_config(home: NodeHome, cfg: AppConfig | None = None) -> None:
         "# Take a state-sync snapshot every N blocks (0 disables), keeping the newest K.\n"
         f"snapshot_interval = {cfg.snapshot_interval}\n"
         f"snapshot_keep_recent = {cfg.snapshot_keep_recent}\n\n"
+        "# Keep the Merkle trees of the newest N heights (0 keeps every height; 1 the latest only).\n"
+        f"state_keep_recent = {cfg.state_keep_recent}\n\n"
+        "# CometBFT keeps the last N blocks and every block from the oldest snapshot served on\n"
+        "# (ResponseCommit.retain_height); 0 keeps every block (an archive node).\n"
+        f"retain_blocks = {cfg.retain_blocks}\n\n"
         "# gRPC query server (verified reads: answers carry Merkle proofs); an empty string turns it off.\n"
         f'grpc_address = "{cfg.grpc_address}"\n'
     )

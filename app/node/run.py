@@ -84,6 +84,7 @@ class _AppProcess:
         self.grpc_address = cfg.grpc_address
         self.backend = LevelDBBackend(home.app_db)
         self.app = SynodApp(self.backend)
+        self.app.store.set_keep_recent(cfg.state_keep_recent)
         # One worker: snapshots are serialized off the consensus path, one at a time.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
         self.snapshots = SnapshotManager(
@@ -100,6 +101,7 @@ class _AppProcess:
                 snapshots=self.snapshots,
                 bls_secret=_load_beacon_key(home),
                 ensemble_dir=home.ensemble_dir,
+                retain_blocks=cfg.retain_blocks,
             )
         )
         self.queries: QueryServer | None = None
