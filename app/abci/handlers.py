@@ -24,7 +24,7 @@ from tendermint.abci import types_pb2 as abci
 from tendermint.crypto import keys_pb2
 from tendermint.types import validator_pb2
 
-__all__ = ["AbciHandlers", "APP_VERSION"]
+__all__ = ["AbciHandlers", "APP_VERSION", "compute_retain_height"]
 
 log = logging.getLogger("synod.abci")
 
@@ -106,6 +106,23 @@ def _exec_result(r: TxResult) -> abci.ExecTxResult:
     )
 
 
+def compute_retain_height(height: int, retain_blocks: int, oldest_snapshot: int | None) -> int:
+    """ResponseCommit.retain_height after Commit of `height`: CometBFT may prune blocks below it.
+
+    0 (retain_blocks 0) keeps every block. Otherwise the last retain_blocks blocks stay, and never
+    one at or above the oldest snapshot this node serves or is writing: a peer restoring it fetches
+    the light blocks from its height on and then block-syncs the blocks after it. The answer never
+    decreases while the settings stay (a newer snapshot only ever replaces an older one), and CometBFT
+    ignores a retain height at or below what it already pruned.
+    """
+    if retain_blocks <= 0:
+        return 0
+    retain = height - retain_blocks + 1
+    if oldest_snapshot is not None:
+        retain = min(retain, oldest_snapshot)
+    return max(retain, 0)
+
+
 class AbciHandlers:
     """One method per ABCI request, each documented with when CometBFT calls it."""
 
@@ -116,8 +133,11 @@ class AbciHandlers:
         snapshots: SnapshotManager | None = None,
         bls_secret: bytes | None = None,
         ensemble_dir: Path | None = None,
+        retain_blocks: int = 0,
     ) -> None:
         self.app = app
+        # How many recent blocks CometBFT keeps (0: all); see compute_retain_height.
+        self.retain_blocks = retain_blocks
         self.version = version
         self.snapshots = snapshots
         # The node's beacon key (config/bls_key.json); without one its vote extensions are empty.
@@ -272,14 +292,17 @@ class AbciHandlers:
         )
 
     def commit(self, req: abci.RequestCommit) -> abci.ResponseCommit:
-        """After FinalizeBlock, with the mempool locked: persist atomically."""
+        """After FinalizeBlock, with the mempool locked: persist atomically; tell CometBFT which
+        blocks it may prune (compute_retain_height)."""
         height = self.app.commit()
         if self.watcher is not None:
             # The watcher looks for the new block's fast queries from now, before the next ExtendVote.
             self.answers.set_pending(self.app.pending_fast_queries())
+        oldest = None
         if self.snapshots is not None:
             self.snapshots.maybe_snapshot(height)  # returns at once; serialization runs off-thread
-        return abci.ResponseCommit(retain_height=0)
+            oldest = self.snapshots.get_oldest_height()
+        return abci.ResponseCommit(retain_height=compute_retain_height(height, self.retain_blocks, oldest))
 
     # --- snapshot connection: state sync (app/state/snapshots.py) -------------------------
 

@@ -26,6 +26,7 @@ from app.core.crypto import address_bytes_from_pubkey
 from app.core.fsutil import write_atomically
 from app.modules.consensus.genesis import default_genesis as consensus_default_genesis
 from app.node.toolchain import check_cometbft
+from app.state.store import DEFAULT_KEEP_RECENT
 
 __all__ = [
     "NodeHome",
@@ -45,6 +46,7 @@ __all__ = [
     "AppConfig",
     "DEFAULT_API_ADDRESS",
     "DEFAULT_GRPC_ADDRESS",
+    "DEFAULT_RETAIN_BLOCKS",
     "load_app_config",
     "write_app_config",
 ]
@@ -55,6 +57,10 @@ GENESIS_VALIDATOR_FUNDS = 1_000_000_000_000_000
 GENESIS_SELF_BOND = 1_000_000_000_000
 # Votes carry extensions (the beacon shares) from the first block on; CometBFT 0.38 accepts 1.
 VOTE_EXTENSIONS_HEIGHT = 1
+# Blocks CometBFT keeps by default: the light client's 168 h trusting period at 0.5 s blocks, so a
+# client whose trusted header has not expired finds every header it bisects to (and more than
+# CometBFT's default evidence age, 100,000 blocks or 48 h).
+DEFAULT_RETAIN_BLOCKS = 1_209_600
 # Where the gRPC query server listens unless config/app.toml says otherwise (the Cosmos SDK's port).
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:9090"
 # The REST gateway and /metrics (the Cosmos SDK's API port).
@@ -134,6 +140,11 @@ class AppConfig:
 
     snapshot_interval: int = 100
     snapshot_keep_recent: int = 2
+    # The newest heights whose Merkle trees are kept (0 keeps every height); app/state/store.py.
+    state_keep_recent: int = DEFAULT_KEEP_RECENT
+    # Ask CometBFT to keep the last N blocks, and every block from the oldest served snapshot on
+    # (0 keeps all); the rule is in app/abci/handlers.py.
+    retain_blocks: int = DEFAULT_RETAIN_BLOCKS
     # HOST:PORT of the gRPC query server ("" turns it off).
     grpc_address: str = DEFAULT_GRPC_ADDRESS
     # HOST:PORT of the REST gateway and /metrics ("" turns both off).
@@ -155,6 +166,11 @@ def write_app_config(home: NodeHome, cfg: AppConfig | None = None) -> None:
         "# Take a state-sync snapshot every N blocks (0 disables), keeping the newest K.\n"
         f"snapshot_interval = {cfg.snapshot_interval}\n"
         f"snapshot_keep_recent = {cfg.snapshot_keep_recent}\n\n"
+        "# Keep the Merkle trees of the newest N heights (0 keeps every height; 1 the latest only).\n"
+        f"state_keep_recent = {cfg.state_keep_recent}\n\n"
+        "# CometBFT keeps the last N blocks and every block from the oldest snapshot served on\n"
+        "# (ResponseCommit.retain_height); 0 keeps every block (an archive node).\n"
+        f"retain_blocks = {cfg.retain_blocks}\n\n"
         "# gRPC query server (verified reads: answers carry Merkle proofs); an empty string turns it off.\n"
         f'grpc_address = "{cfg.grpc_address}"\n\n'
         "# REST gateway (JSON for every query, tx broadcast, /openapi.json) and Prometheus /metrics;\n"

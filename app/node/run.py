@@ -90,6 +90,7 @@ class _AppProcess:
         self.rpc_address = read_toml(home.config_toml).get("rpc", {}).get("laddr", "tcp://127.0.0.1:26657")
         self.backend = LevelDBBackend(home.app_db)
         self.app = SynodApp(self.backend)
+        self.app.store.set_keep_recent(cfg.state_keep_recent)
         # One worker: snapshots are serialized off the consensus path, one at a time.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
         self.snapshots = SnapshotManager(
@@ -105,6 +106,7 @@ class _AppProcess:
             snapshots=self.snapshots,
             bls_secret=_load_beacon_key(home),
             ensemble_dir=home.ensemble_dir,
+            retain_blocks=cfg.retain_blocks,
         )
         self.server = AbciServer(self.handlers)
         self.queries: QueryServer | None = None

@@ -29,7 +29,9 @@ __all__ = [
     "Proof",
     "ProofError",
     "Terminal",
+    "TreeUpdate",
     "apply_updates",
+    "apply_tracked_updates",
     "compute_root_from_proof",
     "get_value_hash",
     "hash_key",
@@ -139,6 +141,8 @@ class _Batch:
         self.value_hashes = [updates[k] for k in self.key_hashes]
         self.read_node = read_node
         self.new_nodes: dict[bytes, bytes] = {}
+        # Every stored node the pass rewrote: each either reappears in new_nodes or left the tree.
+        self.replaced: set[bytes] = set()
 
     def put(self, node: bytes) -> bytes:
         """Record a new node and return its hash."""
@@ -151,6 +155,7 @@ class _Batch:
         if node_hash == EMPTY:
             return self.build(self.live_entries(lo, hi), depth)
         node = _read(self.read_node, node_hash)
+        self.replaced.add(node_hash)
         if node[0] == _LEAF_TAG:
             return self.build(self.live_entries(lo, hi, node), depth)
         if depth >= MAX_DEPTH:
@@ -240,16 +245,51 @@ def apply_updates(
     root: bytes, updates: Mapping[bytes, bytes | None], read_node: NodeReader
 ) -> tuple[bytes, dict[bytes, bytes]]:
     """Apply key_hash -> value_hash (or None: delete) updates; return (new_root, new_nodes)."""
+    update = apply_tracked_updates(root, updates, read_node)
+    return update.root, update.nodes
+
+
+@dataclass(frozen=True)
+class TreeUpdate:
+    """What one batch did to the tree: the new root and nodes, and which stored nodes it touched.
+
+    `orphans`: nodes of the old tree that are not in the new one (the old paths the batch replaced).
+    `fresh`: new nodes that were not in the old tree; a stored copy of one is a node an earlier
+    version orphaned and this one revives (content addressing: a value set back to an old value
+    recreates its old leaf and path). Neither set is part of any hash.
+    """
+
+    root: bytes
+    nodes: dict[bytes, bytes]
+    orphans: frozenset[bytes]
+    fresh: frozenset[bytes]
+
+
+def apply_tracked_updates(
+    root: bytes, updates: Mapping[bytes, bytes | None], read_node: NodeReader
+) -> TreeUpdate:
+    """As apply_updates, also reporting the nodes the batch orphaned and the fresh ones it created.
+
+    Sound because a tree holds each node hash at most once (a subtree's hash fixes its set of
+    leaves, and a key has one leaf): a node the pass rewrote is in the new tree iff it was rebuilt,
+    and an untouched subtree keeps every node it had.
+    """
     _check_hash("root", root)
     for key_hash, value_hash in updates.items():
         _check_hash("key hash", key_hash)
         if value_hash is not None:
             _check_hash("value hash", value_hash)
     if not updates:
-        return root, {}
+        return TreeUpdate(root, {}, frozenset(), frozenset())
     batch = _Batch(updates, read_node)
     new_root, _ = batch.update(root, 0, 0, len(batch.key_hashes))
-    return new_root, batch.new_nodes
+    created = batch.new_nodes.keys()
+    return TreeUpdate(
+        new_root,
+        batch.new_nodes,
+        frozenset(batch.replaced - created),
+        frozenset(created - batch.replaced),
+    )
 
 
 def _walk(root: bytes, key_hash: bytes, read_node: NodeReader) -> tuple[list[bytes], bytes | None]:

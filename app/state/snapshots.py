@@ -39,7 +39,7 @@ import shutil
 import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
 from itertools import islice
@@ -52,7 +52,17 @@ from app.state import smt
 from app.state.backend import ConsistentReader
 
 # The store's layout constants: store.py is the one place that names them.
-from app.state.store import META_APP_HASH, META_HEIGHT, NODE_PREFIX, ROOT_PREFIX, STATE_PREFIX, CommitStore
+from app.state.store import (
+    META_APP_HASH,
+    META_HEIGHT,
+    NODE_PREFIX,
+    ORPHAN_PREFIX,
+    ORPHANS_AT_PREFIX,
+    RESTORE_PREFIX,
+    ROOT_PREFIX,
+    STATE_PREFIX,
+    CommitStore,
+)
 
 __all__ = [
     "FORMAT",
@@ -67,6 +77,7 @@ __all__ = [
     "compute_snapshot_hash",
     "decode_chunk",
     "iter_chunks",
+    "iter_records",
     "rebuild_tree",
     "wipe_uncommitted_state",
 ]
@@ -78,6 +89,14 @@ _MAGIC = b"SYNS"
 _META_HEADER = struct.Struct(">4sBQ32sQI")
 _MAX_CHUNKS = 2**32 - 1  # Snapshot.chunks is a uint32
 _MAX_CHUNK_PLAIN = 256 << 20  # a snapshot's maker is untrusted: bound what one chunk may inflate to
+# A restore refuses an offer of more chunks: 100,000 chunks of the default 4 MiB is 400 GiB of state,
+# and its metadata (32 bytes a chunk) stays under CometBFT's 4 MB snapshot message.
+_MAX_RESTORE_CHUNKS = 100_000
+_INFLATE_STEP = 1 << 20
+# Restored records go to the database in batches of about this much memory (not the chunk's size),
+# counting each put at its bytes plus _PUT_OVERHEAD for the Python objects that hold it.
+_RESTORE_BATCH_BYTES = 4 << 20
+_PUT_OVERHEAD = 100
 _ZLIB_LEVEL = 6
 _REBUILD_BATCH = 65_536
 _WIPE_BATCH = 10_000
@@ -172,66 +191,103 @@ def iter_chunks(entries: Iterable[tuple[bytes, bytes]], chunk_bytes: int) -> Ite
 
 def decode_chunk(chunk: bytes) -> list[tuple[bytes, bytes]]:
     """Inflate one chunk into its (key, value) records; raise SnapshotError if malformed."""
+    return list(iter_records(chunk))
+
+
+def iter_records(chunk: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Yield one chunk's (key, value) records as it inflates; raise SnapshotError if malformed.
+
+    Inflates _INFLATE_STEP bytes at a time, so memory holds one record and one step, never the
+    chunk's records at once: a hostile chunk of millions of tiny records costs no more than one.
+    """
     inflater = zlib.decompressobj()
-    try:
-        plain = inflater.decompress(chunk, _MAX_CHUNK_PLAIN)
-    except zlib.error as e:
-        raise SnapshotError(f"chunk is not valid zlib data: {e}") from None
-    if inflater.unconsumed_tail:
-        raise SnapshotError(f"chunk inflates past {_MAX_CHUNK_PLAIN} bytes")
+    pending, buf, pos, total = chunk, bytearray(), 0, 0
+    while True:
+        try:
+            more = inflater.decompress(pending, _INFLATE_STEP)
+        except zlib.error as e:
+            raise SnapshotError(f"chunk is not valid zlib data: {e}") from None
+        pending, total = inflater.unconsumed_tail, total + len(more)
+        if total > _MAX_CHUNK_PLAIN:
+            raise SnapshotError(f"chunk inflates past {_MAX_CHUNK_PLAIN} bytes")
+        del buf[:pos]  # what is left of a record cut by the step: appends stay amortized O(1)
+        buf += more
+        pos = 0
+        while (record := _next_record(buf, pos)) is not None:
+            key, value, pos = record
+            yield key, value
+        if not more and not pending:
+            break
     if not inflater.eof or inflater.unused_data:
         raise SnapshotError("chunk is not exactly one complete zlib stream")
-    records, pos = [], 0
-    while pos < len(plain):
-        key, pos = _read_field(plain, pos)
-        value, pos = _read_field(plain, pos)
-        records.append((key, value))
-    return records
+    if pos != len(buf):
+        raise SnapshotError("chunk ends inside a record")
 
 
-def _read_field(buf: bytes, pos: int) -> tuple[bytes, int]:
-    """Read one uvarint-length-prefixed field at pos."""
+def _next_record(buf: bytearray, pos: int) -> tuple[bytes, bytes, int] | None:
+    """The record starting at pos and the position after it, or None while it is incomplete."""
+    key = _read_field(buf, pos)
+    if key is None:
+        return None
+    value = _read_field(buf, key[1])
+    if value is None:
+        return None
+    return key[0], value[0], value[1]
+
+
+def _read_field(buf: bytearray, pos: int) -> tuple[bytes, int] | None:
+    """Read one uvarint-length-prefixed field at pos; None if buf ends before it does."""
     try:
         decoded = decode_uvarint(buf, pos)
     except VarintError as e:
         raise SnapshotError(f"chunk record: {e}") from None
-    if decoded is None or decoded[1] + decoded[0] > len(buf):
-        raise SnapshotError("chunk ends inside a record")
+    if decoded is None:
+        return None
     n, start = decoded
-    return buf[start : start + n], start + n
+    if n > _MAX_CHUNK_PLAIN:
+        raise SnapshotError(f"chunk record of {n} bytes is larger than a chunk may inflate to")
+    if start + n > len(buf):
+        return None
+    return bytes(buf[start : start + n]), start + n
 
 
 # --- restoring into the store (the raw layout lives in store.py) ------------------------------
 
 
 def wipe_uncommitted_state(store: CommitStore) -> int:
-    """Delete every state entry, tree node and root of a store at height 0; return how many."""
+    """Delete every state entry, tree node, root, orphan record and restore leaf of a store at
+    height 0; return how many."""
     if store.height != 0:
         raise SnapshotError(f"refusing to wipe a store with committed height {store.height}")
     wiped = 0
-    for prefix in (STATE_PREFIX, NODE_PREFIX, ROOT_PREFIX):
+    for prefix in (STATE_PREFIX, NODE_PREFIX, ROOT_PREFIX, ORPHAN_PREFIX, ORPHANS_AT_PREFIX, RESTORE_PREFIX):
         while keys := [k for k, _ in islice(store.backend.iterate(prefix), _WIPE_BATCH)]:
             store.backend.write_batch({}, keys)
             wiped += len(keys)
     return wiped
 
 
-def rebuild_tree(store: CommitStore, leaves: list[bytes]) -> bytes:
-    """Build the tree over (key_hash || value_hash) leaves from empty, writing nodes; return the root.
+def rebuild_tree(store: CommitStore) -> bytes:
+    """Build the tree over the restore's leaves (RESTORE_PREFIX, in key-hash order) from empty;
+    return the root.
 
-    Batches take contiguous key-hash ranges, so a batch rewrites only the nodes on its left edge
-    and memory stays bounded by the batch, not the state.
+    A batch takes the next _REBUILD_BATCH leaves, a contiguous key-hash range, so it rewrites only
+    the nodes on the tree's right edge. Its write adds its nodes, deletes the edge nodes it replaced
+    (no committed root reaches them) and the leaves it consumed, in one atomic batch: memory is one
+    batch, and the disk holds the final tree and nothing else when the last one is written.
     """
-    leaves.sort()
     root = smt.EMPTY
 
     def read_node(node_hash: bytes) -> bytes | None:
         return store.backend.get(NODE_PREFIX + node_hash)
 
-    for start in range(0, len(leaves), _REBUILD_BATCH):
-        updates = {leaf[:32]: leaf[32:] for leaf in leaves[start : start + _REBUILD_BATCH]}
-        root, nodes = smt.apply_updates(root, updates, read_node)
-        store.backend.write_batch({NODE_PREFIX + h: node for h, node in nodes.items()}, [])
+    while batch := list(islice(store.backend.iterate(RESTORE_PREFIX), _REBUILD_BATCH)):
+        updates = {k[len(RESTORE_PREFIX) :]: v for k, v in batch}
+        update = smt.apply_tracked_updates(root, updates, read_node)
+        root = update.root
+        puts = {NODE_PREFIX + h: node for h, node in update.nodes.items()}
+        deletes = [NODE_PREFIX + h for h in sorted(update.orphans)] + [k for k, _ in batch]
+        store.backend.write_batch(puts, deletes)
     return root
 
 
@@ -288,7 +344,11 @@ class _InlineExecutor:
 
 @dataclass
 class _Restore:
-    """A restore in progress: the accepted offer and what its chunks have delivered so far."""
+    """A restore in progress: the accepted offer and what its chunks have delivered so far.
+
+    It holds no records: each goes to the database as it is decoded (the value under STATE_PREFIX,
+    its leaf under RESTORE_PREFIX), so its memory does not grow with the snapshot.
+    """
 
     info: SnapshotInfo
     meta: SnapshotMetadata
@@ -296,18 +356,42 @@ class _Restore:
     next_index: int = 0
     entries: int = 0
     last_key: bytes | None = None
-    leaves: list[bytes] = field(default_factory=list)
 
-    def add(self, records: list[tuple[bytes, bytes]]) -> None:
-        """Check the records continue the strictly ascending key order; keep their leaf hashes."""
-        for key, value in records:
-            if self.last_key is not None and key <= self.last_key:
-                raise SnapshotError("snapshot keys are not strictly ascending")
-            self.last_key = key
-            self.leaves.append(smt.hash_key(key) + smt.hash_value(value))
-        self.entries += len(records)
+    def add(self, key: bytes) -> None:
+        """Check the record continues the strictly ascending key order within the declared count."""
+        if self.last_key is not None and key <= self.last_key:
+            raise SnapshotError("snapshot keys are not strictly ascending")
+        self.last_key = key
+        self.entries += 1
         if self.entries > self.meta.entries:
             raise SnapshotError(f"snapshot holds more than the {self.meta.entries} entries it declares")
+
+
+def _check_offer_bounds(meta: SnapshotMetadata) -> None:
+    """Refuse a snapshot larger than a restore takes, or declaring more entries than it can hold."""
+    if len(meta.chunk_hashes) > _MAX_RESTORE_CHUNKS:
+        raise SnapshotError(
+            f"{len(meta.chunk_hashes)} chunks exceed the {_MAX_RESTORE_CHUNKS} a restore takes"
+        )
+    # A record takes at least 2 bytes (two zero lengths), so no chunk holds more than this many.
+    if meta.entries > len(meta.chunk_hashes) * (_MAX_CHUNK_PLAIN // 2):
+        raise SnapshotError(f"{meta.entries} entries cannot fit in {len(meta.chunk_hashes)} chunks")
+
+
+def _write_records(store: CommitStore, restore: _Restore, records: Iterable[tuple[bytes, bytes]]) -> None:
+    """Check and write records in batches of _RESTORE_BATCH_BYTES: values and their tree leaves."""
+    puts: dict[bytes, bytes] = {}
+    size = 0
+    for key, value in records:
+        restore.add(key)
+        puts[STATE_PREFIX + key] = value
+        puts[RESTORE_PREFIX + smt.hash_key(key)] = smt.hash_value(value)
+        size += len(key) + len(value) + 2 * (smt.HASH_SIZE + _PUT_OVERHEAD)
+        if size >= _RESTORE_BATCH_BYTES:
+            store.backend.write_batch(puts, [])
+            puts, size = {}, 0
+    if puts:
+        store.backend.write_batch(puts, [])
 
 
 def _dir_name(height: int, fmt: int) -> str:
@@ -343,6 +427,7 @@ class SnapshotManager:
         self._executor: SnapshotExecutor = executor if executor is not None else _InlineExecutor()
         self._on_restored = on_restored
         self._pending: SnapshotFuture | None = None
+        self._pending_height = 0
         self._restore: _Restore | None = None
         self.directory.mkdir(parents=True, exist_ok=True)
         for path in self.directory.iterdir():
@@ -370,6 +455,7 @@ class SnapshotManager:
         try:
             reader = self.store.backend.snapshot()
             job = partial(self._write_snapshot, reader, height, self.store.app_hash)
+            self._pending_height = height
             self._pending = self._executor.submit(job)
         except Exception:  # a snapshot must never fail the Commit that asked for it
             log.exception("snapshot of height %d could not be started", height)
@@ -383,6 +469,16 @@ class SnapshotManager:
         """Wait for a snapshot in progress (call before closing the backend it reads)."""
         with contextlib.suppress(Exception):  # already logged by the worker
             self.wait()
+
+    def get_oldest_height(self) -> int | None:
+        """The lowest height of a snapshot on disk or being written (None: none), from names only.
+
+        Cheap enough for every Commit: a listing of a few directory names, no file is read.
+        """
+        heights = [int(m[1]) for p in self.directory.iterdir() if (m := _DIR_RE.fullmatch(p.name))]
+        if self._pending is not None and not self._pending.done():
+            heights.append(self._pending_height)
+        return min(heights, default=None)
 
     def list_snapshots(self) -> list[SnapshotInfo]:
         """Complete snapshots, newest first."""
@@ -464,7 +560,10 @@ class SnapshotManager:
         if snapshot.format != FORMAT:
             return OfferResult.REJECT_FORMAT
         try:
+            if not 0 < snapshot.chunks <= _MAX_RESTORE_CHUNKS:
+                raise SnapshotError(f"{snapshot.chunks} chunks: a restore takes 1..{_MAX_RESTORE_CHUNKS}")
             meta = SnapshotMetadata.decode(snapshot.metadata)
+            _check_offer_bounds(meta)
         except SnapshotError as e:
             log.warning("snapshot at height %d rejected: %s", snapshot.height, e)
             return OfferResult.REJECT
@@ -491,7 +590,9 @@ class SnapshotManager:
         except SnapshotError as e:
             log.warning("snapshot at height %d rejected: %s", restore.info.height, e)
             self._abandon_restore()
-            return ChunkResult.REJECT_SNAPSHOT, [], []
+            # Chunks come only from peers that advertise the snapshot, and an honest node advertises
+            # only its own, which are valid: the sender served a bad one.
+            return ChunkResult.REJECT_SNAPSHOT, [], [sender] if sender else []
         except Exception:
             log.exception("restoring snapshot at height %d failed", restore.info.height)
             self._abandon_restore()
@@ -516,9 +617,7 @@ class SnapshotManager:
         if hashlib.sha256(chunk).digest() != hashes[index]:
             log.warning("snapshot chunk %d from %r does not match its hash: refetching", index, sender)
             return ChunkResult.RETRY, [index], [sender] if sender else []
-        records = decode_chunk(chunk)
-        restore.add(records)
-        self.store.backend.write_batch({STATE_PREFIX + k: v for k, v in records}, [])
+        _write_records(self.store, restore, iter_records(chunk))
         restore.next_index += 1
         if restore.next_index == len(hashes):
             self._finish_restore(restore)
@@ -528,7 +627,7 @@ class SnapshotManager:
         """Rebuild the tree from the restored values; commit only if its root is the trusted hash."""
         if restore.entries != restore.meta.entries:
             raise SnapshotError(f"snapshot holds {restore.entries} entries, declares {restore.meta.entries}")
-        root = rebuild_tree(self.store, restore.leaves)
+        root = rebuild_tree(self.store)
         if root != restore.trusted_app_hash:
             raise SnapshotError(
                 f"rebuilt app hash {root.hex()} is not the trusted {restore.trusted_app_hash.hex()}"

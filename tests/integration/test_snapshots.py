@@ -87,7 +87,9 @@ def _restore(
 
 
 def _state_keys(chain: harness.Chain) -> list[bytes]:
-    return [k for prefix in (b"s", b"n", b"r", b"m") for k, _ in chain.backend.iterate(prefix)]
+    return [
+        k for prefix in (b"s", b"n", b"r", b"m", b"o", b"g", b"x") for k, _ in chain.backend.iterate(prefix)
+    ]
 
 
 @pytest.fixture
@@ -210,7 +212,7 @@ def test_lying_metadata_fails_the_rebuilt_root_and_leaves_the_target_empty(sourc
     lying = dataclasses.replace(info, metadata=meta.encode())  # the snapshot hash covers chunks only
     answers = _restore(dst_manager, lying, _chunks(src_manager, info), wrong)
     assert answers[:-1] == [(ChunkResult.ACCEPT, [], [])] * (info.chunks - 1)
-    assert answers[-1] == (ChunkResult.REJECT_SNAPSHOT, [], [])
+    assert answers[-1] == (ChunkResult.REJECT_SNAPSHOT, [], ["peer-a"])
     assert dst.abci.info(abci.RequestInfo()).last_block_height == 0
     assert _state_keys(dst) == []
     assert dst_manager.apply_chunk(0, b"", "peer-a")[0] == ChunkResult.ABORT  # the restore is over
