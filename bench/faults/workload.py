@@ -39,17 +39,21 @@ QUERY_URI = "synod:digits/test?start=0&count=30&seed=0"
 
 
 class Agents:
-    """Agent processes, each in its own session, stdout/stderr in DIR/NAME.out / .log."""
+    """Agent processes, each in its own session, stdout/stderr in DIR/NAME.out / .log (the e2e tests'
+    Agents add pytest's failures on top)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, niceness: int = 10) -> None:
         self.root = root
+        # Low priority by default: on a shared machine the nodes come first.
+        self.niceness = niceness
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str, argv: list[str]) -> None:
-        """Launch one agent at low priority (the nodes come first on a shared machine)."""
+        """Launch one agent in its own session, at self.niceness."""
+        prefix = ["nice", "-n", str(self.niceness)] if self.niceness else []
         with (self.root / f"{name}.log").open("ab") as log, (self.root / f"{name}.out").open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                ["nice", "-n", "10", *argv], stdout=out, stderr=log, start_new_session=True
+                [*prefix, *argv], stdout=out, stderr=log, start_new_session=True
             )
 
     def failed(self) -> dict[str, str]:

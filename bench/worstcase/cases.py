@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import tempfile
@@ -33,11 +32,13 @@ from tests.integration.harness import (
     GENESIS_TIME,
     Chain,
     beacon_votes,
-    member_json,
     test_bls_key,
     test_key,
 )
-from tests.integration.staking_harness import STAKING_PARAMS, address, cons_address, cons_key
+from tests.integration.staking_harness import (
+    cons_address,
+    validators_on_duty,
+)
 from tests.integration.tasks_harness import N_CLASSES, N_FEATURES, post_msg
 
 __all__ = ["CASES", "Case", "Timings"]
@@ -209,22 +210,7 @@ def run_seeded_posts(smoke: bool) -> Timings:
 
 def _members(n: int) -> dict:
     """n bonded genesis validators, each a committee member with its BLS key."""
-    names = [f"v{i}" for i in range(n)]
-    return {
-        "staking": {
-            "params": {**STAKING_PARAMS, "max_validators": n},
-            "validators": [
-                {
-                    "operator_address": address(v),
-                    "consensus_pubkey": base64.b64encode(cons_key(v)).decode(),
-                    "moniker": v,
-                    "self_bond": "10000000",
-                }
-                for v in names
-            ],
-        },
-        "committee": {"members": [member_json(address(v), cons_address(v), test_bls_key(v)) for v in names]},
-    }
+    return validators_on_duty([f"v{i}" for i in range(n)], staking_params={"max_validators": n})
 
 
 def _time_extended_block(chain: Chain, votes: list[abci.ExtendedVoteInfo], t: Timings) -> list[bytes]:
@@ -293,8 +279,8 @@ def run_fast_path(smoke: bool) -> Timings:
     params = consensus_params()
     n, keys = _validators(smoke)
     queries, inputs = (2, 8) if smoke else (params.max_extension_answers, params.max_inputs)
-    state = _members(n)
-    state["consensus"] = {"models": [{"operator": address(f"v{i}"), "model": f"m{i}"} for i in range(n)]}
+    names = [f"v{i}" for i in range(n)]
+    state = validators_on_duty(names, models=names, staking_params={"max_validators": n})
     vote_keys = {cons_address(f"v{i}"): test_key(f"consensus:v{i}") for i in range(n)}
     balances = {f"v{i}": RICH for i in range(n)} | {f"q{i}": RICH for i in range(queries)}
     with _chain(balances, state, beacon_keys=keys, vote_keys=vote_keys) as chain:

@@ -26,6 +26,7 @@ from app.client.tasks import TasksClient
 from app.core.fixedpoint import WEIGHT_FORMAT
 from app.node import localnet as net
 from app.node.toolchain import find_binary
+from bench.faults import workload
 from synod.tasks.v1 import tasks_pb2
 from tests.e2e.nodes import synod
 
@@ -254,17 +255,12 @@ def running_localnet(
             net.down(directory)
 
 
-class Agents:
-    """Agent processes (workers, committee members, predictors, sidecars) with their logs."""
+class Agents(workload.Agents):
+    """Agent processes (workers, committee members, predictors, sidecars) with their logs; a test
+    fails at once, with the log, when one of them fails."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, argv: list[str]) -> None:
-        """Launch one agent in its own session, stdout and stderr in files named after it."""
-        with (self.root / f"{name}.log").open("ab") as log, (self.root / f"{name}.out").open("ab") as out:
-            self.procs[name] = subprocess.Popen(argv, stdout=out, stderr=log, start_new_session=True)
+        super().__init__(root, niceness=0)
 
     def log(self, name: str) -> str:
         """One agent's stderr so far."""
@@ -285,10 +281,3 @@ class Agents:
             pytest.fail(f"{name} still running after {timeout:.0f} s:\n{self.log(name)[-3000:]}")
         assert code == 0, f"{name} exited {code}:\n{self.log(name)[-3000:]}"
         return json.loads((self.root / f"{name}.out").read_text())
-
-    def stop_all(self) -> None:
-        """SIGKILL whatever is still running."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)

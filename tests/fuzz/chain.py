@@ -8,7 +8,6 @@ staged but not committed, so one input never changes what the next one sees.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 from dataclasses import dataclass
@@ -30,11 +29,13 @@ from tests.integration.harness import (
     Chain,
     beacon_votes,
     genesis_app_state,
-    member_json,
     test_bls_key,
     test_key,
 )
-from tests.integration.staking_harness import STAKING_PARAMS, address, cons_address, cons_key
+from tests.integration.staking_harness import (
+    cons_address,
+    validators_on_duty,
+)
 from tests.integration.tasks_harness import post_msg
 
 __all__ = [
@@ -66,24 +67,7 @@ def vote_key(name: str) -> PrivateKey:
 
 def _app_state() -> dict:
     """Validators with committee duty and models (as tests/integration/test_ensemble_abci.py)."""
-    return {
-        "staking": {
-            "params": STAKING_PARAMS,
-            "validators": [
-                {
-                    "operator_address": address(n),
-                    "consensus_pubkey": base64.b64encode(cons_key(n)).decode(),
-                    "moniker": n,
-                    "self_bond": "10000000",
-                }
-                for n in VALIDATORS
-            ],
-        },
-        "committee": {
-            "members": [member_json(address(n), cons_address(n), test_bls_key(n)) for n in VALIDATORS]
-        },
-        "consensus": {"models": [{"operator": address(n), "model": f"logreg {n}"} for n in VALIDATORS[:3]]},
-    }
+    return validators_on_duty(VALIDATORS, models=VALIDATORS[:3])
 
 
 def genesis_state(balances: dict[str, int]) -> bytes:

@@ -34,7 +34,15 @@ from synod.staking.v1 import staking_pb2
 from synod.staking.v1 import tx_pb2 as staking_tx
 from tendermint.abci import types_pb2 as abci
 from tendermint.types import validator_pb2
-from tests.integration.harness import CHAIN_ID, DENOM, GENESIS_TIME, query_abci, test_key
+from tests.integration.harness import (
+    CHAIN_ID,
+    DENOM,
+    GENESIS_TIME,
+    member_json,
+    query_abci,
+    test_bls_key,
+    test_key,
+)
 
 __all__ = [
     "POWER_REDUCTION",
@@ -52,6 +60,7 @@ __all__ = [
     "fee",
     "state_without_liveness",
     "assert_rejected",
+    "validators_on_duty",
 ]
 
 POWER_REDUCTION = 1_000_000
@@ -89,6 +98,34 @@ def cons_key(name: str) -> bytes:
 def cons_address(name: str) -> bytes:
     """CometBFT validator address: SHA-256(consensus pubkey)[:20]."""
     return address_bytes_from_pubkey(cons_key(name))
+
+
+def validators_on_duty(
+    names: Sequence[str],
+    self_bond: int = 10_000_000,
+    models: Sequence[str] = (),
+    staking_params: dict[str, Any] | None = None,
+) -> dict:
+    """Genesis app_state sections: the named validators bonded at genesis, each a committee member
+    with its test BLS key (its beacon share counts), and `models` with a registered ensemble model."""
+    state: dict = {
+        "staking": {
+            "params": {**STAKING_PARAMS, **(staking_params or {})},
+            "validators": [
+                {
+                    "operator_address": address(n),
+                    "consensus_pubkey": base64.b64encode(cons_key(n)).decode(),
+                    "moniker": n,
+                    "self_bond": str(self_bond),
+                }
+                for n in names
+            ],
+        },
+        "committee": {"members": [member_json(address(n), cons_address(n), test_bls_key(n)) for n in names]},
+    }
+    if models:
+        state["consensus"] = {"models": [{"operator": address(n), "model": f"logreg {n}"} for n in models]}
+    return state
 
 
 def coin(amount: int, denom: str = DENOM) -> coin_pb2.Coin:

@@ -3,7 +3,6 @@ ProcessProposal, FinalizeBlock and CheckTx, on a chain of four genesis validator
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from app.modules.committee import keys as committee_keys
 from app.state.backend import Backend, LevelDBBackend, MemoryBackend
 from synod.committee.v1 import beacon_pb2, committee_pb2
 from tendermint.abci import types_pb2 as abci
-from tests.integration.harness import CHAIN_ID, Chain, beacon_votes, member_json, test_bls_key, test_key
-from tests.integration.staking_harness import STAKING_PARAMS, address, cons_address, cons_key
+from tests.integration.harness import CHAIN_ID, Chain, beacon_votes, test_bls_key, test_key
+from tests.integration.staking_harness import cons_address, cons_key, validators_on_duty
 
 VALIDATORS = ("val0", "val1", "val2", "val3")
 SELF_BOND = 10_000_000  # 10 power each at the harness's power reduction
@@ -31,23 +30,7 @@ GOLDEN_APP_HASH = "5ca216fdd978f3f37e377adc0b9dc492c844e963f9423b1899d23b5c250fd
 
 def _app_state() -> dict:
     """Four bonded genesis validators, each a committee member with its test BLS key."""
-    return {
-        "staking": {
-            "params": STAKING_PARAMS,
-            "validators": [
-                {
-                    "operator_address": address(n),
-                    "consensus_pubkey": base64.b64encode(cons_key(n)).decode(),
-                    "moniker": n,
-                    "self_bond": str(SELF_BOND),
-                }
-                for n in VALIDATORS
-            ],
-        },
-        "committee": {
-            "members": [member_json(address(n), cons_address(n), test_bls_key(n)) for n in VALIDATORS]
-        },
-    }
+    return validators_on_duty(VALIDATORS, SELF_BOND)
 
 
 def _chain(backend: Backend | None = None) -> Chain:

@@ -4,7 +4,6 @@ registered a model."""
 
 from __future__ import annotations
 
-import base64
 import builtins
 import hashlib
 import os
@@ -29,11 +28,10 @@ from tests.integration.harness import (
     DENOM,
     Chain,
     beacon_votes,
-    member_json,
     test_bls_key,
     test_key,
 )
-from tests.integration.staking_harness import STAKING_PARAMS, address, cons_address, cons_key
+from tests.integration.staking_harness import address, cons_address, validators_on_duty
 
 VALIDATORS = ("val0", "val1", "val2", "val3")
 MODELS = ("val0", "val1", "val2")  # val3 votes but has no model: its answers never count
@@ -58,24 +56,7 @@ def _vote_key(name: str) -> PrivateKey:
 
 def _app_state() -> dict:
     """Four bonded genesis validators on committee duty; three with an ensemble model."""
-    return {
-        "staking": {
-            "params": STAKING_PARAMS,
-            "validators": [
-                {
-                    "operator_address": address(n),
-                    "consensus_pubkey": base64.b64encode(cons_key(n)).decode(),
-                    "moniker": n,
-                    "self_bond": str(SELF_BOND),
-                }
-                for n in VALIDATORS
-            ],
-        },
-        "committee": {
-            "members": [member_json(address(n), cons_address(n), test_bls_key(n)) for n in VALIDATORS]
-        },
-        "consensus": {"models": [{"operator": address(n), "model": f"logreg {n}"} for n in MODELS]},
-    }
+    return validators_on_duty(VALIDATORS, SELF_BOND, models=MODELS)
 
 
 def _chain(backend: Backend | None = None) -> Chain:
