@@ -34,6 +34,8 @@ __all__ = [
 # costs the node a bounded number of reads per block however much the chain holds.
 MAX_LISTED = 20
 MAX_REPUTATIONS = 50
+# Newest rounds of a task on its timeline (each closed one costs two reads, once).
+MAX_ROUNDS_SHOWN = 100
 
 
 def compute_json(message: Message) -> dict[str, Any]:
@@ -137,10 +139,9 @@ def _task_json(querier: Querier, client: TasksClient, task: tasks_pb2.Task, cach
     where = client.task(task.id)
     records = {r.round: r for r in client.rounds(task.id)}
     rounds = []
-    for round_ in range(1, task.schedule.rounds + 1):
+    last = min(task.rounds_done + 1, task.schedule.rounds)  # the open round, if any
+    for round_ in range(max(1, last - MAX_ROUNDS_SHOWN + 1), last + 1):
         record = records.get(round_)
-        if record is None and round_ > task.rounds_done + 1:
-            break
         judged = cache.get_round(querier, task.id, round_, closed=record is not None)
         row = compute_round_row(record, round_, judged["scores"])
         row.update(committee=judged["committee"], verdicts=_verdict_json(judged["scores"]))

@@ -60,6 +60,7 @@ class ChainNode:
         self.lock = threading.RLock()
         self.power = validators  # {consensus address: voting power}
         self.blocks: dict[int, tuple[list[bytes], abci.ResponseFinalizeBlock, str]] = {}
+        self.app_hashes: dict[int, bytes] = {}  # {height: the app hash committed at it}
         finalize, block = chain.abci.finalize_block, chain.block
 
         def recorded(req: abci.RequestFinalizeBlock) -> abci.ResponseFinalizeBlock:
@@ -70,7 +71,9 @@ class ChainNode:
 
         def locked(txs: list[bytes]) -> abci.ResponseFinalizeBlock:
             with self.lock:
-                return block(txs)
+                resp = block(txs)
+                self.app_hashes[self.height] = chain.app.store.app_hash
+                return resp
 
         chain.abci.finalize_block = recorded  # type: ignore[method-assign]
         chain.block = locked  # type: ignore[method-assign]

@@ -6,15 +6,20 @@ from __future__ import annotations
 import http.client
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 import pytest
 from click.testing import CliRunner
 
+from app.client.grpc_query import GrpcQueryClient
+from app.client.verified import Freshness, VerifiedQuerier
 from app.explorer.server import ExplorerServer, MissingBundle, check_bundle
+from app.explorer.state import Explorer, Sources
 from cli.explorer import explorer, open_explorer
-from tests.integration.explorer_harness import committee_chain, committee_story, explorer_over
+from tests.integration.explorer_harness import ChainNode, committee_chain, committee_story, explorer_over
 from tests.integration.harness import test_key
+from tests.unit.rest_fakes import Gateway
 
 
 def _get(port: int, path: str) -> tuple[int, bytes, dict[str, str]]:
@@ -93,7 +98,7 @@ def test_many_viewers_cost_the_node_one_read_per_block(bundle: Path) -> None:
         reads = ex.reads
         asked = []
         node.abci_query = lambda *a, **k: asked.append(a) or {}  # type: ignore[method-assign]
-        for _ in range(50):
+        for _ in range(50):  # 100 requests
             assert _get(port, "/api/snapshot")[0] == 200
             assert _get(port, "/")[0] == 200
         assert ex.reads == reads and asked == []  # no new block: nothing was read
@@ -145,7 +150,6 @@ def test_an_unreachable_node_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_the_snapshot_shows_a_settled_query_its_accuracy_and_reputations() -> None:
     from tests.integration import test_consensus as tcons
-    from tests.integration.explorer_harness import ChainNode
     from tests.integration.harness import Chain, test_bls_key
     from tests.integration.staking_harness import cons_address
 
@@ -171,3 +175,55 @@ def test_the_snapshot_shows_a_settled_query_its_accuracy_and_reputations() -> No
     assert ("consensus", dave, "missed_reveal") in {
         (s["module"], s["who"], s["reason"]) for s in snap["slashes"]
     }
+
+
+class _Headers:
+    """A light-client stand-in: header h + 1 carries the app hash the chain committed at height h
+    (a real light client checks the header's signatures; here the chain itself is trusted)."""
+
+    def __init__(self, node: ChainNode) -> None:
+        self.node = node
+        self.rpc = self
+
+    def _hash_at(self, height: int) -> bytes:
+        return self.node.app_hashes[height]
+
+    def verify_to_height(self, height: int) -> SimpleNamespace:
+        return SimpleNamespace(height=height, app_hash=self._hash_at(height - 1))
+
+    def verify_latest(self) -> SimpleNamespace:
+        return SimpleNamespace(height=self.node.height + 1)
+
+    def commit(self, height: int | None = None) -> dict:
+        return {"header": {"height": str(self.node.height + 1)}}
+
+
+def test_with_a_trust_anchor_module_panels_are_verified_and_tampering_shows(bundle: Path) -> None:
+    tc, node = committee_chain()
+    for _ in committee_story(tc):
+        pass
+    gateway = Gateway(node.chain.backend)
+    client = GrpcQueryClient(gateway.grpc_address, timeout=10)
+    try:
+        querier = VerifiedQuerier(client, _Headers(node), freshness=Freshness(max_lag=10))  # type: ignore[arg-type]
+        ex = Explorer(Sources(rpc=node, querier=querier, verified=True))  # type: ignore[arg-type]
+        assert ex.refresh()
+        snap = json.loads(ex.document)
+        for panel in ("tasks", "queries"):
+            assert snap["badges"][panel] == {
+                "verified": True,
+                "height": node.height,
+                "source": "gRPC, proven against light-client headers",
+            }
+        assert not snap["badges"]["chain"]["verified"] and snap["tasks"][0]["rounds_done"] == 2
+        # A node whose state does not match the verified app hash: the panel says so, nothing is shown.
+        node.app_hashes[node.height] = b"\x00" * 32
+        tc.chain.block([])
+        node.app_hashes[node.height] = b"\x00" * 32
+        assert ex.refresh()
+        snap = json.loads(ex.document)
+        assert snap["tasks"] is None and not snap["badges"]["tasks"]["verified"]
+        assert snap["badges"]["tasks"]["error"]
+    finally:
+        client.close()
+        gateway.close()
