@@ -11,6 +11,7 @@ import click
 from app.client.follow import follow_node
 from app.client.querier import AbciQuerier, Querier
 from app.client.rpc import CometRPC, RpcError
+from app.explorer.evaluate import Evaluator
 from app.explorer.server import ExplorerServer, MissingBundle
 from app.explorer.state import Explorer, Sources
 from app.node.config import NodeHome
@@ -56,18 +57,30 @@ def _node_rpc(home: str, node: str | None) -> CometRPC:
 
 
 def open_explorer(
-    home: str, node: str | None, listen: str, grpc: str | None = None, verify: bool | None = None
+    home: str,
+    node: str | None,
+    listen: str,
+    grpc: str | None = None,
+    verify: bool | None = None,
+    evaluate: bool = True,
 ) -> tuple[ExplorerServer, str]:
     """Start an explorer on listen (port 0: any free one) for the node of home; return it and its URL.
 
-    Reads are verified when home holds a trust anchor (`synod light init`), unless verify is False.
-    Every failure to start is a click error that says what to do."""
+    Reads are verified when home holds a trust anchor (`synod light init`), unless verify is False;
+    with evaluate, each checkpoint's test accuracy and loss are computed locally (JAX). Every failure
+    to start is a click error that says what to do."""
     host, port = _parse_listen(listen)
     rpc = _node_rpc(home, node)
     verified = agent_querier(home, rpc, grpc, verify)
     querier: Querier = verified if verified is not None else AbciQuerier(rpc)
     follower = follow_node(rpc.url, _FOLLOW_POLL_S, _Notices()).start()
-    sources = Sources(rpc=rpc, querier=querier, verified=verified is not None, waiter=follower)
+    sources = Sources(
+        rpc=rpc,
+        querier=querier,
+        verified=verified is not None,
+        waiter=follower,
+        evaluator=Evaluator() if evaluate else None,
+    )
     try:
         server = ExplorerServer(Explorer(sources))
         bound = server.start(host, port)
@@ -84,13 +97,22 @@ def open_explorer(
     show_default=True,
     help="HOST:PORT the web page is served on.",
 )
+@click.option(
+    "--evaluate/--no-evaluate",
+    default=True,
+    show_default=True,
+    help="Evaluate each checkpoint on its task's evaluation data locally (JAX, as `synod task plot`) "
+    "to chart test accuracy and loss per round.",
+)
 @agent_verify_options
 @home_option
 @node_option
-def explorer(listen: str, grpc: str | None, verify: bool | None, home: str, node: str | None) -> None:
+def explorer(
+    listen: str, evaluate: bool, grpc: str | None, verify: bool | None, home: str, node: str | None
+) -> None:
     """Serve a live web page of the chain: blocks, validators, tasks and their rounds, committee
-    verdicts, consensus queries and slashing events, updated at every block."""
-    server, url = open_explorer(home, node, listen, grpc, verify)
+    verdicts, accuracy and loss, consensus queries and slashing events, updated at every block."""
+    server, url = open_explorer(home, node, listen, grpc, verify, evaluate)
     mode = "verified reads" if server.explorer.sources.verified else "unverified reads (no trust anchor)"
     click.echo(f"explorer on {url} ({mode}); Ctrl-C stops it")
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)

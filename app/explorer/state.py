@@ -23,6 +23,7 @@ from app.client.querier import MixedHeights, Querier
 from app.client.rpc import RpcError
 from app.client.verified import VerificationError
 from app.explorer.chain import ChainRPC, get_block_record, get_chain_panel
+from app.explorer.evaluate import Evaluator
 from app.explorer.learning import RoundCache, get_queries_panel, get_tasks_panel
 
 __all__ = ["BACKFILL_BLOCKS", "Explorer", "Sources"]
@@ -53,6 +54,8 @@ class Sources:
     querier: Querier
     verified: bool
     waiter: BlockWaiter | None = None
+    # Local test accuracy and loss per checkpoint (JAX); None: not computed.
+    evaluator: Evaluator | None = None
 
 
 def _badge(verified: bool, height: int, source: str) -> dict[str, Any]:
@@ -76,6 +79,8 @@ class Explorer:
         self.height = 0
         self.reads = 0  # snapshots built (the number of times the node was read)
         self.document = json.dumps({"height": 0, "loading": True}).encode()
+        if sources.evaluator is not None:
+            sources.evaluator.on_result = self._merge_evaluations
 
     def _scan(self, height: int) -> None:
         """Read the block records from the last scanned height (or BACKFILL_BLOCKS back) to height."""
@@ -107,6 +112,8 @@ class Explorer:
         )
         chain_badge.update(verified=False, height=height, source="CometBFT RPC (blocks, validators)")
         tasks, tasks_badge = self._panel(lambda: get_tasks_panel(querier, self.rounds))
+        if tasks is not None and self.sources.evaluator is not None:
+            self.sources.evaluator.merge(tasks)
         queries, queries_badge = self._panel(lambda: get_queries_panel(querier))
         return {
             "height": height,
@@ -140,6 +147,10 @@ class Explorer:
         except RpcError as e:
             return self._set_error(str(e))
         self._publish(snapshot, height)
+        evaluator = self.sources.evaluator
+        if evaluator is not None and snapshot["tasks"]:
+            # After publishing: checkpoint downloads never delay the page.
+            self._panel(lambda: evaluator.request(self.sources.querier, snapshot["tasks"]))
         return True
 
     def _publish(self, snapshot: dict[str, Any], height: int) -> None:
@@ -148,6 +159,20 @@ class Explorer:
         with self._lock:
             self.document, self.height = document, height
             self.reads += 1
+        if self.on_update is not None:
+            self.on_update()
+
+    def _merge_evaluations(self) -> None:
+        """Put new evaluation results into the current snapshot (no read of the node) and tell the
+        server, so a result shows without waiting for the next block."""
+        evaluator = self.sources.evaluator
+        assert evaluator is not None
+        with self._lock:
+            snapshot = json.loads(self.document)
+            if not snapshot.get("tasks"):
+                return
+            evaluator.merge(snapshot["tasks"])
+            self.document = json.dumps(snapshot, separators=(",", ":")).encode()
         if self.on_update is not None:
             self.on_update()
 
@@ -174,3 +199,5 @@ class Explorer:
     def stop(self) -> None:
         """Make run() return after its current read."""
         self._stop.set()
+        if self.sources.evaluator is not None:
+            self.sources.evaluator.stop()

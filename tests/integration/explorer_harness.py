@@ -16,11 +16,12 @@ import base64
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from app.client.querier import AbciQuerier
+from app.explorer.evaluate import Evaluate, Evaluator
 from app.explorer.state import Explorer, Sources
 from tendermint.abci import types_pb2 as abci
 from tests.integration.harness import CHAIN_ID, Chain, test_bls_key
@@ -177,8 +178,17 @@ class ChainWaiter:
         return None
 
 
-def explorer_over(node: ChainNode, follow: bool = False) -> Explorer:
+def stub_evaluate() -> Evaluate:
+    """A stand-in for the JAX evaluation: accuracy 0.5 + round / 10, loss 1 - round / 10."""
+    return lambda task, round_, weights: (0.5 + round_ / 10, 1.0 - round_ / 10)
+
+
+def explorer_over(
+    node: ChainNode, follow: bool = False, evaluate: Callable[[], Evaluate] | None = None
+) -> Explorer:
     """An explorer reading node through abci_query (unverified); with follow, its refresher wakes at
-    each block (else it polls once a second)."""
+    each block (else it polls once a second); with evaluate, checkpoints are evaluated by it."""
     waiter = ChainWaiter(node) if follow else None
-    return Explorer(Sources(rpc=node, querier=AbciQuerier(node), verified=False, waiter=waiter))  # type: ignore[arg-type]
+    evaluator = Evaluator(evaluate) if evaluate is not None else None
+    sources = Sources(rpc=node, querier=AbciQuerier(node), verified=False, waiter=waiter, evaluator=evaluator)  # type: ignore[arg-type]
+    return Explorer(sources)

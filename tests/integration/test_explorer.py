@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,10 +16,17 @@ from click.testing import CliRunner
 
 from app.client.grpc_query import GrpcQueryClient
 from app.client.verified import Freshness, VerifiedQuerier
+from app.explorer.evaluate import Evaluate, evaluate_with_jax
 from app.explorer.server import ExplorerServer, MissingBundle, check_bundle
 from app.explorer.state import Explorer, Sources
 from cli.explorer import explorer, open_explorer
-from tests.integration.explorer_harness import ChainNode, committee_chain, committee_story, explorer_over
+from tests.integration.explorer_harness import (
+    ChainNode,
+    committee_chain,
+    committee_story,
+    explorer_over,
+    stub_evaluate,
+)
 from tests.integration.harness import test_key
 from tests.unit.rest_fakes import Gateway
 
@@ -227,3 +236,60 @@ def test_with_a_trust_anchor_module_panels_are_verified_and_tampering_shows(bund
     finally:
         client.close()
         gateway.close()
+
+
+def _wait_for(ex: Explorer, done: Callable[[dict], bool]) -> dict:
+    """The explorer's snapshot once done(snapshot) holds (the evaluator works in its own thread)."""
+    for _ in range(200):
+        snap = json.loads(ex.document)
+        if done(snap):
+            return snap
+        time.sleep(0.05)
+    raise AssertionError(f"never reached: {json.loads(ex.document)['tasks'][0].get('evaluation')}")
+
+
+def test_each_checkpoint_is_evaluated_once_and_shows_without_another_block() -> None:
+    tc, node = committee_chain()
+    calls: list[int] = []
+
+    def make() -> Evaluate:
+        def run(task: object, round_: int, weights: bytes) -> tuple[float, float]:
+            calls.append(round_)
+            return stub_evaluate()(task, round_, weights)  # type: ignore[arg-type]
+
+        return run
+
+    ex = explorer_over(node, evaluate=make)
+    try:
+        for _ in committee_story(tc):
+            pass
+        for _ in range(3):  # two downloads per block: rounds 0 and 1, then round 2
+            ex.refresh()
+            tc.chain.block([])
+        snap = _wait_for(ex, lambda s: len(s["tasks"][0]["evaluation"]["rounds"]) == 3)
+        rounds = snap["tasks"][0]["evaluation"]["rounds"]
+        assert [(r["round"], r["accuracy"], r["loss"]) for r in rounds] == [
+            (0, 0.5, 1.0),
+            (1, 0.6, 0.9),
+            (2, 0.7, 0.8),
+        ]
+        hashes = {r["round"]: r["model_hash"] for r in snap["tasks"][0]["rounds"]}
+        assert all(hashes[r["round"]] == r["model_hash"] for r in rounds if r["round"])
+        assert sorted(calls) == [0, 1, 2]  # once each, however many blocks
+    finally:
+        ex.stop()
+
+
+def test_a_task_whose_evaluation_data_does_not_load_says_why() -> None:
+    tc, node = committee_chain()
+    ex = explorer_over(node, evaluate=evaluate_with_jax)  # the real evaluation (JAX)
+    try:
+        for _ in committee_story(tc):
+            pass
+        ex.refresh()
+        snap = _wait_for(ex, lambda s: bool(s["tasks"][0]["evaluation"]["error"]))
+        # The harness task names wine's test split with a made-up hash: this copy differs.
+        assert "DatasetError" in snap["tasks"][0]["evaluation"]["error"]
+        assert "differs from the task owner's" in snap["tasks"][0]["evaluation"]["error"]
+    finally:
+        ex.stop()

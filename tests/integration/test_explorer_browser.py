@@ -1,7 +1,7 @@
 """The explorer's page in a real browser (Debian's chromium, driven by Playwright; scripts/setup.sh
 installs both and builds the page): over an in-process chain that advances while the page is open,
 the page shows the task, fills in its round table live without a reload, shows the slashed
-attacker and the slashing events, and draws the score chart. Never skipped: a missing chromium,
+attacker and the slashing events, and draws the accuracy and loss chart. Never skipped: a missing chromium,
 Playwright or page bundle fails the test.
 
 The screenshots are written to tests/artifacts/ (git-ignored): explorer-page.png and
@@ -19,7 +19,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from app.explorer.server import ExplorerServer
-from tests.integration.explorer_harness import committee_chain, committee_story, explorer_over
+from tests.integration.explorer_harness import committee_chain, committee_story, explorer_over, stub_evaluate
 from tests.integration.harness import test_key
 
 CHROMIUM = "/usr/bin/chromium"
@@ -63,7 +63,7 @@ def _pixel_spread(path: Path) -> float:
 
 def test_the_page_follows_the_task_live_and_shows_the_attacker_slashed(page: Page) -> None:
     tc, node = committee_chain()
-    server = ExplorerServer(explorer_over(node, follow=True))
+    server = ExplorerServer(explorer_over(node, follow=True, evaluate=stub_evaluate))
     port = server.start("127.0.0.1", 0)
     story = committee_story(tc)
     try:
@@ -83,8 +83,9 @@ def test_the_page_follows_the_task_live_and_shows_the_attacker_slashed(page: Pag
         assert attacker.count() == 1 and int(attacker.inner_text()) > 0
         assert "rejected_update" in page.inner_text("#slashes")
         assert "attestation_faults" in page.inner_text("#slashes")
-        page.wait_for_selector("#chart-1 canvas", timeout=WAIT_MS)
-        assert page.get_attribute("#chart-1", "data-points") == "2"
+        # Rounds 0-2: the committee's scores (rounds 1, 2) and the local evaluation (stubbed here).
+        page.wait_for_selector('#chart-1[data-evaluated="3"] canvas', timeout=WAIT_MS)
+        assert page.get_attribute("#chart-1", "data-points") == "3"
         ARTIFACTS.mkdir(exist_ok=True)
         chart, whole = ARTIFACTS / "explorer-chart.png", ARTIFACTS / "explorer-page.png"
         page.locator("#chart-1").screenshot(path=str(chart))

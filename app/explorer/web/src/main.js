@@ -65,6 +65,13 @@ function verdictCell(r) {
     .join("<br>");
 }
 
+function evalNote(t) {
+  const e = t.evaluation;
+  if (!e) return '<p class="note">local test accuracy and loss: off (synod explorer --no-evaluate)</p>';
+  if (e.error) return `<p class="note eval-error">local test accuracy and loss unavailable: ${esc(e.error)}</p>`;
+  return "";
+}
+
 function renderTask(t) {
   const rounds = t.rounds.map(
     (r) => `<tr data-round="${r.round}"><td>${r.round}</td><td>${esc(r.outcome)}</td><td>${r.height || ""}</td>
@@ -84,16 +91,25 @@ function renderTask(t) {
     <h3>Task ${t.id}: ${esc(t.description)}</h3>
     <p><span class="kv">status <b class="status">${esc(t.status)}</b></span><span class="kv">phase <b class="phase">${esc(t.phase)}</b> (round ${t.round}, ends at ${t.phase_end_height})</span>
       <span class="kv">rounds <b class="rounds-done">${t.rounds_done}</b>/${t.rounds_total}</span><span class="kv">${esc(t.arch)} on ${esc(t.dataset)}, ${esc(t.aggregation)}</span></p>
-    <div class="chart" id="chart-${t.id}"></div>
+    <div class="chart" id="chart-${t.id}"></div>${evalNote(t)}
     <h4>Rounds</h4>${table(["round", "outcome", "height", "acc/rev/com", "rejected", "baseline", "accepted median", "committee seats", "verdicts", "checkpoint hash"], rounds, "no rounds yet")}
     <h4>Participants</h4>${table(["worker", "accepted", "rejected", "missed reveals", "slashed"], people, "no workers")}
   </article>`;
 }
 
 function chartData(t) {
-  const scored = t.rounds.filter((r) => r.baseline_bps !== undefined);
-  const xs = scored.map((r) => r.round);
-  return [xs, scored.map((r) => r.baseline_bps / 100), scored.map((r) => (r.accepted_median_bps ?? null) === null ? null : r.accepted_median_bps / 100)];
+  // x: rounds; committee scores (on chain) and local test accuracy and loss (app/explorer/evaluate.py)
+  const evals = new Map(((t.evaluation || {}).rounds || []).map((e) => [e.round, e]));
+  const scored = new Map(t.rounds.filter((r) => r.baseline_bps !== undefined).map((r) => [r.round, r]));
+  const xs = [...new Set([...evals.keys(), ...scored.keys()])].sort((a, b) => a - b);
+  const at = (m, x, f) => (m.has(x) ? f(m.get(x)) : null);
+  return [
+    xs,
+    xs.map((x) => at(scored, x, (r) => r.baseline_bps / 100)),
+    xs.map((x) => at(scored, x, (r) => (r.accepted_median_bps ?? null) === null ? null : r.accepted_median_bps / 100)),
+    xs.map((x) => at(evals, x, (e) => 100 * e.accuracy)),
+    xs.map((x) => at(evals, x, (e) => e.loss)),
+  ];
 }
 
 function drawChart(t) {
@@ -101,17 +117,24 @@ function drawChart(t) {
   const data = chartData(t);
   if (!host || !data[0].length) return;
   host.dataset.points = String(data[0].length);
+  host.dataset.evaluated = String(data[3].filter((v) => v !== null).length);
   const plot = new uPlot(
     {
-      title: "committee score per round (%)",
-      width: Math.min(720, host.clientWidth || 720),
-      height: 220,
-      scales: { x: { time: false }, y: { range: [0, 100] } },
-      axes: [{ label: "round", incrs: [1, 2, 5, 10, 20, 50, 100] }, { label: "score %" }],
+      title: "accuracy and loss per round",
+      width: Math.min(760, host.clientWidth || 760),
+      height: 240,
+      scales: { x: { time: false }, y: { range: [0, 100] }, loss: { auto: true } },
+      axes: [
+        { label: "round", incrs: [1, 2, 5, 10, 20, 50, 100] },
+        { label: "%" },
+        { scale: "loss", side: 1, label: "test loss", grid: { show: false } },
+      ],
       series: [
         { label: "round" },
-        { label: "model entering the round (baseline)", stroke: "#2563eb", width: 2, points: { size: 7 } },
-        { label: "median of accepted updates", stroke: "#059669", width: 2, points: { size: 7 } },
+        { label: "committee: model entering the round", stroke: "#2563eb", width: 2, points: { size: 7 } },
+        { label: "committee: median accepted update", stroke: "#059669", width: 2, points: { size: 7 } },
+        { label: "test accuracy (local)", stroke: "#7c3aed", width: 2, dash: [6, 4], points: { size: 7 } },
+        { label: "test loss (local)", scale: "loss", stroke: "#dc2626", width: 2, dash: [6, 4], points: { size: 7 } },
       ],
     },
     data,
