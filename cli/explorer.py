@@ -8,19 +8,14 @@ import threading
 
 import click
 
-from app.client.follow import follow_node
-from app.client.querier import AbciQuerier, Querier
 from app.client.rpc import CometRPC, RpcError
-from app.explorer.evaluate import Evaluator
 from app.explorer.server import ExplorerServer, MissingBundle
-from app.explorer.state import Explorer, Sources
+from app.explorer.start import start_explorer
 from app.node.config import NodeHome
 from cli.common import home_option, node_option, resolve_node, stop_on_sigterm
 from cli.query.common import agent_querier, agent_verify_options
 
 __all__ = ["explorer", "open_explorer"]
-
-_FOLLOW_POLL_S = 1.0  # /status polling while the node's websocket is down
 
 
 class _Notices:
@@ -72,22 +67,10 @@ def open_explorer(
     host, port = _parse_listen(listen)
     rpc = _node_rpc(home, node)
     verified = agent_querier(home, rpc, grpc, verify)
-    querier: Querier = verified if verified is not None else AbciQuerier(rpc)
-    follower = follow_node(rpc.url, _FOLLOW_POLL_S, _Notices()).start()
-    sources = Sources(
-        rpc=rpc,
-        querier=querier,
-        verified=verified is not None,
-        waiter=follower,
-        evaluator=Evaluator() if evaluate else None,
-    )
     try:
-        server = ExplorerServer(Explorer(sources))
-        bound = server.start(host, port)
+        return start_explorer(rpc, host, port, _Notices(), verified, evaluate)
     except (MissingBundle, OSError) as e:
-        follower.close()
         raise click.ClickException(str(e)) from None
-    return server, f"http://{host}:{bound}/"
 
 
 @click.command("explorer")

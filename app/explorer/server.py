@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import uvicorn
@@ -83,6 +83,7 @@ class ExplorerServer:
         self.app = self._build_app()
         self._server: uvicorn.Server | None = None
         self._threads: list[threading.Thread] = []
+        self.on_stop: list[Callable[[], None]] = []  # what else stop() ends (the block follower)
 
     def _build_app(self) -> Starlette:
         """The routes."""
@@ -174,3 +175,5 @@ class ExplorerServer:
             self._server.should_exit = True
         for thread in self._threads:
             thread.join(timeout=10)
+        for stop in self.on_stop:
+            stop()

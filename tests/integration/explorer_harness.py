@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from app.client.querier import AbciQuerier
@@ -39,7 +42,7 @@ from tests.integration.test_committee import (
 )
 from tests.unit.rpc_fakes import abci_over_handlers
 
-__all__ = ["ChainNode", "committee_chain", "committee_story", "explorer_over"]
+__all__ = ["ChainNode", "RpcOverHttp", "committee_chain", "committee_story", "explorer_over"]
 
 
 def _events(events: Any) -> list[dict[str, Any]]:
@@ -130,6 +133,57 @@ class ChainNode:
     def abci_query(self, path: str, data: bytes, height: int = 0, prove: bool = False) -> dict[str, Any]:
         with self.lock:
             return abci_over_handlers(self.chain.abci, path, data, prove)
+
+
+class RpcOverHttp:
+    """A ChainNode behind CometBFT's URI-style JSON-RPC over HTTP (the calls CometRPC makes), so the
+    real client, and `synod explorer` itself, can read it; no websocket (followers poll /status)."""
+
+    def __init__(self, node: ChainNode) -> None:
+        calls: dict[str, Callable[[dict[str, str]], Any]] = {
+            "/status": lambda p: node.status(),
+            "/blockchain": lambda p: {
+                "block_metas": node.blockchain(int(p["minHeight"]), int(p["maxHeight"]))
+            },
+            "/block": lambda p: node.block(int(p["height"])),
+            "/block_results": lambda p: node.block_results(int(p["height"])),
+            "/validators": lambda p: {
+                "block_height": str(node.height),
+                "validators": node.validators(),
+                "total": str(len(node.power)),
+            },
+            "/abci_query": lambda p: {
+                "response": node.abci_query(json.loads(p["path"]), bytes.fromhex(p["data"][2:]))
+            },
+        }
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+                parts = urllib.parse.urlsplit(self.path)
+                params = {k: v[0] for k, v in urllib.parse.parse_qs(parts.query).items()}
+                call = calls.get(parts.path)
+                envelope: dict[str, Any] = {"jsonrpc": "2.0", "id": -1}
+                if call is None:
+                    envelope["error"] = {"code": -32601, "message": "Method not found"}
+                else:
+                    envelope["result"] = call(params)
+                body = json.dumps(envelope).encode()
+                self.send_response(200 if call else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def committee_chain() -> tuple[TaskChain, ChainNode]:

@@ -22,6 +22,7 @@ from app.explorer.state import Explorer, Sources
 from cli.explorer import explorer, open_explorer
 from tests.integration.explorer_harness import (
     ChainNode,
+    RpcOverHttp,
     committee_chain,
     committee_story,
     explorer_over,
@@ -293,3 +294,29 @@ def test_a_task_whose_evaluation_data_does_not_load_says_why() -> None:
         assert "differs from the task owner's" in snap["tasks"][0]["evaluation"]["error"]
     finally:
         ex.stop()
+
+
+def test_synod_explorer_serves_a_node_over_its_rpc(tmp_path: Path) -> None:
+    """open_explorer (what `synod explorer` runs) with the real RPC client and block follower (its
+    websocket refused: it polls /status) over an HTTP stand-in of the node's RPC."""
+    tc, node = committee_chain()
+    rpc = RpcOverHttp(node)
+    server = None
+    try:
+        server, url = open_explorer(str(tmp_path), rpc.url, "127.0.0.1:0", evaluate=False)
+        assert url.startswith("http://127.0.0.1:") and not server.explorer.sources.verified
+        port = int(url.rsplit(":", 1)[1].rstrip("/"))
+        for _ in committee_story(tc):
+            pass
+        for _ in range(100):  # the follower polls /status once a second
+            snap = json.loads(_get(port, "/api/snapshot")[1])
+            if snap.get("height") == node.height and snap["tasks"]:
+                break
+            time.sleep(0.1)
+        assert snap["height"] == node.height and snap["tasks"][0]["rounds_done"] == 2
+        assert b"<title>Synod explorer</title>" in _get(port, "/")[1]
+        assert _get(port, "/static/main.js")[0] == 200
+    finally:
+        if server is not None:
+            server.stop()
+        rpc.close()
