@@ -22,7 +22,9 @@ from synod.consensus.v1 import query_pb2 as consensus_q
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = [
-    "MAX_LISTED",
+    "MAX_QUERIES",
+    "MAX_ROUNDS_SHOWN",
+    "MAX_TASKS",
     "RoundCache",
     "compute_json",
     "compute_round_row",
@@ -32,10 +34,13 @@ __all__ = [
 
 # Newest tasks and queries shown, and participants per query whose reputation is read: a page
 # costs the node a bounded number of reads per block however much the chain holds.
-MAX_LISTED = 20
+# The snapshot stays a few MiB at the largest parameters (a round's verdicts list up to max_workers
+# updates and its committee up to max_committee_size seats): app/explorer/README.md.
+MAX_TASKS = 10
+MAX_QUERIES = 20
 MAX_REPUTATIONS = 50
 # Newest rounds of a task on its timeline (each closed one costs two reads, once).
-MAX_ROUNDS_SHOWN = 100
+MAX_ROUNDS_SHOWN = 30
 
 
 def compute_json(message: Message) -> dict[str, Any]:
@@ -168,9 +173,9 @@ def _task_json(querier: Querier, client: TasksClient, task: tasks_pb2.Task, cach
 
 
 def get_tasks_panel(querier: Querier, cache: RoundCache) -> list[dict[str, Any]]:
-    """The newest MAX_LISTED tasks, newest first."""
+    """The newest MAX_TASKS tasks, newest first."""
     client = TasksClient(querier)
-    tasks = sorted(client.tasks(), key=lambda t: t.id, reverse=True)[:MAX_LISTED]
+    tasks = sorted(client.tasks(), key=lambda t: t.id, reverse=True)[:MAX_TASKS]
     return [_task_json(querier, client, t, cache) for t in tasks]
 
 
@@ -225,7 +230,7 @@ def _query_json(querier: Querier, query: Any) -> dict[str, Any]:
 
 
 def get_queries_panel(querier: Querier) -> list[dict[str, Any]]:
-    """The newest MAX_LISTED prediction queries, newest first."""
+    """The newest MAX_QUERIES prediction queries, newest first."""
     queries = ask_list(querier, "consensus", "Queries", consensus_q.QueryQueriesRequest(), "queries")
-    newest = sorted(queries, key=lambda q: q.id, reverse=True)[:MAX_LISTED]
+    newest = sorted(queries, key=lambda q: q.id, reverse=True)[:MAX_QUERIES]
     return [_query_json(querier, q) for q in newest]
