@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from cli.blob import blob
+from cli.explorer import explorer
 from cli.keys import keys
 from cli.light import light
 from cli.localnet import localnet
@@ -47,6 +48,7 @@ def cli() -> None:
 for _command in (init, start, status, keys, tx, query, light, localnet, worker, blob):
     cli.add_command(_command)
 cli.add_command(task)  # `synod task plot`
+cli.add_command(explorer)  # `synod explorer`
 cli.add_command(demo)  # `synod demo`
 cli.add_command(committee)  # `synod committee run`
 cli.add_command(predict)  # `synod predict run`

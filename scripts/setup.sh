@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # One idempotent set-up: .venv with pinned deps and Synod installed, CometBFT + abci-cli built at the
-# pinned tag into .venv/bin, ABCI protos compiled from the Go module cache, Synod's protos compiled.
+# pinned tag into .venv/bin, ABCI protos compiled from the Go module cache, Synod's protos compiled,
+# the explorer's page bundled (npm ci + esbuild into app/explorer/static), Debian's chromium for the
+# explorer's browser test.
 # A second run checks each step's stamp and does nothing slow.
-#   SYNOD_SETUP_STEPS=python,go,protos   which steps to run (default: all three; the Dockerfile
+#   SYNOD_SETUP_STEPS=python,go,protos,web,browser
+#                                        which steps to run (default: all five; the Dockerfile
 #                                        runs "go" in its Go stage and "python,protos" after it)
 #   SYNOD_SETUP_EXTRAS=ml,dev,flower     optional dependency groups to install (default: ml,dev,flower)
 set -euo pipefail
@@ -16,7 +19,7 @@ COMETBFT_VERSION=$(sed -n 's/^COMETBFT_VERSION = "\(.*\)"$/\1/p' app/node/toolch
 GRPCURL_VERSION=$(sed -n 's/^GRPCURL_VERSION = "\(.*\)"$/\1/p' app/node/toolchain.py)
 [ -n "$COMETBFT_VERSION" ] || { echo "setup: cannot read COMETBFT_VERSION from app/node/toolchain.py" >&2; exit 1; }
 
-STEPS=${SYNOD_SETUP_STEPS:-python,go,protos}
+STEPS=${SYNOD_SETUP_STEPS:-python,go,protos,web,browser}
 step() { printf '\n==> %s\n' "$*"; }
 want() { [[ ",$STEPS," == *",$1,"* ]]; }
 
@@ -54,6 +57,31 @@ else
   GOBIN="$VENV/bin" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@${GRPCURL_VERSION}"
   echo "$GRPCURL_VERSION" > "$VENV/.synod-grpcurl"
   echo "built grpcurl $GRPCURL_VERSION"
+fi
+fi
+
+if want web; then
+step "explorer page (app/explorer/web -> app/explorer/static)"
+command -v npm >/dev/null || { echo "setup: Node.js and npm are required to build the explorer's page" >&2; exit 1; }
+WEB=app/explorer/web
+stamp_web=$(cat "$WEB/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$WEB/node_modules/.synod-web" 2>/dev/null)" != "$stamp_web" ]; then
+  (cd "$WEB" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$stamp_web" > "$WEB/node_modules/.synod-web"
+fi
+# The bundle is rebuilt every run (well under a second): the page's sources may have changed.
+(cd "$WEB" && node build.mjs)
+fi
+
+if want browser; then
+step "chromium (the explorer's browser test)"
+if [ -x /usr/bin/chromium ]; then
+  echo "$(/usr/bin/chromium --version 2>/dev/null || echo chromium) already installed"
+else
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 fi
 

@@ -1,0 +1,1 @@
+"""The web explorer (`synod explorer`): a live page of chain, tasks, queries and slashes; see README."""
