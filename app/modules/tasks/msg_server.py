@@ -33,6 +33,7 @@ from app.modules.tasks.errors import (
     ErrNotParticipant,
     ErrTaskClosed,
     ErrTaskFull,
+    ErrTooManySamples,
     ErrWrongPhase,
     ErrWrongRound,
 )
@@ -383,11 +384,22 @@ def _reveal_part(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealPart) -> Non
     ctx.events.emit("reveal_part", task_id=task.id, round=msg.round, worker=msg.worker, part=msg.index)
 
 
+def _check_samples(k: TasksKeeper, ctx: Context, num_samples: int) -> None:
+    """num_samples weights the mean: over tasks.max_num_samples it is refused, so no worker can
+    outweigh the others (or push the round's total weight over the rules' bound) by declaring more."""
+    cap = k.get_params(ctx.store).max_num_samples
+    if num_samples > cap:
+        raise ErrTooManySamples.wrap(
+            f"num_samples {num_samples} is over tasks.max_num_samples ({cap}); declare at most {cap}"
+        )
+
+
 def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
     """Check the update (staged parts, then msg.update) against its commitment, size and range;
     keep it until aggregation."""
     worker = decode_address(msg.worker)
     task = _require_revealable(k, ctx, msg.task_id, msg.round, worker, msg.worker)
+    _check_samples(k, ctx, msg.num_samples)
     commitment = k.get_commitment(ctx.store, task.id, msg.round, worker)
     assert commitment is not None  # _require_revealable checked it
     staged = k.get_staged(ctx.store, task.id, msg.round, worker)
