@@ -52,3 +52,15 @@ def test_max_num_samples_is_positive_and_keeps_the_total_weight_bounded() -> Non
         bad.max_num_samples = value
         with pytest.raises(ValueError, match=words):
             validate_params(bad)
+
+
+def test_centered_clipping_refuses_a_momentum_the_chain_would_ignore(tc: TaskChain) -> None:
+    def clipping(**values: int) -> tasks_pb2.Aggregation:
+        params = [tasks_pb2.AggregationParam(name=k, value=v) for k, v in sorted(values.items())]
+        return tasks_pb2.Aggregation(rule="centered_clipping", params=params)
+
+    resp = tc.run(tc.post(aggregation=clipping(momentum_bps=9_000, radius=1_000)))
+    log = _code(resp, "tasks", 2)
+    assert "momentum_bps must be 0" in log and "no clipping state" in log
+    _ok(tc.run(tc.post(aggregation=clipping(momentum_bps=0, radius=1_000))))
+    _ok(tc.run(tc.post(aggregation=clipping(radius=1_000))))

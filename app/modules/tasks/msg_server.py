@@ -19,7 +19,7 @@ from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, FixedPointError, c
 from app.core.initializers import MAX_SEED_LEN, compute_seeded_weights
 from app.core.msgs import MsgRoute, decode_address_field
 from app.modules.tasks import logic
-from app.modules.tasks.aggregation import AggregationError, compute_work, make_params
+from app.modules.tasks.aggregation import AggregationError, CenteredClippingParams, compute_work, make_params
 from app.modules.tasks.errors import (
     ErrAlreadyCommitted,
     ErrAlreadyJoined,
@@ -64,9 +64,17 @@ def _compute_rule_min_updates(aggregation: tasks_pb2.Aggregation) -> int:
     names = [p.name for p in aggregation.params]
     _require(names == sorted(set(names)), "aggregation params must be sorted by name, each name once")
     try:
-        return make_params(aggregation.rule, {p.name: p.value for p in aggregation.params}).min_updates()
+        rule = make_params(aggregation.rule, {p.name: p.value for p in aggregation.params})
     except AggregationError as e:
         raise ErrInvalidTask.wrap(f"aggregation: {e}") from None
+    # The chain aggregates each round from that round's updates alone: it carries no clipping state
+    # (previous aggregate, per-worker momenta), so a momentum would be silently ignored.
+    _require(
+        not isinstance(rule, CenteredClippingParams) or rule.momentum_bps == 0,
+        "aggregation: centered_clipping momentum_bps must be 0: the chain carries no clipping state "
+        "between rounds (no momentum, no previous aggregate), so a momentum would be ignored",
+    )
+    return rule.min_updates()
 
 
 def _validate_hyper(h: tasks_pb2.Hyperparams) -> None:
