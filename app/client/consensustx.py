@@ -1,16 +1,18 @@
 """Build consensus-module messages (off-chain: CLI, predictor agent, tests).
 
 A poster opens a query with MsgPostQuery (escrowing the reward, optionally committing to the true
-labels as SHA-256(salt || labels)) and reveals the labels with MsgRevealLabels after settlement. A
-participant registers in round 0's commit phase (MsgRegister, escrowing its stake), then each
-round commits to SHA-256(salt || predictions) and reveals the predictions with the same salt. A
-validator joins the fast-path ensemble with MsgRegisterModel.
+labels with compute_labels_commitment, bound to the poster and the inputs) and reveals the labels
+with MsgRevealLabels after settlement. A participant registers in round 0's commit phase
+(MsgRegister, escrowing its stake), then each round commits to compute_commitment (bound to its
+address, the query and the round, so no one else can reveal against it) and reveals the
+predictions with the same salt. A validator joins the fast-path ensemble with MsgRegisterModel.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.crypto import decode_address
 from app.modules.consensus.logic import compute_commitment
 from synod.base.v1 import coin_pb2
 from synod.consensus.v1 import tx_pb2
@@ -90,7 +92,7 @@ def msg_commit_predictions(
         participant=participant,
         query_id=query_id,
         round=round_,
-        commitment=compute_commitment(salt, predictions),
+        commitment=compute_commitment(decode_address(participant), query_id, round_, salt, predictions),
     )
 
 

@@ -21,8 +21,8 @@ from app.client.consensustx import (
     msg_register_model,
     msg_reveal_labels,
 )
-from app.core.crypto import PrivateKey
-from app.modules.consensus.logic import compute_commitment
+from app.core.crypto import PrivateKey, decode_address
+from app.modules.consensus.logic import compute_labels_commitment
 from cli.common import (
     client_errors,
     from_option,
@@ -135,8 +135,9 @@ def _label_count(given: int | None, inputs: PostedInputs, labels: bytes | None) 
 def post_query(**opts: Any) -> None:
     """Post a prediction query signed by --from, escrowing --reward; prints the new query id.
 
-    With --labels-file or --commit-labels the query commits to the true labels (SHA-256 of a random
-    salt and the labels); labels and salt are kept under HOME/consensus/labels for `reveal-labels`.
+    With --labels-file or --commit-labels the query commits to the true labels (SHA-256 of a domain
+    tag, the poster, the inputs' hash, a random salt and the labels); labels and salt are kept under
+    HOME/consensus/labels for `reveal-labels`.
     """
     inputs = _inputs(opts.pop("inputs_file"), opts.pop("inputs_uri"), opts.pop("inline"))
     labels = _labels_to_commit(inputs, opts.pop("labels_file"), opts.pop("commit_labels"))
@@ -150,16 +151,17 @@ def post_query(**opts: Any) -> None:
     key = load_key(opts["home"], opts.pop("from_key"))
     from app.ml.queryinputs import compute_inputs_hash
 
+    inputs_hash = compute_inputs_hash(inputs.blob)
     commitment = b""
     if labels is not None:
         salt = secrets.token_bytes(SALT_LEN)
-        commitment = compute_commitment(salt, labels)
+        commitment = compute_labels_commitment(decode_address(key.address), inputs_hash, salt, labels)
         save_labels(opts["home"], LabelsRecord(key.address, labels, salt, commitment))
     msg = msg_post_query(
         key.address,
         spec,
         inputs.input_count,
-        compute_inputs_hash(inputs.blob),
+        inputs_hash,
         inputs.blob if inputs.inline else b"",
         inputs.uri,
         commitment,
@@ -216,7 +218,8 @@ def _labels_to_reveal(
             f"no labels saved under {home}/consensus/labels for query {query.id}'s commitment "
             f"{query.labels_commitment.hex() or '(none)'}: pass --labels-file (and --salt)"
         )
-    if query.labels_commitment and compute_commitment(salt, labels) != query.labels_commitment:
+    expected = compute_labels_commitment(decode_address(query.poster), query.inputs_hash, salt, labels)
+    if query.labels_commitment and expected != query.labels_commitment:
         raise click.BadParameter(
             f"these labels and salt do not hash to query {query.id}'s labels commitment "
             f"{query.labels_commitment.hex()}; the chain would refuse them",

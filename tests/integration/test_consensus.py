@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "401026e76feef2f0b11fe67773b7078a5ae17b93d10603fa82d9e4c230719436"
+GOLDEN_CONSENSUS_APP_HASH = "e48c89295db33124142fa2fb9c697f5d28e95274d523bb38a14682b14be8b72f"
 
 
 def _addr(name: str) -> str:
@@ -136,7 +136,9 @@ def post_msg(poster: str = "alice", **overrides: object) -> tx_pb2.MsgPostQuery:
         commit_blocks=1,
         reveal_blocks=1,
         label_blocks=3,
-        labels_commitment=logic.compute_commitment(LABEL_SALT, LABELS),
+        labels_commitment=logic.compute_labels_commitment(
+            _raw(poster), hashlib.sha256(INPUTS).digest(), LABEL_SALT, LABELS
+        ),
     )
     for name, value in overrides.items():
         if isinstance(value, coin_pb2.Coin):
@@ -164,7 +166,7 @@ def commit_msg(name: str, round_: int, entries: list, query_id: int = 1) -> tx_p
         participant=_addr(name),
         query_id=query_id,
         round=round_,
-        commitment=logic.compute_commitment(_salt(name, round_), blob),
+        commitment=logic.compute_commitment(_raw(name), query_id, round_, _salt(name, round_), blob),
     )
 
 
@@ -666,7 +668,9 @@ def test_validators_register_models_and_settle_fast_queries_by_power_and_reputat
     paid = dict(chain.fees_paid)
     labels = bytes([0, 1, 1])
     fast = {"input_count": 3, "label_count": 2, "rounds": 0, "fast": True, "label_blocks": 4}
-    commitment = logic.compute_commitment(LABEL_SALT, labels)
+    commitment = logic.compute_labels_commitment(
+        _raw("alice"), hashlib.sha256(INPUTS).digest(), LABEL_SALT, labels
+    )
     ok(chain, post(chain, labels_commitment=commitment, **fast))
     posted = query_of(chain).posted_height
     pending = chain.app.consensus.iterate_pending_fast(chain.app.store.view)

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "c7d6e1fc72512b3c7af7c24d2a9cd868500f49aff59c1a57f3258fe20a5c25f8",
-    2: "d34a92d8afc1d8f42c2a984650676434670e11fd3d520f6779e83d82f53247ee",
-    3: "53e426fc4df53a014ca7aa0791b7a3cc2d694062d4d0728d7d7fc92de235a334",
-    4: "208855c6565cfe69867e596ce99fe66c194ac53424ab7a2f0ca41f68820672f8",
+    1: "337fdd89f5d5fbb33075748192f86a934ef2f541400822a3242cfefe42471a3a",
+    2: "4f390a894281043a2eb19acf4f06144e5d2ce513f962a5f588f7d533cfb0caff",
+    3: "c2c299cd3273192550b482ecd866a01d0a815bad234748ec18fa9352dddacb3d",
+    4: "9f46f627206c2f566e652112fedb8a8333246d5e2b85c8db1c7477364c362f61",
 }
 
 

@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "9aa7fd9c8971bd33d4dbe4e846e9958cb5cd868cb2292bc8f589870a33a2fdf7"
+GOLDEN_APP_HASH = "b24b427de8034fcc4592e415bd87735d687a1ae4f2a7e628d5997f33364b1dd1"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from app.client.consensustx import QuerySpec, msg_post_query
 from app.client.keyring import Keyring
 from app.client.sender import compute_gas_limit
+from app.core.crypto import decode_address
 from app.ml.queryinputs import resolve_inputs_uri
 from app.modules.consensus import logic
 from cli.main import cli
@@ -89,7 +90,8 @@ def test_post_with_committed_labels_settle_reveal_them_and_query_everything(
     (saved,) = (tmp_path / "consensus" / "labels").iterdir()
     record = json.loads(saved.read_text())
     assert record["labels"] == TRUTH and saved.name == f"{q.labels_commitment.hex()}.json"
-    assert logic.compute_commitment(bytes.fromhex(record["salt"]), bytes(TRUTH)) == q.labels_commitment
+    poster, salt = decode_address(q.poster), bytes.fromhex(record["salt"])
+    assert logic.compute_labels_commitment(poster, q.inputs_hash, salt, bytes(TRUTH)) == q.labels_commitment
 
     show = _synod(tmp_path, "query", "consensus", "show", "1")
     assert "open; round 0/1 commit phase" in show

@@ -168,10 +168,13 @@ def test_slash_never_takes_more_than_what_is_left() -> None:
     assert logic.compute_slash(999, 0, 1_000) == 99
 
 
-def test_commitment_is_sha256_of_salt_then_blob() -> None:
-    salt, blob = b"s" * 32, logic.encode_predictions([(1, 10_000)])
-    assert logic.compute_commitment(salt, blob) == hashlib.sha256(salt + blob).digest()
-    assert logic.compute_commitment(b"t" * 32, blob) != logic.compute_commitment(salt, blob)
+def test_commitment_binds_participant_query_round_salt_and_blob() -> None:
+    salt, blob, who = b"s" * 32, logic.encode_predictions([(1, 10_000)]), b"p" * 20
+    prefix = logic.PREDICTIONS_DOMAIN + who + (3).to_bytes(8, "big") + (1).to_bytes(8, "big")
+    assert logic.compute_commitment(who, 3, 1, salt, blob) == hashlib.sha256(prefix + salt + blob).digest()
+    assert logic.compute_commitment(who, 3, 1, b"t" * 32, blob) != logic.compute_commitment(
+        who, 3, 1, salt, blob
+    )
     assert logic.compute_matches([(1, 0), (2, 5), (0, 9)], [1, 0, 0]) == 2
 
 

@@ -33,6 +33,7 @@ from app.agents.progress import LogReporter
 from app.client.consensus import InputsMismatch
 from app.client.consensustx import msg_commit_predictions
 from app.client.sender import compute_gas_limit
+from app.core.crypto import decode_address
 from app.ml.predattacks import parse_predict_attack
 from app.ml.predict import revise, to_entries
 from app.ml.queryinputs import resolve_inputs_uri
@@ -105,7 +106,7 @@ def test_state_file_round_trip_is_atomic_and_checked(tmp_path: Path) -> None:
     assert load_predictions(tmp_path, 7, 2, BOB) == saved
     assert (
         json.loads(path.read_text())["commitment"]
-        == hashlib.sha256(saved.salt + saved.predictions).hexdigest()
+        == logic.compute_commitment(decode_address(BOB), 7, 2, saved.salt, saved.predictions).hex()
     )
     assert saved.commitment == msg_commit_predictions(BOB, 7, 2, saved.salt, saved.predictions).commitment
     assert load_predictions(tmp_path, 7, 3, BOB) is None

@@ -443,3 +443,24 @@ def test_a_round_closing_under_the_block_budget_is_a_wait_and_says_so() -> None:
         assert decide_action(obs) is Action.WAIT
     line = StatusLine(1, 40, "closing", 2, 5, -3).describe()
     assert line == "task 1 round 2/5 closing phase, aggregation deferred (height 40)"
+
+
+def test_a_worker_never_declares_more_than_max_num_samples(
+    node: FakeNode, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard over the chain's cap is declared as the cap (the chain would refuse more and slash
+    the commitment as a missed reveal); the reveals land and say so in the log."""
+    from synod.tasks.v1 import tx_pb2
+
+    cap = node.tc.app.tasks.get_params(node.tc.app.store.view).max_num_samples
+    monkeypatch.setattr(FakeTrainer, "samples", 2**31 - 1)
+    log = io.StringIO()
+    _worker(node, tmp_path, log).run()
+    reveals = node.txs_of("MsgRevealUpdate")
+    declared = []
+    for found in reveals:
+        msg = tx_pb2.MsgRevealUpdate()
+        decode_tx(found["raw"]).body.messages[0].Unpack(msg)
+        declared.append(msg.num_samples)
+    assert declared == [cap, cap] and [int(f["tx_result"]["code"]) for f in reveals] == [0, 0]
+    assert f"declaring {cap} samples, tasks.max_num_samples" in log.getvalue()

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.agents.statefile import StateFileError, read_state_file
+from app.core.crypto import decode_address
 from app.core.fsutil import write_atomically
 from app.modules.consensus.logic import compute_commitment
 
@@ -52,8 +53,10 @@ class SavedPredictions:
 
     @property
     def commitment(self) -> bytes:
-        """The hash MsgCommitPredictions carries: SHA-256(salt || predictions)."""
-        return compute_commitment(self.salt, self.predictions)
+        """The hash MsgCommitPredictions carries: bound to the participant, query and round."""
+        return compute_commitment(
+            decode_address(self.participant), self.query_id, self.round, self.salt, self.predictions
+        )
 
     def to_json(self) -> str:
         """The file's text."""

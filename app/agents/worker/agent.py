@@ -293,6 +293,21 @@ class Worker:
                 f"({params.max_trace_checkpoints}); use a smaller shard"
             )
 
+    def _declared_samples(self, task: tasks_pb2.Task, samples: int) -> int:
+        """The num_samples to commit: at most tasks.max_num_samples, which the chain would refuse
+        (and then slash as a missed reveal). Declaring fewer only lowers our weight in the mean; a
+        trace task's replay needs the true count, so there it is an error instead."""
+        cap = self._retrying("params", self.tasks.params).max_num_samples
+        if not cap or samples <= cap:  # 0: a chain from before the cap
+            return samples
+        if task.trace.every_steps:
+            raise WorkerError(
+                f"task {task.id}: our shard has {samples} samples, over tasks.max_num_samples ({cap}), "
+                "and a trace must declare them all; use a smaller shard"
+            )
+        self.reporter.info(f"declaring {cap} samples, tasks.max_num_samples, instead of {samples}")
+        return cap
+
     def _waits_for_others(self, view: _View) -> bool:
         """A replaying attacker holds its reveal until every other commitment is revealed and kept:
         the reveal phase cannot close early without its own reveal, and its deadline is the limit."""
@@ -363,7 +378,7 @@ class Worker:
             round_,
             self.address,
             secrets.token_bytes(SALT_LEN),
-            chosen.num_samples,
+            self._declared_samples(task, chosen.num_samples),
             chosen.update,
             record.model_hash,
             chosen.trace,

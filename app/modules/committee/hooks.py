@@ -61,16 +61,18 @@ class CommitteeJudge:
     ) -> None:
         """Sample and store the round's committee from the latest seed and the last voting powers.
 
-        Eligible: members registered before this height whose validator is in the active set. The
-        weights are the powers last sent to CometBFT, which no transaction of this block can change,
-        and the seed came from shares signed before this block was proposed.
+        Eligible: members registered before this height whose validator is in the active set, and
+        who revealed no update of this round (nobody scores its own update). The weights are the
+        powers last sent to CometBFT, which no transaction of this block can change, and the seed
+        came from shares signed before this block was proposed.
         """
         params = self.k.get_params(store)
         powers = self.staking.get_last_powers(store)
+        workers = set(revealed)
         eligible = [
             (operator, powers[operator])
             for operator, member in self.k.iterate_members(store)
-            if member.since_height < height and powers.get(operator, 0) > 0
+            if member.since_height < height and powers.get(operator, 0) > 0 and operator not in workers
         ]
         size = logic.compute_committee_size(
             params.adversarial_stake_bps, params.capture_target_ppb, params.max_committee_size

@@ -30,7 +30,10 @@ __all__ = [
     "Tally",
     "WAITING",
     "compute_answer_bytes",
+    "LABELS_DOMAIN",
+    "PREDICTIONS_DOMAIN",
     "compute_commitment",
+    "compute_labels_commitment",
     "compute_fast_cost",
     "compute_label_deadline",
     "compute_matches",
@@ -52,6 +55,8 @@ __all__ = [
 BPS = 10_000
 ENTRY_BYTES = 3  # class u8, confidence u16 big-endian
 PEER_DOMAIN = b"synod/consensus/peers/v1"
+PREDICTIONS_DOMAIN = b"synod/consensus/predictions/v1"
+LABELS_DOMAIN = b"synod/consensus/labels/v1"
 
 
 class PredictionsError(ValueError):
@@ -136,9 +141,31 @@ def compute_weight(amount: int, reputation_bps: int) -> int:
     return amount * reputation_bps
 
 
-def compute_commitment(salt: bytes, blob: bytes) -> bytes:
-    """What a participant commits to (predictions) or a poster to (labels): SHA-256(salt || blob)."""
-    return hashlib.sha256(salt + blob).digest()
+def compute_commitment(
+    participant: bytes, query_id: int, round_: int, salt: bytes, predictions: bytes
+) -> bytes:
+    """What a participant commits to in a round: SHA-256(PREDICTIONS_DOMAIN || participant ||
+    query_id u64be || round u64be || salt || predictions).
+
+    Binding the author, query and round means a copier who commits another participant's hash can
+    never reveal against it (the hash names its author). Every field is fixed-width (a 20-byte
+    address, two u64s, the 32-byte salt the reveal requires) except the last, so no two field lists
+    hash the same bytes; the domain tag keeps it apart from every other hash the chain takes.
+    """
+    return hashlib.sha256(
+        PREDICTIONS_DOMAIN + participant + u64be(query_id) + u64be(round_) + salt + predictions
+    ).digest()
+
+
+def compute_labels_commitment(poster: bytes, inputs_hash: bytes, salt: bytes, labels: bytes) -> bytes:
+    """What a poster commits to at post time (before the query id exists): SHA-256(LABELS_DOMAIN ||
+    poster || inputs_hash || len(salt) u64be || salt || labels).
+
+    The poster's address and the inputs' hash tie it to one poster's query on those inputs, so a
+    copied commitment cannot be revealed by anyone else; the salt's length prefix keeps a salt of
+    any length unambiguous.
+    """
+    return hashlib.sha256(LABELS_DOMAIN + poster + inputs_hash + u64be(len(salt)) + salt + labels).digest()
 
 
 def compute_matches(entries: Sequence[tuple[int, int]], classes: Sequence[int]) -> int:

@@ -314,9 +314,12 @@ def _reveal(k: ConsensusKeeper, ctx: Context, msg: tx_pb2.MsgRevealPredictions) 
         logic.decode_predictions(msg.predictions, query.input_count, query.label_count)
     except logic.PredictionsError as e:
         raise ErrBadPredictions.wrap(str(e)) from None
-    if logic.compute_commitment(msg.salt, msg.predictions) != commitment.commitment:
+    # The hash binds its author: a copy of another participant's commitment never matches here.
+    expected = logic.compute_commitment(address, query.id, msg.round, msg.salt, msg.predictions)
+    if expected != commitment.commitment:
         raise ErrCommitmentMismatch.wrap(
-            f"SHA-256(salt || predictions) is not {msg.participant}'s commitment for round {msg.round}"
+            f"SHA-256(domain || participant || query || round || salt || predictions) is not "
+            f"{msg.participant}'s commitment for query {query.id} round {msg.round}"
         )
     commitment.revealed = True
     commitment.predictions = msg.predictions
@@ -345,8 +348,14 @@ def _reveal_labels(
         raise ErrBadLabels.wrap(
             f"labels must be {query.input_count} bytes (one per input), each below {query.label_count}"
         )
-    if query.labels_commitment and logic.compute_commitment(msg.salt, msg.labels) != query.labels_commitment:
-        raise ErrLabelsMismatch.wrap(f"SHA-256(salt || labels) is not query {query.id}'s labels_commitment")
+    expected = logic.compute_labels_commitment(
+        decode_address(query.poster), query.inputs_hash, msg.salt, msg.labels
+    )
+    if query.labels_commitment and expected != query.labels_commitment:
+        raise ErrLabelsMismatch.wrap(
+            f"SHA-256(domain || poster || inputs_hash || salt || labels) is not query {query.id}'s "
+            "labels_commitment"
+        )
     hooks.close_with_labels(ctx.store, query, msg.labels, ctx.events)
     ctx.events.emit("reveal_labels", query_id=query.id, poster=msg.poster)
 

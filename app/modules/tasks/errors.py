@@ -18,6 +18,7 @@ __all__ = [
     "ErrPruned",
     "ErrTaskClosed",
     "ErrTaskFull",
+    "ErrTooManySamples",
     "ErrTaskNotFound",
     "ErrWrongPhase",
     "ErrWrongRound",
@@ -39,3 +40,4 @@ ErrWrongRound = register("tasks", 14, "message names a round that is not the cur
 ErrTaskClosed = register("tasks", 15, "task is no longer open")
 ErrInvalidInputShape = register("tasks", 16, "model input_shape does not fit n_features")
 ErrPruned = register("tasks", 17, "checkpoint weights pruned under the retention policy")
+ErrTooManySamples = register("tasks", 18, "num_samples is over tasks.max_num_samples")

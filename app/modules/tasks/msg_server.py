@@ -19,7 +19,7 @@ from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT, FixedPointError, c
 from app.core.initializers import MAX_SEED_LEN, compute_seeded_weights
 from app.core.msgs import MsgRoute, decode_address_field
 from app.modules.tasks import logic
-from app.modules.tasks.aggregation import AggregationError, compute_work, make_params
+from app.modules.tasks.aggregation import AggregationError, CenteredClippingParams, compute_work, make_params
 from app.modules.tasks.errors import (
     ErrAlreadyCommitted,
     ErrAlreadyJoined,
@@ -33,6 +33,7 @@ from app.modules.tasks.errors import (
     ErrNotParticipant,
     ErrTaskClosed,
     ErrTaskFull,
+    ErrTooManySamples,
     ErrWrongPhase,
     ErrWrongRound,
 )
@@ -63,9 +64,17 @@ def _compute_rule_min_updates(aggregation: tasks_pb2.Aggregation) -> int:
     names = [p.name for p in aggregation.params]
     _require(names == sorted(set(names)), "aggregation params must be sorted by name, each name once")
     try:
-        return make_params(aggregation.rule, {p.name: p.value for p in aggregation.params}).min_updates()
+        rule = make_params(aggregation.rule, {p.name: p.value for p in aggregation.params})
     except AggregationError as e:
         raise ErrInvalidTask.wrap(f"aggregation: {e}") from None
+    # The chain aggregates each round from that round's updates alone: it carries no clipping state
+    # (previous aggregate, per-worker momenta), so a momentum would be silently ignored.
+    _require(
+        not isinstance(rule, CenteredClippingParams) or rule.momentum_bps == 0,
+        "aggregation: centered_clipping momentum_bps must be 0: the chain carries no clipping state "
+        "between rounds (no momentum, no previous aggregate), so a momentum would be ignored",
+    )
+    return rule.min_updates()
 
 
 def _validate_hyper(h: tasks_pb2.Hyperparams) -> None:
@@ -383,11 +392,22 @@ def _reveal_part(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealPart) -> Non
     ctx.events.emit("reveal_part", task_id=task.id, round=msg.round, worker=msg.worker, part=msg.index)
 
 
+def _check_samples(k: TasksKeeper, ctx: Context, num_samples: int) -> None:
+    """num_samples weights the mean: over tasks.max_num_samples it is refused, so no worker can
+    outweigh the others (or push the round's total weight over the rules' bound) by declaring more."""
+    cap = k.get_params(ctx.store).max_num_samples
+    if num_samples > cap:
+        raise ErrTooManySamples.wrap(
+            f"num_samples {num_samples} is over tasks.max_num_samples ({cap}); declare at most {cap}"
+        )
+
+
 def _reveal(k: TasksKeeper, ctx: Context, msg: tx_pb2.MsgRevealUpdate) -> None:
     """Check the update (staged parts, then msg.update) against its commitment, size and range;
     keep it until aggregation."""
     worker = decode_address(msg.worker)
     task = _require_revealable(k, ctx, msg.task_id, msg.round, worker, msg.worker)
+    _check_samples(k, ctx, msg.num_samples)
     commitment = k.get_commitment(ctx.store, task.id, msg.round, worker)
     assert commitment is not None  # _require_revealable checked it
     staged = k.get_staged(ctx.store, task.id, msg.round, worker)

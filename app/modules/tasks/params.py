@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.modules.tasks.aggregation.base import MAX_TOTAL_WEIGHT
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["default_params", "validate_params"]
@@ -28,6 +29,7 @@ def default_params() -> tasks_pb2.Params:
         checkpoint_retention_bytes=256 << 20,
         max_aggregation_work=1 << 27,
         max_block_aggregation_work=1 << 27,
+        max_num_samples=1_000_000,
     )
 
 
@@ -41,12 +43,19 @@ def validate_params(p: tasks_pb2.Params) -> None:
         "checkpoint_retention_bytes",
         "max_aggregation_work",
         "max_block_aggregation_work",
+        "max_num_samples",
     ):
         if getattr(p, name) == 0:
             raise ValueError(f"tasks.{name} must be positive")
     for name in ("missed_reveal_slash_bps", "rejected_update_slash_bps"):
         if getattr(p, name) > 10_000:
             raise ValueError(f"tasks.{name} is in basis points and must be at most 10000")
+    if p.max_num_samples * p.max_workers > MAX_TOTAL_WEIGHT:
+        # Then a round's total weight always fits the rules' bound: the cap removes the veto too.
+        raise ValueError(
+            f"tasks.max_num_samples x tasks.max_workers ({p.max_num_samples} x {p.max_workers}) must be "
+            f"at most {MAX_TOTAL_WEIGHT}, the aggregation rules' total weight"
+        )
     if p.max_aggregation_work > p.max_block_aggregation_work:
         raise ValueError(
             f"tasks.max_aggregation_work ({p.max_aggregation_work}) must be at most "
