@@ -48,6 +48,7 @@ def main() -> int:
             "block": t.block,
             "accepted": t.accepted,
             "seconds": t.seconds,
+            "cpu_seconds": t.cpu,
         }
     columns = ["case", "bounded by", "block", *[f"{m} CPU s" for m in METHODS], f"vs {BLOCK_INTERVAL_S} s"]
     print_table(

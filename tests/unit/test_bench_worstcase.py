@@ -13,6 +13,7 @@ def test_the_worst_case_smoke_run_times_every_case() -> None:
     assert sorted(cases) == sorted(c.name for c in CASES)
     for name, case in cases.items():
         assert case["seconds"] and all(s > 0 for s in case["seconds"].values()), name
+        assert set(case["cpu_seconds"]) == set(case["seconds"]), name
     assert cases["tiny junk txs"]["accepted"] is False and "finalize" not in cases["tiny junk txs"]["seconds"]
     assert cases["valid sends"]["accepted"] is True and "commit" in cases["valid sends"]["seconds"]
     assert {"prepare", "process", "finalize", "verify_extension"} <= set(
