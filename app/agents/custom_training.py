@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +31,9 @@ from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, QuantizationError, dequant
 from app.ml.schema import TaskSchema
 from app.modules.tasks.msg_server import MAX_SAMPLES
 from synod.tasks.v1 import tasks_pb2
+
+if TYPE_CHECKING:
+    from app.ml.train import StepCallback
 
 __all__ = ["CustomTrainer", "compute_fit_config"]
 
@@ -165,9 +169,15 @@ class CustomTrainer:
         self.train(initial_weights, 0, WARM_UP_WORKER)
 
     def train(
-        self, weights: bytes, round_: int, worker: str, relabel: Relabel | None = None
+        self,
+        weights: bytes,
+        round_: int,
+        worker: str,
+        relabel: Relabel | None = None,
+        on_step: StepCallback | None = None,
     ) -> TrainedUpdate:
-        """fit from the global weights; return the UPDATE_FORMAT bytes of (new - global)."""
+        """fit from the global weights; return the UPDATE_FORMAT bytes of (new - global). The user's
+        fit reports no steps, so on_step is not called."""
         if relabel is not None:
             raise TrainingError("a relabelling attack needs Synod's own training; run without --trainer")
         start = dequantize(decode_global_weights(self.task, weights), WEIGHT_SPEC)

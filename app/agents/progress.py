@@ -7,17 +7,28 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-__all__ = ["LogReporter", "Reporter", "RichReporter", "StatusLine", "make_reporter"]
+__all__ = ["LogReporter", "Reporter", "RichReporter", "StatusLine", "StepReport", "make_reporter"]
+
+# What a training context hands the code it wraps: call it with (steps done, steps in all).
+StepReport = Callable[[int, int], None]
+_LOG_STEP_SHARE = 10  # a log line each tenth of the steps (and at the last)
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,8 @@ class Reporter(Protocol):
     def warn(self, message: str) -> None:
         """Something went wrong that the worker works around (node down, round missed)."""
 
-    def training(self, description: str) -> AbstractContextManager[None]:
-        """A context manager around local training."""
+    def training(self, description: str) -> AbstractContextManager[StepReport]:
+        """A context manager around local training; what it yields takes the steps done so far."""
 
     def close(self) -> None:
         """Stop any live display."""
@@ -89,11 +100,20 @@ class LogReporter:
         self._write("warn", message)
 
     @contextmanager
-    def training(self, description: str) -> Iterator[None]:
-        """Log the start and the duration of training."""
+    def training(self, description: str) -> Iterator[StepReport]:
+        """Log the start, a line each tenth of the steps, and the duration of training."""
         started = time.monotonic()
         self._write("info", f"{description} ...")
-        yield
+        logged = [0]
+
+        def step(done: int, total: int) -> None:
+            """Log the step count when it crosses the next tenth of the total."""
+            share = _LOG_STEP_SHARE * done // max(1, total)
+            if share > logged[0] or done == total:
+                logged[0] = share
+                self._write("info", f"{description}: step {done}/{total}")
+
+        yield step
         self._write("info", f"{description}: done in {time.monotonic() - started:.2f} s")
 
     def close(self) -> None:
@@ -108,7 +128,12 @@ class RichReporter:
         self.prefix = prefix
         self._line: StatusLine | None = None
         self._progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=self.console
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
         )
         self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True)
         self._live.start()
@@ -140,12 +165,17 @@ class RichReporter:
         self.console.log(f"[yellow]{self.prefix}: {message}[/]")
 
     @contextmanager
-    def training(self, description: str) -> Iterator[None]:
-        """Show a spinner with the elapsed time while training."""
+    def training(self, description: str) -> Iterator[StepReport]:
+        """Show a spinner, the steps done (a bar once their total is known) and the elapsed time."""
         task = self._progress.add_task(description, total=None)
         started = time.monotonic()
+
+        def step(done: int, total: int) -> None:
+            """Advance the bar."""
+            self._progress.update(task, completed=done, total=total)
+
         try:
-            yield
+            yield step
         finally:
             self._progress.remove_task(task)
         self.info(f"{description}: done in {time.monotonic() - started:.2f} s")

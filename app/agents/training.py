@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +20,9 @@ from app.core.architectures import model_param_count
 from app.core.crypto import decode_address, encode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from synod.tasks.v1 import tasks_pb2
+
+if TYPE_CHECKING:  # JAX is imported on first use (above), not for an annotation
+    from app.ml.train import StepCallback
 
 __all__ = [
     "WARM_UP_WORKER",
@@ -83,9 +86,15 @@ class Trainer(Protocol):
         """Prepare so that train is quick."""
 
     def train(
-        self, weights: bytes, round_: int, worker: str, relabel: Relabel | None = None
+        self,
+        weights: bytes,
+        round_: int,
+        worker: str,
+        relabel: Relabel | None = None,
+        on_step: StepCallback | None = None,
     ) -> TrainedUpdate:
-        """One round's update from the global weights, trained on relabel(labels) when given."""
+        """One round's update from the global weights, trained on relabel(labels) when given; on_step
+        is told (steps done, steps in all) as training goes, by a trainer that counts steps."""
         ...
 
 
@@ -137,7 +146,12 @@ class LocalTrainer:
         self.train(initial_weights, 0, WARM_UP_WORKER)
 
     def train(
-        self, weights: bytes, round_: int, worker: str, relabel: Relabel | None = None
+        self,
+        weights: bytes,
+        round_: int,
+        worker: str,
+        relabel: Relabel | None = None,
+        on_step: StepCallback | None = None,
     ) -> TrainedUpdate:
         """Train from the global weights; return the UPDATE_FORMAT bytes of (new - global).
 
@@ -149,33 +163,44 @@ class LocalTrainer:
         labels = shard.y if relabel is None else relabel(shard.y, shard.n_classes)
         try:
             if self.task.trace.every_steps:
-                return self._train_traced(weights, round_, worker, shard.x, labels)
-            return self._train_plain(weights, round_, worker, shard.x, labels)
+                return self._train_traced(weights, round_, worker, shard.x, labels, on_step)
+            return self._train_plain(weights, round_, worker, shard.x, labels, on_step)
         except QuantizationError as e:
             raise TrainingError(f"round {round_}: {e}") from None
 
     def _train_plain(
-        self, weights: bytes, round_: int, worker: str, x: NDArray[np.float32], y: NDArray[np.int64]
+        self,
+        weights: bytes,
+        round_: int,
+        worker: str,
+        x: NDArray[np.float32],
+        y: NDArray[np.int64],
+        on_step: StepCallback | None,
     ) -> TrainedUpdate:
         """Untraced training (private data): the quantized float delta, shuffled by the round's seed."""
         from app.ml.federated import compute_local_update
 
         seed = compute_train_seed(self.task.id, round_, worker)
-        m = self.task.model
-        update_q, count = compute_local_update(
-            m.arch, decode_global_weights(self.task, weights), x, y, self._config(seed), m.input_shape
-        )
+        m, start = self.task.model, decode_global_weights(self.task, weights)
+        config = self._config(seed)
+        update_q, count = compute_local_update(m.arch, start, x, y, config, m.input_shape, on_step)
         return TrainedUpdate(UPDATE_FORMAT.encode(update_q), int(count))
 
     def _train_traced(
-        self, weights: bytes, round_: int, worker: str, x: NDArray[np.float32], y: NDArray[np.int64]
+        self,
+        weights: bytes,
+        round_: int,
+        worker: str,
+        x: NDArray[np.float32],
+        y: NDArray[np.int64],
+        on_step: StepCallback | None,
     ) -> TrainedUpdate:
         """Training with a trace (public data): checkpoints every task.trace.every_steps steps."""
         from app.ml.trace import TraceError, trace_rule, train_with_trace
 
         rule = trace_rule(self.task, round_, decode_address(worker))
         try:
-            traced = train_with_trace(rule, decode_global_weights(self.task, weights), x, y)
+            traced = train_with_trace(rule, decode_global_weights(self.task, weights), x, y, on_step)
         except TraceError as e:
             raise TrainingError(f"round {round_}: {e}") from None
         return TrainedUpdate(

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from app.core.fixedpoint import compute_next_weights
 from app.ml.datasets import Shard
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize_delta
-from app.ml.train import TrainConfig, train_local
+from app.ml.train import StepCallback, TrainConfig, train_local
 from app.modules.tasks.aggregation import Update, get_rule, make_params
 
 __all__ = [
@@ -43,10 +43,12 @@ def compute_local_update(
     y: NDArray[np.int64],
     config: TrainConfig,
     input_shape: Sequence[int] = (),
+    on_step: StepCallback | None = None,
 ) -> tuple[NDArray[np.int64], int]:
-    """Return one worker's update (trained - global) in UPDATE_SPEC integers, and its sample count."""
+    """Return one worker's update (trained - global) in UPDATE_SPEC integers, and its sample count
+    (on_step: told each step's progress, app.ml.train.train_local)."""
     start = dequantize(global_weights_q, WEIGHT_SPEC)
-    trained, count = train_local(arch, start, x, y, config, input_shape)
+    trained, count = train_local(arch, start, x, y, config, input_shape, on_step)
     return quantize_delta(trained, start, UPDATE_SPEC), count
 
 

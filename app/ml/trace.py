@@ -45,7 +45,7 @@ from app.core.fixedpoint import WEIGHT_FORMAT, FixedPointError, compute_update_b
 from app.ml.datasets import DatasetError, Shard, load_shard, parse_data_spec
 from app.ml.models import flatten, unflatten
 from app.ml.quantize import WEIGHT_SPEC, QuantizationError, dequantize, quantize
-from app.ml.train import OPTIMIZERS, masked_loss
+from app.ml.train import OPTIMIZERS, StepCallback, masked_loss
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = [
@@ -234,18 +234,26 @@ def run_segment(
 
 
 def train_with_trace(
-    rule: TraceRule, weights: NDArray[np.int64], x: NDArray[np.float32], y: NDArray[np.int64]
+    rule: TraceRule,
+    weights: NDArray[np.int64],
+    x: NDArray[np.float32],
+    y: NDArray[np.int64],
+    on_step: StepCallback | None = None,
 ) -> TracedUpdate:
     """Train from the global weights segment by segment; return the update, the trace and len(x).
 
-    Raises QuantizationError if training diverges (non-finite weights).
+    on_step, if given, is told (steps done, steps in all) after each segment. Raises
+    QuantizationError if training diverges (non-finite weights).
     """
     if len(y) != len(x):
         raise TraceError(f"need as many labels as samples, got {len(x)} and {len(y)}")
     count = compute_checkpoint_count(len(x), rule.batch_size, rule.epochs, rule.every_steps)
     checkpoints = [np.asarray(weights, dtype=np.int64)]
+    total = compute_step_count(len(x), rule.batch_size, rule.epochs)
     for segment in range(count - 1):
         checkpoints.append(run_segment(rule, x, y, checkpoints[-1], segment))
+        if on_step is not None:
+            on_step(min(total, (segment + 1) * rule.every_steps), total)
     trace = b"".join(WEIGHT_FORMAT.encode(c) for c in checkpoints)
     return TracedUpdate(compute_update_between(checkpoints[0], checkpoints[-1]), trace, len(x))
 

@@ -15,7 +15,18 @@ from numpy.typing import ArrayLike, NDArray
 
 from app.ml.models import ModelParams, apply, flatten, infer_n_classes, init_params, unflatten
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "evaluate", "masked_loss", "train_centralized", "train_local"]
+__all__ = [
+    "OPTIMIZERS",
+    "StepCallback",
+    "TrainConfig",
+    "evaluate",
+    "masked_loss",
+    "train_centralized",
+    "train_local",
+]
+
+# Told (steps done, steps in all) after each minibatch step: a worker's progress display.
+StepCallback = Callable[[int, int], None]
 
 OPTIMIZERS: dict[str, Callable[[float], optax.GradientTransformation]] = {
     "adam": optax.adam,
@@ -90,10 +101,12 @@ def train_local(
     y: NDArray[np.int64],
     config: TrainConfig,
     input_shape: Sequence[int] = (),
+    on_step: StepCallback | None = None,
 ) -> tuple[NDArray[np.float32], int]:
     """Return the flat weights after config.epochs of minibatch training on (x, y), and len(x).
 
-    x is (n, n_features); input_shape (empty: (n_features,)) is the shape each row is reshaped to.
+    x is (n, n_features); input_shape (empty: (n_features,)) is the shape each row is reshaped to;
+    on_step, if given, is told (steps done, steps in all) after each step.
     """
     flat = np.asarray(flat_weights, dtype=np.float32)
     params = _unflatten_for(arch, flat, x.shape[1], input_shape)
@@ -107,10 +120,14 @@ def train_local(
     rng = np.random.default_rng(config.seed)
     # Pad the last batch with masked rows so every step has one shape and jit compiles once.
     mask = (np.arange(batches * batch) < count).astype(np.float32).reshape(batches, batch)
+    total, done = config.epochs * batches, 0
     for _ in range(config.epochs):
         order = np.resize(rng.permutation(count), batches * batch).reshape(batches, batch)
         for rows, weights in zip(order, mask, strict=True):
             params, state = step(params, state, x[rows], y[rows], weights)
+            done += 1
+            if on_step is not None:
+                on_step(done, total)
     return flatten(params), count
 
 

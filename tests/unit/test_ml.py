@@ -220,8 +220,10 @@ def test_local_training_from_flat_weights() -> None:
     weights, count = train_local("logreg", start, shard.x, shard.y, config)
     assert count == len(shard.y) < config.batch_size  # one padded, masked batch
     assert weights.shape == start.shape and not np.array_equal(weights, start)
-    again, _ = train_local("logreg", start, shard.x, shard.y, config)
+    steps: list[tuple[int, int]] = []
+    again, _ = train_local("logreg", start, shard.x, shard.y, config, on_step=lambda *s: steps.append(s))
     assert np.allclose(weights, again)
+    assert steps == [(1, 2), (2, 2)]  # one batch per epoch, two epochs: told after each step
     assert evaluate("logreg", weights, shard.x, shard.y)[1] < evaluate("logreg", start, shard.x, shard.y)[1]
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
         TrainConfig(optimizer="rmsprop")

@@ -284,8 +284,10 @@ class FakeTrainer:
     def warm_up(self, initial_weights: bytes) -> None:
         pass
 
-    def train(self, weights: bytes, round_: int, worker: str, relabel=None) -> TrainedUpdate:  # noqa: ANN001
+    def train(self, weights: bytes, round_: int, worker: str, relabel=None, on_step=None) -> TrainedUpdate:  # noqa: ANN001
         FakeTrainer.trained.append(round_)
+        for done in range(1, 21):
+            on_step(done, 20)
         labels = np.arange(3) if relabel is None else relabel(np.arange(3), 3)
         # Poisoned labels show in the update, so tests can see they were used.
         value = 100 * round_ + (0 if relabel is None else int(np.sum(labels != np.arange(3))))
@@ -348,13 +350,13 @@ class BlockByBlock:
 def test_a_worker_with_a_follower_waits_for_each_next_block_not_a_poll_interval(
     node: FakeNode, tmp_path
 ) -> None:
-    follower, slept = BlockByBlock(node), []
+    follower, slept, log = BlockByBlock(node), [], io.StringIO()
     config = WorkerConfig(task_id=1, data_spec="wine", state_dir=tmp_path / "state", poll_interval=0.3)
     worker = Worker(
         node,  # type: ignore[arg-type]
         test_key("bob"),
         config,
-        LogReporter(io.StringIO()),
+        LogReporter(log),
         sleep=slept.append,
         make_trainer=FakeTrainer,
         follower=follower,
@@ -366,6 +368,13 @@ def test_a_worker_with_a_follower_waits_for_each_next_block_not_a_poll_interval(
     assert all(later > earlier for earlier, later in zip(heights, heights[1:], strict=False))
     assert all(timeout == pytest.approx(0.3 * NEXT_BLOCK_POLLS) for _, timeout in follower.waits)
     assert slept == []  # no fixed sleep between polls
+    # Training progress: a line each tenth of the steps (the fake trainer counts 20).
+    steps = [
+        line.split("training (40 private samples): ")[1]
+        for line in log.getvalue().splitlines()
+        if ": step " in line
+    ]
+    assert steps == [f"step {n}/20" for n in range(2, 21, 2)] * 2, steps
 
 
 @pytest.mark.parametrize("when", ["before", "after"])

@@ -367,8 +367,8 @@ class Worker:
         description = f"round {round_}: training ({trainer.description})"
         relabel = self._attacker.relabel if self._attacker is not None else None
         try:
-            with self.reporter.training(description):
-                trained = trainer.train(weights, round_, self.address, relabel)
+            with self.reporter.training(description) as on_step:
+                trained = trainer.train(weights, round_, self.address, relabel, on_step)
             crafted = self._attack(task, round_, trained, weights)
         except TrainingError as e:
             raise WorkerError(str(e)) from None
