@@ -18,6 +18,7 @@ from rich.table import Table
 from app.client.keyring import KeyringError
 from app.client.rpc import CometRPC, RpcError
 from app.node import localnet as net
+from app.node import services
 from app.node.toolchain import ToolchainError
 from cli.common import emit, output_option
 
@@ -155,6 +156,12 @@ def localnet() -> None:
 @click.option("--fresh", is_flag=True, help="Delete the existing network in --dir and generate a new one.")
 @click.option("--wait", "wait_seconds", type=float, default=120, show_default=True, help="Seconds to wait.")
 @click.option("--no-start", is_flag=True, help="Only generate the node homes (e.g. to copy them to hosts).")
+@click.option(
+    "--explorer/--no-explorer",
+    default=True,
+    show_default=True,
+    help=f"Serve node0's explorer page on its address, port {services.EXPLORER_PORT} (`synod explorer`).",
+)
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -166,6 +173,7 @@ def up(
     fresh: bool,
     wait_seconds: float,
     no_start: bool,
+    explorer: bool,
 ) -> None:
     """Start the network (generate it first if needed); wait for blocks.
 
@@ -193,6 +201,13 @@ def up(
     for index in range(spec.nodes):
         home = net.node_home(spec.directory, index).root
         click.echo(f"  node{index}  --node {net.rpc_address(spec, index)}   --home {home}")
+    if explorer:
+        url = services.start_explorer(spec.directory)
+        if url is None:
+            log = services.explorer_log(spec.directory)
+            click.echo(f"  explorer did not start (the nodes run): see {log}", err=True)
+        else:
+            click.echo(f"  explorer  {url}")
 
 
 @localnet.command()
@@ -202,8 +217,11 @@ def status(directory: Path, output: str) -> None:
     """Show each node's height, app hash, voting power and pid."""
     with _errors():
         statuses = net.network_status(directory)
+        explorer = (
+            services.explorer_url(net.load_spec(directory)) if services.running_explorer(directory) else None
+        )
     if output == "json":
-        emit(output, {"nodes": [asdict(s) for s in statuses]}, "")
+        emit(output, {"nodes": [asdict(s) for s in statuses], "explorer": explorer}, "")
         return
     table = Table()
     for column in ("node", "role", "address", "height", "app hash", "power", "state", "pid"):
@@ -223,6 +241,8 @@ def status(directory: Path, output: str) -> None:
             "-" if s.pid is None else str(s.pid),
         )
     Console().print(table)
+    if explorer:
+        Console().print(f"explorer {explorer}")
 
 
 def _wait_rpc(directory: Path, index: int, timeout: float = 60) -> None:
@@ -339,8 +359,11 @@ def kill(node: str, directory: Path) -> None:
 def down(directory: Path) -> None:
     """Stop every node; the chain data stays and `up` resumes it."""
     with _errors():
+        explorer = services.stop_explorer(directory)
         stopped = net.down(directory)
-    shown = ", ".join(f"node{i}" for i in stopped) or "none was running"
+    shown = (
+        ", ".join([f"node{i}" for i in stopped] + (["explorer"] if explorer else [])) or "none was running"
+    )
     click.echo(f"stopped: {shown}")
 
 

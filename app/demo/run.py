@@ -1,189 +1,63 @@
 """`synod demo`: federated learning on a fresh 4-validator localnet, from nothing to a plotted model.
 
-Steps: start the localnet; create one key per worker (each in its own home) and fund them from
-node0's genesis account; post the default task (digits, logreg, FedAvg) with phases sized in
-blocks from the measured block time; start `synod worker run` per key on a Dirichlet label-skewed
-shard (the first `trainer_workers` with the user's own `--trainer` code), spread over the validators'
-RPCs; follow the rounds live, evaluating each checkpoint on the
-task's test data; then compare the final model with a centrally trained reference, ask every
-validator for the final model hash, and write the plot. Workers and nodes are stopped on the way
-out, whatever happened (Ctrl-C, SIGTERM or an error), unless `keep` leaves the network running.
+Steps: start the localnet and the explorer page for node0 (its URL printed first); create one key
+per worker (each in its own home) and per predictor, and fund them from node0's genesis account;
+post the default task (digits, logreg) with phases sized in blocks from the measured block time and
+a score phase in which every validator's `synod committee run` scores every update; start
+`synod worker run` per key on a Dirichlet label-skewed shard (the last one attacking, the first
+`trainer_workers` with the user's own `--trainer` code), spread over the validators' RPCs; post a
+prediction query with committed labels and start its predictors; follow the rounds and the query
+live, evaluating each checkpoint on the task's test data, revealing the labels once the query
+settles; then compare the final model with a centrally trained reference, ask every validator for
+the final model hash, show the committee's verdicts (the attacker excluded and slashed) and the
+query's payments, download the final model with `--verify`, and write the plot. `StoryParts`
+switches each part off (`--plain`: FedAvg alone). Agents and nodes are stopped on the way out,
+whatever happened (Ctrl-C, SIGTERM or an error), unless `keep` leaves the network running.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import shutil
-import signal
-import tempfile
+import contextlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.live import Live
 
 from app.agents.evaluation import task_eval_data
-from app.agents.taskspec import load_task_spec
 from app.client.keyring import KeyInfo
 from app.client.rpc import CometRPC, RpcError
 from app.client.sender import TxSender
 from app.client.tasks import TasksClient
 from app.core.architectures import describe_arch, model_param_count
 from app.core.coins import parse_coins
-from app.demo import chain
+from app.demo import chain, story
 from app.demo.chain import DemoError
+from app.demo.guard import StallCheck, interrupt_on_signals
 from app.demo.owndata import OwnData, prepare_own_data
+from app.demo.plan import DemoOptions, compute_schedule, prepare_directory, shard_summary, task_spec
 from app.demo.results import DemoResult, report_results
+from app.demo.story import QueryRun, StoryParts, StoryResult
 from app.demo.view import TaskWatcher, WorkerInfo, render
-from app.demo.workers import WorkerProcess, log_tail, start_worker, stop_workers, worker_data_spec
-from app.ml.datasets import load_shard
+from app.demo.workers import (
+    AgentProcess,
+    WorkerProcess,
+    log_tail,
+    start_worker,
+    stop_workers,
+    worker_data_spec,
+)
 from app.ml.schema import TaskSchema
 from app.node import localnet as net
 
-__all__ = ["DemoError", "DemoOptions", "DemoResult", "compute_schedule", "run_demo"]
+__all__ = ["DemoError", "DemoOptions", "DemoResult", "StoryParts", "compute_schedule", "run_demo"]
 
-_MARKER = ".synod-demo"
 _WORKER_FUNDS = "100000000usyn"  # the stake (1000000usyn) plus every round's commit and reveal fees
 _POLL_SECONDS = 0.5
-_STALL_SECONDS = 60.0
 _WORKER_EXIT_SECONDS = 30.0
-# Phase lengths in seconds, turned into blocks at the measured block time. Joining covers each
-# worker's start-up (Python + JAX import, one join transaction, compiling its training step
-# during the join phase); a commit phase covers a download, local training and one transaction.
-# Workers start in parallel, one per core: each batch of `cores` workers adds one start-up.
-_JOIN_SECONDS, _JOIN_SECONDS_PER_BATCH = 15.0, 12.0
-_COMMIT_SECONDS, _REVEAL_SECONDS = 8.0, 5.0
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    """What the demo runs; every field has a default."""
-
-    workers: int = 4
-    rounds: int = 5
-    directory: Path | None = None
-    keep: bool = False
-    plot: Path | None = None
-    alpha: float = 0.5
-    seed: int = 7
-    validators: int = 4
-    base_ip: str | None = None  # node 0's address; None: 127.0.0.1 if free, else a free 127.0.X.1
-    data: Path | None = None  # the user's own file or image folder (app/demo/owndata.py); None: digits
-    label: str | None = None  # its label column (tabular files)
-    arch: str | None = None  # the model; None: logreg on digits, or one suited to --data
-    trainer: str = ""  # pkg.module:attr of the user's own training code (`synod worker run --trainer`)
-    trainer_workers: int | None = None  # how many workers (the first ones) use it; None: all
-
-
-def compute_schedule(block_seconds: float, rounds: int, workers: int, cores: int) -> dict[str, int]:
-    """The task's schedule in blocks, so each phase lasts at least its target seconds."""
-    batches = math.ceil(workers / max(1, cores))
-
-    def blocks(seconds: float) -> int:
-        """Blocks that take at least seconds (never fewer than 2)."""
-        return max(2, math.ceil(seconds / max(block_seconds, 0.05)))
-
-    return {
-        "rounds": rounds,
-        "join_blocks": blocks(_JOIN_SECONDS + _JOIN_SECONDS_PER_BATCH * batches),
-        "commit_blocks": blocks(_COMMIT_SECONDS),
-        "reveal_blocks": blocks(_REVEAL_SECONDS),
-        "score_blocks": 0,
-    }
-
-
-def _usable_cores() -> int:
-    """The cores this process may run on (fewer than the machine's in a pinned container)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def _task_spec(options: DemoOptions, block_seconds: float, own: OwnData | None) -> dict[str, Any]:
-    """The default task with the demo's rounds, schedule and worker counts (and data, and model)."""
-    schedule = compute_schedule(block_seconds, options.rounds, options.workers, _usable_cores())
-    spec: dict[str, Any] = {
-        "schedule": schedule,
-        # max = the demo's own workers: the join phase closes as soon as the last of them joins.
-        "workers": {"min": min(2, options.workers), "max": options.workers},
-    }
-    if own is not None:
-        spec |= own.spec_overrides(options.arch)
-    elif options.arch:
-        spec["model"] = {"arch": options.arch}
-    return load_task_spec(spec)
-
-
-def _prepare_directory(directory: Path | None) -> Path:
-    """A fresh temp dir, or directory emptied of a previous demo (anything else there is refused)."""
-    if directory is None:
-        root = Path(tempfile.mkdtemp(prefix="synod-demo-"))
-    else:
-        root = directory.resolve()
-        if root.exists() and any(root.iterdir()):
-            if not (root / _MARKER).exists():
-                raise DemoError(f"{root} is not empty and holds no earlier demo: choose an empty --dir")
-            if net.is_generated(root / "localnet"):
-                net.remove(root / "localnet")  # refuses a network that is still running
-            for stale in ("workers", "logs"):
-                shutil.rmtree(root / stale, ignore_errors=True)
-        root.mkdir(parents=True, exist_ok=True)
-    (root / _MARKER).write_text("a `synod demo` directory: the next demo here replaces it\n")
-    return root
-
-
-def _shard_summary(data_spec: str, schema: TaskSchema) -> str:
-    """Rows and the three most common labels of a worker's shard: `301 rows, labels 3 41%, 8 22%, 0 9%`."""
-    shard = load_shard(data_spec, schema)
-    names = schema.label_names or tuple(str(i) for i in range(schema.n_classes))
-    labels, counts = np.unique(shard.y, return_counts=True)
-    top = sorted(zip(counts.tolist(), labels.tolist(), strict=True), reverse=True)[:3]
-    shares = ", ".join(f"{names[label]} {100 * count / len(shard.y):.0f}%" for count, label in top)
-    return f"{len(shard.y)} rows, labels {shares}"
-
-
-@contextmanager
-def interrupt_on_signals() -> Iterator[None]:
-    """Make SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt, so the clean-up runs for each."""
-    # SIGINT too: a shell starts background jobs with it ignored, and Python then leaves it so.
-
-    def interrupt(signum: int, _frame: object) -> None:
-        """Raise KeyboardInterrupt in the main thread."""
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@dataclass
-class _StallCheck:
-    """Polls a watcher, tolerating a node that is briefly unreachable but not a chain that stops."""
-
-    last_progress: float = field(default_factory=time.monotonic)
-    height: int = -1
-
-    def poll(self, watcher: TaskWatcher) -> None:
-        """One poll; DemoError once node0 has not answered, or not advanced, for _STALL_SECONDS."""
-        try:
-            watcher.poll()
-        except RpcError as e:
-            if time.monotonic() - self.last_progress > _STALL_SECONDS:
-                raise DemoError(f"node0 stopped answering: {e}") from None
-            return
-        if watcher.height > self.height:
-            self.height, self.last_progress = watcher.height, time.monotonic()
-        elif time.monotonic() - self.last_progress > _STALL_SECONDS:
-            raise DemoError(f"the chain made no block for {_STALL_SECONDS:.0f}s (stuck at {self.height})")
+_QUERY_CLOSE_SECONDS = 120.0  # after the task ends, how long the query may take to close
 
 
 @dataclass
@@ -196,8 +70,19 @@ class _Demo:
     spec: net.LocalnetSpec | None = None
     keys: list[KeyInfo] = field(default_factory=list)
     workers: list[WorkerProcess] = field(default_factory=list)
+    agents: list[AgentProcess] = field(default_factory=list)  # committee members and predictors
     started: float = field(default_factory=time.monotonic)
     own: OwnData | None = None
+    query: QueryRun | None = None
+    predictor_addresses: list[str] = field(default_factory=list)
+    explorer: Any = None  # the running ExplorerServer
+    notes: list[str] = field(default_factory=list)  # lines the live view shows above its tables
+    story_result: StoryResult | None = None
+
+    @property
+    def parts(self) -> StoryParts:
+        """What runs beside FedAvg."""
+        return self.options.parts
 
     def step(self, text: str) -> None:
         """Announce a step."""
@@ -208,14 +93,22 @@ class _Demo:
         try:
             self._read_own_data()
             block_seconds = self._start_network()
+            if self.parts.explorer:
+                self._start_explorer()
             sender = chain.validator_sender(self._spec, 0)
             task_id = self._fund_and_post(sender, block_seconds)
+            if self.parts.committee:
+                self._start_members()
             infos = self._start_workers(task_id)
-            watcher = self._follow(task_id, infos)
+            if self.parts.query:
+                self._start_query(sender, block_seconds)
+            watcher = self._follow(task_id, infos, sender)
             train = str(self.own.train) if self.own else None
-            return report_results(
+            result = report_results(
                 self.console, watcher, self._spec, self._plot_path(), self._title(watcher), train
             )
+            self._report_story(watcher)
+            return result
         finally:
             self._shutdown()
 
@@ -253,17 +146,53 @@ class _Demo:
         self.console.print(f"{where}, a block every {block_seconds:.2f}s")
         return block_seconds
 
+    def _start_explorer(self) -> None:
+        """Serve the explorer of node0 (reading through its light client) and print its URL."""
+        from app.explorer.server import MissingBundle
+
+        try:
+            self.explorer, url = story.start_demo_explorer(self._spec)
+        except MissingBundle as e:
+            self.console.print(f"[yellow]no explorer: {e}[/]")
+            return
+        self.notes.append(f"explorer {url}")
+        self.console.print(f"[bold]explorer on {url}[/] (open it in a browser: the rounds fill in live)")
+
+    def _start_members(self) -> None:
+        """Every validator scores every update: one `synod committee run` each."""
+        self.step(f"starting {self._spec.validators} committee members, one per validator")
+        self.agents += story.start_members(self._spec, self.root / "logs")
+        self.console.print(
+            f"each scores every update of a round on the task's test data (logs in {self.root / 'logs'})"
+        )
+
+    def _start_query(self, sender: TxSender, block_seconds: float) -> None:
+        """Post the prediction query (labels committed) and start its predictors."""
+        self.step("consensus learning: a prediction query, answered by models that stay with their owners")
+        self.query = story.post_query(sender, block_seconds, len(story.PREDICTOR_MODELS))
+        self.query.addresses = self.predictor_addresses
+        story.start_predictors(self.query, self._spec, self.root / "predictors", self.root / "logs")
+        models = ", ".join(story.PREDICTOR_MODELS)
+        self.console.print(
+            f"query {self.query.query_id}: {story.QUERY_URI} ({story.QUERY_CLASSES} classes), labels "
+            f"committed at posting; {len(story.PREDICTOR_MODELS)} predictors ({models}) each train on "
+            "their own shard, commit, reveal and revise against the tally"
+        )
+
     def _fund_and_post(self, sender: TxSender, block_seconds: float) -> int:
-        """Create and fund the worker keys, then post the task; return its id."""
+        """Create and fund the worker (and predictor) keys, then post the task; return its id."""
         count = self.options.workers
         self.step(f"{count} worker keys, funded by node0's genesis account")
         homes = [self.root / "workers" / f"worker{i}" for i in range(count)]
         self.keys = chain.create_worker_keys(homes)
-        height = chain.fund(sender, [k.address for k in self.keys], parse_coins(_WORKER_FUNDS))
+        if self.parts.query:
+            self.predictor_addresses = story.create_predictor_keys(self.root / "predictors")
+        funded = [k.address for k in self.keys] + self.predictor_addresses
+        height = chain.fund(sender, funded, parse_coins(_WORKER_FUNDS))
         self.console.print(
             f"sent {_WORKER_FUNDS} to each in block {height}; keyrings under {homes[0].parent}"
         )
-        spec = _task_spec(self.options, block_seconds, self.own)
+        spec = task_spec(self.options, block_seconds, self.own)
         s = spec["schedule"]
         self.step(f"posting the task: {spec['description']}")
         task_id = chain.post_task(sender, spec, self.root / "blobs")
@@ -295,18 +224,22 @@ class _Demo:
             url = chain.rpc_url(self._spec, i % self._spec.validators)
             home, log = self.root / "workers" / f"worker{i}", self.root / "logs" / f"worker{i}.log"
             user_code = trainer if trainer and (with_trainer is None or i < with_trainer) else ""
-            process = start_worker(i, key.address, home, task_id, url, spec, log, user_code)
+            attack = self.parts.attack if i == count - 1 else ""
+            process = start_worker(i, key.address, home, task_id, url, spec, log, user_code, attack)
             self.workers.append(process)
-            summary = _shard_summary(spec, schema)
+            summary = shard_summary(spec, schema)
             infos.append(WorkerInfo(process, f"{summary} ({user_code})" if user_code else summary))
+        if self.parts.attack:
+            self.console.print(f"worker {count - 1} attacks: --attack {self.parts.attack} (app/ml/attacks)")
         return infos
 
-    def _follow(self, task_id: int, infos: list[WorkerInfo]) -> TaskWatcher:
-        """Show the rounds live until the task ends and the workers exit; fail if either gives up."""
+    def _follow(self, task_id: int, infos: list[WorkerInfo], sender: TxSender) -> TaskWatcher:
+        """Show the rounds (and the query) live until the task ends, the workers exit and the query
+        closes; fail if any gives up."""
         self.step("federated learning on chain (Ctrl-C stops everything)")
         rpc = CometRPC(chain.rpc_url(self._spec, 0))
         watcher = TaskWatcher(rpc, task_id, task_eval_data(TasksClient(rpc).task(task_id).task))
-        stall = _StallCheck()
+        stall = StallCheck()
         ended_at: float | None = None
         try:
             with Live(console=self.console, refresh_per_second=4, transient=False) as live:
@@ -316,8 +249,10 @@ class _Demo:
                         ended_at = ended_at or time.monotonic()
                     else:
                         self._check_workers(watcher)
-                    done = ended_at is not None and self._workers_done(ended_at)
-                    live.update(render(watcher, infos, time.monotonic() - self.started))
+                    query_done = self._poll_query(sender, ended_at)
+                    done = ended_at is not None and self._workers_done(ended_at) and query_done
+                    lines = self.notes + ([self.query.describe()] if self.query else [])
+                    live.update(render(watcher, infos, time.monotonic() - self.started, lines))
                     if done:
                         break
                     time.sleep(_POLL_SECONDS)
@@ -329,6 +264,39 @@ class _Demo:
             if worker.exit_code != 0:
                 self.console.print(f"[yellow]worker {worker.index} ended badly: see {worker.log}[/]")
         return watcher
+
+    def _poll_query(self, sender: TxSender, ended_at: float | None) -> bool:
+        """Follow the query (revealing its labels once it settles); True once it is closed, or when
+        there is none. DemoError if it is still open _QUERY_CLOSE_SECONDS after the task ended."""
+        if self.query is None:
+            return True
+        with contextlib.suppress(RpcError):  # the stall check sees a node that stays down
+            self.query.poll(sender)
+        if self.query.closed:
+            return True
+        if ended_at is not None and time.monotonic() - ended_at > _QUERY_CLOSE_SECONDS:
+            logs = "".join(f"\n--- {a.log}:\n{log_tail(a.log)}" for a in self.query.predictors)
+            raise DemoError(
+                f"{self.query.describe()}, {_QUERY_CLOSE_SECONDS:.0f}s after the task ended{logs}"
+            )
+        return False
+
+    def _report_story(self, watcher: TaskWatcher) -> None:
+        """The committee's verdicts, the query's payments, and the final model downloaded with --verify."""
+        result = StoryResult()
+        if self.parts.committee:
+            participants = watcher.client.participants(watcher.task_id)
+            records = watcher.client.rounds(watcher.task_id)
+            result = story.report_committee(self.console, self.workers, participants, records)
+        if self.query is not None:
+            result = story.report_query(self.console, self.query, result)
+        if self.parts.verify:
+            home = net.node_home(self._spec.directory, 1).root
+            out = self.root / "final-model.npz"
+            self.console.print("the final model, proven against a header node1's light client verified:")
+            for line in story.download_verified_model(home, watcher.task_id, out):
+                self.console.print(f"  {line}", highlight=False)
+        self.story_result = result
 
     def _workers_done(self, ended_at: float) -> bool:
         """True once every worker has exited after the task ended, or they had their time to."""
@@ -359,8 +327,10 @@ class _Demo:
         )
 
     def _shutdown(self) -> None:
-        """Stop the workers, then the network (unless kept)."""
-        stop_workers(self.workers)
+        """Stop the explorer and the agents, then the network (unless kept)."""
+        if self.explorer is not None:
+            self.explorer.stop()
+        stop_workers([*self.workers, *self.agents, *(self.query.predictors if self.query else [])])
         directory = self.root / "localnet"
         if not net.is_generated(directory):
             return
@@ -370,12 +340,15 @@ class _Demo:
             )
             return
         stopped = net.down(directory)
-        done = f"stopped {len(stopped)} nodes and {len(self.workers)} workers"
+        others = len(self.agents) + (len(self.query.predictors) if self.query else 0)
+        done = f"stopped {len(stopped)} nodes and {len(self.workers)} workers" + (
+            f" and {others} other agents" if others else ""
+        )
         self.console.print(f"{done}; data kept in {self.root}")
 
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
     """Run the whole demo; raise DemoError (or KeyboardInterrupt) after cleaning up."""
     with interrupt_on_signals():
-        demo = _Demo(options, console or Console(), _prepare_directory(options.directory))
+        demo = _Demo(options, console or Console(), prepare_directory(options.directory))
         return demo.run()

@@ -1,4 +1,5 @@
-"""The demo's workers: one `synod worker run` subprocess per key, each on its own non-IID shard.
+"""The demo's agents: one `synod worker run` subprocess per key, each on its own non-IID shard, and
+the committee members and predictors beside them (app/demo/story.py), all logging to DIR/logs.
 
 Workers stay in the demo's process group, so a Ctrl-C in the terminal reaches them too; the demo
 still stops each one itself (SIGTERM, then SIGKILL) before it returns. SIGTERM rather than SIGINT:
@@ -12,24 +13,30 @@ import contextlib
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.node.toolchain import find_binary
 
-__all__ = ["WorkerProcess", "log_tail", "start_worker", "stop_workers", "worker_data_spec"]
+__all__ = [
+    "AgentProcess",
+    "WorkerProcess",
+    "last_event",
+    "log_tail",
+    "spawn_agent",
+    "start_worker",
+    "stop_workers",
+    "worker_data_spec",
+]
 
 _STOP_SECONDS = 10.0
 
 
 @dataclass
-class WorkerProcess:
-    """One running worker: its key, node, private data, log file and process."""
+class AgentProcess:
+    """One running agent (`synod worker|committee|predict run`): its log file and process."""
 
-    index: int
-    address: str
-    node_url: str
-    data_spec: str
     log: Path
     process: subprocess.Popen[bytes]
 
@@ -37,6 +44,27 @@ class WorkerProcess:
     def exit_code(self) -> int | None:
         """The exit status once it has ended, else None."""
         return self.process.poll()
+
+
+@dataclass
+class WorkerProcess(AgentProcess):
+    """One running worker: its key, node, private data and attack (empty: honest)."""
+
+    index: int
+    address: str
+    node_url: str
+    data_spec: str
+    attack: str = ""
+
+
+def spawn_agent(argv: list[str], log: Path) -> AgentProcess:
+    """Launch argv (a `synod` subcommand) with stdout and stderr appended to log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [find_binary("synod"), *argv], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    return AgentProcess(log, process)
 
 
 def worker_data_spec(dataset: str, index: int, count: int, alpha: float, seed: int) -> str:
@@ -53,10 +81,10 @@ def start_worker(
     data_spec: str,
     log: Path,
     trainer: str = "",
+    attack: str = "",
 ) -> WorkerProcess:
-    """Launch `synod worker run --quiet` (and --trainer) for the key `worker` in home, output to log."""
+    """Launch `synod worker run --quiet` (and --trainer, --attack) for the key `worker` in home."""
     argv = [
-        find_binary("synod"),
         "worker",
         "run",
         "--task",
@@ -71,15 +99,14 @@ def start_worker(
         node_url,
         "--quiet",
         *(["--trainer", trainer] if trainer else []),
+        *(["--attack", attack] if attack else []),
     ]
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    return WorkerProcess(index, address, node_url, data_spec, log, process)
+    agent = spawn_agent(argv, log)
+    return WorkerProcess(log, agent.process, index, address, node_url, data_spec, attack)
 
 
-def stop_workers(workers: list[WorkerProcess], timeout: float = _STOP_SECONDS) -> None:
-    """Terminate every worker still running, wait for them, and kill any that outlast timeout."""
+def stop_workers(workers: Sequence[AgentProcess], timeout: float = _STOP_SECONDS) -> None:
+    """Terminate every agent still running, wait for them, and kill any that outlast timeout."""
     running = [w for w in workers if w.exit_code is None]
     for worker in running:
         with contextlib.suppress(ProcessLookupError):
@@ -99,3 +126,13 @@ def log_tail(path: Path, lines: int = 12) -> str:
         return ""
     with path.open(errors="replace") as handle:
         return "".join(collections.deque(handle, maxlen=lines)).rstrip()
+
+
+def last_event(path: Path) -> str:
+    """What an agent's log says it did last, without its time and prefix (`round 2: training ...:
+    step 40/120`); empty before its first line."""
+    line = log_tail(path, 1)
+    for level in (" info  ", " warn  "):
+        if level in line:
+            return line.split(level, 1)[1]
+    return line

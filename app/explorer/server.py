@@ -60,9 +60,12 @@ class _Broadcast:
         self.changed = asyncio.Event()
 
     def notify(self) -> None:
-        """Called from any thread: wake every stream."""
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self._wake)
+        """Called from any thread: wake every stream (nothing once the server has stopped: the
+        refresher may finish a refresh after the loop closed)."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # closed between the check and the call
+                loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
         """On the loop: new version, wake the waiters, arm a fresh event."""
@@ -103,6 +106,7 @@ class ExplorerServer:
         """Bind the broadcast to the server's loop while it serves."""
         self.broadcast.bind()
         yield
+        self.broadcast.loop = None
 
     async def _index(self, request: Request) -> Response:
         """The page."""

@@ -471,6 +471,23 @@ def _set_record(directory: Path, index: int, record: ProcessRecord | None) -> No
     _write_state(directory, state)
 
 
+def get_service(directory: Path, name: str) -> ProcessRecord | None:
+    """The record of a process the localnet runs beside its nodes (app/node/services.py), if any."""
+    record = _read_state(directory).get("services", {}).get(name)
+    return None if record is None else ProcessRecord(**record)
+
+
+def set_service(directory: Path, name: str, record: ProcessRecord | None) -> None:
+    """Record a process the localnet runs beside its nodes, or forget it (None)."""
+    state = _read_state(directory)
+    services = state.setdefault("services", {})
+    if record is None:
+        services.pop(name, None)
+    else:
+        services[name] = asdict(record)
+    _write_state(directory, state)
+
+
 def find_free_base_ip(directory: Path, nodes: int, salt: int = 0) -> str:
     """The first 127.0.X.1 (X in 100-199, starting at an offset from our pid) with `nodes` free addresses.
 

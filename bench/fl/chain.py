@@ -27,7 +27,8 @@ from app.core.architectures import model_param_count
 from app.core.coins import parse_coins
 from app.demo import chain as demo_chain
 from app.demo.chain import DemoError
-from app.demo.run import compute_schedule, interrupt_on_signals
+from app.demo.guard import interrupt_on_signals
+from app.demo.plan import compute_schedule
 from app.demo.workers import WorkerProcess, log_tail, start_worker, stop_workers
 from app.ml.datasets import parse_data_spec
 from app.node import localnet as net

@@ -1,10 +1,13 @@
-"""`synod demo`: federated learning end to end on a fresh 4-validator localnet (no flags needed)."""
+"""`synod demo`: federated learning end to end on a fresh 4-validator localnet (no flags needed):
+committee scoring with an attacker slashed, a consensus-learning prediction query, the explorer
+page and a verified model download, each of which can be switched off (`--plain`: FedAvg alone)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -35,6 +38,40 @@ def _check_trainer(spec: str) -> None:
         load_trainer(spec)
     except TrainerLoadError as e:
         raise click.BadParameter(str(e), param_hint="--trainer") from None
+
+
+def _story_parts(
+    plain: bool, committee: bool, attack: str | None, query: bool, verify: bool, explorer: bool, workers: int
+) -> Any:
+    """The StoryParts the flags ask for; a usage error for an attack the run cannot show."""
+    from app.demo import DEFAULT_ATTACK, StoryParts
+
+    if plain:
+        if attack not in (None, "none"):
+            raise click.UsageError("--plain runs honest workers only: leave out --attack")
+        return StoryParts.plain(explorer)
+    chosen = DEFAULT_ATTACK if attack is None else ("" if attack == "none" else attack)
+    if chosen and not committee:
+        if attack is not None:
+            raise click.UsageError("an --attack is caught by the committee: leave out --no-committee")
+        chosen = ""
+    if chosen:
+        _check_attack(chosen)
+        if workers < 2:
+            raise click.UsageError(
+                "an attacker needs at least one honest worker beside it: --workers 2 or more"
+            )
+    return StoryParts(committee, chosen, query, verify, explorer)
+
+
+def _check_attack(spec: str) -> None:
+    """Parse --attack here first, so a typo fails before any node starts."""
+    from app.ml.attacks import AttackError, parse_worker_attack
+
+    try:
+        parse_worker_attack(spec)
+    except AttackError as e:
+        raise click.BadParameter(str(e), param_hint="--attack") from None
 
 
 @click.command()
@@ -92,6 +129,40 @@ def _check_trainer(spec: str) -> None:
 @click.option(
     "--arch", default=None, help="The model, e.g. logreg or mlp:64-32 (default: one suited to the data)."
 )
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="FedAvg with honest workers only: no committee, attacker, prediction query or verified download "
+    "(the explorer still runs unless --no-explorer).",
+)
+@click.option(
+    "--committee/--no-committee",
+    default=True,
+    show_default=True,
+    help="Score every update in a score phase by every validator's `synod committee run`.",
+)
+@click.option(
+    "--attack",
+    default=None,
+    metavar="SPEC",
+    help="The last worker's attack (app/ml/attacks; needs the committee); 'none' for honest workers "
+    "[default: sign_flip:scale=2].",
+)
+@click.option(
+    "--query/--no-query",
+    default=True,
+    show_default=True,
+    help="A prediction query on 40 held-out digits, answered by three `synod predict run` agents.",
+)
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Download the final model with `synod query task model --verify` (proofs against a light client).",
+)
+@click.option(
+    "--explorer/--no-explorer", default=True, show_default=True, help="Serve the explorer page of node0."
+)
 def demo(
     workers: int,
     rounds: int,
@@ -106,13 +177,23 @@ def demo(
     arch: str | None,
     trainer: str,
     trainer_workers: int | None,
+    plain: bool,
+    committee: bool,
+    attack: str | None,
+    query: bool,
+    verify: bool,
+    explorer: bool,
 ) -> None:
     """Start a localnet, post a task (digits, or --data), run WORKERS JAX workers on non-IID shards, plot it.
 
-    Shows each round live (commits, reveals, accepted updates, the new model's test accuracy),
-    then the final accuracy beside a centrally trained reference, every validator's final model
-    hash, and the plot. Workers and nodes are stopped at the end, on Ctrl-C and on failure.
+    Prints the explorer's URL first. Every validator scores every update (committee), the last
+    worker attacks and is excluded and slashed, and three predictors settle a prediction query on
+    digits. Shows each round live (commits, reveals, accepted and rejected updates, the new model's
+    test accuracy), then the final accuracy beside a centrally trained reference, every validator's
+    final model hash, the committee's verdicts, the query's payments, the final model downloaded
+    with --verify, and the plot. Agents and nodes are stopped at the end, on Ctrl-C and on failure.
     """
+    parts = _story_parts(plain, committee, attack, query, verify, explorer, workers)
     if trainer_workers is not None and (not trainer or trainer_workers > workers):
         raise click.UsageError(f"--trainer-workers needs --trainer and at most --workers ({workers})")
     if trainer:
@@ -138,6 +219,7 @@ def demo(
         arch=arch,
         trainer=trainer,
         trainer_workers=trainer_workers,
+        parts=parts,
     )
     try:
         run_demo(options, console)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 
 from app.client.rpc import CometRPC, NodeUnreachable
 from app.node import localnet as net
+from app.node import services
 from tests.e2e.nodes import synod
 
 pytestmark = pytest.mark.e2e
@@ -35,10 +37,11 @@ def _localnet(*args: str, directory: Path) -> subprocess.CompletedProcess:
 
 
 class Network:
-    """The module's running network: its directory and one RPC client per node."""
+    """The module's running network: its directory, one RPC client per node, and what `up` printed."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, up_output: str) -> None:
         self.directory = directory
+        self.up_output = up_output
         self.spec = net.load_spec(directory)
         self.rpc = [CometRPC(net.rpc_address(self.spec, i), timeout=5) for i in range(VALIDATORS)]
 
@@ -69,10 +72,11 @@ def network(tmp_path_factory: pytest.TempPathFactory):
     directory = tmp_path_factory.mktemp("localnet") / "run"
     base_ip = net.find_free_base_ip(directory, VALIDATORS)
     try:
-        _localnet("up", "--validators", str(VALIDATORS), "--base-ip", base_ip, directory=directory)
-        yield Network(directory)
+        up = _localnet("up", "--validators", str(VALIDATORS), "--base-ip", base_ip, directory=directory)
+        yield Network(directory, up.stdout)
     finally:
         if net.is_generated(directory):
+            services.stop_explorer(directory)
             net.down(directory)
 
 
@@ -114,3 +118,20 @@ def test_transfer_through_node0_is_visible_through_node3(localnet: Network) -> N
     assert [n["up"] for n in status["nodes"]] == [True] * VALIDATORS
     powers = {n["voting_power"] for n in status["nodes"]}
     assert len(powers) == 1 and powers.pop() > 0, status
+
+
+def test_up_serves_the_explorer_page_and_down_stops_it(localnet: Network) -> None:
+    url = f"http://{net.node_ip(localnet.spec.base_ip, 0)}:{services.EXPLORER_PORT}/"
+    assert f"explorer  {url}" in localnet.up_output, localnet.up_output
+    with urllib.request.urlopen(url + "api/snapshot", timeout=10) as response:
+        snapshot = json.loads(response.read())
+    assert snapshot["height"] > 0 and len(snapshot["chain"]["validators"]) == VALIDATORS, snapshot.keys()
+    status = json.loads(_localnet("status", "-o", "json", directory=localnet.directory).stdout)
+    assert status["explorer"] == url
+    pid = services.running_explorer(localnet.directory)
+    assert pid is not None
+    down = _localnet("down", directory=localnet.directory)
+    assert "explorer" in down.stdout and services.running_explorer(localnet.directory) is None
+    assert not Path(f"/proc/{pid}").exists() or b"explorer" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "healthz", timeout=5)

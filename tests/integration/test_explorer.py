@@ -138,6 +138,10 @@ def test_the_event_stream_pushes_a_snapshot_at_each_new_block(bundle: Path) -> N
     finally:
         connection.close()
         server.stop()
+    # A refresh that finishes after the server stopped (its loop closed) wakes nobody and raises
+    # nothing: it used to raise RuntimeError('Event loop is closed') in the refresher thread.
+    server.broadcast.notify()
+    ex.on_update()
 
 
 def test_an_unbuilt_bundle_is_a_clear_error(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.agents import evaluation
-from app.demo.run import compute_schedule
+from app.demo.plan import compute_schedule
 from app.ml.datasets import DatasetError
 from app.ml.evaldata import eval_reference, load_eval_data
 from app.ml.models import flatten, init_params
