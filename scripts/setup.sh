@@ -6,7 +6,8 @@
 # A second run checks each step's stamp and does nothing slow.
 #   SYNOD_SETUP_STEPS=python,go,protos,web,browser
 #                                        which steps to run (default: all five; the Dockerfile
-#                                        runs "go" in its Go stage and "python,protos" after it)
+#                                        runs "go" in its Go stage, "web" in its Node stage and
+#                                        "python,protos" after them)
 #   SYNOD_SETUP_EXTRAS=ml,dev,flower     optional dependency groups to install (default: ml,dev,flower)
 set -euo pipefail
 cd "$(dirname "$0")/.."

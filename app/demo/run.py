@@ -21,7 +21,6 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -31,6 +30,7 @@ from app.client.keyring import KeyInfo
 from app.client.rpc import CometRPC, RpcError
 from app.client.sender import TxSender
 from app.client.tasks import TasksClient
+from app.client.verified.trust import init_trust, light_dir
 from app.core.architectures import describe_arch, model_param_count
 from app.core.coins import parse_coins
 from app.demo import chain, story
@@ -51,6 +51,7 @@ from app.demo.workers import (
 )
 from app.ml.schema import TaskSchema
 from app.node import localnet as net
+from app.node import services
 
 __all__ = ["DemoError", "DemoOptions", "DemoResult", "StoryParts", "compute_schedule", "run_demo"]
 
@@ -75,7 +76,6 @@ class _Demo:
     own: OwnData | None = None
     query: QueryRun | None = None
     predictor_addresses: list[str] = field(default_factory=list)
-    explorer: Any = None  # the running ExplorerServer
     notes: list[str] = field(default_factory=list)  # lines the live view shows above its tables
     story_result: StoryResult | None = None
 
@@ -147,13 +147,14 @@ class _Demo:
         return block_seconds
 
     def _start_explorer(self) -> None:
-        """Serve the explorer of node0 (reading through its light client) and print its URL."""
-        from app.explorer.server import MissingBundle
-
-        try:
-            self.explorer, url = story.start_demo_explorer(self._spec)
-        except MissingBundle as e:
-            self.console.print(f"[yellow]no explorer: {e}[/]")
+        """Start node0's explorer page (its own process, as `synod localnet up` does), reading through
+        a light client in node0's home that trusts the first block; print its URL."""
+        home = net.node_home(self._spec.directory, 0).root
+        init_trust(light_dir(home), CometRPC(chain.rpc_url(self._spec, 0)), self._spec.chain_id)
+        url = services.start_explorer(self._spec.directory)
+        if url is None:
+            log = services.explorer_log(self._spec.directory)
+            self.console.print(f"[yellow]the explorer did not start: see {log}[/]")
             return
         self.notes.append(f"explorer {url}")
         self.console.print(f"[bold]explorer on {url}[/] (open it in a browser: the rounds fill in live)")
@@ -328,17 +329,17 @@ class _Demo:
 
     def _shutdown(self) -> None:
         """Stop the explorer and the agents, then the network (unless kept)."""
-        if self.explorer is not None:
-            self.explorer.stop()
         stop_workers([*self.workers, *self.agents, *(self.query.predictors if self.query else [])])
         directory = self.root / "localnet"
         if not net.is_generated(directory):
             return
         if self.options.keep and self.spec is not None:
             self.console.print(
-                f"the localnet keeps running: `synod localnet down --dir {directory}` stops it"
+                "the localnet and its explorer keep running: "
+                f"`synod localnet down --dir {directory}` stops them"
             )
             return
+        services.stop_explorer(directory)
         stopped = net.down(directory)
         others = len(self.agents) + (len(self.query.predictors) if self.query else 0)
         done = f"stopped {len(stopped)} nodes and {len(self.workers)} workers" + (

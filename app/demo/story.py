@@ -17,7 +17,6 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -25,9 +24,8 @@ from rich.table import Table
 from app.client.consensus import ConsensusClient
 from app.client.consensustx import SALT_LEN, QuerySpec, msg_post_query, msg_reveal_labels
 from app.client.keyring import Keyring
-from app.client.rpc import CometRPC
 from app.client.sender import TxSender
-from app.client.verified.trust import Freshness, has_trust, init_trust, light_dir, open_verified_querier
+from app.client.verified.trust import has_trust, light_dir
 from app.core.crypto import decode_address
 from app.demo.chain import DemoError, rpc_url
 from app.demo.workers import AgentProcess, WorkerProcess, spawn_agent
@@ -48,7 +46,6 @@ __all__ = [
     "post_query",
     "report_committee",
     "report_query",
-    "start_demo_explorer",
     "start_members",
     "start_predictors",
 ]
@@ -63,7 +60,6 @@ _QUERY_REWARD, _QUERY_MIN_STAKE = 1_000_000, 10_000
 # every phase closes as soon as all predictors are done (max_participants).
 _QUERY_COMMIT_SECONDS, _QUERY_REVEAL_SECONDS, _QUERY_LABEL_SECONDS = 90.0, 20.0, 60.0
 _CLI_SECONDS = 120.0
-_EXPLORER_PORT = 8080  # on node0's address; any free port if taken
 
 
 @dataclass(frozen=True)
@@ -285,33 +281,3 @@ def report_query(console: Console, run: QueryRun, result: StoryResult) -> StoryR
     return dataclasses.replace(
         result, query_accuracy_bps=settlement.accuracy_bps, query_voters=len(settlement.voters)
     )
-
-
-class _Notices:
-    """The explorer's block follower's notices: dropped (the live view shows the chain itself)."""
-
-    def info(self, message: str) -> None:
-        """Subscribed."""
-
-    def warn(self, message: str) -> None:
-        """Polling; the stall check reports a node that stays down."""
-
-
-_MAX_LAG = 10  # blocks a verified read may lag the node's head (as `synod query --verify`)
-
-
-def start_demo_explorer(spec: net.LocalnetSpec) -> tuple[Any, str]:
-    """Serve the explorer of node0 on its address (port 8080, else any free one), reading through a
-    light client in node0's home that trusts the first block (as `synod light init`); return the
-    running ExplorerServer and its URL. MissingBundle if the page is not built."""
-    from app.explorer.start import start_explorer
-
-    home, rpc = net.node_home(spec.directory, 0).root, CometRPC(rpc_url(spec, 0))
-    init_trust(light_dir(home), rpc, spec.chain_id)
-    grpc = net.grpc_address(spec, 0)
-    verified = open_verified_querier(light_dir(home), rpc, grpc, Freshness(max_lag=_MAX_LAG))
-    host = net.node_ip(spec.base_ip, 0)
-    try:
-        return start_explorer(rpc, host, _EXPLORER_PORT, _Notices(), verified)
-    except OSError:  # the port is taken
-        return start_explorer(rpc, host, 0, _Notices(), verified)

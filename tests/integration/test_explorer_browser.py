@@ -13,52 +13,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from app.explorer.server import ExplorerServer
+from tests.browser import ARTIFACTS, chromium_page, pixel_spread
 from tests.integration.explorer_harness import committee_chain, committee_story, explorer_over, stub_evaluate
 from tests.integration.harness import test_key
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-# As the machine notes say: no background traffic (the network is closed), a fresh profile.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 WAIT_MS = 15_000
 
 
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[Page]:
     """A headless chromium page with a fresh profile."""
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/setup.sh (it installs chromium)"
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1280, "height": 1600},
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-
-
-def _pixel_spread(path: Path) -> float:
-    """Standard deviation of the grey levels of an image (0 for a blank one)."""
-    with Image.open(path) as image:
-        return float(np.asarray(image.convert("L"), dtype=np.float64).std())
+    with chromium_page(tmp_path / "profile") as page:
+        yield page
 
 
 def test_the_page_follows_the_task_live_and_shows_the_attacker_slashed(page: Page) -> None:
@@ -92,4 +62,4 @@ def test_the_page_follows_the_task_live_and_shows_the_attacker_slashed(page: Pag
         page.screenshot(path=str(whole), full_page=True)
     finally:
         server.stop()
-    assert _pixel_spread(chart) > 10, f"the chart in {chart} looks blank"
+    assert pixel_spread(chart) > 10, f"the chart in {chart} looks blank"
