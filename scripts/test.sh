@@ -8,4 +8,10 @@ bash scripts/setup.sh
 .venv/bin/ruff format --check app cli tests bench examples
 .venv/bin/lint-imports
 .venv/bin/mypy
-exec .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 tests "$@"
+# Unit and integration tests in two processes (pytest-xdist, whole files each: they are CPU-bound
+# and independent); then the e2e tier in one, since its localnets and JAX agents are timed in blocks
+# and two networks side by side on 2 cores starve each other. Both run; either failing fails.
+status=0
+.venv/bin/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=10 tests --ignore=tests/e2e "$@" || status=$?
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 tests/e2e "$@" || status=$?
+exit "$status"
