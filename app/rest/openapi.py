@@ -129,6 +129,10 @@ def _query_operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
 def _tx_paths() -> dict[str, Any]:
     """Broadcast and lookup, forwarded to CometBFT."""
     tx_response = {"type": "object", "properties": {"tx_response": {"type": "object"}}}
+    tx_lookup = {
+        "type": "object",
+        "properties": {"tx_response": {"type": "object"}, "proof": {"type": "object"}},
+    }
     broadcast_body = {
         "type": "object",
         "required": ["tx_bytes"],
@@ -160,12 +164,14 @@ def _tx_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "tx.GetTx",
                 "tags": ["tx"],
-                "summary": "an included tx and its result",
+                "summary": "an included tx and its result (with verify=true, their Merkle paths to "
+                "headers H and H+1)",
                 "parameters": [
-                    {"name": "hash", "in": "path", "required": True, "schema": {"type": "string"}}
+                    {"name": "hash", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "verify", "in": "query", "required": False, "schema": {"type": "boolean"}},
                 ],
                 "responses": {
-                    "200": _json(tx_response, "the tx"),
+                    "200": _json(tx_lookup, "the tx"),
                     **_errors("400", "404"),
                     **upstream,
                 },

@@ -30,6 +30,7 @@ from starlette.routing import Route as StarletteRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.client.rpc import CometRPC, NodeUnreachable, RpcError
+from app.client.verified.txproof import compute_tx_proof
 from app.core.query import QueryService
 from app.grpc.answering import answer_pinned
 from app.metrics import observe_rest, render
@@ -227,15 +228,24 @@ class RestServer:
         return JSONResponse(txs.compute_broadcast_response(result))
 
     async def _lookup(self, request: Request) -> Response:
-        """GET an included tx by hash."""
+        """GET an included tx by hash; with ?verify=true, the Merkle paths of the tx and its result
+        to headers H and H+1 (app/client/verified/txproof.py) beside it."""
         try:
             tx_hash = txs.parse_tx_hash(request.path_params["hash"])
             found = await self._forward(lambda rpc: rpc.tx(tx_hash))
             if found is None:
                 raise txs.not_found(tx_hash)
+            body = txs.compute_tx_response(found)
+            if is_verify(request.query_params):
+                height = int(found["height"])
+                body["proof"] = await self._forward(
+                    lambda rpc: compute_tx_proof(
+                        bytes.fromhex(tx_hash), rpc.block(height), rpc.block_results(height)
+                    )
+                )
         except Exception as e:
             return _error(e)
-        return JSONResponse(txs.compute_tx_response(found))
+        return JSONResponse(body)
 
     # --- serving --------------------------------------------------------------------------------
 

@@ -10,10 +10,12 @@ proxy, trusting the same header, must agree with our light client on every heade
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,7 +45,7 @@ from app.client.verified import (
     WrongHeight,
     WrongKey,
 )
-from app.client.verified.txproof import verify_tx
+from app.client.verified.txproof import verify_tx, verify_tx_proof
 from app.core.codec import decode_amount, encode_amount
 from app.node import localnet as net
 from app.node.toolchain import check_cometbft, find_binary
@@ -197,6 +199,26 @@ def test_a_transaction_is_verified_by_inclusion_and_result(
     found["tx_result"]["code"] = 5  # a node claiming the delegation failed
     with pytest.raises(TamperedAnswer, match="proven result"):
         verify_tx(light, localnet.rpc[0], bytes.fromhex(set_change.txhash), found)
+
+    # The REST gateway's lookup with ?verify=true carries the two Merkle paths; they prove the same.
+    api = net.api_address(localnet.spec, 0)
+    url = f"http://{api}/cosmos/tx/v1beta1/txs/{set_change.txhash}?verify=true"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.loads(response.read())
+    tx_hash = bytes.fromhex(set_change.txhash)
+    proven = verify_tx_proof(light, tx_hash, body["proof"], body["tx_response"])
+    assert proven == verify_tx(light, localnet.rpc[0], tx_hash, localnet.rpc[0].tx(set_change.txhash))
+    lied = {**body["tx_response"], "code": 5}
+    with pytest.raises(TamperedAnswer, match="proven result"):
+        verify_tx_proof(light, tx_hash, body["proof"], lied)
+    flipped = json.loads(json.dumps(body["proof"]))
+    aunt = bytearray(base64.b64decode(flipped["result"]["aunts"][0]))
+    aunt[0] ^= 1
+    flipped["result"]["aunts"][0] = base64.b64encode(aunt).decode()
+    with pytest.raises(TamperedEntry, match="last_results_hash"):
+        verify_tx_proof(light, tx_hash, flipped, body["tx_response"])
+    with pytest.raises(TamperedAnswer, match="malformed"):
+        verify_tx_proof(light, tx_hash, {"inclusion": {"tx": "!!"}}, body["tx_response"])
 
 
 # ---------------------------------------------------------------- a lying gRPC server

@@ -1,11 +1,19 @@
-"""CometBFT's RFC 6962 Merkle root (crypto/merkle/tree.go), used for header and validator hashes."""
+"""CometBFT's RFC 6962 Merkle root (crypto/merkle/tree.go), used for header and validator hashes,
+and its inclusion proofs (crypto/merkle/proof.go: the aunts, bottom-up, from a leaf to the root)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 
-__all__ = ["empty_hash", "leaf_hash", "inner_hash", "hash_from_byte_slices"]
+__all__ = [
+    "compute_aunts",
+    "compute_root_from_aunts",
+    "empty_hash",
+    "hash_from_byte_slices",
+    "inner_hash",
+    "leaf_hash",
+]
 
 # RFC 6962 domain separation: a leaf can never be mistaken for an inner node.
 _LEAF_PREFIX = b"\x00"
@@ -40,3 +48,31 @@ def hash_from_byte_slices(items: Sequence[bytes]) -> bytes:
         return leaf_hash(items[0])
     k = _split_point(len(items))
     return inner_hash(hash_from_byte_slices(items[:k]), hash_from_byte_slices(items[k:]))
+
+
+def compute_aunts(items: Sequence[bytes], index: int) -> list[bytes]:
+    """The sibling hashes on the path from items[index] to the root, the leaf's own sibling first."""
+    if not 0 <= index < len(items):
+        raise IndexError(f"leaf {index} of {len(items)}")
+    if len(items) == 1:
+        return []
+    k = _split_point(len(items))
+    if index < k:
+        return [*compute_aunts(items[:k], index), hash_from_byte_slices(items[k:])]
+    return [*compute_aunts(items[k:], index - k), hash_from_byte_slices(items[:k])]
+
+
+def compute_root_from_aunts(index: int, total: int, leaf: bytes, aunts: Sequence[bytes]) -> bytes | None:
+    """The root that leaf at index of total items proves with aunts; None if they cannot fit."""
+    if not 0 <= index < total:
+        return None
+    if total == 1:
+        return leaf_hash(leaf) if not aunts else None
+    if not aunts:
+        return None
+    k = _split_point(total)
+    if index < k:
+        left = compute_root_from_aunts(index, k, leaf, aunts[:-1])
+        return None if left is None else inner_hash(left, aunts[-1])
+    right = compute_root_from_aunts(index - k, total - k, leaf, aunts[:-1])
+    return None if right is None else inner_hash(aunts[-1], right)
