@@ -118,7 +118,9 @@ _FINAL = re.compile(r"final test accuracy ([\d.]+)% after 2 rounds \(initial mod
 def test_each_example_runs_with_its_documented_command(trainer: str, tmp_path: Path) -> None:
     directory = tmp_path / "demo"
     base_ip = net.find_free_base_ip(tmp_path, 4, salt=73)
-    args = ["demo", "--workers", "3", "--rounds", "2", "--trainer", trainer, "--trainer-workers", "2"]
+    # --plain: honest workers only (by default the demo's last worker attacks and is excluded).
+    args = ["demo", "--plain", "--no-explorer", "--workers", "3", "--rounds", "2"]
+    args += ["--trainer", trainer, "--trainer-workers", "2"]
     command = [SYNOD, *args, "--dir", str(directory), "--base-ip", base_ip]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=400)
     output = proc.stdout + proc.stderr
