@@ -14,6 +14,7 @@ from app.agents.worker.plan import TERMINAL_PHASES
 from app.client.rpc import CometRPC, RpcError
 from app.client.tasks import TasksClient
 from app.demo.chain import DemoError, rpc_url
+from app.demo.story import StoryResult
 from app.demo.view import TaskWatcher
 from app.node import localnet as net
 
@@ -43,6 +44,7 @@ class DemoResult:
     final_model_hash: bytes
     agreeing_nodes: int
     plot: Path
+    story: StoryResult = StoryResult()  # what the committee and the query did (app/demo/story.py)
 
 
 def _ask_node(spec: net.LocalnetSpec, index: int, task_id: int) -> NodeAnswer:

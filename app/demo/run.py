@@ -18,6 +18,7 @@ whatever happened (Ctrl-C, SIGTERM or an error), unless `keep` leaves the networ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,7 +78,6 @@ class _Demo:
     query: QueryRun | None = None
     predictor_addresses: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # lines the live view shows above its tables
-    story_result: StoryResult | None = None
 
     @property
     def parts(self) -> StoryParts:
@@ -107,8 +107,7 @@ class _Demo:
             result = report_results(
                 self.console, watcher, self._spec, self._plot_path(), self._title(watcher), train
             )
-            self._report_story(watcher)
-            return result
+            return dataclasses.replace(result, story=self._report_story(watcher))
         finally:
             self._shutdown()
 
@@ -282,7 +281,7 @@ class _Demo:
             )
         return False
 
-    def _report_story(self, watcher: TaskWatcher) -> None:
+    def _report_story(self, watcher: TaskWatcher) -> StoryResult:
         """The committee's verdicts, the query's payments, and the final model downloaded with --verify."""
         result = StoryResult()
         if self.parts.committee:
@@ -297,7 +296,7 @@ class _Demo:
             self.console.print("the final model, proven against a header node1's light client verified:")
             for line in story.download_verified_model(home, watcher.task_id, out):
                 self.console.print(f"  {line}", highlight=False)
-        self.story_result = result
+        return result
 
     def _workers_done(self, ended_at: float) -> bool:
         """True once every worker has exited after the task ended, or they had their time to."""
