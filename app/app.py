@@ -40,7 +40,7 @@ from app.modules.bank import keys as bank_keys
 from app.modules.bank import msg_server as bank_msgs
 from app.modules.bank.invariants import check_supply
 from app.modules.bank.keeper import BankKeeper
-from app.modules.committee import beacon
+from app.modules.committee import beacon, dkg
 from app.modules.committee import genesis as committee_genesis
 from app.modules.committee import keys as committee_keys
 from app.modules.committee import msg_server as committee_msgs
@@ -177,7 +177,8 @@ class SynodApp:
         self.tasks = TasksKeeper()
         self.committee = CommitteeKeeper()
         # Which revealed updates a round aggregates: committees score them (committee module).
-        self.update_judge: UpdateJudge = CommitteeJudge(self.committee, self.staking)
+        self.committee_judge = CommitteeJudge(self.committee, self.staking)
+        self.update_judge: UpdateJudge = self.committee_judge
         self.consensus = ConsensusKeeper()
         # Query rounds, settlement and deadlines (end-block); settle_fast for the validator ensemble.
         self.consensus_hooks = ConsensusHooks(self.consensus, self.bank, self.committee)
@@ -188,6 +189,7 @@ class SynodApp:
                 *staking_msgs.routes(self.staking),
                 *tasks_msgs.routes(self.tasks, self.bank),
                 *committee_msgs.routes(self.committee, self.staking, self.tasks),
+                *dkg.routes(self.committee),
                 *consensus_msgs.routes(self.consensus, self.bank, self.consensus_hooks, self.staking),
             ]
         }
@@ -366,6 +368,7 @@ class SynodApp:
         results += [self._run_tx(block, raw, info, is_check=False) for raw in txs]
         tasks_hooks.process_end_block(block, height, self.tasks, self.bank, self.update_judge, events)
         self.consensus_hooks.process_end_block(block, height, events)
+        dkg.process_dkg_end_block(block, self.committee, self.staking, height, events)
         for entry in self.staking.complete_unbonding(block, time_seconds):
             events.emit(
                 "complete_unbonding",
@@ -510,18 +513,26 @@ class SynodApp:
             )
         except SynodError as e:
             return [TxResult.failure(e, 0, 0)], txs[1:], votes
-        branch.write()
         seed = outcome.seed
+        if seed is None:
+            branch.write()
+            return [TxResult(events=[Event.new("beacon", vote_height=height - 1, seed="")])], txs[1:], votes
+        sampled = EventManager()
+        if seed.epoch:
+            self.committee_judge.sample_waiting(branch, seed, height, sampled)
+        branch.write()
         event = Event.new(
             "beacon",
             vote_height=seed.vote_height,
             seed=seed.seed.hex(),
             shares=seed.shares,
+            epoch=seed.epoch,
+            group=seed.group_id,
             missing=",".join(sorted(a.hex().upper() for a in outcome.missing)),
         )
         # A due share left out costs its validator the block, as a dropped precommit would.
         votes = [replace(v, signed=False) if v.address in outcome.missing else v for v in votes]
-        return [TxResult(events=[event])], txs[1:], votes
+        return [TxResult(events=[event, *sampled.events])], txs[1:], votes
 
     def _process_ensemble(
         self, block: Branch, height: int, raw: bytes, last_commit: list[beacon.CommitVote]

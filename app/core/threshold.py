@@ -21,15 +21,21 @@ from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from chia_rs import AugSchemeMPL, G1Element, G2Element, PrivateKey
+from nacl.exceptions import CryptoError
+from nacl.secret import SecretBox
 
 __all__ = [
     "CURVE_ORDER",
     "G1_LEN",
     "G2_LEN",
+    "IDENTITY_G1",
     "compute_aggregate_commitments",
     "compute_coefficients",
     "compute_commitments",
     "compute_lagrange_at_zero",
+    "compute_opened_share",
+    "compute_sealed_share",
+    "SEALED_SHARE_LEN",
     "compute_public_share",
     "compute_share",
     "compute_threshold",
@@ -46,7 +52,12 @@ __all__ = [
 CURVE_ORDER = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
 G1_LEN = 48
 G2_LEN = 96
+IDENTITY_G1 = bytes(G1Element())
 _COEFF_DOMAIN = b"synod/dkg/coefficient/v1"
+_SEAL_DOMAIN = b"synod/dkg/seal/v1"
+# A sealed share: the ephemeral point R = r * g1 (48 bytes), then the 32-byte share under
+# XSalsa20-Poly1305 (16-byte tag) keyed by SHA-256(R || r * PK).
+SEALED_SHARE_LEN = G1_LEN + 16 + 32
 
 _P = TypeVar("_P", G1Element, G2Element)
 
@@ -232,3 +243,34 @@ def combine_shares(shares: Mapping[int, bytes], threshold: int) -> bytes:
             raise ValueError(f"share {i} is not a canonical G2 point")
         result = result + _mul(point, coefficient, G2Element())
     return bytes(result)
+
+
+def _seal_key(ephemeral: G1Element, shared: G1Element) -> SecretBox:
+    """The one-time box keyed by SHA-256(domain || R || shared point)."""
+    return SecretBox(hashlib.sha256(_SEAL_DOMAIN + bytes(ephemeral) + bytes(shared)).digest())
+
+
+def compute_sealed_share(recipient_pubkey: bytes, share: int, ephemeral: int) -> bytes:
+    """A share sealed to a member's BLS public key (ECDH on G1; ephemeral is a fresh secret scalar).
+
+    The key is used once, so the fixed zero nonce never repeats under one key.
+    """
+    pubkey = decode_g1(recipient_pubkey)
+    if pubkey is None or ephemeral % CURVE_ORDER == 0:
+        raise ValueError("the recipient key is not a G1 point, or the ephemeral scalar is zero")
+    point = _g1_of(ephemeral)
+    box = _seal_key(point, _mul(pubkey, ephemeral, G1Element()))
+    return bytes(point) + box.encrypt(share.to_bytes(32, "big"), bytes(SecretBox.NONCE_SIZE)).ciphertext
+
+
+def compute_opened_share(secret: bytes, sealed: bytes) -> int | None:
+    """The share sealed to the holder of BLS secret key `secret`, or None if it does not open."""
+    point = decode_g1(sealed[:G1_LEN]) if len(sealed) == SEALED_SHARE_LEN else None
+    if point is None:
+        return None
+    box = _seal_key(point, _mul(point, int.from_bytes(secret, "big"), G1Element()))
+    try:
+        plain = box.decrypt(sealed[G1_LEN:], bytes(SecretBox.NONCE_SIZE))
+    except CryptoError:
+        return None
+    return int.from_bytes(plain, "big")

@@ -22,10 +22,18 @@ CometBFT 0.38 adds precommits that arrive during timeout_commit to the last comm
 VerifyVoteExtension (cometbft#2361). If every due share were required, a Byzantine member could
 send such a late precommit with a bad extension, and every honest proposal would then be rejected.
 
-Residual bias (bench/beacon measures it): a proposer may leave out shares while more than 2/3 of
-the power remains, choosing among up to 2^k seeds for k shares it can leave out; adversarial
-members may likewise withhold their own shares after seeing the others'. Each share left out costs
-its validator a missed block.
+Residual bias of this per-member beacon (bench/beacon measures it): a proposer may leave out
+shares while more than 2/3 of the power remains, choosing among up to 2^k seeds for k shares it can
+leave out; adversarial members may likewise withhold their own shares after seeing the others'.
+
+So it is only the bootstrap: it runs until the first threshold group exists (a DKG needs members,
+and members need a chain to deal on), and committees are sampled from it only then. Once a group
+serves the vote height's epoch (app/modules/committee/epochs.py) every extension's beacon_share is
+instead the member's threshold share on the epoch message, and the beacon tx carries the group
+signature (combined by the proposer from t + 1 valid shares) or nothing. The group signature is
+the only one that verifies, so the seed does not depend on which shares arrive: a proposer can
+delay it, never choose it. Group members must send their valid share while the epoch's seed is
+missing (else their precommit is rejected, and the downtime rule applies).
 """
 
 from __future__ import annotations
@@ -34,10 +42,11 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.core import bls, voteext
+from app.core import bls, threshold, voteext
 from app.core.codec import u64be
 from app.core.errors import SynodError
 from app.core.tx import parse_canonical
+from app.modules.committee import epochs
 from app.modules.committee.errors import ErrBadBeacon
 from app.modules.committee.keeper import CommitteeKeeper
 from app.state.kv import KVReader, KVStore
@@ -85,7 +94,7 @@ class CommitVote:
 class BeaconOutcome:
     """What a block's beacon tx produced: the new seed, and the due members it left out."""
 
-    seed: committee_pb2.Seed
+    seed: committee_pb2.Seed | None  # None: a group-mode beacon tx that carried no signature
     missing: frozenset[bytes]
 
 
@@ -161,10 +170,61 @@ def is_valid_extension(
     share = parse_share(extension)
     if share is None:
         return False
+    group, pending = epochs.get_pending_epoch(store, keeper, chain_id, height)
+    if group is not None:
+        return _is_valid_group_extension(pending, address, share)
     member = keeper.get_member_by_cons(store, address)
     if member is None or member.since_height >= height:
         return True  # a validator off committee duty may still run a key; its share is never used
     return bls.is_valid_signature(member.bls_pubkey, compute_share_message(chain_id, height), share)
+
+
+def _is_valid_group_extension(pending: epochs.PendingEpoch | None, address: bytes, share: bytes) -> bool:
+    """Group mode: a group member owes its valid share while the epoch's seed is missing, and sends
+    nothing once it is on chain; others' shares are never used, so anything well-formed passes."""
+    index = pending.get_index(address) if pending is not None else None
+    if pending is None or index is None:
+        return True
+    key = pending.group.verification_keys[index - 1]
+    return threshold.is_valid_signature_share(key, pending.message, share)
+
+
+def _build_group_tx(
+    pending: epochs.PendingEpoch | None, vote_height: int, votes: Sequence[CommitVote]
+) -> bytes:
+    """PrepareProposal in group mode: the group signature from t + 1 valid committed shares, or none."""
+    tx = beacon_pb2.BeaconTx(vote_height=vote_height)
+    if pending is not None:
+        shares: dict[int, bytes] = {}
+        for vote in sorted(votes, key=lambda v: v.address):
+            index = pending.get_index(vote.address)
+            share = parse_share(vote.extension) if vote.committed and index is not None else None
+            if index is None or not share or len(shares) > pending.group.threshold:
+                continue
+            # A late precommit's extension was never verified (cometbft#2361): check each.
+            if _is_valid_group_extension(pending, vote.address, share):
+                shares[index] = share
+        if len(shares) > pending.group.threshold:
+            tx.epoch = pending.epoch
+            tx.group_signature = threshold.combine_shares(shares, pending.group.threshold)
+    return encode_beacon_tx(tx)
+
+
+def _verify_group_tx(pending: epochs.PendingEpoch | None, tx: beacon_pb2.BeaconTx) -> None:
+    """A group-mode beacon tx: no entries, and either nothing or the pending epoch's group signature."""
+    if tx.entries:
+        raise ErrBadBeacon.wrap("once a threshold group serves, the beacon tx carries no per-member entries")
+    if not tx.group_signature:
+        if tx.epoch:
+            raise ErrBadBeacon.wrap("a beacon tx without a group signature names no epoch")
+        return
+    if pending is None or tx.epoch != pending.epoch:
+        want = "no epoch seed is due" if pending is None else f"epoch {pending.epoch} is due"
+        raise ErrBadBeacon.wrap(f"the beacon tx signs epoch {tx.epoch}, but {want}")
+    if not threshold.is_valid_group_signature(pending.group.public_key, pending.message, tx.group_signature):
+        raise ErrBadBeacon.wrap(
+            f"the group signature of epoch {tx.epoch} does not verify under group {pending.group.id}"
+        )
 
 
 def _due_members(
@@ -187,6 +247,9 @@ def build_beacon_tx(
     """PrepareProposal: the beacon tx of every due member whose extension is its valid share."""
     message = compute_share_message(chain_id, vote_height)
     extensions = {v.address: v.extension for v in votes}
+    group, pending = epochs.get_pending_epoch(store, keeper, chain_id, vote_height)
+    if group is not None:
+        return _build_group_tx(pending, vote_height, votes)
     entries = []
     for address, member in sorted(_due_members(store, keeper, vote_height, votes).items()):
         share = parse_share(extensions[address])
@@ -218,6 +281,12 @@ def _verify_beacon_tx(
     """Check a beacon tx against the last commit; return the due members it leaves out."""
     if tx.vote_height != vote_height:
         raise ErrBadBeacon.wrap(f"beacon tx is for height {tx.vote_height}, the block needs {vote_height}")
+    group, pending = epochs.get_pending_epoch(store, keeper, chain_id, vote_height)
+    if group is not None:
+        _verify_group_tx(pending, tx)
+        return frozenset()
+    if tx.epoch or tx.group_signature:
+        raise ErrBadBeacon.wrap("no threshold group serves yet: the beacon tx carries per-member entries")
     due = _due_members(store, keeper, vote_height, votes)
     message = compute_share_message(chain_id, vote_height)
     previous = b""
@@ -274,6 +343,20 @@ def process_beacon_tx(
     """FinalizeBlock: verify block `height`'s beacon tx and store the new seed; ErrBadBeacon if invalid."""
     tx = decode_beacon_tx(raw)
     missing = _verify_beacon_tx(store, keeper, chain_id, height - 1, tx, votes)
+    if tx.group_signature:
+        group, _ = epochs.get_pending_epoch(store, keeper, chain_id, height - 1)
+        group_seed = committee_pb2.Seed(
+            height=height,
+            vote_height=tx.vote_height,
+            seed=epochs.compute_group_seed(tx.group_signature),
+            epoch=tx.epoch,
+            group_id=group.id if group is not None else 0,
+            signature=tx.group_signature,
+        )
+        keeper.set_epoch_seed(store, group_seed)
+        return BeaconOutcome(group_seed, missing)
+    if epochs.get_pending_epoch(store, keeper, chain_id, height - 1)[0] is not None:
+        return BeaconOutcome(None, missing)
     seed = committee_pb2.Seed(
         height=height,
         vote_height=tx.vote_height,

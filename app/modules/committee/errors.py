@@ -6,10 +6,18 @@ from app.core.errors import register
 
 __all__ = [
     "ErrAlreadyAttested",
+    "ErrAlreadyDealt",
     "ErrAlreadyMember",
     "ErrBadAttestation",
     "ErrBadBeacon",
     "ErrBadBlsKey",
+    "ErrBadComplaint",
+    "ErrBadDealing",
+    "ErrBadJustification",
+    "ErrDkgPhase",
+    "ErrNoDkg",
+    "ErrNoEpochSeed",
+    "ErrNotDkgMember",
     "ErrNoCommittee",
     "ErrNoScores",
     "ErrNoSeed",
@@ -31,3 +39,11 @@ ErrBadAttestation = register("committee", 10, "attestation does not match the co
 ErrBadBeacon = register("committee", 11, "beacon transaction is invalid")
 ErrNoScores = register("committee", 12, "this round has not been judged yet")
 ErrNoSeed = register("committee", 13, "no beacon seed yet")
+ErrNoDkg = register("committee", 20, "no DKG in progress with this id")
+ErrDkgPhase = register("committee", 21, "DKG message outside its phase")
+ErrNotDkgMember = register("committee", 22, "not a participant of this DKG")
+ErrBadDealing = register("committee", 23, "dealing is malformed")
+ErrAlreadyDealt = register("committee", 24, "already dealt in this DKG")
+ErrBadComplaint = register("committee", 25, "complaint is invalid")
+ErrBadJustification = register("committee", 26, "justification does not answer a complaint")
+ErrNoEpochSeed = register("committee", 27, "no group seed for this epoch")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from app.core.crypto import decode_address, encode_address
 from app.core.events import EventManager
-from app.modules.committee import logic
+from app.modules.committee import epochs, logic
 from app.modules.committee.expected import CommitteeStaking
 from app.modules.committee.keeper import CommitteeKeeper
 from app.modules.tasks.expected import Judgement
@@ -59,46 +59,84 @@ class CommitteeJudge:
         height: int,
         events: EventManager,
     ) -> None:
-        """Sample and store the round's committee from the latest seed and the last voting powers.
+        """Store the round's committee: sampled now from the latest seed while no threshold group
+        exists (the bootstrap beacon), else left waiting for the group seed of the first epoch that
+        starts after this height (sample_waiting seats it when that seed lands).
 
         Eligible: members registered before this height whose validator is in the active set, and
-        who revealed no update of this round (nobody scores its own update). The weights are the
-        powers last sent to CometBFT, which no transaction of this block can change, and the seed
-        came from shares signed before this block was proposed.
+        who revealed no update of this round (nobody scores its own update).
         """
         params = self.k.get_params(store)
-        powers = self.staking.get_last_powers(store)
-        workers = set(revealed)
-        eligible = [
-            (operator, powers[operator])
-            for operator, member in self.k.iterate_members(store)
-            if member.since_height < height and powers.get(operator, 0) > 0 and operator not in workers
-        ]
         size = logic.compute_committee_size(
             params.adversarial_stake_bps, params.capture_target_ppb, params.max_committee_size
         )
-        seed = self.k.get_seed(store)
-        seats = logic.compute_committee(seed.seed, task.id, round_, eligible, size) if seed else []
         committee = committee_pb2.Committee(
             task_id=task.id,
             round=round_,
             height=height,
-            seed=seed,
-            seats=[committee_pb2.Seat(operator=encode_address(op), power=p) for op, p in seats],
             workers=[encode_address(w) for w in revealed],
             target_size=size,
         )
+        if self.k.get_group(store) is not None:
+            committee.seed_epoch = epochs.compute_seed_epoch(height, params.epoch_blocks)
+            self.k.set_committee(store, committee)
+            self.k.set_waiting(store, committee.seed_epoch, task.id, round_)
+            events.emit("committee_waiting", task_id=task.id, round=round_, epoch=committee.seed_epoch)
+            return
+        self._seat(store, committee, self.k.get_seed(store), events)
+
+    def sample_waiting(
+        self, store: KVStore, seed: committee_pb2.Seed, height: int, events: EventManager
+    ) -> None:
+        """Seat the committees that waited for this epoch's group seed (at most the rounds whose reveal
+        phase closed during one epoch: epoch_blocks blocks of the tasks block budget)."""
+        for task_id, round_ in list(self.k.iterate_waiting(store, seed.epoch)):
+            self.k.clear_waiting(store, seed.epoch, task_id, round_)
+            committee = self.k.get_committee(store, task_id, round_)
+            if committee is not None and not committee.seats:
+                self._seat(store, committee, seed, events)
+
+    def _seat(
+        self,
+        store: KVStore,
+        committee: committee_pb2.Committee,
+        seed: committee_pb2.Seed | None,
+        events: EventManager,
+    ) -> None:
+        """Sample the committee's seats from seed by the last voting powers, store it, emit the event.
+
+        The weights are the powers last sent to CometBFT, which no transaction of this block can
+        change, and the seed came from shares signed before this block was proposed.
+        """
+        powers = self.staking.get_last_powers(store)
+        workers = {decode_address(w) for w in committee.workers}
+        eligible = [
+            (operator, powers[operator])
+            for operator, member in self.k.iterate_members(store)
+            if member.since_height < committee.height
+            and powers.get(operator, 0) > 0
+            and operator not in workers
+        ]
+        task_id, round_ = committee.task_id, committee.round
+        seats = (
+            logic.compute_committee(seed.seed, task_id, round_, eligible, committee.target_size)
+            if seed
+            else []
+        )
+        if seed is not None:
+            committee.seed.CopyFrom(seed)
+        committee.seats.extend(committee_pb2.Seat(operator=encode_address(op), power=p) for op, p in seats)
         self.k.set_committee(store, committee)
         if not seats:
             reason = "no beacon seed yet" if seed is None else "no eligible member"
-            events.emit("committee_unavailable", task_id=task.id, round=round_, reason=reason)
+            events.emit("committee_unavailable", task_id=task_id, round=round_, reason=reason)
             return
         events.emit(
             "committee_selected",
-            task_id=task.id,
+            task_id=task_id,
             round=round_,
             seats=",".join(s.operator for s in committee.seats),
-            target_size=size,
+            target_size=committee.target_size,
         )
 
     def judge_round(
@@ -116,6 +154,9 @@ class CommitteeJudge:
         workers = sorted(reveals)
         replayed = self._mark_seen(store, task.id, round_, reveals)
         committee = self.k.get_committee(store, task.id, round_)
+        if committee is not None and committee.seed_epoch and not committee.seats:
+            # Its seed never landed in time: judged unscored, like a round with no seed at all.
+            self.k.clear_waiting(store, committee.seed_epoch, task.id, round_)
         attested = self._member_scores(store, committee) if committee else []
         verdicts = logic.compute_verdicts(workers, attested, replayed, params.max_score_drop_bps)
         scores = committee_pb2.RoundScores(

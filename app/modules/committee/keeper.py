@@ -90,6 +90,104 @@ class CommitteeKeeper:
         """Replace the latest beacon output."""
         _put(self._store(store), keys.SEED, seed)
 
+    # --- threshold beacon: DKG, groups, epoch seeds ---------------------------------------------
+
+    def get_dkg(self, store: KVReader) -> committee_pb2.Dkg | None:
+        """The DKG in progress, or None."""
+        raw = self._read(store).get(keys.DKG)
+        return committee_pb2.Dkg.FromString(raw) if raw else None
+
+    def set_dkg(self, store: KVStore, dkg: committee_pb2.Dkg | None) -> None:
+        """Start (or, with None, end) the DKG in progress."""
+        if dkg is None:
+            self._store(store).delete(keys.DKG)
+        else:
+            _put(self._store(store), keys.DKG, dkg)
+
+    def take_dkg_id(self, store: KVStore) -> int:
+        """A fresh DKG (and group) id: 1, 2, ..."""
+        ps = self._store(store)
+        raw = ps.get(keys.DKG_NEXT_ID)
+        dkg_id = from_u64be(raw) if raw else 1
+        ps.set(keys.DKG_NEXT_ID, u64be(dkg_id + 1))
+        return dkg_id
+
+    def get_dealing(self, store: KVReader, dkg_id: int, dealer: int) -> committee_pb2.Dealing | None:
+        """One dealer's dealing, or None."""
+        raw = self._read(store).get(keys.dealing_key(dkg_id, dealer))
+        return committee_pb2.Dealing.FromString(raw) if raw else None
+
+    def set_dealing(self, store: KVStore, dealing: committee_pb2.Dealing) -> None:
+        """Store a dealing."""
+        _put(self._store(store), keys.dealing_key(dealing.dkg_id, dealing.dealer), dealing)
+
+    def iterate_dealings(self, store: KVReader, dkg_id: int) -> Iterator[committee_pb2.Dealing]:
+        """A DKG's dealings in dealer order."""
+        for _, v in self._read(store).iterate(keys.dealing_key(dkg_id)):
+            yield committee_pb2.Dealing.FromString(v)
+
+    def get_complaint(
+        self, store: KVReader, dkg_id: int, dealer: int, complainer: int
+    ) -> committee_pb2.Complaint | None:
+        """One complaint, or None."""
+        raw = self._read(store).get(keys.complaint_key(dkg_id, dealer, complainer))
+        return committee_pb2.Complaint.FromString(raw) if raw else None
+
+    def set_complaint(self, store: KVStore, complaint: committee_pb2.Complaint) -> None:
+        """Store a complaint (or its justification)."""
+        key = keys.complaint_key(complaint.dkg_id, complaint.dealer, complaint.complainer)
+        _put(self._store(store), key, complaint)
+
+    def iterate_complaints(self, store: KVReader, dkg_id: int) -> Iterator[committee_pb2.Complaint]:
+        """A DKG's complaints in (dealer, complainer) order."""
+        for _, v in self._read(store).iterate(keys.complaint_key(dkg_id)):
+            yield committee_pb2.Complaint.FromString(v)
+
+    def clear_dkg_records(self, store: KVStore, dkg_id: int) -> None:
+        """Delete a finished DKG's dealings and complaints (its group keeps what is needed)."""
+        ps = self._store(store)
+        for prefix in (keys.dealing_key(dkg_id), keys.complaint_key(dkg_id)):
+            for k, _ in list(ps.iterate(prefix)):
+                ps.delete(k)
+
+    def get_group(self, store: KVReader, previous: bool = False) -> committee_pb2.Group | None:
+        """The latest completed group (or the one before it), or None."""
+        raw = self._read(store).get(keys.PREVIOUS_GROUP if previous else keys.GROUP)
+        return committee_pb2.Group.FromString(raw) if raw else None
+
+    def set_group(self, store: KVStore, group: committee_pb2.Group) -> None:
+        """Make group the latest; the latest so far becomes the previous one."""
+        ps = self._store(store)
+        current = ps.get(keys.GROUP)
+        if current is not None:
+            ps.set(keys.PREVIOUS_GROUP, current)
+        _put(ps, keys.GROUP, group)
+
+    def get_epoch_seed(self, store: KVReader, epoch: int) -> committee_pb2.Seed | None:
+        """The group seed of an epoch, or None."""
+        raw = self._read(store).get(keys.epoch_seed_key(epoch))
+        return committee_pb2.Seed.FromString(raw) if raw else None
+
+    def set_epoch_seed(self, store: KVStore, seed: committee_pb2.Seed) -> None:
+        """Store an epoch's group seed (and make it the latest seed)."""
+        _put(self._store(store), keys.epoch_seed_key(seed.epoch), seed)
+        _put(self._store(store), keys.SEED, seed)
+
+    def set_waiting(self, store: KVStore, epoch: int, task_id: int, round_: int) -> None:
+        """Record that a (task, round) committee waits for an epoch's seed."""
+        self._store(store).set(keys.waiting_committee_key(epoch, task_id, round_), b"")
+
+    def clear_waiting(self, store: KVStore, epoch: int, task_id: int, round_: int) -> None:
+        """A committee no longer waits (sampled, or its round was judged)."""
+        self._store(store).delete(keys.waiting_committee_key(epoch, task_id, round_))
+
+    def iterate_waiting(self, store: KVReader, epoch: int) -> Iterator[tuple[int, int]]:
+        """The (task, round) committees waiting for an epoch's seed."""
+        prefix = keys.waiting_committee_key(epoch)
+        for k, _ in list(self._read(store).iterate(prefix)):
+            rest = k[len(prefix) :]
+            yield int.from_bytes(rest[:8], "big"), int.from_bytes(rest[8:], "big")
+
     # --- committees and attestations -----------------------------------------------------------
 
     def get_committee(self, store: KVReader, task_id: int, round_: int) -> committee_pb2.Committee | None:

@@ -17,7 +17,19 @@ __all__ = [
     "MEMBER_POINTS",
     "UPDATE_SEEN",
     "MEMBER_COUNT",
+    "DKG",
+    "DEALING",
+    "COMPLAINT",
+    "GROUP",
+    "PREVIOUS_GROUP",
+    "EPOCH_SEED",
+    "DKG_NEXT_ID",
+    "WAITING_COMMITTEE",
+    "waiting_committee_key",
     "TABLES",
+    "dealing_key",
+    "complaint_key",
+    "epoch_seed_key",
     "member_key",
     "member_by_cons_key",
     "committee_key",
@@ -43,6 +55,17 @@ UPDATE_SEEN = b"\x09"  # + task id(8) + update sha256(32) -> u32 round first see
 # -> u64be: how many MEMBER entries exist. Kept beside the table so a query (and a light client)
 # reads the eligible-member count from one proven entry instead of counting an unbounded table.
 MEMBER_COUNT = b"\x0a"
+# The threshold beacon (0x10-0x1f reserved): the DKG in progress, its dealings and complaints (both
+# deleted when it ends), the current and previous groups, and one group seed per epoch (kept).
+DKG = b"\x10"  # -> committee.v1.Dkg (while one is in progress)
+DEALING = b"\x11"  # + dkg id(8) + dealer index(4) -> committee.v1.Dealing
+COMPLAINT = b"\x12"  # + dkg id(8) + dealer index(4) + complainer index(4) -> committee.v1.Complaint
+GROUP = b"\x13"  # -> committee.v1.Group (the latest completed group)
+PREVIOUS_GROUP = b"\x14"  # -> committee.v1.Group (the one before it)
+EPOCH_SEED = b"\x15"  # + epoch(8) -> committee.v1.Seed (a group seed)
+DKG_NEXT_ID = b"\x16"  # -> u64be: the id the next DKG takes
+# + epoch(8) + task id(8) + round(4) -> b"": a committee waiting for that epoch's group seed
+WAITING_COMMITTEE = b"\x17"
 
 TABLES = {
     "params": PARAMS,
@@ -56,6 +79,14 @@ TABLES = {
     "member_points": MEMBER_POINTS,
     "update_seen": UPDATE_SEEN,
     "member_count": MEMBER_COUNT,
+    "dkg": DKG,
+    "dealing": DEALING,
+    "complaint": COMPLAINT,
+    "group": GROUP,
+    "previous_group": PREVIOUS_GROUP,
+    "epoch_seed": EPOCH_SEED,
+    "dkg_next_id": DKG_NEXT_ID,
+    "waiting_committee": WAITING_COMMITTEE,
 }
 
 
@@ -102,3 +133,28 @@ def member_points_key(task_id: int, operator: bytes = b"") -> bytes:
 def update_seen_key(task_id: int, update_hash: bytes) -> bytes:
     """Key recording that an update with this hash was revealed in a task."""
     return UPDATE_SEEN + u64be(task_id) + update_hash
+
+
+def dealing_key(dkg_id: int, dealer: int | None = None) -> bytes:
+    """Key of one dealing, or (no dealer) the prefix of a DKG's dealings."""
+    return DEALING + u64be(dkg_id) + (b"" if dealer is None else dealer.to_bytes(4, "big"))
+
+
+def complaint_key(dkg_id: int, dealer: int | None = None, complainer: int | None = None) -> bytes:
+    """Key of one complaint, or the prefix of a dealer's (no complainer) or a DKG's (neither)."""
+    key = COMPLAINT + u64be(dkg_id)
+    if dealer is not None:
+        key += dealer.to_bytes(4, "big")
+        if complainer is not None:
+            key += complainer.to_bytes(4, "big")
+    return key
+
+
+def epoch_seed_key(epoch: int) -> bytes:
+    """Key of one epoch's group seed."""
+    return EPOCH_SEED + u64be(epoch)
+
+
+def waiting_committee_key(epoch: int, task_id: int | None = None, round_: int = 0) -> bytes:
+    """Key of a committee waiting for an epoch's seed, or (no task) the prefix of that epoch's."""
+    return WAITING_COMMITTEE + u64be(epoch) + (b"" if task_id is None else _round(task_id, round_))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from synod.committee.v1 import committee_pb2
 
-__all__ = ["default_params", "validate_params"]
+__all__ = ["MAX_DKG_MEMBERS", "default_params", "validate_params"]
+
+# The largest max_dkg_members may be: it bounds a dealing's size (a sealed share per member, 80 bytes).
+MAX_DKG_MEMBERS = 1_024
 
 
 def default_params() -> committee_pb2.Params:
@@ -20,6 +23,9 @@ def default_params() -> committee_pb2.Params:
         reputation_window=8,
         initial_reputation_bps=5_000,
         committee_reward_bps=1_000,
+        dkg_phase_blocks=4,
+        max_dkg_members=128,
+        epoch_blocks=4,
     )
 
 
@@ -37,5 +43,9 @@ def validate_params(p: committee_pb2.Params) -> None:
         raise ValueError("committee.max_committee_size must be between 1 and 1000")
     if p.reputation_window == 0 or p.max_member_faults == 0:
         raise ValueError("committee.reputation_window and max_member_faults must be positive")
+    if not 1 <= p.dkg_phase_blocks <= 10_000 or not 1 <= p.epoch_blocks <= 10_000:
+        raise ValueError("committee.dkg_phase_blocks and epoch_blocks must be between 1 and 10000")
+    if not 1 <= p.max_dkg_members <= MAX_DKG_MEMBERS:
+        raise ValueError(f"committee.max_dkg_members must be between 1 and {MAX_DKG_MEMBERS}")
     if p.capture_target_ppb == 0 or p.capture_target_ppb > 1_000_000_000:
         raise ValueError("committee.capture_target_ppb must be in (0, 1e9]")

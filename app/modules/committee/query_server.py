@@ -10,14 +10,18 @@ from __future__ import annotations
 from app.core.codec import from_u64be
 from app.core.query import QueryService, StateReader, parse_address, read_message, require_message
 from app.modules.committee import keys, logic
-from app.modules.committee.errors import ErrNoCommittee, ErrNoScores, ErrNoSeed
+from app.modules.committee.errors import ErrNoCommittee, ErrNoEpochSeed, ErrNoScores, ErrNoSeed
 from app.modules.committee.params import default_params
+from synod.base.v1 import pagination_pb2
 from synod.committee.v1 import committee_pb2
 from synod.committee.v1 import query_pb2 as q
 
 __all__ = [
     "SERVICE",
     "answer_committee",
+    "answer_dealings",
+    "answer_dkg",
+    "answer_epoch_seed",
     "answer_members",
     "answer_params",
     "answer_reputation",
@@ -124,6 +128,44 @@ def answer_seed(state: StateReader, request: q.QuerySeedRequest) -> q.QuerySeedR
     return q.QuerySeedResponse(seed=seed)
 
 
+def answer_dkg(state: StateReader, request: q.QueryDkgRequest) -> q.QueryDkgResponse:
+    """The DKG in progress and the latest two groups (each unset where there is none)."""
+    resp = q.QueryDkgResponse()
+    for field, key, cls in (
+        ("dkg", keys.DKG, committee_pb2.Dkg),
+        ("group", keys.GROUP, committee_pb2.Group),
+        ("previous_group", keys.PREVIOUS_GROUP, committee_pb2.Group),
+    ):
+        value = read_message(state, _key(key), cls)
+        if value is not None:
+            getattr(resp, field).CopyFrom(value)
+    return resp
+
+
+def answer_dealings(state: StateReader, request: q.QueryDealingsRequest) -> q.QueryDealingsResponse:
+    """A page of a DKG's dealings, and the first page of its complaints (in dealer order)."""
+    items, page = state.page(_key(keys.dealing_key(request.dkg_id)), request.pagination)
+    complaints, _ = state.page(_key(keys.complaint_key(request.dkg_id)), pagination_pb2.PageRequest())
+    return q.QueryDealingsResponse(
+        dealings=[committee_pb2.Dealing.FromString(raw) for _, raw in items],
+        complaints=[committee_pb2.Complaint.FromString(raw) for _, raw in complaints],
+        pagination=page,
+    )
+
+
+def answer_epoch_seed(state: StateReader, request: q.QueryEpochSeedRequest) -> q.QueryEpochSeedResponse:
+    """The group seed of one epoch."""
+    seed = require_message(
+        state,
+        _key(keys.epoch_seed_key(request.epoch)),
+        committee_pb2.Seed,
+        ErrNoEpochSeed,
+        f"epoch {request.epoch} has no group seed: it appears once t + 1 group members' shares reach "
+        "a block after the epoch starts (`synod query committee dkg` shows the group)",
+    )
+    return q.QueryEpochSeedResponse(seed=seed)
+
+
 SERVICE = QueryService(
     "committee",
     q.DESCRIPTOR.services_by_name["Query"],
@@ -134,5 +176,8 @@ SERVICE = QueryService(
         "Scores": answer_scores,
         "Reputation": answer_reputation,
         "Seed": answer_seed,
+        "Dkg": answer_dkg,
+        "Dealings": answer_dealings,
+        "EpochSeed": answer_epoch_seed,
     },
 )
