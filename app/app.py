@@ -40,7 +40,7 @@ from app.modules.bank import keys as bank_keys
 from app.modules.bank import msg_server as bank_msgs
 from app.modules.bank.invariants import check_supply
 from app.modules.bank.keeper import BankKeeper
-from app.modules.committee import beacon, dkg
+from app.modules.committee import beacon, dkg, epochs
 from app.modules.committee import genesis as committee_genesis
 from app.modules.committee import keys as committee_keys
 from app.modules.committee import msg_server as committee_msgs
@@ -75,6 +75,7 @@ from app.state.backend import Backend
 from app.state.kv import Branch, GasKV, KVReader, RecordingBranch
 from app.state.store import CommitStore
 from synod.auth.v1 import auth_pb2
+from synod.committee.v1 import committee_pb2
 from synod.consensus.v1 import consensus_pb2
 
 __all__ = ["SynodApp", "TxResult", "BlockResult", "MODULE_ACCOUNTS", "GenesisError"]
@@ -407,6 +408,13 @@ class SynodApp:
         return beacon.is_valid_extension(
             view, self.committee, self.chain_id, address, height, extension
         ) and ensemble.is_valid_answers(view, self.consensus, extension)
+
+    def pending_beacon_epoch(
+        self, vote_height: int
+    ) -> tuple[committee_pb2.Group | None, epochs.PendingEpoch | None]:
+        """The threshold group serving vote_height's epoch and the epoch members must sign, if any
+        (committed state, as ExtendVote and VerifyVoteExtension see it)."""
+        return epochs.get_pending_epoch(self.store.view, self.committee, self.chain_id, vote_height)
 
     def pending_fast_queries(self) -> list[consensus_pb2.PredictionQuery]:
         """Fast queries the validators' next vote extensions may answer (committed state)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from app.abci.answers import AnswerBook, AnswerWatcher
 from app.abci.query import answer_query, pin_query
 from app.app import BlockResult, SynodApp, TxResult
-from app.core import bls, voteext
+from app.core import bls, threshold, voteext
 from app.core.events import Event
 from app.modules.committee import beacon
 from app.modules.committee.errors import ErrBadBeacon
@@ -142,6 +142,9 @@ class AbciHandlers:
         self.snapshots = snapshots
         # The node's beacon key (config/bls_key.json); without one its vote extensions are empty.
         self.bls_secret = bls_secret
+        # This node's shares of the threshold groups' secrets, by group id, set by the DKG task
+        # (app/node/dkgtask.py). Once a group serves, extensions carry the share on the epoch message.
+        self.group_shares: dict[int, int] = {}
         # The sidecar's answers (DIR/QUERY_ID.bin), loaded off the ABCI loop by a watcher thread
         # (app/abci/answers.py; None: no fast-path model). start()/stop() run the thread.
         self.answers = AnswerBook()
@@ -252,11 +255,17 @@ class AbciHandlers:
         return abci.ResponseProcessProposal(status=abci.ResponseProcessProposal.REJECT)
 
     def extend_vote(self, req: abci.RequestExtendVote) -> abci.ResponseExtendVote:
-        """When this validator precommits a block (extensions on): its beacon share for the height and
+        """When this validator precommits a block (extensions on): its beacon share (its threshold share
+        on the epoch message once a group serves, else its BLS signature on the height) and
         its model's answers to pending fast queries, as the watcher has loaded them so far (never
         waiting: an answer not loaded yet goes in a later extension)."""
         share = b""
-        if self.bls_secret is not None:
+        group, pending = self.app.pending_beacon_epoch(req.height)
+        if group is not None:
+            own = self.group_shares.get(group.id)
+            if pending is not None and own is not None:
+                share = threshold.sign_share(own, pending.message)
+        elif self.bls_secret is not None:
             share = bls.sign(self.bls_secret, beacon.compute_share_message(self.app.chain_id, req.height))
         answers = []
         if self.watcher is not None:

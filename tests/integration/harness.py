@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,16 +86,19 @@ def beacon_votes(
     powers: dict[bytes, int] | None = None,
     vote_keys: dict[bytes, PrivateKey] | None = None,
     answers: dict[bytes, dict[int, bytes]] | None = None,
+    shares: dict[bytes, bytes] | None = None,
 ) -> list[abci.ExtendedVoteInfo]:
     """An extended last commit in which every key's validator precommitted with its beacon share,
     plus its fast-path answers ({query id: predictions}), signed as CometBFT signs extensions (round
-    0) by its consensus key where vote_keys has one."""
+    0) by its consensus key where vote_keys has one. `shares` replaces the beacon share of the
+    validators it names (threshold shares once a group serves)."""
     message = compute_share_message(CHAIN_ID, vote_height)
     votes = []
     for address, secret in sorted(keys.items()):
         answered = sorted((answers or {}).get(address, {}).items())
+        share = (shares or {}).get(address)
         extension = encode_vote_extension(
-            bls.sign(secret, message),
+            bls.sign(secret, message) if share is None else share,
             [ensemble_pb2.EnsembleAnswer(query_id=q, predictions=p) for q, p in answered],
         )
         key = (vote_keys or {}).get(address)
@@ -143,6 +147,8 @@ class Chain:
     vote_keys: dict[bytes, PrivateKey] = field(default_factory=dict)
     # Fast-path answers each validator's next precommit carries: {address: {query id: predictions}}.
     answers: dict[bytes, dict[int, bytes]] = field(default_factory=dict)
+    # Once a threshold group serves: {vote height -> {address: beacon share}} for the next precommits.
+    share_source: Callable[[int], dict[bytes, bytes]] | None = None
 
     def __post_init__(self) -> None:
         self.app = SynodApp(self.backend, check_invariants=self.check_invariants)
@@ -173,7 +179,14 @@ class Chain:
         """FinalizeBlock for the next height (no Commit); with beacon keys, proposed and checked first."""
         h = self.app.store.height + 1
         votes = (
-            beacon_votes(self.beacon_keys, h - 1, self.beacon_powers, self.vote_keys, self.answers)
+            beacon_votes(
+                self.beacon_keys,
+                h - 1,
+                self.beacon_powers,
+                self.vote_keys,
+                self.answers,
+                self.share_source(h - 1) if self.share_source is not None else None,
+            )
             if h > 1
             else []
         )
