@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "3f5c52671ab1f1c5441c5db67458f5c1813e0ca36ce10df17302ef20286234de"
+GOLDEN_COMMITTEE_APP_HASH = "f8ecf0baeec65110d0f3de1ca33591f5316f22d500d7b26c5bf09911952b4909"
 
 
 def _genesis() -> dict:

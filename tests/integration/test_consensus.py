@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "e48c89295db33124142fa2fb9c697f5d28e95274d523bb38a14682b14be8b72f"
+GOLDEN_CONSENSUS_APP_HASH = "ed57fc228da03229b6a1173f2de7a6c45bf49d8ade9b498706ca80c9bc124ca0"
 
 
 def _addr(name: str) -> str:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "337fdd89f5d5fbb33075748192f86a934ef2f541400822a3242cfefe42471a3a",
-    2: "4f390a894281043a2eb19acf4f06144e5d2ce513f962a5f588f7d533cfb0caff",
-    3: "c2c299cd3273192550b482ecd866a01d0a815bad234748ec18fa9352dddacb3d",
-    4: "9f46f627206c2f566e652112fedb8a8333246d5e2b85c8db1c7477364c362f61",
+    1: "1fc2ec8fe1a07409f575b3d24f751d7f35b2f2e87eab44748d73f141ee9f9488",
+    2: "a3ecd0b0b0e6d97a0bbbe65d3f1e2443223d0d05087a4256be835ae235b8e5b3",
+    3: "50186307464c8e92b982a7b34831f407e94039e7fc39be2fcca03d2a403fbab4",
+    4: "9be0dfcd1664594c26ea679fb465d99b4f74a762691973aac0907292ce1e1a2c",
 }
 
 

@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "b24b427de8034fcc4592e415bd87735d687a1ae4f2a7e628d5997f33364b1dd1"
+GOLDEN_APP_HASH = "56bc8d37a7ed651c202fa5347c57f13c86ae3541be65eb3528e60a942e2e3d2c"
 
 
 def _vote_key(name: str) -> PrivateKey:

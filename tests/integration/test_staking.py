@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "7c8394280301c0820cbd21606529d5c827a763264e98b9c3d63cef1202e9d165"
+GOLDEN_APP_HASH = "b7020e448af475f2286501d7e16c197ccc6a87a96258e04c3be2514f617f761f"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:
