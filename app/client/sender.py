@@ -9,6 +9,7 @@ that included it (the fee was charged, the messages had no effect).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +21,14 @@ from app.client.rpc import CometRPC, RpcError
 from app.client.txbuilder import DEFAULT_GAS, build_tx
 from app.core.coins import Coins
 from app.core.crypto import PrivateKey
+from app.core.errors import ErrInvalidSequence
 from app.core.gas import DEFAULT_GAS_CONFIG
 from app.core.tx import decode_tx
 from app.modules.auth.params import default_params
 from synod.auth.v1 import auth_pb2
 
 __all__ = [
+    "SEQUENCE_RETRIES",
     "PreparedTx",
     "SenderError",
     "TxOutcome",
@@ -38,6 +41,8 @@ TX_BYTE_GAS = default_params().tx_size_cost_per_byte
 STORE_BYTE_GAS = DEFAULT_GAS_CONFIG.write_per_byte
 MSG_GAS = 20_000
 _MEMPOOL_DUPLICATE = "tx already exists in cache"
+SEQUENCE_RETRIES = 5
+_SEQUENCE_RETRY_SECONDS = 0.5
 
 
 def compute_gas_limit(msgs: Sequence[Message]) -> int:
@@ -192,8 +197,26 @@ class TxSender:
         return outcome
 
     def send(self, msgs: Sequence[Message], timeout: float = 20.0, gas: int | None = None) -> TxOutcome:
-        """Prepare, broadcast and wait for inclusion."""
-        return self.wait(self.broadcast(self.prepare(msgs, gas)), timeout)
+        """Prepare, broadcast and wait for inclusion.
+
+        Another process signing with the same key (a validator's node posts its DKG messages with
+        its operator key, which the demo and the committee agent use too) can take the sequence
+        first: CheckTx then refuses ours, charging nothing, and it is signed again at the sequence
+        the chain reports, up to SEQUENCE_RETRIES times.
+        """
+        for attempt in range(SEQUENCE_RETRIES + 1):
+            try:
+                txhash = self.broadcast(self.prepare(msgs, gas))
+            except TxRejected as e:
+                if (
+                    not e.is_(ErrInvalidSequence.codespace, ErrInvalidSequence.code)
+                    or attempt == SEQUENCE_RETRIES
+                ):
+                    raise
+                time.sleep(_SEQUENCE_RETRY_SECONDS)
+                continue
+            return self.wait(txhash, timeout)
+        raise AssertionError("unreachable")
 
     def send_in_order(
         self, txs: Sequence[tuple[Sequence[Message], int | None]], timeout: float = 20.0

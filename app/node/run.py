@@ -23,10 +23,12 @@ from typing import IO
 from app.abci.handlers import AbciHandlers
 from app.abci.server import AbciServer
 from app.app import SynodApp
+from app.client.keyring import Keyring, KeyringError
 from app.client.rpc import CometRPC
 from app.grpc.server import QueryServer
 from app.node.blskey import load_bls_key
 from app.node.config import NodeHome, load_app_config, read_toml
+from app.node.dkgtask import DkgTask
 from app.node.toolchain import check_cometbft
 from app.rest.server import RestServer
 from app.state.backend import LevelDBBackend
@@ -79,6 +81,20 @@ def _load_beacon_key(home: NodeHome) -> bytes | None:
     return load_bls_key(home.bls_key)
 
 
+def _dkg_task(home: NodeHome, handlers: AbciHandlers, rpc_address: str) -> DkgTask | None:
+    """The node's DKG task, where the home has a BLS key and a `validator` operator key."""
+    if handlers.bls_secret is None:
+        return None
+    try:
+        operator = Keyring(home.root).private_key("validator")
+    except KeyringError:
+        log.info("no `validator` key in %s: this node takes no part in the beacon's DKG", home.root)
+        return None
+    return DkgTask(
+        handlers, handlers.bls_secret, operator, rpc_address, home.root / "data" / "dkg_shares.json"
+    )
+
+
 class _AppProcess:
     """The app side of a node: database, state machine, snapshots, ABCI server and gRPC server."""
 
@@ -109,6 +125,7 @@ class _AppProcess:
             retain_blocks=cfg.retain_blocks,
         )
         self.server = AbciServer(self.handlers)
+        self.dkg = _dkg_task(home, self.handlers, self.rpc_address)
         self.queries: QueryServer | None = None
         self.rest: RestServer | None = None
 
@@ -144,6 +161,8 @@ class _AppProcess:
 
     async def stop(self) -> None:
         """Stop serving, let snapshot and query workers finish, then close the database."""
+        if self.dkg is not None:
+            await self.dkg.stop()
         await self.server.stop()
         self.handlers.stop()
         if self.queries is not None:
@@ -193,6 +212,8 @@ async def run_node(home: NodeHome) -> NodeExit:
         try:
             await node.serve_queries()
             await node.serve_rest()
+            if node.dkg is not None:
+                node.dkg.start()
         except BaseException:
             await _stop_process(cometbft)
             await node.stop()
