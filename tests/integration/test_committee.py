@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "f8ecf0baeec65110d0f3de1ca33591f5316f22d500d7b26c5bf09911952b4909"
+GOLDEN_COMMITTEE_APP_HASH = "58cfe8d8da76874aab463590cc563626ceff2076ee66029aceb905d5828c4b8b"
 
 
 def _genesis() -> dict:

@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "ed57fc228da03229b6a1173f2de7a6c45bf49d8ade9b498706ca80c9bc124ca0"
+GOLDEN_CONSENSUS_APP_HASH = "d70e2bfcb610aeba322f420802e44135a8b878f382f4042ae51cde8339898e18"
 
 
 def _addr(name: str) -> str:

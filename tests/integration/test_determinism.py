@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "1fc2ec8fe1a07409f575b3d24f751d7f35b2f2e87eab44748d73f141ee9f9488",
-    2: "a3ecd0b0b0e6d97a0bbbe65d3f1e2443223d0d05087a4256be835ae235b8e5b3",
-    3: "50186307464c8e92b982a7b34831f407e94039e7fc39be2fcca03d2a403fbab4",
-    4: "9be0dfcd1664594c26ea679fb465d99b4f74a762691973aac0907292ce1e1a2c",
+    1: "ae04f5cad2a58ca81697380e7015c9e565fb1a4d78d2fd1a5280177f8cd90cec",
+    2: "87c07b091925679330718095237cdb36453db8b423d6718e4b08e36d37a0f901",
+    3: "bc97a06ae4e948501b59af2d9ba899016bba7da5ca764e35f02bbe4e0e542332",
+    4: "5846e9e68a708bc2828602e3a83caaf07b96b313d36ac8d9e820489503bfa704",
 }
 
 

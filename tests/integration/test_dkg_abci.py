@@ -18,8 +18,8 @@ VALIDATORS = ("val0", "val1", "val2", "val3")
 KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 GAS = 2_000_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
-# Pinned: the app hash once epoch 5's group seed is on chain (height 21) in test_dkg_then_group_seed.
-GOLDEN_APP_HASH = "25b25a4d050078e52e09c483fe3342d358e47d30d68dacbde4c5ed04574c3321"
+# Pinned: the app hash at height 20 of test_dkg_then_group_seed (epoch 9's group seed on chain).
+GOLDEN_APP_HASH = "1deb238b823bcdf638e5eaac65fc0cf35e0925e85b3682918abf0503e7165f32"
 
 
 def _chain() -> Chain:
@@ -113,18 +113,19 @@ def test_dkg_then_group_seed() -> None:
             == (group.verification_keys[index - 1])
         )
     chain.share_source = _signer(chain, shares)
-    # Epoch 4 started before the group activated (17): the bootstrap beacon stays until epoch 5.
-    responses = _until(chain, 21)
+    # Epoch 8 (heights 16-17) started before the group activated (17): the bootstrap beacon stays
+    # until epoch 9 (heights 18-19, epoch_blocks = 2), whose shares in the votes on 18 give block 19 its seed.
+    responses = _until(chain, 19)
     seeds = _events(responses, "beacon")
-    assert [s.get("epoch") for s in seeds[-1:]] == ["5"]
-    seed = chain.ask("committee", "EpochSeed", q.QueryEpochSeedRequest(epoch=5)).seed
-    assert seed.height == 21 and seed.group_id == 1
-    message = epochs.compute_epoch_message(CHAIN_ID, 1, 5)
+    assert [s.get("epoch") for s in seeds[-1:]] == ["9"]
+    seed = chain.ask("committee", "EpochSeed", q.QueryEpochSeedRequest(epoch=9)).seed
+    assert seed.height == 19 and seed.group_id == 1
+    message = epochs.compute_epoch_message(CHAIN_ID, 1, 9)
     assert threshold.is_valid_group_signature(group.public_key, message, seed.signature)
     assert seed.seed == epochs.compute_group_seed(seed.signature)
     # The rest of the epoch carries no signature: its seed is on chain.
-    later = _until(chain, 23)
-    assert [e["seed"] for e in _events(later, "beacon")] == ["", ""]
+    later = _until(chain, 20)
+    assert [e["seed"] for e in _events(later, "beacon")] == [""]
     assert chain.app.store.app_hash.hex() == GOLDEN_APP_HASH
 
 
@@ -132,8 +133,8 @@ def _group_chain() -> tuple[Chain, committee_pb2.Group, dict[bytes, int]]:
     chain = _chain()
     group, shares = _complete_dkg(chain)
     chain.share_source = _signer(chain, shares)
-    _until(chain, 19)  # the next block (20) is the first of epoch 5; votes on 20 carry shares
-    chain.block([])
+    _until(chain, 17)
+    chain.block([])  # height 18, the first of epoch 9: the votes on it carry shares
     return chain, group, shares
 
 
@@ -170,7 +171,7 @@ def test_any_subset_of_shares_gives_the_same_seed() -> None:
     third = _proposal(chain, _votes(chain, shares, set(addresses)))
     assert first[0] == second[0] == third[0]
     tx = beacon.decode_beacon_tx(first[0])
-    assert tx.epoch == 5 and len(tx.group_signature) == 96
+    assert tx.epoch == 9 and len(tx.group_signature) == 96
     assert _process(chain, first, _votes(chain, shares, set(addresses[:2]))) == ACCEPT
 
 
@@ -199,13 +200,13 @@ def test_bad_share_and_forged_group_signature_are_rejected() -> None:
     votes = _votes(chain, shares, set(shares))
     forged = beacon.encode_beacon_tx(
         beacon_pb2.BeaconTx(
-            vote_height=height - 1, epoch=5, group_signature=threshold.sign_share(shares[a0], pending.message)
+            vote_height=height - 1, epoch=9, group_signature=threshold.sign_share(shares[a0], pending.message)
         )
     )
     assert _process(chain, [forged], votes) == REJECT
     old_style = _proposal(chain, beacon_votes(KEYS, height - 1))
     assert beacon.decode_beacon_tx(old_style[0]).group_signature == b""  # old shares do not verify
-    wrong_epoch = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1, epoch=6))
+    wrong_epoch = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1, epoch=10))
     assert _process(chain, [wrong_epoch], votes) == REJECT
 
 
@@ -213,19 +214,19 @@ def test_fewer_than_t_plus_one_shares_no_seed_chain_continues() -> None:
     chain, group, shares = _group_chain()
     lonely = {sorted(shares)[0]}
     chain.share_source = _signer(chain, shares, leave_out=frozenset(shares) - lonely)
-    responses = _until(chain, 23)
-    assert [e["seed"] for e in _events(responses, "beacon")] == ["", "", ""]
+    responses = _until(chain, 20)
+    assert [e["seed"] for e in _events(responses, "beacon")] == ["", ""]
     answer = chain.abci.query(
         abci.RequestQuery(
             path="/synod.committee.v1.Query/EpochSeed",
-            data=q.QueryEpochSeedRequest(epoch=5).SerializeToString(),
+            data=q.QueryEpochSeedRequest(epoch=9).SerializeToString(),
         )
     )
     assert answer.code == 27 and answer.codespace == "committee"
     # The next epoch, with enough shares again, gets its seed.
     chain.share_source = _signer(chain, shares)
-    _until(chain, 25)
-    assert chain.ask("committee", "EpochSeed", q.QueryEpochSeedRequest(epoch=6)).seed.height == 25
+    _until(chain, 21)
+    assert chain.ask("committee", "EpochSeed", q.QueryEpochSeedRequest(epoch=10)).seed.height == 21
 
 
 def test_complaint_justified_keeps_dealer_unanswered_disqualifies() -> None:

@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "56bc8d37a7ed651c202fa5347c57f13c86ae3541be65eb3528e60a942e2e3d2c"
+GOLDEN_APP_HASH = "a4dfef91b19c29fe3f830c2b3cbfd03e70f3f14ad8b7da14e8b2886ccc019cb4"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "b7020e448af475f2286501d7e16c197ccc6a87a96258e04c3be2514f617f761f"
+GOLDEN_APP_HASH = "0f96d4f3bcb7fe1037eb30a513d619f28540b388ae9299781145f4c00f782ee7"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:

@@ -136,3 +136,12 @@ def test_members_are_the_largest_by_power_in_address_order() -> None:
     powers = {bytes([i]) * 20: p for i, p in enumerate([5, 0, 7, 7, 1])}
     chosen = dkg.compute_dkg_members(members, powers, 3)
     assert [m.operator for m in chosen] == ["op0", "op2", "op3"]
+
+
+def test_member_agent_waits_for_a_committee_waiting_for_its_seed() -> None:
+    from app.agents.committee.plan import SCORE, Action, Observation, decide_action
+
+    waiting = committee_pb2.Committee(task_id=1, round=1, seed_epoch=9)
+    assert decide_action(Observation(SCORE, 1, waiting)) is Action.NO_COMMITTEE
+    waiting.seats.add(operator="someone")
+    assert decide_action(Observation(SCORE, 1, waiting)) is Action.NOT_SEATED

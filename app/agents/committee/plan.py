@@ -70,7 +70,8 @@ def decide_action(obs: Observation) -> Action:
     """The step to take now for this (task, round)."""
     if obs.phase != SCORE:
         return Action.IDLE
-    if obs.committee is None:
+    # A committee waiting for its epoch's group seed (no seats yet) is looked at again, like none.
+    if obs.committee is None or (obs.committee.seed_epoch and not obs.committee.seats):
         return Action.NO_COMMITTEE
     if not obs.seated:
         return Action.NOT_SEATED

@@ -25,7 +25,7 @@ def default_params() -> committee_pb2.Params:
         committee_reward_bps=1_000,
         dkg_phase_blocks=4,
         max_dkg_members=128,
-        epoch_blocks=4,
+        epoch_blocks=2,
     )
 
 
