@@ -11,15 +11,22 @@ import numpy as np
 from app.modules.committee.logic import compute_capture_probability_ppb, compute_committee_size
 from app.modules.committee.params import default_params
 from bench.beacon import grinding as gr
+from bench.beacon import groupsim
 from bench.beacon.libs import LibResult, measure_beacon_check, measure_libraries
 from bench.common import print_table, write_results
 
 VALIDATORS = 100
-FRACTIONS_BPS = (2_000, 2_500, 3_000)
+FRACTIONS_BPS = (1_000, 2_000, 2_500, 3_000)
 # The direct simulation uses a small committee, so captures are common enough to count.
 SIM_FRACTION_BPS, SIM_SIZE, SIM_BITS = 3_000, 7, (0, 1, 2, 3, 4)
 # (seconds a library rate is timed over, seeds drawn per capture estimate, model-check trials)
 FULL, SMOKE = (1.5, 20_000, 600), (0.05, 300, 20)
+# The threshold beacon's simulation: DKG members, epochs where the coalition proposes, share subsets
+# it tries per epoch; and the member counts whose costs are measured.
+GROUP_FULL, GROUP_SMOKE = (10, 120, 16), (4, 6, 4)
+COST_MEMBERS_FULL, COST_MEMBERS_SMOKE = (4, 32, 100), (4,)
+GROUP_FRACTIONS_BPS = (1_000, 2_000, 3_000)
+TARGET_RATIO = 1.1
 
 
 def _parse() -> argparse.Namespace:
@@ -132,6 +139,84 @@ def _model_check(validators: list, trials: int, rng: np.random.Generator, out: d
     out["model_check_table"] = {"columns": ["k", "simulated", "model", "trials"], "rows": rows}
 
 
+def _ratio_or_none(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
+
+
+def _group_bias(validators: list, smoke: bool, rng: np.random.Generator, out: dict[str, Any]) -> None:
+    """Table 5: the threshold beacon and the old one against the same grinding coalition."""
+    members, epochs_, tries = GROUP_SMOKE if smoke else GROUP_FULL
+    picks = rng.choice(len(validators), members, replace=False)
+    sim = groupsim.make_group([validators[int(i)][0] for i in picks])
+    rows = []
+    for fraction in GROUP_FRACTIONS_BPS:
+        adversary = gr.make_adversary(validators, fraction, rng)
+        share = adversary.stake_bps / 10_000
+        new, old = groupsim.simulate(sim, validators, adversary, SIM_SIZE, epochs_, tries)
+        tag = f"threshold_adv{fraction // 100}pct"
+        for rule, r in (("threshold", new), ("old", old)):
+            key = f"{rule}_adv{fraction // 100}pct"
+            per_round = share * r.capture_grinding + (1 - share) * r.capture_unbiased
+            ratio = _ratio_or_none(per_round, r.capture_unbiased)
+            out[f"{key}_capture_unbiased"], out[f"{key}_capture_when_proposing"] = (
+                r.capture_unbiased,
+                r.capture_grinding,
+            )
+            out[f"{key}_capture_ratio"] = ratio
+            out[f"{key}_seats_gained_when_proposing"] = r.seats_grinding - r.seats_unbiased
+            out[f"{key}_distinct_seeds"] = r.distinct_seeds
+            rows.append(
+                [
+                    f"{adversary.stake_bps / 100:.1f}%",
+                    rule,
+                    f"{r.capture_unbiased:.3f}",
+                    f"{r.capture_grinding:.3f}",
+                    _fmt(ratio, 3),
+                    f"{r.seats_grinding - r.seats_unbiased:+.3f}",
+                    f"{r.distinct_seeds:.1f}",
+                ]
+            )
+        out[f"{tag}_target_met"] = bool((out[f"{tag}_capture_ratio"] or 1.0) <= TARGET_RATIO)
+    columns = [
+        "coalition stake",
+        "beacon",
+        "capture, all shares",
+        "capture, grinding",
+        "per-round ratio",
+        "seats gained",
+        "seeds to pick from",
+    ]
+    title = (
+        f"Grinding {tries} share subsets per epoch it proposes: DKG of {members} members (t = "
+        f"{sim.group.threshold}), committee of {SIM_SIZE}, {epochs_} epochs, target ratio <= {TARGET_RATIO}"
+    )
+    print_table(title, columns, rows)
+    out["threshold_bias_table"] = {"columns": columns, "rows": rows, "target_ratio": TARGET_RATIO}
+
+
+def _group_costs(smoke: bool, out: dict[str, Any]) -> None:
+    """Table 6: DKG and threshold-signature costs by member count (seconds, one core)."""
+    rows = []
+    fields = (
+        "deal_s",
+        "verify_own_share_s",
+        "chain_check_deal_s",
+        "form_group_s",
+        "sign_share_s",
+        "verify_share_s",
+        "combine_s",
+        "verify_group_s",
+    )
+    for n in COST_MEMBERS_SMOKE if smoke else COST_MEMBERS_FULL:
+        costs = groupsim.measure_costs(n)
+        for f in fields:
+            out[f"dkg_{n}_members_{f}"] = costs[f]
+        rows.append([n, (n - 1) // 3, *(f"{costs[f] * 1e3:.2f}" for f in fields)])
+    columns = ["members", "t", *(f.removesuffix("_s") + " ms" for f in fields)]
+    print_table("Threshold beacon costs (ms, one core)", columns, rows)
+    out["threshold_costs_table"] = {"columns": columns, "rows": rows}
+
+
 def main() -> None:
     """Run both measurements, print the tables and the headline, write bench/results/beacon.json."""
     args = _parse()
@@ -144,6 +229,8 @@ def main() -> None:
     validators = gr.make_validators(VALIDATORS, rng)
     _bias(validators, seeds, rng, out)
     _model_check(validators, trials, rng, out)
+    _group_bias(validators, args.smoke, rng, out)
+    _group_costs(args.smoke, out)
     out["run_seconds"] = time.perf_counter() - started
     print(
         f"\nheadline: chia_rs verifies {out['chia_rs_verify_per_s']:,.0f}/s "
@@ -156,7 +243,12 @@ def main() -> None:
         f"{out['adv30pct_grinding_gain_ratio_k8']:.1f}x the rate without grinding. It can leave out up to "
         f"{out['adv30pct_omittable_honest_shares']} honest shares at once (k is bounded by its compute "
         "within timeout_propose, not by the rules). Captures use the chain's binomial bound as p where "
-        "too few were measured (the measured rate is lower)."
+        "too few were measured (the measured rate is lower).\n"
+        f"threshold beacon: at 30% the coalition's per-round capture is "
+        f"{_fmt(out['threshold_adv30pct_capture_ratio'], 3)}x the unbiased rate (target <= {TARGET_RATIO}; "
+        f"old beacon on the same epochs: {_fmt(out['old_adv30pct_capture_ratio'], 3)}x), "
+        f"{out['threshold_adv30pct_distinct_seeds']:.1f} seed(s) to pick from per epoch, "
+        f"{out['threshold_adv30pct_seats_gained_when_proposing']:+.3f} seats gained."
     )
     name = "beacon-smoke" if args.smoke else "beacon"  # a smoke run keeps the committed figures
     print(f"wrote {write_results(name, out)}")

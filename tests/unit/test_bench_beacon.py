@@ -1,4 +1,4 @@
-"""`python -m bench.beacon --smoke` runs (so the beacon benchmark cannot rot) and fills all four tables."""
+"""`python -m bench.beacon --smoke` runs (so the beacon benchmark cannot rot) and fills all six tables."""
 
 from __future__ import annotations
 
@@ -23,3 +23,10 @@ def test_the_beacon_benchmark_smoke_run_measures_bls_the_beacon_check_and_the_gr
     for k in range(5):
         assert 0 <= figures[f"simulated_capture_k{k}"] <= 1, k
     assert len(figures["model_check_table"]["rows"]) == 5 and "headline: chia_rs verifies" in stdout
+    for pct in (10, 20, 30):
+        # The threshold beacon: one seed per epoch whichever shares the coalition includes.
+        assert figures[f"threshold_adv{pct}pct_distinct_seeds"] == 1.0, pct
+        assert figures[f"threshold_adv{pct}pct_seats_gained_when_proposing"] == 0.0, pct
+        assert figures[f"threshold_adv{pct}pct_target_met"] is True, pct
+        assert figures[f"old_adv{pct}pct_distinct_seeds"] > 1.0, pct  # the old rule, same subsets
+    assert figures["dkg_4_members_combine_s"] > 0 and figures["dkg_4_members_verify_group_s"] > 0
