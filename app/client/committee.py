@@ -55,6 +55,14 @@ class CommitteeClient:
         """The randomness beacon's latest output."""
         return self.querier.ask("committee", "Seed", q.QuerySeedRequest()).seed
 
+    def dkg(self) -> q.QueryDkgResponse:
+        """The DKG in progress and the latest two threshold groups."""
+        return self.querier.ask("committee", "Dkg", q.QueryDkgRequest())
+
+    def epoch_seed(self, epoch: int) -> committee_pb2.Seed:
+        """The group seed of one beacon epoch."""
+        return self.querier.ask("committee", "EpochSeed", q.QueryEpochSeedRequest(epoch=epoch)).seed
+
     def revealed_update(self, task_id: int, round_: int, worker: str) -> tuple[tasks_pb2.Reveal, bytes]:
         """A worker's revealed update of the open round, checked against its reveal's update hash."""
         resp = self._tasks.update(task_id, round_, worker)

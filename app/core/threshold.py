@@ -37,6 +37,7 @@ __all__ = [
     "compute_sealed_share",
     "SEALED_SHARE_LEN",
     "compute_public_share",
+    "compute_public_shares",
     "compute_share",
     "compute_threshold",
     "combine_shares",
@@ -146,12 +147,23 @@ def _evaluate_commitments(points: Sequence[G1Element], index: int) -> G1Element:
     return result
 
 
-def compute_public_share(commitments: Sequence[bytes], index: int) -> bytes:
-    """The public key f(index) * g1 of member index's share, from the (aggregate) commitments."""
+def _decode_all(commitments: Sequence[bytes]) -> list[G1Element]:
+    """Decode commitments (each a subgroup check: done once per call, not per index)."""
     points = [decode_g1(c) for c in commitments]
     if any(p is None for p in points):
         raise ValueError("a commitment is not a canonical G1 point")
-    return bytes(_evaluate_commitments([p for p in points if p is not None], index))
+    return [p for p in points if p is not None]
+
+
+def compute_public_share(commitments: Sequence[bytes], index: int) -> bytes:
+    """The public key f(index) * g1 of member index's share, from the (aggregate) commitments."""
+    return bytes(_evaluate_commitments(_decode_all(commitments), index))
+
+
+def compute_public_shares(commitments: Sequence[bytes], members: int) -> list[bytes]:
+    """The verification keys of members 1..members (the commitments decoded once)."""
+    points = _decode_all(commitments)
+    return [bytes(_evaluate_commitments(points, j)) for j in range(1, members + 1)]
 
 
 def is_valid_dealt_share(commitments: Sequence[bytes], index: int, share: int) -> bool:
@@ -165,10 +177,12 @@ def is_valid_dealt_share(commitments: Sequence[bytes], index: int, share: int) -
     return bytes(_g1_of(share)) == expected
 
 
-def compute_aggregate_commitments(dealings: Sequence[Sequence[bytes]]) -> list[bytes]:
+def compute_aggregate_commitments(dealings: Sequence[Sequence[bytes]], checked: bool = False) -> list[bytes]:
     """The commitments of the sum of the qualified dealers' polynomials (coefficient-wise sums).
 
     Entry 0 is the group public key; compute_public_share over them gives each verification key.
+    checked: every commitment already passed decode_g1 (MsgDeal checks them), so the costly subgroup
+    check (about 90 us a point, n * (t + 1) points) is not repeated.
     """
     if not dealings:
         raise ValueError("no qualified dealing")
@@ -178,7 +192,7 @@ def compute_aggregate_commitments(dealings: Sequence[Sequence[bytes]]) -> list[b
         if len(commitments) != size:
             raise ValueError("dealings of different degrees")
         for k, raw in enumerate(commitments):
-            point = decode_g1(raw)
+            point = G1Element.from_bytes_unchecked(raw) if checked else decode_g1(raw)
             if point is None:
                 raise ValueError("a commitment is not a canonical G1 point")
             sums[k] = sums[k] + point

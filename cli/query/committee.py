@@ -164,6 +164,56 @@ def seed(opts: QueryOpts) -> None:
     emit_answer(opts, data, text, heights)
 
 
+@committee_query.command("dkg")
+@query_options
+def dkg(opts: QueryOpts) -> None:
+    """Show the beacon's DKG in progress and its threshold groups (key, threshold, members)."""
+    with open_querier(opts) as querier:
+        resp = CommitteeClient(querier).dkg()
+        heights = verified_heights(opts, querier)
+    data = {
+        "dkg": to_hex_dict(resp.dkg) if resp.HasField("dkg") else None,
+        "group": to_hex_dict(resp.group) if resp.HasField("group") else None,
+        "previous_group": to_hex_dict(resp.previous_group) if resp.HasField("previous_group") else None,
+    }
+    lines: dict[str, object] = {}
+    if resp.HasField("dkg"):
+        d = resp.dkg
+        lines["dkg"] = f"{d.id}: {len(d.members)} members, t = {d.threshold}, deals from {d.start_height}"
+    else:
+        lines["dkg"] = "none in progress"
+    if resp.HasField("group"):
+        g = resp.group
+        lines["group"] = (
+            f"{g.id}: {len(g.members)} members, t = {g.threshold}, qualified {list(g.qualified)}, "
+            f"serving from height {g.activation_height}"
+        )
+        lines["group key"] = g.public_key.hex()
+    else:
+        lines["group"] = "none yet (the bootstrap beacon gives the seeds)"
+    emit_answer(opts, data, format_fields(lines), heights)
+
+
+@committee_query.command("epoch-seed")
+@click.argument("epoch", type=click.IntRange(0))
+@query_options
+def epoch_seed(opts: QueryOpts, epoch: int) -> None:
+    """Show one epoch's group seed and the threshold signature it hashes."""
+    with open_querier(opts) as querier:
+        s = CommitteeClient(querier).epoch_seed(epoch)
+        heights = verified_heights(opts, querier)
+    text = format_fields(
+        {
+            "epoch": s.epoch,
+            "seed": s.seed.hex(),
+            "group": s.group_id,
+            "height": f"{s.height} (the block that carried the group signature)",
+            "signature": s.signature.hex(),
+        }
+    )
+    emit_answer(opts, to_hex_dict(s), text, heights)
+
+
 @click.command("scores")
 @click.argument("task_id", type=click.IntRange(1))
 @click.argument("round_", metavar="ROUND", type=click.IntRange(1))

@@ -14,6 +14,7 @@ from app.node.blskey import create_bls_key
 from app.node.config import NodeHome
 from app.state.kv import Branch
 from cli.main import cli
+from synod.committee.v1 import committee_pb2
 from tests.integration.harness import CHAIN_ID, test_key
 from tests.integration.staking_harness import StakingChain
 from tests.unit.committee_fakes import ME, ChainNode, FakeNode
@@ -98,6 +99,26 @@ def test_seed(tmp_path, use_node) -> None:
     text = _synod(tmp_path, "query", "committee", "seed")
     assert SEED.seed.hex() in text and "40 (the block that carried the shares)" in text
     assert json.loads(_synod(tmp_path, "query", "committee", "seed", "-o", "json"))["shares"] == 3
+
+
+def test_dkg_and_epoch_seed(tmp_path, use_node) -> None:
+    k, store = committee_state()
+    use_node(k, store)
+    assert "none in progress" in _synod(tmp_path, "query", "committee", "dkg")
+    group = committee_pb2.Group(
+        id=3, activation_height=17, threshold=1, public_key=b"\x05" * 48, qualified=[1, 2]
+    )
+    k.set_group(store, group)
+    k.set_dkg(store, committee_pb2.Dkg(id=4, start_height=30, threshold=1))
+    text = _synod(tmp_path, "query", "committee", "dkg")
+    assert "4: 0 members, t = 1, deals from 30" in text and ("05" * 48) in text and "qualified [1, 2]" in text
+    assert json.loads(_synod(tmp_path, "query", "committee", "dkg", "-o", "json"))["group"]["id"] == "3"
+    _synod(tmp_path, "query", "committee", "epoch-seed", "9", ok=False)  # none yet: a coded error
+    k.set_epoch_seed(
+        store, committee_pb2.Seed(height=19, epoch=9, group_id=3, seed=b"\x09" * 32, signature=b"s")
+    )
+    text = _synod(tmp_path, "query", "committee", "epoch-seed", "9")
+    assert ("09" * 32) in text and "19 (the block that carried the group signature)" in text
 
 
 def test_task_scores_per_update_and_per_member(tmp_path, use_node) -> None:

@@ -198,5 +198,15 @@ def test_undecodable_query_data_is_refused_with_a_registered_code() -> None:
 def test_abci_serves_every_committee_rpc_at_its_grpc_path() -> None:
     from app.abci.query import query_paths
 
-    for method in ("Params", "Members", "Committee", "Scores", "Reputation", "Seed"):
+    for method in (
+        "Params",
+        "Members",
+        "Committee",
+        "Scores",
+        "Reputation",
+        "Seed",
+        "Dkg",
+        "Dealings",
+        "EpochSeed",
+    ):
         assert f"/synod.committee.v1.Query/{method}" in query_paths()

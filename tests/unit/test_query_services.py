@@ -150,6 +150,9 @@ CASES: list[tuple[str, str, str, Message]] = [
     ("prediction", "consensus", "Models", consensus_query.QueryModelsRequest()),
     ("prediction", "consensus", "Pending", consensus_query.QueryPendingRequest()),
     ("prediction", "consensus", "Reputation", consensus_query.QueryReputationRequest(address=CAROL)),
+    ("learning", "committee", "Dkg", committee_query.QueryDkgRequest()),
+    ("learning", "committee", "Dealings", committee_query.QueryDealingsRequest(dkg_id=1)),
+    ("learning", "committee", "EpochSeed", committee_query.QueryEpochSeedRequest(epoch=3)),
 ]
 
 
@@ -232,7 +235,8 @@ def test_the_scenarios_reach_every_kind_of_record(served: dict) -> None:
     assert [
         q.id for q in consensus.call("consensus", "Pending", consensus_query.QueryPendingRequest()).queries
     ] == [2]
-    assert consensus.call("consensus", "Peers", CASES[22][3]).peers
+    peers = next(c[3] for c in CASES if c[2] == "Peers")
+    assert consensus.call("consensus", "Peers", peers).peers
 
 
 # ---------------------------------------------------------------- tampering, one named error each

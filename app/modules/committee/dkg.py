@@ -97,16 +97,15 @@ def form_group(
     """The group the qualified dealings make: the summed commitments give its key and each member's
     verification key (n evaluations of t + 1 points at small indices)."""
     chosen = {d.dealer: list(d.commitments) for d in dealings}
-    aggregate = threshold.compute_aggregate_commitments([chosen[q] for q in qualified])
+    # MsgDeal decoded every commitment when it was posted.
+    aggregate = threshold.compute_aggregate_commitments([chosen[q] for q in qualified], checked=True)
     return committee_pb2.Group(
         id=dkg.id,
         activation_height=height + 1,
         members=dkg.members,
         threshold=dkg.threshold,
         public_key=aggregate[0],
-        verification_keys=[
-            threshold.compute_public_share(aggregate, j) for j in range(1, len(dkg.members) + 1)
-        ],
+        verification_keys=threshold.compute_public_shares(aggregate, len(dkg.members)),
         qualified=qualified,
     )
 

@@ -143,14 +143,19 @@ def answer_dkg(state: StateReader, request: q.QueryDkgRequest) -> q.QueryDkgResp
 
 
 def answer_dealings(state: StateReader, request: q.QueryDealingsRequest) -> q.QueryDealingsResponse:
-    """A page of a DKG's dealings, and the first page of its complaints (in dealer order)."""
+    """A page of a DKG's dealings, the first page of its complaints (in dealer order), and the DKG
+    in progress (which tells a reader the members' indices and the phase heights)."""
     items, page = state.page(_key(keys.dealing_key(request.dkg_id)), request.pagination)
     complaints, _ = state.page(_key(keys.complaint_key(request.dkg_id)), pagination_pb2.PageRequest())
-    return q.QueryDealingsResponse(
+    resp = q.QueryDealingsResponse(
         dealings=[committee_pb2.Dealing.FromString(raw) for _, raw in items],
         complaints=[committee_pb2.Complaint.FromString(raw) for _, raw in complaints],
         pagination=page,
     )
+    dkg = read_message(state, _key(keys.DKG), committee_pb2.Dkg)
+    if dkg is not None:
+        resp.dkg.CopyFrom(dkg)
+    return resp
 
 
 def answer_epoch_seed(state: StateReader, request: q.QueryEpochSeedRequest) -> q.QueryEpochSeedResponse:
