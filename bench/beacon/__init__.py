@@ -12,6 +12,12 @@
    Committees are drawn with the chain's own compute_committee; a direct simulation with the real
    compute_seed checks the independence model 1 - (1 - p)^(2^k) it is extrapolated with.
 
+3. The threshold beacon (groupsim.py) against the same kind of grinding coalition at 10, 20 and 30%
+   stake, with the protocol's own DKG, combine, verify and seed code, paired with the old rule on
+   the same epochs and share subsets: capture probability, the per-round ratio to the unbiased rate
+   (target <= 1.1), the seats gained and the number of seeds the coalition can pick from.
+4. The DKG and threshold-signature costs at 4, 32 and 100 members.
+
 Writes bench/results/beacon.json; --smoke (a few samples of each table, seconds, noisy) writes
 beacon-smoke.json instead.
 """
