@@ -51,13 +51,15 @@ def _seed(localnet: Localnet, via: int) -> committee_pb2.Seed:
 
 
 def _check_blocks(localnet: Localnet, heights: range, nodes: Sequence[int], shares: int) -> list[str]:
-    """Every node records the same beacon for each height, with `shares` shares; return the seeds."""
+    """Every node records the same beacon for each height, with at least `shares` shares (a precommit
+    that arrives during timeout_commit is in the commit without its share: cometbft#2361); return
+    the seeds."""
     seeds = []
     for height in heights:
         events = [_beacon_event(localnet, height, via) for via in nodes]
         assert all(e == events[0] for e in events), (height, events)
         assert events[0]["vote_height"] == str(height - 1)
-        assert events[0]["shares"] == str(shares), (height, events[0])
+        assert int(events[0]["shares"]) >= shares, (height, events[0])
         seeds.append(events[0]["seed"])
     assert len(set(seeds)) == len(seeds), "the seed must change every block"
     return seeds
@@ -76,7 +78,8 @@ def test_genesis_turns_on_vote_extensions_with_every_validator_on_duty(localnet:
 def test_the_bootstrap_seed_advances_every_block_and_all_nodes_agree(localnet: Localnet) -> None:
     localnet.wait_all(7)
     # Before the first group (a DKG starts at height 5 and takes 12 blocks): the per-member beacon.
-    _check_blocks(localnet, range(2, 8), range(VALIDATORS), shares=VALIDATORS)
+    # More than 2/3 of the power in every commit: at least 3 of the 4 equal validators' shares.
+    _check_blocks(localnet, range(2, 8), range(VALIDATORS), shares=VALIDATORS - 1)
 
 
 def _query(localnet: Localnet, via: int, method: str, request, response):  # noqa: ANN001, ANN202
