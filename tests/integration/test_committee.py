@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "3f5c52671ab1f1c5441c5db67458f5c1813e0ca36ce10df17302ef20286234de"
+GOLDEN_COMMITTEE_APP_HASH = "c2d9deb07c113f74d66054c0fdb93f66f8287cf1e70e0e0021dfe7a981d6bedd"
 
 
 def _genesis() -> dict:

@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "8b221e1fb38f2b04ba5d7b375ea16d47ce65329d0f554d35d47aeac9644a46db"
+GOLDEN_CONSENSUS_APP_HASH = "110f239e6fa1cbe8bba8941069074839adda2444338ed9715f57d37d1ad8aac5"
 
 
 def _addr(name: str) -> str:

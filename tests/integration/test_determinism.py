@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "337fdd89f5d5fbb33075748192f86a934ef2f541400822a3242cfefe42471a3a",
-    2: "4f390a894281043a2eb19acf4f06144e5d2ce513f962a5f588f7d533cfb0caff",
-    3: "c2c299cd3273192550b482ecd866a01d0a815bad234748ec18fa9352dddacb3d",
-    4: "9f46f627206c2f566e652112fedb8a8333246d5e2b85c8db1c7477364c362f61",
+    1: "163c85008f65f3973fd1d0095d8f796a0d64ddf74ca03907049f3c723ec3226b",
+    2: "c0fca0773ce6d3b8db4df40a5273b61a888214aca4aa08e93599d817e8c858e5",
+    3: "8748b971ed292e61f06c486f962be6a5393cd9cb8bcceafd9eb33cc261e31faa",
+    4: "8c0cdcfd8d7f7a6f0b3001d116fbded58dbc081b3068cf2440e89e40df18fc48",
 }
 
 

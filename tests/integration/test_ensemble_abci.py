@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "c656919d7b20615cfda450c45608a75b62ea883032f2d2f39537b1d7ecc86d97"
+GOLDEN_APP_HASH = "d1c38a97fbb132aaefef766d7d2549ba154f5322f939058f0ad280d74dc762a9"
 
 
 def _vote_key(name: str) -> PrivateKey:

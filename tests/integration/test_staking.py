@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "7c8394280301c0820cbd21606529d5c827a763264e98b9c3d63cef1202e9d165"
+GOLDEN_APP_HASH = "0a3fa65380776aa9a87bf94ff89d0bf216839fa1a1d33b0597f0c1ce7a519ca3"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "db477f69a850db2206bdf48edc5871f3c7289cf901cbfd3b42459cf0a6bf2ffc"
+GOLDEN_LIFECYCLE_APP_HASH = "ed5b100b49dc6e71d2955af0e2873337e1fbf711f47d3196c1787feecedb823b"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001
