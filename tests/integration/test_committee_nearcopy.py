@@ -10,6 +10,7 @@ update cannot get that worker slashed.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from app.core.crypto import decode_address
 from app.modules.committee import nearcopy
@@ -79,11 +80,13 @@ def test_a_near_copy_of_an_earlier_update_is_replayed_and_slashed(tc: TaskChain)
     assert tc.participant("bob").rejected_updates == 0 and tc.participant("bob").slashed in ("", "0")
 
 
-def test_an_honest_worker_copied_in_its_own_round_is_not_slashed(tc: TaskChain) -> None:
+@pytest.mark.parametrize("exact", [False, True])
+def test_an_honest_worker_copied_in_its_own_round_is_not_slashed(tc: TaskChain, exact: bool) -> None:
     _run_ok(tc, tc.post(schedule=SCHEDULE))
     _run_ok(tc, *[tc.join(w) for w in WORKERS])
     bob1 = update_vector(1)
-    copy = _noisy_copy(bob1, 3, 2, seed=11)  # dave obtained bob's update before committing
+    # dave obtained bob's update before committing: a near copy, or bob's exact bytes.
+    copy = bob1.copy() if exact else _noisy_copy(bob1, 3, 2, seed=11)
     tc.advance_to_phase(logic.COMMIT, 1)
     updates = {"bob": bob1, "carol": update_vector(2), "dave": copy}
     _run_ok(tc, *[tc.commit(w, 1, u) for w, u in updates.items()])

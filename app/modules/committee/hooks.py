@@ -139,15 +139,18 @@ class CommitteeJudge:
         """Decide every revealed update; update reputations; fault, reward or slash the seats."""
         params = self.k.get_params(store)
         workers = sorted(reveals)
-        replayed = self._mark_seen(store, task.id, round_, reveals)
-        vectors = self._vectors(store, task.id, round_, [w for w in workers if w not in replayed])
+        replayed, twins = self._mark_seen(store, task.id, round_, reveals)
+        fresh = [w for w in workers if w not in replayed and w not in twins]
+        vectors = self._vectors(store, task.id, round_, fresh)
         near = self._near_copies(store, task.id, round_, reveals, vectors, params, events)
+        # Same-round copies, exact (twins) or near, are left out unslashed (README "Near copies").
+        left_out = twins | (near.excluded - near.slashed)
         committee = self.k.get_committee(store, task.id, round_)
         attested = self._member_scores(store, committee) if committee else []
         verdicts = logic.compute_verdicts(
-            workers, attested, replayed | near.slashed, params.max_score_drop_bps
+            workers, attested, set(replayed | near.slashed), params.max_score_drop_bps
         )
-        verdicts = _exclude(verdicts, near.excluded - near.slashed)
+        verdicts = _exclude(verdicts, left_out)
         scores = committee_pb2.RoundScores(
             task_id=task.id, round=round_, baseline_bps=verdicts.baseline_bps, height=height
         )
@@ -174,7 +177,6 @@ class CommitteeJudge:
         self.k.set_scores(store, scores)
         kept = {w: UPDATE_FORMAT.encode(vectors[w]) for w in accepted if w in vectors}
         self.k.set_kept_updates(store, task.id, kept if params.near_copy_threshold_bps else {})
-        left_out = near.excluded - near.slashed
         rejected = [w for w in workers if w not in accepted and w not in left_out]
         return Judgement(accepted, rejected)
 
@@ -192,13 +194,15 @@ class CommitteeJudge:
 
     def _mark_seen(
         self, store: KVStore, task_id: int, round_: int, reveals: dict[bytes, tasks_pb2.Reveal]
-    ) -> set[bytes]:
-        """Workers whose update bytes appeared in an earlier round or twice in this one; record the rest."""
+    ) -> tuple[frozenset[bytes], frozenset[bytes]]:
+        """(workers whose update bytes appeared in an earlier round, workers sharing bytes only with
+        another worker of this round); record the new hashes."""
         hashes = {w: reveal.update_hash for w, reveal in reveals.items()}
         seen = {h for h in set(hashes.values()) if self.k.get_update_seen(store, task_id, h) is not None}
         for update_hash in sorted(set(hashes.values()) - seen):
             self.k.set_update_seen(store, task_id, update_hash, round_)
-        return logic.compute_replayed(hashes, seen)
+        earlier = frozenset(w for w, h in hashes.items() if h in seen)
+        return earlier, frozenset(logic.compute_replayed(hashes, seen)) - earlier
 
     def _vectors(
         self, store: KVStore, task_id: int, round_: int, workers: list[bytes]
