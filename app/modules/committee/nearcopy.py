@@ -153,7 +153,7 @@ def compute_near_copies(
     rows = np.stack([np.asarray(current[w], np.int64)[picks] for w in workers])
     held = np.stack([np.asarray(kept[w], np.int64)[picks] for w in others]) if others else rows[:0]
     gram, cross = _gram(rows, rows), _gram(rows, held)
-    held_norms = [int(v) for v in _gram_diagonal(held)]
+    held_norms = _gram_diagonal(held)
     slashed: set[bytes] = set()
     excluded: set[bytes] = set()
     for i, worker in enumerate(workers):
@@ -165,9 +165,8 @@ def compute_near_copies(
             slashed.add(worker)
             excluded.add(worker)
         for j in range(i + 1, len(workers)):
-            if not is_near_copy(gram[i][j], gram[i][i], gram[j][j], threshold_bps):
-                continue
-            excluded.update((worker, workers[j]))
+            if is_near_copy(gram[i][j], gram[i][i], gram[j][j], threshold_bps):
+                excluded.update((worker, workers[j]))
     work = compute_near_copy_work(len(workers), len(others), count)
     return NearCopies(frozenset(slashed), frozenset(excluded), count, work)
 
