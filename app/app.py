@@ -178,7 +178,7 @@ class SynodApp:
         self.tasks = TasksKeeper()
         self.committee = CommitteeKeeper()
         # Which revealed updates a round aggregates: committees score them (committee module).
-        self.committee_judge = CommitteeJudge(self.committee, self.staking)
+        self.committee_judge = CommitteeJudge(self.committee, self.staking, self.tasks)
         self.update_judge: UpdateJudge = self.committee_judge
         self.consensus = ConsensusKeeper()
         # Query rounds, settlement and deadlines (end-block); settle_fast for the validator ensemble.

@@ -25,7 +25,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "805d4bb86342fdb638d730d23c08ea20be37840a4b45ba8ec0943bb7c1d0ca2f"
+GOLDEN_APP_HASH = "5094a5c704a50c01ab6e22ddf234596a3c1a1b6abba2a89e9af648f94aa6e05f"
 
 
 def _app_state() -> dict:

@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "58cfe8d8da76874aab463590cc563626ceff2076ee66029aceb905d5828c4b8b"
+GOLDEN_COMMITTEE_APP_HASH = "93dcf01ca00c94988d5c36e8751925f1614e19f92b1a5e9260b23e62a006c6de"
 
 
 def _genesis() -> dict:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "ae04f5cad2a58ca81697380e7015c9e565fb1a4d78d2fd1a5280177f8cd90cec",
-    2: "87c07b091925679330718095237cdb36453db8b423d6718e4b08e36d37a0f901",
-    3: "bc97a06ae4e948501b59af2d9ba899016bba7da5ca764e35f02bbe4e0e542332",
-    4: "5846e9e68a708bc2828602e3a83caaf07b96b313d36ac8d9e820489503bfa704",
+    1: "5624e12db413b06464bb524626478c70ab01ce89f5741a7319c1fa7e0029655e",
+    2: "35097be00f2b21affe5ea0e9c4b8b89fff342a0f8b68e4cd6a360c11ec1b9011",
+    3: "2b76b028b2637b73496d1b54f7e949ca5e2e909fd1f731b4a3ab8b7bc1bdad3d",
+    4: "ddd737d728ac5bd4b7b861a86a39f5667936b93e21cdb84356ce886650bd1fbd",
 }
 
 

@@ -19,7 +19,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 GAS = 2_000_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash at height 20 of test_dkg_then_group_seed (epoch 9's group seed on chain).
-GOLDEN_APP_HASH = "1deb238b823bcdf638e5eaac65fc0cf35e0925e85b3682918abf0503e7165f32"
+GOLDEN_APP_HASH = "3f69fc261eaf1bf53c7cf6170ff9d46662924b92be983b92fd5ec3ae6c2d77e4"
 
 
 def _chain() -> Chain:

@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "a4dfef91b19c29fe3f830c2b3cbfd03e70f3f14ad8b7da14e8b2886ccc019cb4"
+GOLDEN_APP_HASH = "9411de9c184869960433dd3f8fd3e059580bfed5044168fb19fd1eba5e957353"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "2952237460b4b90543310210fbfe8577fbe9caa0eb1e4c6a65fba65a6d1a3bea"
+GOLDEN_LIFECYCLE_APP_HASH = "b77589bdd0692791ce6d71311c480625c0c3f3c875dafb2c15bf950958caae5c"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

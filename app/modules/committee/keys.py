@@ -17,6 +17,7 @@ __all__ = [
     "MEMBER_POINTS",
     "UPDATE_SEEN",
     "MEMBER_COUNT",
+    "NEAR_COPY_KEPT",
     "DKG",
     "DEALING",
     "COMPLAINT",
@@ -38,6 +39,7 @@ __all__ = [
     "reputation_key",
     "member_points_key",
     "update_seen_key",
+    "near_copy_kept_key",
 ]
 
 STORE_PREFIX = b"\x06"
@@ -55,6 +57,9 @@ UPDATE_SEEN = b"\x09"  # + task id(8) + update sha256(32) -> u32 round first see
 # -> u64be: how many MEMBER entries exist. Kept beside the table so a query (and a light client)
 # reads the eligible-member count from one proven entry instead of counting an unbounded table.
 MEMBER_COUNT = b"\x0a"
+# + task id(8) + worker(20) -> int16 update payload: the last judged round's accepted updates, which the
+# next round's near-copy check compares against (replaced each round, at most max_workers per task).
+NEAR_COPY_KEPT = b"\x0c"
 # The threshold beacon (0x10-0x1f reserved): the DKG in progress, its dealings and complaints (both
 # deleted when it ends), the current and previous groups, and one group seed per epoch (kept).
 DKG = b"\x10"  # -> committee.v1.Dkg (while one is in progress)
@@ -79,6 +84,7 @@ TABLES = {
     "member_points": MEMBER_POINTS,
     "update_seen": UPDATE_SEEN,
     "member_count": MEMBER_COUNT,
+    "near_copy_kept": NEAR_COPY_KEPT,
     "dkg": DKG,
     "dealing": DEALING,
     "complaint": COMPLAINT,
@@ -133,6 +139,11 @@ def member_points_key(task_id: int, operator: bytes = b"") -> bytes:
 def update_seen_key(task_id: int, update_hash: bytes) -> bytes:
     """Key recording that an update with this hash was revealed in a task."""
     return UPDATE_SEEN + u64be(task_id) + update_hash
+
+
+def near_copy_kept_key(task_id: int, worker: bytes = b"") -> bytes:
+    """Key of one kept update of a task, or (no worker) the prefix of the task's kept updates."""
+    return NEAR_COPY_KEPT + u64be(task_id) + worker
 
 
 def dealing_key(dkg_id: int, dealer: int | None = None) -> bytes:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from synod.committee.v1 import committee_pb2
 
-__all__ = ["MAX_DKG_MEMBERS", "default_params", "validate_params"]
+__all__ = [
+    "MAX_DKG_MEMBERS",
+    "MAX_NEAR_COPY_WORK",
+    "NEAR_COPY_THRESHOLD_BPS",
+    "default_params",
+    "validate_params",
+]
 
-# The largest max_dkg_members may be: it bounds a dealing's size (a sealed share per member, 80 bytes).
+# bench/nearcopy: honest non-IID updates stay below this cosine with a margin (README "Near copies").
+NEAR_COPY_THRESHOLD_BPS = 9_950
+MAX_NEAR_COPY_WORK = 1 << 25
+# The largest max_dkg_members may be: it bounds a dealing's size (a sealed share per member, 96 bytes).
 MAX_DKG_MEMBERS = 1_024
 
 
@@ -23,6 +32,8 @@ def default_params() -> committee_pb2.Params:
         reputation_window=8,
         initial_reputation_bps=5_000,
         committee_reward_bps=1_000,
+        near_copy_threshold_bps=NEAR_COPY_THRESHOLD_BPS,
+        max_near_copy_work=MAX_NEAR_COPY_WORK,
         dkg_phase_blocks=4,
         max_dkg_members=128,
         epoch_blocks=2,
@@ -36,6 +47,7 @@ def validate_params(p: committee_pb2.Params) -> None:
         "initial_reputation_bps",
         "committee_reward_bps",
         "member_slash_bps",
+        "near_copy_threshold_bps",
     ):
         if getattr(p, name) > 10_000:
             raise ValueError(f"committee.{name} is in basis points and must be at most 10000")
@@ -43,6 +55,8 @@ def validate_params(p: committee_pb2.Params) -> None:
         raise ValueError("committee.max_committee_size must be between 1 and 1000")
     if p.reputation_window == 0 or p.max_member_faults == 0:
         raise ValueError("committee.reputation_window and max_member_faults must be positive")
+    if p.max_near_copy_work == 0:
+        raise ValueError("committee.max_near_copy_work must be positive (coordinate products per round)")
     if not 1 <= p.dkg_phase_blocks <= 10_000 or not 1 <= p.epoch_blocks <= 10_000:
         raise ValueError("committee.dkg_phase_blocks and epoch_blocks must be between 1 and 10000")
     if not 1 <= p.max_dkg_members <= MAX_DKG_MEMBERS:
