@@ -208,6 +208,25 @@ def test_bad_share_and_forged_group_signature_are_rejected() -> None:
     assert beacon.decode_beacon_tx(old_style[0]).group_signature == b""  # old shares do not verify
     wrong_epoch = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1, epoch=10))
     assert _process(chain, [wrong_epoch], votes) == REJECT
+    # The per-member entries of the bootstrap beacon (a grindable seed) are refused once a group serves.
+    entries = [beacon_pb2.BeaconEntry(validator_address=a, signature=b"\x01" * 96) for a in sorted(shares)]
+    per_member = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1, entries=entries))
+    assert _process(chain, [per_member], votes) == REJECT
+    # Leaving the signature out (a delay, never a choice) is allowed.
+    empty = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1))
+    assert _process(chain, [empty], votes) == ACCEPT
+
+
+def test_a_group_signature_before_any_group_is_refused() -> None:
+    chain = _chain()
+    _until(chain, 3)
+    height = chain.app.store.height + 1
+    votes = beacon_votes(KEYS, height - 1)
+    honest = _proposal(chain, votes)
+    assert _process(chain, honest, votes) == ACCEPT
+    tx = beacon.decode_beacon_tx(honest[0])
+    tx.epoch, tx.group_signature = 1, b"\x02" * 96
+    assert _process(chain, [beacon.encode_beacon_tx(tx)], votes) == REJECT
 
 
 def test_fewer_than_t_plus_one_shares_no_seed_chain_continues() -> None:
