@@ -191,7 +191,8 @@ def test_bad_share_and_forged_group_signature_are_rejected() -> None:
     ok, no = abci.ResponseVerifyVoteExtension.ACCEPT, abci.ResponseVerifyVoteExtension.REJECT
     assert verify(a0, threshold.sign_share(shares[a0], pending.message)) == ok
     assert verify(a0, threshold.sign_share(shares[a1], pending.message)) == no  # another member's share
-    assert verify(a0, b"") == no  # a group member may not withhold while the seed is missing
+    # Withholding biases nothing, and refusing it could halt the chain: an empty share passes.
+    assert verify(a0, b"") == ok
     node = AbciHandlers(chain.app)
     node.group_shares[group.id] = shares[a0]
     ext = node.extend_vote(abci.RequestExtendVote(height=height)).vote_extension

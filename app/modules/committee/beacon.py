@@ -32,8 +32,8 @@ serves the vote height's epoch (app/modules/committee/epochs.py) every extension
 instead the member's threshold share on the epoch message, and the beacon tx carries the group
 signature (combined by the proposer from t + 1 valid shares) or nothing. The group signature is
 the only one that verifies, so the seed does not depend on which shares arrive: a proposer can
-delay it, never choose it. Group members must send their valid share while the epoch's seed is
-missing (else their precommit is rejected, and the downtime rule applies).
+delay it, never choose it. A group member's precommit is rejected for a false share, not for
+none: withholding biases nothing, and requiring shares could halt the chain.
 """
 
 from __future__ import annotations
@@ -180,10 +180,16 @@ def is_valid_extension(
 
 
 def _is_valid_group_extension(pending: epochs.PendingEpoch | None, address: bytes, share: bytes) -> bool:
-    """Group mode: a group member owes its valid share while the epoch's seed is missing, and sends
-    nothing once it is on chain; others' shares are never used, so anything well-formed passes."""
+    """Group mode: a group member's share, if it sends one while the epoch's seed is missing, must be
+    valid; others' shares are never used, so anything well-formed passes.
+
+    An empty share is accepted: withholding cannot bias a unique signature, and refusing such
+    precommits would halt the chain whenever more than a third of the power lacks its group share
+    (a node that restarted without data/dkg_shares.json, or one still summing it just after a
+    group forms). Fewer than t + 1 shares only delay the seed.
+    """
     index = pending.get_index(address) if pending is not None else None
-    if pending is None or index is None:
+    if pending is None or index is None or not share:
         return True
     key = pending.group.verification_keys[index - 1]
     return threshold.is_valid_signature_share(key, pending.message, share)
