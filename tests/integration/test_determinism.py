@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "337fdd89f5d5fbb33075748192f86a934ef2f541400822a3242cfefe42471a3a",
-    2: "4f390a894281043a2eb19acf4f06144e5d2ce513f962a5f588f7d533cfb0caff",
-    3: "c2c299cd3273192550b482ecd866a01d0a815bad234748ec18fa9352dddacb3d",
-    4: "9f46f627206c2f566e652112fedb8a8333246d5e2b85c8db1c7477364c362f61",
+    1: "4880198f6de6e8a3db2d73dc8ff5790cf4f362fa867b48b7b6ff6080541eb728",
+    2: "9050a3b188a467d1e83ecd3c345ee35b3b1b5ea826bf556010a7bc3fae7c2663",
+    3: "28cc8ccd05615417f537e1bfa1cf444c204c7b481f57526bd815bec08b3b264b",
+    4: "960a081308610e1907edd5dda96ff2c0859befbb756b876f2e0329f3c329acec",
 }
 
 

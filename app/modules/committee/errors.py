@@ -6,10 +6,13 @@ from app.core.errors import register
 
 __all__ = [
     "ErrAlreadyAttested",
+    "ErrAlreadyCommitted",
     "ErrAlreadyMember",
     "ErrBadAttestation",
     "ErrBadBeacon",
     "ErrBadBlsKey",
+    "ErrBadReveal",
+    "ErrNoCommitment",
     "ErrNoCommittee",
     "ErrNoScores",
     "ErrNoSeed",
@@ -17,6 +20,7 @@ __all__ = [
     "ErrNotOnCommittee",
     "ErrNotValidator",
     "ErrWrongPhase",
+    "ErrWrongWindow",
 ]
 
 ErrNotValidator = register("committee", 2, "only a bonded validator may join committees")
@@ -31,3 +35,7 @@ ErrBadAttestation = register("committee", 10, "attestation does not match the co
 ErrBadBeacon = register("committee", 11, "beacon transaction is invalid")
 ErrNoScores = register("committee", 12, "this round has not been judged yet")
 ErrNoSeed = register("committee", 13, "no beacon seed yet")
+ErrAlreadyCommitted = register("committee", 14, "already committed to an attestation this round")
+ErrNoCommitment = register("committee", 15, "no attestation commitment to reveal this round")
+ErrBadReveal = register("committee", 16, "the attestation does not open its commitment")
+ErrWrongWindow = register("committee", 17, "outside the score phase's commit or reveal window")

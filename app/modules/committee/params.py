@@ -20,6 +20,7 @@ def default_params() -> committee_pb2.Params:
         reputation_window=8,
         initial_reputation_bps=5_000,
         committee_reward_bps=1_000,
+        attest_reveal_blocks=4,
     )
 
 
@@ -37,5 +38,7 @@ def validate_params(p: committee_pb2.Params) -> None:
         raise ValueError("committee.max_committee_size must be between 1 and 1000")
     if p.reputation_window == 0 or p.max_member_faults == 0:
         raise ValueError("committee.reputation_window and max_member_faults must be positive")
+    if not 1 <= p.attest_reveal_blocks <= 10_000:
+        raise ValueError("committee.attest_reveal_blocks must be between 1 and 10000")
     if p.capture_target_ppb == 0 or p.capture_target_ppb > 1_000_000_000:
         raise ValueError("committee.capture_target_ppb must be in (0, 1e9]")
