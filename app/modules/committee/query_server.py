@@ -89,11 +89,14 @@ def answer_committee(state: StateReader, request: q.QueryCommitteeRequest) -> q.
         f"phase of a committee-verified round closes; check `synod query task show {request.task_id}`",
     )
     items, page = state.page(_key(keys.attestation_key(request.task_id, request.round)), request.pagination)
-    # One commitment per seat at most, and max_committee_size <= MAX_PAGE_LIMIT: one page holds them all.
-    commitments, _ = state.page(
-        _key(keys.attestation_commitment_key(request.task_id, request.round)),
-        PageRequest(limit=MAX_PAGE_LIMIT),
-    )
+    # One commitment per seat at most, and max_committee_size <= MAX_PAGE_LIMIT: one read holds them
+    # all. Only the first page carries them, so merged pages hold each once.
+    commitments: list[tuple[bytes, bytes]] = []
+    if not request.pagination.key:
+        commitments, _ = state.page(
+            _key(keys.attestation_commitment_key(request.task_id, request.round)),
+            PageRequest(limit=MAX_PAGE_LIMIT),
+        )
     return q.QueryCommitteeResponse(
         committee=committee,
         attestations=[committee_pb2.Attestation.FromString(raw) for _, raw in items],
