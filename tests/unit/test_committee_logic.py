@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.modules.committee import logic
 from app.modules.committee.logic import MemberScores
+from app.modules.committee.params import default_params, validate_params
 from synod.committee.v1 import committee_pb2
 
 A, B, C, D = (bytes([i]) * 20 for i in range(1, 5))
@@ -275,3 +276,12 @@ def test_the_reveal_window_is_the_score_phases_tail(
     start: int, end: int, reveal_blocks: int, reveal_start: int
 ) -> None:
     assert logic.compute_reveal_start(start, end, reveal_blocks) == reveal_start
+
+
+@pytest.mark.parametrize("blocks", [0, 10_001])
+def test_a_reveal_window_outside_1_to_10000_blocks_is_refused(blocks: int) -> None:
+    params = default_params()
+    params.attest_reveal_blocks = blocks
+    with pytest.raises(ValueError, match="attest_reveal_blocks"):
+        validate_params(params)
+    validate_params(default_params())
