@@ -177,7 +177,7 @@ class SynodApp:
         self.tasks = TasksKeeper()
         self.committee = CommitteeKeeper()
         # Which revealed updates a round aggregates: committees score them (committee module).
-        self.update_judge: UpdateJudge = CommitteeJudge(self.committee, self.staking)
+        self.update_judge: UpdateJudge = CommitteeJudge(self.committee, self.staking, self.tasks)
         self.consensus = ConsensusKeeper()
         # Query rounds, settlement and deadlines (end-block); settle_fast for the validator ensemble.
         self.consensus_hooks = ConsensusHooks(self.consensus, self.bank, self.committee)

@@ -78,7 +78,7 @@ def measure_blocks(tasks: int, workers: int, size: int, budget: int) -> dict[str
     """Time each end-block from CLOSE_HEIGHT until every round is aggregated."""
     k = TasksKeeper()
     store = _state(k, tasks, workers, size, budget)
-    judge = CommitteeJudge(CommitteeKeeper(), None)  # type: ignore[arg-type]  # unscored: no staking
+    judge = CommitteeJudge(CommitteeKeeper(), None, k)  # type: ignore[arg-type]  # unscored: no staking
     blocks: list[dict[str, Any]] = []
     height = CLOSE_HEIGHT
     while any(k.require_task(store, t).rounds_done == 0 for t in range(1, tasks + 1)):

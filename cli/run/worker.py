@@ -88,7 +88,8 @@ def _load_trainer(_ctx: click.Context, _param: click.Parameter, value: str | Non
     callback=_check_attack,
     metavar="SPEC",
     help="Behave maliciously, for experiments: an attack spec such as sign_flip, scaled:factor=10, "
-    "label_flip, alie:z=1.0, ipm:eps=0.5, gaussian:sigma=1.0, free_ride or withhold (app/ml/attacks).",
+    "label_flip, alie:z=1.0, ipm:eps=0.5, gaussian:sigma=1.0, free_ride, near_copy:noise=0.01:scale=2 "
+    "or withhold (app/ml/attacks).",
 )
 @agent_verify_options
 @home_option

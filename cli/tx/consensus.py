@@ -210,16 +210,21 @@ def _labels_to_reveal(
     home: str, query: consensus_pb2.PredictionQuery, labels_file: str | None, salt_hex: str | None
 ) -> tuple[bytes, bytes]:
     """(labels, salt): from --labels-file and --salt, else the local record of the query's commitment."""
-    record = find_labels(home, query.labels_commitment) if query.labels_commitment else None
+    if not query.labels_commitment:
+        raise click.UsageError(
+            f"query {query.id} was posted without a labels commitment: it pays by agreement at its "
+            "label deadline and the chain refuses labels for it (consensus 26); post with --commit-labels"
+        )
+    record = find_labels(home, query.labels_commitment)
     labels = bytes(read_labels_file(labels_file)) if labels_file else (record.labels if record else None)
     salt = bytes.fromhex(salt_hex) if salt_hex else (record.salt if record else b"")
     if labels is None:
         raise click.UsageError(
             f"no labels saved under {home}/consensus/labels for query {query.id}'s commitment "
-            f"{query.labels_commitment.hex() or '(none)'}: pass --labels-file (and --salt)"
+            f"{query.labels_commitment.hex()}: pass --labels-file (and --salt)"
         )
     expected = compute_labels_commitment(decode_address(query.poster), query.inputs_hash, salt, labels)
-    if query.labels_commitment and expected != query.labels_commitment:
+    if expected != query.labels_commitment:
         raise click.BadParameter(
             f"these labels and salt do not hash to query {query.id}'s labels commitment "
             f"{query.labels_commitment.hex()}; the chain would refuse them",

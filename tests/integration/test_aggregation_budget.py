@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 
 from app.client.tasktx import msg_commit, msg_join, msg_reveal
 from app.core.fixedpoint import UPDATE_FORMAT
+from app.modules.committee.nearcopy import compute_near_copy_work
 from app.modules.tasks import logic
 from app.modules.tasks.params import default_params
 from synod.tasks.v1 import query_pb2, tasks_pb2
 from tests.integration.harness import Chain, test_bls_key, test_key
 from tests.integration.staking_harness import cons_address
-from tests.integration.tasks_harness import TASK_GAS, post_msg, update_vector
+from tests.integration.tasks_harness import SIZE, TASK_GAS, post_msg, update_vector
 from tests.integration.test_committee import MEMBERS, msg_attest
 from tests.integration.test_committee import _genesis as committee_genesis
 
@@ -36,8 +37,9 @@ SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=4, commit_blocks=3, reveal_b
 MEAN = tasks_pb2.Aggregation(rule="mean")
 KRUM = tasks_pb2.Aggregation(rule="krum", params=[tasks_pb2.AggregationParam(name="byzantine", value=0)])
 MEDIAN = tasks_pb2.Aggregation(rule="median")
-# Every tiny round here is priced at its bookkeeping: STEP_WORK + 3 reveals x UPDATE_WORK.
-ROUND_WORK = logic.STEP_WORK + 3 * logic.UPDATE_WORK
+# Every tiny round here is priced at its bookkeeping, STEP_WORK + 3 reveals x UPDATE_WORK, plus the
+# committee judge's near-copy check of 3 reveals against at most max_workers = 3 kept updates.
+ROUND_WORK = logic.STEP_WORK + 3 * logic.UPDATE_WORK + compute_near_copy_work(3, 3, SIZE)
 
 
 @dataclass
@@ -152,7 +154,9 @@ def _block_work(run: Run) -> dict[int, list[int]]:
     work: dict[int, list[int]] = {}
     for height, attrs in run.closed("round_closed"):
         task = run.task(int(attrs["task_id"]))
-        work.setdefault(height, []).append(logic.compute_step_work(task, int(attrs["revealed"])))
+        revealed = int(attrs["revealed"])
+        judging = run.chain.app.update_judge.get_judging_work(run.chain.app.store.view, task, revealed)
+        work.setdefault(height, []).append(logic.compute_step_work(task, revealed) + judging)
     return work
 
 

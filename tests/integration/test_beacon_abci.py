@@ -25,7 +25,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "46dda4c033dc477f677ebd93ba4d946f1948e252feb1559e5002168ce00b7e4c"
+GOLDEN_APP_HASH = "d30b311ef0b208ddb7b27c2209051931155a0c1f577ae7e680664bf02e35a554"
 
 
 def _app_state() -> dict:

@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "9917bb18dd7eb5df29be0fc562ab36d6aefb85db64e13d2ee8bd37c221a7b27d"
+GOLDEN_CONSENSUS_APP_HASH = "60c5c7506b141615ef286ed807aa95128e2e459a2ff65b782519bd82f225bef8"
 
 
 def _addr(name: str) -> str:
@@ -285,7 +285,8 @@ def test_an_open_query_settles_on_revised_predictions_slashes_withholders_and_pa
     slash = STAKES["dave"] * 1_000 // 10_000
     assert participant(chain, "dave").slashed == str(slash) and participant(chain, "dave").missed_reveals == 1
     assert out["supply"] - out["supply_after_round0"] == slash
-    assert out["supply"] - supply(chain) == slash
+    # Plus the 1 of the reward that correctness and agreement left (floored shares): burnt.
+    assert out["supply"] - supply(chain) == slash + 1
     assert out["round0_events"]["participant_slashed"] == {
         "query_id": "1",
         "participant": _addr("dave"),
@@ -337,8 +338,8 @@ def test_an_open_query_settles_on_revised_predictions_slashes_withholders_and_pa
         assert rep.score_bps == logic.compute_reputation(5_000, correct[name] * 10_000 // 4, 8)
     assert k.get_reputation(view, _raw("bob")).score_bps == 5_625
     assert k.get_reputation(view, _raw("carol")).score_bps == 5_312
-    # The remainder (1) went back to alice; nothing is left in escrow.
-    assert chain.balance(_addr("alice")) == before["alice"] - chain.fees_paid["alice"] - 1_001 + 1
+    # The remainder (1) is burnt, not returned to alice; nothing is left in escrow.
+    assert chain.balance(_addr("alice")) == before["alice"] - chain.fees_paid["alice"] - 1_001
     assert escrow(chain) == {}
 
 
@@ -470,8 +471,8 @@ def test_without_labels_the_deadline_pays_by_agreement_and_keeps_reputations(cha
         assert chain.balance(_addr(name)) == before[name] - chain.fees_paid[name] + shares[name]
         assert participant(chain, name).reward == str(shares[name]) and participant(chain, name).correct == 0
         assert chain.app.consensus.get_reputation(chain.app.store.view, _raw(name)) is None
-    remainder = 1_001 - sum(shares.values())
-    assert chain.balance(_addr("alice")) == before["alice"] - chain.fees_paid["alice"] - 1_001 + remainder
+    # The remainder is burnt: a poster that received answers gets nothing back.
+    assert chain.balance(_addr("alice")) == before["alice"] - chain.fees_paid["alice"] - 1_001
     assert not chain.app.consensus.get_settlement(chain.app.store.view, 1).labels_revealed
     assert escrow(chain) == {}
 
@@ -718,8 +719,7 @@ def test_validators_register_models_and_settle_fast_queries_by_power_and_reputat
         assert chain.balance(_addr(name)) == before[name] + share
         assert participant(chain, name).reward == str(share)
     assert chain.balance(_addr("v3")) == before["v3"]
-    remainder = 1_001 - sum(shares.values())
-    alice = before["alice"] - (chain.fees_paid["alice"] - paid.get("alice", 0)) - 1_001 + remainder
+    alice = before["alice"] - (chain.fees_paid["alice"] - paid.get("alice", 0)) - 1_001  # remainder burnt
     assert chain.balance(_addr("alice")) == alice
     assert escrow(chain) == {}
 

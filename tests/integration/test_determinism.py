@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "4880198f6de6e8a3db2d73dc8ff5790cf4f362fa867b48b7b6ff6080541eb728",
-    2: "9050a3b188a467d1e83ecd3c345ee35b3b1b5ea826bf556010a7bc3fae7c2663",
-    3: "28cc8ccd05615417f537e1bfa1cf444c204c7b481f57526bd815bec08b3b264b",
-    4: "960a081308610e1907edd5dda96ff2c0859befbb756b876f2e0329f3c329acec",
+    1: "d0bef9dee89bf4b4428b62e81956f1be22bccb813a473437ef53929bfa04eed3",
+    2: "fd40b28cdf2a4b9f2bf5c049b123ede8ba1353f493a1a27710e421296d563a1b",
+    3: "f41e23f9b1c3c6004a4692b5364f730ea7d10a6964db2c9e13bd992e07ac5ffb",
+    4: "3d99b7ae2c0401a2de94fb2734ee3f05f2214aee46ebc4e6417d8865560e3059",
 }
 
 

@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "6bc8368cb4d53a568eaf62670176ac48ea44a272281511e52114decaffd2f452"
+GOLDEN_APP_HASH = "cbdfa388de9c5ebdff969f0df03584d34d13520b2a6d63d0792b701612d66c1d"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "a0ebaa1208c5020b5d368fb9151d413bd5cebd2574ab7c052ed80a3a781b18c2"
+GOLDEN_LIFECYCLE_APP_HASH = "c1d33e096ab3cc87a30305b6001f60f9542266cf750e7c40039832442ed6ff8a"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

@@ -21,6 +21,7 @@ from app.ml.attacks import (
     parse_worker_attack,
 )
 from app.ml.quantize import UPDATE_SPEC, dequantize, quantize
+from app.modules.committee import nearcopy
 from app.modules.committee.logic import MemberScores, compute_member_faults, compute_verdicts
 from synod.committee.v1 import committee_pb2
 
@@ -41,6 +42,9 @@ WORKER_SPECS = [
     "gaussian",
     "gaussian:sigma=0.1",
     "free_ride",
+    "near_copy",
+    "near_copy:noise=0.05:scale=2",
+    "near_copy:source=colluder",
     "withhold",
 ]
 COMMITTEE_SPECS = ["lazy", "lazy:score=9000", "collude", "collude:group=red:high=9000:low=100"]
@@ -211,6 +215,22 @@ def test_free_ride_replays_exact_bytes_then_the_global_delta_then_nothing() -> N
     assert np.array_equal(attack.craft_update(no_public), no_public.previous_global_delta)
     first_round = AttackContext(0, 1, ctx.honest_update, [], [], ctx.current_weights)
     assert not np.any(attack.craft_update(first_round))
+
+
+def test_near_copy_keeps_the_sources_direction_in_new_bytes() -> None:
+    ctx = make_context()
+    source = quantize(ctx.public_updates[-1], UPDATE_SPEC)
+    for spec in ("near_copy", "near_copy:scale=3", "near_copy:noise=0.02:scale=0.5"):
+        copy = quantize(parse_worker_attack(spec).craft_update(ctx), UPDATE_SPEC)
+        assert UPDATE_FORMAT.encode(copy) != UPDATE_FORMAT.encode(source), spec  # no exact replay
+        x, y = copy.astype(object), source.astype(object)
+        assert nearcopy.compute_cosine_bps(int(x @ y), int(x @ x), int(y @ y)) >= 9_950, spec
+    colluder = parse_worker_attack("near_copy:noise=0:source=colluder").craft_update(ctx)
+    assert np.array_equal(colluder, ctx.colluder_updates[0])
+    first_round = AttackContext(0, 1, ctx.honest_update, [], [], ctx.current_weights)
+    assert not np.any(parse_worker_attack("near_copy").craft_update(first_round))
+    with pytest.raises(AttackError, match="source must be one of"):
+        parse_worker_attack("near_copy:source=mine")
 
 
 def test_withhold_never_reveals() -> None:

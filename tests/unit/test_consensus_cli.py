@@ -264,6 +264,8 @@ def test_reveal_labels_from_a_file_and_salt_or_not_at_all(node: ConsensusNode, t
 
 def test_register_by_hand_and_enrol_a_validator_model(node: ConsensusNode, tmp_path) -> None:
     _post(tmp_path, "--file", _inputs_file(tmp_path), "--labels", "3", "--min-stake", "1500usyn")
+    err = _synod(tmp_path, "tx", "consensus", "reveal-labels", "--from", "alice", "1", *YES, ok=False)
+    assert "posted without a labels commitment" in err and "consensus 26" in err
     assert _json(tmp_path, "tx", "consensus", "register", "--from", "bob", "1", *YES)["code"] == 0
     assert participant_of(node.chain, "bob").stake == coin(1500)  # the query's min stake by default
     err = _synod(

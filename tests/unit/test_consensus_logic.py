@@ -162,6 +162,21 @@ def test_reward_split_floors_and_returns_the_remainder() -> None:
     assert logic.compute_reward_split(1_000, {}) == ({}, 1_000)
 
 
+def test_payout_pays_each_tier_what_the_one_before_left() -> None:
+    # Nobody correct: agreement takes the whole pool; its rounding is left for the caller to burn.
+    assert logic.compute_payout(1_000, [{b"a": 0, b"b": 0}, {b"b": 2, b"a": 1}]) == (
+        {b"a": 333, b"b": 666},
+        1,
+    )
+    # Correctness pays first; its floor remainder (1) is below one agreement share: left.
+    assert logic.compute_payout(1_001, [{b"a": 1, b"b": 1}, {b"a": 3, b"b": 4}]) == (
+        {b"a": 500, b"b": 500},
+        1,
+    )
+    assert logic.compute_payout(7, [{b"a": 1, b"b": 2}, {b"b": 1}]) == ({b"a": 2, b"b": 5}, 0)
+    assert logic.compute_payout(1_000, [{}, {}]) == ({}, 1_000)
+
+
 def test_slash_never_takes_more_than_what_is_left() -> None:
     assert logic.compute_slash(1_000, 0, 1_000) == 100
     assert logic.compute_slash(1_000, 950, 1_000) == 50

@@ -23,6 +23,7 @@ from app.ml.attacks import parse_worker_attack
 from app.ml.models import flatten, init_params
 from app.ml.quantize import WEIGHT_SPEC, quantize
 from app.ml.trace import decode_trace, verify_trace
+from app.modules.committee import nearcopy
 from app.modules.tasks import logic
 from app.modules.tasks.trace import check_trace
 from synod.tasks.v1 import tasks_pb2, tx_pb2
@@ -211,6 +212,32 @@ def test_a_free_rider_reveals_exactly_an_update_another_worker_revealed_earlier(
     assert not UPDATE_FORMAT.decode(ours[0].update, SIZE).any()  # round 1: nothing seen yet
     assert ours[1].update == theirs[0].update  # round 2: carol's round-1 update, byte for byte
     assert "round 1: kept 1 updates other workers revealed" in log.getvalue()
+
+
+def test_a_near_copy_worker_reveals_another_workers_earlier_update_scaled_in_new_bytes(tmp_path) -> None:
+    node = _node()
+    node.tc.run(node.tc.join("carol"))
+    carol_update = np.random.default_rng(1).integers(-900, 900, SIZE)
+
+    def carol_works() -> None:
+        resp = TasksClient(node).task(1)
+        key = ("carol", resp.round)
+        if resp.phase == "commit" and key not in node.tc.pending:
+            node.mempool.append(node.tc.commit("carol", resp.round, carol_update + resp.round))
+        elif resp.phase == "reveal" and key in node.tc.pending and key not in revealed:
+            revealed.add(key)
+            node.mempool.append(node.tc.reveal("carol", resp.round))
+
+    revealed: set[tuple[str, int]] = set()
+    node.sleep_hook = carol_works
+    _worker(node, tmp_path, "near_copy:scale=2:noise=0.01").run()
+    ours, theirs = _reveals(node), _reveals(node, CAROL)
+    copy, source = UPDATE_FORMAT.decode(ours[1].update, SIZE), UPDATE_FORMAT.decode(theirs[0].update, SIZE)
+    assert ours[1].update != theirs[0].update  # new bytes: the exact-replay check passes it
+    x, y = copy.astype(object), source.astype(object)
+    assert (
+        nearcopy.compute_cosine_bps(int(x @ y), int(x @ x), int(y @ y)) >= 9_950
+    )  # the cosine rule does not
 
 
 def test_a_bad_attack_spec_is_a_worker_error(tmp_path) -> None:

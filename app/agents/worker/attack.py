@@ -35,7 +35,7 @@ from synod.tasks.v1 import tasks_pb2
 __all__ = ["Attacker", "RoundInputs", "compute_attacked_update", "forge_trace_end"]
 
 # Attacks whose craft_update reads what other workers revealed (AttackContext.public_updates).
-_NEEDS_PUBLIC = frozenset({"free_ride"})
+_NEEDS_PUBLIC = frozenset({"free_ride", "near_copy"})
 
 
 @dataclass(frozen=True, eq=False)

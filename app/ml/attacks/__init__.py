@@ -2,9 +2,10 @@
 
 Each attack is one file: a frozen dataclass of its parameters with pure methods (see base.py for the
 interface). An attack is named by a spec string, ``NAME(:KEY=VALUE)*``, for example ``sign_flip``,
-``scaled:factor=10``, ``alie:z=1.0``, ``ipm:eps=0.5``, ``gaussian:sigma=1.0`` or
-``collude:group=red:low=0``; committee members take ``lazy``, ``collude`` and ``copy``.
-parse_attack builds the attack a spec names and says clearly what is wrong with one it cannot.
+``scaled:factor=10``, ``alie:z=1.0``, ``ipm:eps=0.5``, ``gaussian:sigma=1.0``,
+``near_copy:noise=0.01:scale=2`` or ``collude:group=red:low=0``; committee members take ``lazy``,
+``collude`` and ``copy``. parse_attack builds the attack a spec names and says clearly what is wrong
+with one it cannot.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.ml.attacks.gaussian import Gaussian
 from app.ml.attacks.ipm import Ipm
 from app.ml.attacks.label_flip import LabelFlip
 from app.ml.attacks.lazy import Lazy
+from app.ml.attacks.near_copy import NearCopy
 from app.ml.attacks.scaled import Scaled
 from app.ml.attacks.sign_flip import SignFlip
 from app.ml.attacks.withhold import Withhold
@@ -51,6 +53,7 @@ WORKER_ATTACKS: dict[str, type] = {
     "gaussian": Gaussian,
     "ipm": Ipm,
     "label_flip": LabelFlip,
+    "near_copy": NearCopy,
     "scaled": Scaled,
     "sign_flip": SignFlip,
     "withhold": Withhold,

@@ -7,7 +7,7 @@ from typing import Protocol
 from app.state.kv import KVStore
 from synod.staking.v1 import staking_pb2
 
-__all__ = ["CommitteeStaking", "CommitteeTasks", "Slashed"]
+__all__ = ["CommitteeStaking", "CommitteeTasks", "CommitteeUpdates", "Slashed"]
 
 
 class Slashed(Protocol):
@@ -36,3 +36,9 @@ class CommitteeTasks(Protocol):
     def get_score_phase(self, store: KVStore, task_id: int) -> tuple[int, int, int] | None: ...
 
     def close_phase_now(self, store: KVStore, task_id: int, height: int) -> None: ...
+
+
+class CommitteeUpdates(Protocol):
+    """A revealed update's payload (UPDATE_FORMAT), for the near-copy check: None once aggregated."""
+
+    def get_update(self, store: KVStore, task_id: int, round_: int, worker: bytes) -> bytes | None: ...

@@ -6,10 +6,15 @@ CommitteeJudge is the tasks module's UpdateJudge (tasks/expected.py). Tasks with
 
 from __future__ import annotations
 
+import numpy as np
+from numpy.typing import NDArray
+
+from app.core.architectures import model_param_count
 from app.core.crypto import decode_address, encode_address
 from app.core.events import EventManager
-from app.modules.committee import logic
-from app.modules.committee.expected import CommitteeStaking
+from app.core.fixedpoint import UPDATE_FORMAT
+from app.modules.committee import logic, nearcopy
+from app.modules.committee.expected import CommitteeStaking, CommitteeUpdates
 from app.modules.committee.keeper import CommitteeKeeper
 from app.modules.tasks.expected import Judgement
 from app.state.kv import KVStore
@@ -30,6 +35,15 @@ _MEMBER_WORK = 1 << 10
 _SEAT_WORK = 1 << 4
 
 
+def _exclude(verdicts: logic.RoundVerdicts, workers: frozenset[bytes]) -> logic.RoundVerdicts:
+    """The verdicts with workers' updates marked VERDICT_NEAR_COPY_EXCLUDED (their medians kept)."""
+    updates = {
+        w: (committee_pb2.VERDICT_NEAR_COPY_EXCLUDED, median) if w in workers else (verdict, median)
+        for w, (verdict, median) in verdicts.updates.items()
+    }
+    return logic.RoundVerdicts(verdicts.baseline_bps, updates)
+
+
 def _outcome(verdict: int) -> bool | None:
     """Whether a verdict is good or bad evidence about its worker (None: unscored, no evidence)."""
     if verdict == committee_pb2.VERDICT_ACCEPTED:
@@ -40,15 +54,26 @@ def _outcome(verdict: int) -> bool | None:
 class CommitteeJudge:
     """Samples committees from the beacon seed and turns their attestations into judgements."""
 
-    def __init__(self, k: CommitteeKeeper, staking: CommitteeStaking) -> None:
+    def __init__(self, k: CommitteeKeeper, staking: CommitteeStaking, updates: CommitteeUpdates) -> None:
         self.k = k
         self.staking = staking
+        self.updates = updates
 
     def get_scoring_work(self, store: KVStore) -> int:
         """What open_scoring costs now, for the tasks block budget: linear in the members it reads,
         times the seats it draws (one stored counter and the params: no scan)."""
         members = self.k.get_member_count(store)
         return members * (_MEMBER_WORK + self.k.get_params(store).max_committee_size * _SEAT_WORK)
+
+    def get_judging_work(self, store: KVStore, task: tasks_pb2.Task, reveals: int) -> int:
+        """What judge_round's near-copy check may cost, for the tasks block budget: `reveals` updates
+        against at most max_workers kept ones, on the coordinates max_near_copy_work allows."""
+        params = self.k.get_params(store)
+        if not params.near_copy_threshold_bps:
+            return 0
+        size = model_param_count(task.model)
+        count = nearcopy.compute_sample_size(reveals, task.max_workers, size, params.max_near_copy_work)
+        return nearcopy.compute_near_copy_work(reveals, task.max_workers, count)
 
     def open_scoring(
         self,
@@ -114,10 +139,18 @@ class CommitteeJudge:
         """Decide every revealed update; update reputations; fault, reward or slash the seats."""
         params = self.k.get_params(store)
         workers = sorted(reveals)
-        replayed = self._mark_seen(store, task.id, round_, reveals)
+        replayed, twins = self._mark_seen(store, task.id, round_, reveals)
+        fresh = [w for w in workers if w not in replayed and w not in twins]
+        vectors = self._vectors(store, task.id, round_, fresh)
+        near = self._near_copies(store, task.id, round_, reveals, vectors, params, events)
+        # Same-round copies, exact (twins) or near, are left out unslashed (README "Near copies").
+        left_out = twins | (near.excluded - near.slashed)
         committee = self.k.get_committee(store, task.id, round_)
         attested = self._member_scores(store, committee) if committee else []
-        verdicts = logic.compute_verdicts(workers, attested, replayed, params.max_score_drop_bps)
+        verdicts = logic.compute_verdicts(
+            workers, attested, set(replayed | near.slashed), params.max_score_drop_bps
+        )
+        verdicts = _exclude(verdicts, left_out)
         scores = committee_pb2.RoundScores(
             task_id=task.id, round=round_, baseline_bps=verdicts.baseline_bps, height=height
         )
@@ -133,7 +166,7 @@ class CommitteeJudge:
                     reputation_bps=rep,
                 )
             )
-            if verdict not in _BAD:
+            if verdict not in _BAD and verdict != committee_pb2.VERDICT_NEAR_COPY_EXCLUDED:
                 weight = rep if task.schedule.score_blocks else logic.BPS
                 accepted[worker] = (weight, logic.compute_reward_points(verdict, median, weight))
         for worker in missed:
@@ -142,11 +175,14 @@ class CommitteeJudge:
             self._judge_members(store, task.id, committee, attested, verdicts, height, scores, events)
             self.k.clear_attestations(store, task.id, round_)
         self.k.set_scores(store, scores)
-        rejected = [w for w in workers if w not in accepted]
+        kept = {w: UPDATE_FORMAT.encode(vectors[w]) for w in accepted if w in vectors}
+        self.k.set_kept_updates(store, task.id, kept if params.near_copy_threshold_bps else {})
+        rejected = [w for w in workers if w not in accepted and w not in left_out]
         return Judgement(accepted, rejected)
 
     def pop_committee_rewards(self, store: KVStore, task: tasks_pb2.Task, reward: int) -> dict[bytes, int]:
         """The members' share of a task's reward, split by points (rounds attested within tolerance)."""
+        self.k.set_kept_updates(store, task.id, {})  # the task is over: nothing left to copy from
         points = self.k.pop_member_points(store, task.id)
         if not points:
             return {}
@@ -158,13 +194,61 @@ class CommitteeJudge:
 
     def _mark_seen(
         self, store: KVStore, task_id: int, round_: int, reveals: dict[bytes, tasks_pb2.Reveal]
-    ) -> set[bytes]:
-        """Workers whose update bytes appeared in an earlier round or twice in this one; record the rest."""
+    ) -> tuple[frozenset[bytes], frozenset[bytes]]:
+        """(workers whose update bytes appeared in an earlier round, workers sharing bytes only with
+        another worker of this round); record the new hashes."""
         hashes = {w: reveal.update_hash for w, reveal in reveals.items()}
         seen = {h for h in set(hashes.values()) if self.k.get_update_seen(store, task_id, h) is not None}
         for update_hash in sorted(set(hashes.values()) - seen):
             self.k.set_update_seen(store, task_id, update_hash, round_)
-        return logic.compute_replayed(hashes, seen)
+        earlier = frozenset(w for w, h in hashes.items() if h in seen)
+        return earlier, frozenset(logic.compute_replayed(hashes, seen)) - earlier
+
+    def _vectors(
+        self, store: KVStore, task_id: int, round_: int, workers: list[bytes]
+    ) -> dict[bytes, NDArray[np.int64]]:
+        """The workers' revealed updates, decoded (still stored: the round is aggregated after this)."""
+        out = {}
+        for worker in workers:
+            payload = self.updates.get_update(store, task_id, round_, worker)
+            if payload is not None:
+                out[worker] = UPDATE_FORMAT.decode(payload, len(payload) // UPDATE_FORMAT.width)
+        return out
+
+    def _near_copies(
+        self,
+        store: KVStore,
+        task_id: int,
+        round_: int,
+        reveals: dict[bytes, tasks_pb2.Reveal],
+        vectors: dict[bytes, NDArray[np.int64]],
+        params: committee_pb2.Params,
+        events: EventManager,
+    ) -> nearcopy.NearCopies:
+        """The near copies among this round's updates and the last judged round's kept ones."""
+        width = {len(v) for v in vectors.values()}
+        kept = {
+            w: UPDATE_FORMAT.decode(p, len(p) // UPDATE_FORMAT.width)
+            for w, p in self.k.iterate_kept_updates(store, task_id)
+            if len(p) // UPDATE_FORMAT.width in width
+        }
+        beacon = self.k.get_seed(store)
+        seed = nearcopy.compute_near_copy_seed(
+            task_id, round_, [reveals[w].update_hash for w in vectors], beacon.seed if beacon else b""
+        )
+        near = nearcopy.compute_near_copies(
+            vectors, kept, params.near_copy_threshold_bps, params.max_near_copy_work, seed
+        )
+        if near.excluded:
+            events.emit(
+                "near_copies",
+                task_id=task_id,
+                round=round_,
+                slashed=",".join(encode_address(w) for w in sorted(near.slashed)),
+                excluded=",".join(encode_address(w) for w in sorted(near.excluded - near.slashed)),
+                coordinates=near.coordinates,
+            )
+        return near
 
     def _member_scores(self, store: KVStore, committee: committee_pb2.Committee) -> list[logic.MemberScores]:
         """The seated members' attestations as MemberScores, one vote per seat (logic.SEAT_VOTE)."""

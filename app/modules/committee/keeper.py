@@ -198,3 +198,18 @@ class CommitteeKeeper:
     def set_update_seen(self, store: KVStore, task_id: int, update_hash: bytes, round_: int) -> None:
         """Record the first round an update hash was revealed in a task."""
         self._store(store).set(keys.update_seen_key(task_id, update_hash), round_.to_bytes(4, "big"))
+
+    # --- near-copy check: the last judged round's accepted updates -------------------------------
+
+    def iterate_kept_updates(self, store: KVReader, task_id: int) -> list[tuple[bytes, bytes]]:
+        """(worker, update payload) kept from a task's last judged round, in worker order."""
+        prefix = keys.near_copy_kept_key(task_id)
+        return [(k[len(prefix) :], v) for k, v in self._read(store).iterate(prefix)]
+
+    def set_kept_updates(self, store: KVStore, task_id: int, updates: dict[bytes, bytes]) -> None:
+        """Replace a task's kept updates by updates (worker -> payload); empty: just remove them."""
+        ps = self._store(store)
+        for k, _ in list(ps.iterate(keys.near_copy_kept_key(task_id))):
+            ps.delete(k)
+        for worker, payload in sorted(updates.items()):
+            ps.set(keys.near_copy_kept_key(task_id, worker), payload)

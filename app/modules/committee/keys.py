@@ -18,6 +18,7 @@ __all__ = [
     "UPDATE_SEEN",
     "MEMBER_COUNT",
     "ATTESTATION_COMMITMENT",
+    "NEAR_COPY_KEPT",
     "TABLES",
     "member_key",
     "member_by_cons_key",
@@ -28,6 +29,7 @@ __all__ = [
     "reputation_key",
     "member_points_key",
     "update_seen_key",
+    "near_copy_kept_key",
 ]
 
 STORE_PREFIX = b"\x06"
@@ -47,6 +49,9 @@ UPDATE_SEEN = b"\x09"  # + task id(8) + update sha256(32) -> u32 round first see
 MEMBER_COUNT = b"\x0a"
 # + task id(8) + round(4) + operator(20) -> committee.v1.AttestationCommitment (until judged)
 ATTESTATION_COMMITMENT = b"\x0b"
+# + task id(8) + worker(20) -> int16 update payload: the last judged round's accepted updates, which the
+# next round's near-copy check compares against (replaced each round, at most max_workers per task).
+NEAR_COPY_KEPT = b"\x0c"
 
 TABLES = {
     "params": PARAMS,
@@ -61,6 +66,7 @@ TABLES = {
     "update_seen": UPDATE_SEEN,
     "member_count": MEMBER_COUNT,
     "attestation_commitment": ATTESTATION_COMMITMENT,
+    "near_copy_kept": NEAR_COPY_KEPT,
 }
 
 
@@ -112,3 +118,8 @@ def member_points_key(task_id: int, operator: bytes = b"") -> bytes:
 def update_seen_key(task_id: int, update_hash: bytes) -> bytes:
     """Key recording that an update with this hash was revealed in a task."""
     return UPDATE_SEEN + u64be(task_id) + update_hash
+
+
+def near_copy_kept_key(task_id: int, worker: bytes = b"") -> bytes:
+    """Key of one kept update of a task, or (no worker) the prefix of the task's kept updates."""
+    return NEAR_COPY_KEPT + u64be(task_id) + worker

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from synod.committee.v1 import committee_pb2
 
-__all__ = ["default_params", "validate_params"]
+__all__ = ["MAX_NEAR_COPY_WORK", "NEAR_COPY_THRESHOLD_BPS", "default_params", "validate_params"]
+
+# bench/nearcopy: honest non-IID updates stay below this cosine with a margin (README "Near copies").
+NEAR_COPY_THRESHOLD_BPS = 9_950
+MAX_NEAR_COPY_WORK = 1 << 25
 
 
 def default_params() -> committee_pb2.Params:
@@ -21,6 +25,8 @@ def default_params() -> committee_pb2.Params:
         initial_reputation_bps=5_000,
         committee_reward_bps=1_000,
         attest_reveal_blocks=4,
+        near_copy_threshold_bps=NEAR_COPY_THRESHOLD_BPS,
+        max_near_copy_work=MAX_NEAR_COPY_WORK,
     )
 
 
@@ -31,6 +37,7 @@ def validate_params(p: committee_pb2.Params) -> None:
         "initial_reputation_bps",
         "committee_reward_bps",
         "member_slash_bps",
+        "near_copy_threshold_bps",
     ):
         if getattr(p, name) > 10_000:
             raise ValueError(f"committee.{name} is in basis points and must be at most 10000")
@@ -40,5 +47,7 @@ def validate_params(p: committee_pb2.Params) -> None:
         raise ValueError("committee.reputation_window and max_member_faults must be positive")
     if not 1 <= p.attest_reveal_blocks <= 10_000:
         raise ValueError("committee.attest_reveal_blocks must be between 1 and 10000")
+    if p.max_near_copy_work == 0:
+        raise ValueError("committee.max_near_copy_work must be positive (coordinate products per round)")
     if p.capture_target_ppb == 0 or p.capture_target_ppb > 1_000_000_000:
         raise ValueError("committee.capture_target_ppb must be in (0, 1e9]")

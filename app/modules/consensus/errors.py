@@ -19,6 +19,7 @@ __all__ = [
     "ErrInvalidQuery",
     "ErrLabelsMismatch",
     "ErrNoCommitment",
+    "ErrNoLabelsCommitment",
     "ErrNoModel",
     "ErrNoRound",
     "ErrNotParticipant",
@@ -57,6 +58,9 @@ ErrBadCommitment = register("consensus", 23, "commitment or salt has the wrong l
 ErrInvalidModel = register("consensus", 24, "model description is too long")
 ErrTooManyPending = register(
     "consensus", 25, "too many fast queries are pending (consensus.max_pending_fast_queries)"
+)
+ErrNoLabelsCommitment = register(
+    "consensus", 26, "query was posted without a labels commitment: it pays by agreement only"
 )
 # The fast path's block-level errors (ensemble.py) start at 40.
 ErrBadEnsemble = register("consensus", 40, "malformed ensemble transaction")

@@ -43,6 +43,14 @@ def _tallies(tallies: Sequence[logic.Tally]) -> list[consensus_pb2.InputTally]:
     return [consensus_pb2.InputTally(answer=t.answer, support_bps=t.support_bps) for t in tallies]
 
 
+def _agreement(
+    settlement: consensus_pb2.Settlement, counted: dict[bytes, list[tuple[int, int]]]
+) -> dict[bytes, int]:
+    """Each voter's inputs that agree with the settled answers."""
+    answers = [t.answer for t in settlement.tallies]
+    return {address: logic.compute_matches(entries, answers) for address, entries in counted.items()}
+
+
 class ConsensusHooks:
     """Block-level transitions of the consensus module (the ABCI app calls these, never a tx)."""
 
@@ -254,9 +262,8 @@ class ConsensusHooks:
         if not query.fast:
             settlement = self.k.get_settlement(store, query.id)
             assert settlement is not None  # only settled queries reach their label deadline
-            answers = [t.answer for t in settlement.tallies]
-            agreed = {a: logic.compute_matches(e, answers) for a, e in self._counted(store, query).items()}
-            self._pay_out(store, query, agreed, events)
+            counted = self._counted(store, query)
+            self._pay_out(store, query, [_agreement(settlement, counted)], bool(counted), events)
         query.status = _CLOSED
         self.k.set_query(store, query)
         events.emit("query_closed", query_id=query.id, reason="label_deadline")
@@ -283,7 +290,9 @@ class ConsensusHooks:
         settlement.labels = labels
         self.k.set_settlement(store, settlement)
         if not query.fast:
-            self._pay_out(store, query, correct, events)
+            # What correctness leaves (labels nobody predicted, rounding) is paid by agreement.
+            tiers = [correct, _agreement(settlement, counted)]
+            self._pay_out(store, query, tiers, bool(counted), events)
         query.status = _CLOSED
         self.k.set_query(store, query)
         events.emit("query_closed", query_id=query.id, reason="labels", accuracy_bps=settlement.accuracy_bps)
@@ -310,12 +319,18 @@ class ConsensusHooks:
         self,
         store: KVStore,
         query: consensus_pb2.PredictionQuery,
-        points: dict[bytes, int],
+        tiers: Sequence[dict[bytes, int]],
+        answered: bool,
         events: EventManager,
     ) -> None:
-        """Split the reward by points, return what is left of every stake, refund the remainder."""
+        """Split the reward by tiers of points (logic.compute_payout), return what is left of every
+        stake; what no tier earned is burnt once any answer arrived, else refunded to the poster.
+
+        Burnt, not refunded: a poster who received answers must not recover the reward by revealing
+        labels nobody predicted (README "Unearned rewards").
+        """
         reward, denom = _amount(query.reward.amount), query.reward.denom
-        shares, remainder = logic.compute_reward_split(reward, points)
+        shares, left = logic.compute_payout(reward, tiers)
         for address, p in self.k.iterate_participants(store, query.id):
             amounts = {p.stake.denom: _amount(p.stake.amount) - _amount(p.slashed)}
             amounts[denom] = amounts.get(denom, 0) + shares.get(address, 0)
@@ -326,8 +341,15 @@ class ConsensusHooks:
                 events.emit(
                     "reward_paid", query_id=query.id, address=p.address, amount=f"{shares[address]}{denom}"
                 )
-        self._send(store, decode_address(query.poster), {denom: remainder})
-        events.emit("reward_refunded", query_id=query.id, poster=query.poster, amount=f"{remainder}{denom}")
+        if not answered:
+            self._send(store, decode_address(query.poster), {denom: left})
+            events.emit("reward_refunded", query_id=query.id, poster=query.poster, amount=f"{left}{denom}")
+            return
+        if left:
+            self.bank.burn_coins(store, CONSENSUS_ESCROW, _coins({denom: left}))
+        events.emit(
+            "reward_unearned", query_id=query.id, reward_burned=f"{left}{denom}", paid=str(reward - left)
+        )
 
     def _send(self, store: KVStore, recipient: bytes, amounts: dict[str, int]) -> None:
         """Release escrowed coins (nothing at all when every amount is zero)."""
@@ -374,7 +396,7 @@ class ConsensusHooks:
 
         Weight = voting power x the operator's reputation. Votes with no power or malformed
         predictions are left out, and an operator counts once (its first vote). The reward is split
-        by agreement with the settled answers (inputs matched); the remainder goes to the poster.
+        by agreement with the settled answers (inputs matched); the remainder is burnt.
         Returns False, changing nothing, when the query is not a pending fast query or no vote counts.
         """
         if not query.fast or query.status != _OPEN:
@@ -412,9 +434,8 @@ class ConsensusHooks:
                     query_id=query.id, round=0, participant=address, revealed=True, predictions=blob
                 ),
             )
-        self._pay_out(
-            store, query, {op: logic.compute_matches(e, answers) for op, (_, _, e) in ordered}, events
-        )
+        agreed = {op: logic.compute_matches(e, answers) for op, (_, _, e) in ordered}
+        self._pay_out(store, query, [agreed], True, events)
         self.k.remove_pending(store, query.id)
         self._record_settlement(
             store, query, tallies, [encode_address(op) for op, _ in ordered], 0, height, events

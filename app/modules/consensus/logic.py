@@ -38,6 +38,7 @@ __all__ = [
     "compute_label_deadline",
     "compute_matches",
     "compute_observation",
+    "compute_payout",
     "compute_peers",
     "compute_phase",
     "compute_reputation",
@@ -187,13 +188,28 @@ def compute_reward_split(pool: int, points: dict[bytes, int]) -> tuple[dict[byte
     """Split pool in proportion to points (correct or agreeing answers): (share per address, remainder).
 
     Shares are floored, so they never sum above the pool; the remainder (all of it when nobody
-    scored a point) goes back to the poster.
+    scored a point) is returned for the next tier of compute_payout.
     """
     total = sum(points.values())
     if total == 0:
         return {}, pool
     shares = {address: pool * n // total for address, n in sorted(points.items()) if n}
     return shares, pool - sum(shares.values())
+
+
+def compute_payout(pool: int, tiers: Sequence[dict[bytes, int]]) -> tuple[dict[bytes, int], int]:
+    """Split pool by the first tier's points, what it leaves by the next, and so on: (shares, left).
+
+    Close with labels: tiers are (correct answers, agreeing answers), so the correctness share no
+    one earned is paid by agreement; what is left after the last tier (rounding, or everything when
+    no tier scored a point) is the caller's to burn or refund (README "Unearned rewards").
+    """
+    shares: dict[bytes, int] = {}
+    for points in tiers:
+        split, pool = compute_reward_split(pool, points)
+        for address, amount in split.items():
+            shares[address] = shares.get(address, 0) + amount
+    return dict(sorted(shares.items())), pool
 
 
 def compute_slash(stake: int, already_slashed: int, fraction_bps: int) -> int:

@@ -24,6 +24,7 @@ from app.modules.consensus.errors import (
     ErrInvalidQuery,
     ErrLabelsMismatch,
     ErrNoCommitment,
+    ErrNoLabelsCommitment,
     ErrNoModel,
     ErrNotParticipant,
     ErrNotPoster,
@@ -348,10 +349,16 @@ def _reveal_labels(
         raise ErrBadLabels.wrap(
             f"labels must be {query.input_count} bytes (one per input), each below {query.label_count}"
         )
+    if not query.labels_commitment:
+        # Labels chosen after the answers could pay nobody and steer reputations: refused.
+        raise ErrNoLabelsCommitment.wrap(
+            f"query {query.id} carried no labels_commitment when it was posted; it pays by agreement "
+            "at its label deadline and takes no labels"
+        )
     expected = logic.compute_labels_commitment(
         decode_address(query.poster), query.inputs_hash, msg.salt, msg.labels
     )
-    if query.labels_commitment and expected != query.labels_commitment:
+    if expected != query.labels_commitment:
         raise ErrLabelsMismatch.wrap(
             f"SHA-256(domain || poster || inputs_hash || salt || labels) is not query {query.id}'s "
             "labels_commitment"

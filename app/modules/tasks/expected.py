@@ -44,13 +44,16 @@ class UpdateJudge(Protocol):
     """Scores a round's revealed updates and decides which go into the aggregate.
 
     The committee module implements it: get_scoring_work prices open_scoring against the tasks
-    block budget (entry operations, logic.compute_step_work), open_scoring samples the round's
+    block budget (entry operations, logic.compute_step_work) and get_judging_work prices judge_round's
+    own work (the near-copy check) the same way, open_scoring samples the round's
     committee when the reveal phase closes (tasks with score_blocks > 0), judge_round turns its
     attestations into a Judgement when the round ends, and pop_committee_rewards splits the
     committee's share of the reward among its members when the task finishes.
     """
 
     def get_scoring_work(self, store: KVStore) -> int: ...
+
+    def get_judging_work(self, store: KVStore, task: tasks_pb2.Task, reveals: int) -> int: ...
 
     def open_scoring(
         self,

@@ -81,7 +81,9 @@ def _get_step_work(store: KVStore, k: TasksKeeper, judge: UpdateJudge, task: tas
     """The price of a running task's closed phase's end-block step (logic.compute_step_work)."""
     reveals = k.get_progress(store, task.id).reveals
     scoring = task.phase == tasks_pb2.TASK_PHASE_REVEAL and task.schedule.score_blocks > 0
-    return logic.compute_step_work(task, reveals, judge.get_scoring_work(store) if scoring else None)
+    if scoring:
+        return logic.compute_step_work(task, reveals, judge.get_scoring_work(store))
+    return logic.compute_step_work(task, reveals) + judge.get_judging_work(store, task, reveals)
 
 
 def _take_closing(
