@@ -19,6 +19,7 @@ from app.demo.owndata import OwnData
 from app.demo.story import StoryParts
 from app.ml.datasets import load_shard
 from app.ml.schema import TaskSchema
+from app.modules.committee.params import default_params
 from app.node import localnet as net
 
 __all__ = ["DemoOptions", "compute_schedule", "prepare_directory", "shard_summary", "task_spec"]
@@ -30,9 +31,11 @@ _MARKER = ".synod-demo"
 # Workers start in parallel, one per core: each batch of `cores` workers adds one start-up.
 _JOIN_SECONDS, _JOIN_SECONDS_PER_BATCH = 15.0, 12.0
 _COMMIT_SECONDS, _REVEAL_SECONDS = 8.0, 5.0
-# A score phase covers each member's download and evaluation of every update (a phase closes as soon
-# as every seat has attested).
+# A score phase's commit window covers each member's download and evaluation of every update; the
+# committee's reveal window (attest_reveal_blocks) follows it. It opens early once every seat has
+# committed, and the phase closes as soon as every seat has revealed.
 _SCORE_SECONDS = 10.0
+_REVEAL_BLOCKS = default_params().attest_reveal_blocks
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def compute_schedule(
     block_seconds: float, rounds: int, workers: int, cores: int, scored: bool = False
 ) -> dict[str, int]:
     """The task's schedule in blocks, so each phase lasts at least its target seconds (a score phase
-    when scored)."""
+    when scored: its commit window does, and its reveal window follows)."""
     batches = math.ceil(workers / max(1, cores))
 
     def blocks(seconds: float) -> int:
@@ -72,7 +75,7 @@ def compute_schedule(
         "join_blocks": blocks(_JOIN_SECONDS + _JOIN_SECONDS_PER_BATCH * batches),
         "commit_blocks": blocks(_COMMIT_SECONDS),
         "reveal_blocks": blocks(_REVEAL_SECONDS),
-        "score_blocks": blocks(_SCORE_SECONDS) if scored else 0,
+        "score_blocks": blocks(_SCORE_SECONDS) + _REVEAL_BLOCKS if scored else 0,
     }
 
 

@@ -97,9 +97,14 @@ def members(opts: QueryOpts) -> None:
     emit_answer(opts, {"members": [to_hex_dict(m) for m in found]}, text, heights)
 
 
-def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Attestation]) -> str:
+def _show_text(
+    c: committee_pb2.Committee,
+    attestations: list[committee_pb2.Attestation],
+    commitments: list[committee_pb2.AttestationCommitment],
+) -> str:
     """The human form of `query committee show`."""
     attested = {a.attester: a for a in attestations}
+    committed = {m.attester for m in commitments}
     head = format_fields(
         {
             "committee": f"task {c.task_id} round {c.round}, sampled at height {c.height}",
@@ -108,14 +113,21 @@ def _show_text(c: committee_pb2.Committee, attestations: list[committee_pb2.Atte
         }
     )
     seats = [
-        (s.operator, s.power, "yes" if s.operator in attested else "no", _baseline(attested.get(s.operator)))
+        (
+            s.operator,
+            s.power,
+            "yes" if s.operator in committed else "no",
+            "yes" if s.operator in attested else "no",
+            _baseline(attested.get(s.operator)),
+        )
         for s in c.seats
     ]
-    seat_table = format_table(("SEAT", "POWER", "ATTESTED", "BASELINE"), seats, "(no seats)")
+    headers = ("SEAT", "POWER", "COMMITTED", "REVEALED", "BASELINE")
+    seat_table = format_table(headers, seats, "(no seats)")
     workers = [(w, *(_score(a.scores[i]) for a in attestations)) for i, w in enumerate(c.workers)]
     headers = ("WORKER", *(f"BY {a.attester[:14]}..." for a in attestations))
     worker_table = format_table(headers, workers, "(no revealed updates)")
-    return f"{head}\n\n{seat_table}\n\nscores attested so far:\n{worker_table}"
+    return f"{head}\n\n{seat_table}\n\nscores revealed so far:\n{worker_table}"
 
 
 def _baseline(a: committee_pb2.Attestation | None) -> str:
@@ -133,16 +145,18 @@ def _score(s: committee_pb2.UpdateScore) -> str:
 @click.argument("round_", metavar="ROUND", type=click.IntRange(1))
 @query_options
 def show(opts: QueryOpts, task_id: int, round_: int) -> None:
-    """Show the committee of TASK_ID's round ROUND: seats, workers to score, attestations so far."""
+    """Show the committee of TASK_ID's round ROUND: seats, workers to score, commitments (hashes) and
+    the attestations revealed so far."""
     with open_querier(opts) as querier:
         resp = CommitteeClient(querier).committee(task_id, round_)
         heights = verified_heights(opts, querier)
-    attestations = list(resp.attestations)
+    attestations, commitments = list(resp.attestations), list(resp.commitments)
     data = {
         "committee": {**to_hex_dict(resp.committee), "seed": to_hex_dict(resp.committee.seed)},
+        "commitments": [to_hex_dict(m) for m in commitments],
         "attestations": [to_hex_dict(a) for a in attestations],
     }
-    emit_answer(opts, data, _show_text(resp.committee, attestations), heights)
+    emit_answer(opts, data, _show_text(resp.committee, attestations, commitments), heights)
 
 
 @committee_query.command("seed")

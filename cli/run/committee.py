@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import click
@@ -71,6 +72,13 @@ def _attack(spec: str | None) -> Any:
     help="A worker address the collude attack favours (repeat for each).",
 )
 @click.option("--once", is_flag=True, help="Look at the chain once, attest what is due now, and exit.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the salted attestations live between commit and reveal, across restarts "
+    "[default: HOME/committee/ADDRESS].",
+)
 @poll_option(0.5)
 @click.option("--quiet", "-q", is_flag=True, help="Log lines instead of the live display (for log files).")
 @agent_verify_options
@@ -82,6 +90,7 @@ def run(
     attack: str | None,
     collude_with: tuple[str, ...],
     once: bool,
+    state_dir: str | None,
     poll: float,
     quiet: bool,
     verify: bool | None,
@@ -90,17 +99,22 @@ def run(
     node: str | None,
     output: str,
 ) -> None:
-    """Score every round whose committee seats --key's validator, and attest within its score phase.
+    """Score every round whose committee seats --key's validator: commit to the scores in the score
+    phase's commit window, reveal them in its reveal window.
 
     Runs until interrupted (Ctrl-C or SIGTERM), then prints what it attested and how the chain judged
     it. Progress goes to stderr, the summary to stdout. Restarted, it never attests a round twice.
     """
-    from app.agents.committee import CommitteeConfig, CommitteeMember, MemberError
+    from app.agents.committee import CommitteeConfig, CommitteeMember, MemberError, default_state_dir
     from app.agents.progress import make_reporter
 
     signer = load_key(home, key)
     config = CommitteeConfig(
-        poll_interval=poll, once=once, attack=_attack(attack), colluding_workers=_colluders(collude_with)
+        poll_interval=poll,
+        once=once,
+        attack=_attack(attack),
+        colluding_workers=_colluders(collude_with),
+        state_dir=Path(state_dir) if state_dir else default_state_dir(home, signer.address),
     )
     with client_errors():
         rpc = resolve_node(node, home)

@@ -35,7 +35,8 @@ from tests.integration.test_committee import (
     MEMBERS,
     SCHEDULE,
     WORKERS,
-    _attest,
+    _attestation,
+    _commit_and_reveal,
     _genesis,
     _play,
     _run_ok,
@@ -202,16 +203,18 @@ def committee_story(tc: TaskChain) -> Iterator[str]:
     honest = {"bob": update_vector(1), "carol": update_vector(2)}
     _play(tc, tc.task(), 1, {**honest, "dave": -update_vector(1)})
     round1 = {"bob": 8000, "carol": 8100, "dave": 2000}
-    _run_ok(
+    _commit_and_reveal(
         tc,
-        _attest(tc, "v1", 1, 5000, round1),
-        _attest(tc, "v2", 1, 5100, {w: s + 50 for w, s in round1.items()}),
-        _attest(tc, "v3", 1, 5000, dict.fromkeys(WORKERS, 5000)),
+        {
+            "v1": _attestation(tc, "v1", 1, 5000, round1),
+            "v2": _attestation(tc, "v2", 1, 5100, {w: s + 50 for w, s in round1.items()}),
+            "v3": _attestation(tc, "v3", 1, 5000, dict.fromkeys(WORKERS, 5000)),
+        },
     )
     yield "round 1"
     _play(tc, tc.task(), 2, {"bob": update_vector(3), "carol": update_vector(4), "dave": honest["bob"]})
     round2 = {"bob": 8200, "carol": 8300, "dave": 8200}
-    _run_ok(tc, _attest(tc, "v1", 2, 8000, round2), _attest(tc, "v2", 2, 8000, round2))
+    _commit_and_reveal(tc, {m: _attestation(tc, m, 2, 8000, round2) for m in ("v1", "v2")})
     tc.advance_past_round(2)
     tc.chain.block([])
     yield "round 2"

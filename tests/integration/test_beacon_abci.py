@@ -25,7 +25,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "5094a5c704a50c01ab6e22ddf234596a3c1a1b6abba2a89e9af648f94aa6e05f"
+GOLDEN_APP_HASH = "8bde8fadedae8e1010df9ef7107afa252bce3148c0045c5a19bebb63eaa30990"
 
 
 def _app_state() -> dict:

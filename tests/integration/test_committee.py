@@ -11,13 +11,19 @@ run after every block.
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from app.core.crypto import decode_address
-from app.modules.committee.logic import compute_reputation
+from app.modules.committee.logic import (
+    compute_attestation_commitment,
+    compute_reputation,
+    compute_reveal_start,
+)
 from app.modules.tasks import logic
+from app.modules.tasks.errors import ErrInvalidTask
 from app.state.backend import LevelDBBackend
 from synod.committee.v1 import committee_pb2, tx_pb2
 from synod.tasks.v1 import tasks_pb2
@@ -31,7 +37,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "93dcf01ca00c94988d5c36e8751925f1614e19f92b1a5e9260b23e62a006c6de"
+GOLDEN_COMMITTEE_APP_HASH = "c4854800976b31fe3c6f99d3fa63c44aba22d109021c4e0da86978f548eea981"
 
 
 def _genesis() -> dict:
@@ -67,14 +73,32 @@ def _addr(name: str) -> str:
     return test_key(name).address
 
 
-def msg_attest(attester: str, task_id: int, round_: int, baseline: int, scores: list) -> tx_pb2.MsgAttest:
-    """MsgAttest with (worker, score) pairs exactly as given (tests send malformed ones too)."""
+def salt_of(member: str, round_: int) -> bytes:
+    """A fixed salt per (member, round)."""
+    return hashlib.sha256(f"salt:{member}:{round_}".encode()).digest()
+
+
+def msg_attest(
+    attester: str, task_id: int, round_: int, baseline: int, scores: list, salt: bytes = b""
+) -> tx_pb2.MsgAttest:
+    """MsgAttest (a reveal) with (worker, score) pairs exactly as given (tests send malformed ones too)."""
     return tx_pb2.MsgAttest(
         attester=attester,
         task_id=task_id,
         round=round_,
         baseline_bps=baseline,
         scores=[committee_pb2.UpdateScore(worker=w, score_bps=s) for w, s in scores],
+        salt=salt or hashlib.sha256(attester.encode()).digest(),
+    )
+
+
+def msg_commit(msg: tx_pb2.MsgAttest, attester: str | None = None) -> tx_pb2.MsgCommitAttestation:
+    """The commitment that msg opens, sent by attester (default: msg's own)."""
+    commitment = compute_attestation_commitment(
+        decode_address(msg.attester), msg.task_id, msg.round, msg.salt, msg.baseline_bps, msg.scores
+    )
+    return tx_pb2.MsgCommitAttestation(
+        attester=attester or msg.attester, task_id=msg.task_id, round=msg.round, commitment=commitment
     )
 
 
@@ -84,12 +108,28 @@ def _ok(resp, i: int = -1) -> None:  # noqa: ANN001
     assert r.code == 0, r.log
 
 
-def _attest(tc: TaskChain, member: str, round_: int, baseline: int, scores: dict[str, int]) -> bytes:
-    """member's attestation of round_ (scores by worker name), in the committee's worker order."""
+def _code(resp) -> tuple[str, int]:  # noqa: ANN001
+    """(codespace, code) of the block's last tx."""
+    return resp.tx_results[-1].codespace, resp.tx_results[-1].code
+
+
+def _attestation(
+    tc: TaskChain, member: str, round_: int, baseline: int, scores: dict[str, int]
+) -> tx_pb2.MsgAttest:
+    """member's reveal of round_ (scores by worker name), in the committee's worker order (task 1)."""
     committee = tc.app.committee.get_committee(tc.app.store.view, 1, round_)
     by_address = {_addr(name): score for name, score in scores.items()}
     ordered = [(w, by_address[w]) for w in committee.workers]
-    return tc.chain.tx(member, [msg_attest(_addr(member), 1, round_, baseline, ordered)])
+    return msg_attest(_addr(member), 1, round_, baseline, ordered, salt_of(member, round_))
+
+
+def _commit_and_reveal(tc: TaskChain, attestations: dict[str, tx_pb2.MsgAttest]):  # noqa: ANN202
+    """One block of the members' commitments, then one block of their reveals (returned)."""
+    _run_ok(tc, *[tc.chain.tx(m, [msg_commit(a)]) for m, a in attestations.items()])
+    resp = tc.run(*[tc.chain.tx(m, [a]) for m, a in attestations.items()])
+    for r in resp.tx_results[len(resp.tx_results) - len(attestations) :]:
+        assert r.code == 0, r.log
+    return resp
 
 
 def _run_ok(tc: TaskChain, *txs: bytes) -> None:
@@ -132,19 +172,23 @@ def _lifecycle(tc: TaskChain) -> dict:
     assert sorted(s.operator for s in committee.seats) == sorted(_addr(m) for m in MEMBERS)
     assert list(committee.workers) == sorted((_addr(w) for w in WORKERS), key=decode_address)
     round1 = {"bob": 8000, "carol": 8100, "dave": 2000}
-    _run_ok(
+    _commit_and_reveal(
         tc,
-        _attest(tc, "v1", 1, 5000, round1),
-        _attest(tc, "v2", 1, 5100, {w: s + 50 for w, s in round1.items()}),
-        _attest(tc, "v3", 1, 5000, dict.fromkeys(WORKERS, 5000)),  # lazy: one guess for everything
+        {
+            "v1": _attestation(tc, "v1", 1, 5000, round1),
+            "v2": _attestation(tc, "v2", 1, 5100, {w: s + 50 for w, s in round1.items()}),
+            "v3": _attestation(tc, "v3", 1, 5000, dict.fromkeys(WORKERS, 5000)),  # lazy: one guess
+        },
     )
-    # Every seat attested: the score phase closed in that block (early), and round 1 was judged.
+    # Every seat revealed: the score phase closed in that block (early), and round 1 was judged.
     assert tc.task().rounds_done == 1 and logic.compute_phase(tc.task()).name == logic.COMMIT
     bob_round1 = tc.pending[("bob", 1)][2]
     _play(tc, task, 2, {"bob": update_vector(3), "carol": update_vector(4), "dave": honest["bob"]})
     assert tc.pending[("dave", 2)][2] == bob_round1  # dave replays bob's round-1 bytes
     round2 = {"bob": 8200, "carol": 8300, "dave": 8200}
-    _run_ok(tc, _attest(tc, "v1", 2, 8000, round2), _attest(tc, "v2", 2, 8000, round2))  # v3 is silent
+    _commit_and_reveal(  # v3 is silent; v1 and v2 reveal in the reveal window (the last block)
+        tc, {m: _attestation(tc, m, 2, 8000, round2) for m in ("v1", "v2")}
+    )
     tc.advance_past_round(2)
     return {"supply_before": supply_before}
 
@@ -223,31 +267,130 @@ def test_the_committee_lifecycle_is_deterministic_and_matches_the_golden_hash(
     assert tc.app.store.app_hash.hex() == GOLDEN_COMMITTEE_APP_HASH
 
 
-def test_attestations_outside_the_rules_are_rejected_with_their_codes(tc: TaskChain) -> None:
+def _codes(resp) -> list[tuple[str, int]]:  # noqa: ANN001
+    """(codespace, code) of every tx of a block after the beacon tx."""
+    return [(r.codespace, r.code) for r in resp.tx_results[1:]]
+
+
+def _post_long_round(tc: TaskChain) -> tasks_pb2.Task:
+    """Post a task whose score phase has 10 blocks (commit window 6, reveal window 4) and play round 1."""
     longer = tasks_pb2.Schedule()
     longer.CopyFrom(SCHEDULE)
     longer.join_blocks = 3  # room for one attestation before round 1
-    longer.score_blocks = 8  # and a block for each bad attestation
+    longer.score_blocks = 10
     _run_ok(tc, tc.post(schedule=longer))
     task = tc.task()
     _run_ok(tc, *[tc.join(w) for w in WORKERS])
-    early = tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, [])]))
-    assert (early.tx_results[-1].codespace, early.tx_results[-1].code) == ("committee", 6)  # no committee
+    return task
+
+
+def test_attestations_outside_the_rules_are_rejected_with_their_codes(tc: TaskChain) -> None:
+    task = _post_long_round(tc)
+    probe = msg_attest(_addr("v1"), 1, 1, 5000, [])
+    early = tc.run(tc.chain.tx("v1", [probe]), tc.chain.tx("v2", [msg_commit(probe, _addr("v2"))]))
+    assert _codes(early) == [("committee", 6), ("committee", 6)]  # no committee yet
     _play(tc, task, 1, {"bob": update_vector(1), "carol": update_vector(2), "dave": update_vector(5)})
+    start = tc.task().phase_start_height
+    assert (
+        compute_reveal_start(
+            start, start + 9, tc.app.committee.get_params(tc.app.store.view).attest_reveal_blocks
+        )
+        == start + 6
+    )
     committee = tc.app.committee.get_committee(tc.app.store.view, 1, 1)
     good = [(w, 7000) for w in committee.workers]
+    reveal = {m: msg_attest(_addr(m), 1, 1, 5000, good, salt_of(m, 1)) for m in MEMBERS}
+    short = tx_pb2.MsgCommitAttestation(attester=_addr("v1"), task_id=1, round=1, commitment=b"\x01" * 31)
     cases = [
         ("alice", msg_attest(_addr("alice"), 1, 1, 5000, good), 7),  # no seat
+        ("alice", msg_commit(reveal["v1"], _addr("alice")), 7),  # no seat to commit for
         ("v1", msg_attest(_addr("v1"), 1, 1, 5000, good[:2]), 10),  # a worker missing
         ("v1", msg_attest(_addr("v1"), 1, 1, 5000, list(reversed(good))), 10),  # wrong order
         ("v1", msg_attest(_addr("v1"), 1, 1, 10_001, good), 10),  # not basis points
+        ("v1", msg_attest(_addr("v1"), 1, 1, 5000, good, b"\x01" * 31), 10),  # a short salt
+        ("v1", short, 10),  # a short commitment
     ]
-    for sender, msg, code in cases:
-        r = tc.run(tc.chain.tx(sender, [msg])).tx_results[-1]
-        assert (r.codespace, r.code) == ("committee", code), r.log
-    _ok(tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, good)])))
-    twice = tc.run(tc.chain.tx("v1", [msg_attest(_addr("v1"), 1, 1, 5000, good)])).tx_results[-1]
-    assert (twice.codespace, twice.code) == ("committee", 9)
+    resp = tc.run(*[tc.chain.tx(sender, [msg]) for sender, msg, _ in cases])
+    assert _codes(resp) == [("committee", code) for _, _, code in cases]
+    # Commit window: a reveal needs a commitment (15) and waits for the reveal window (17).
+    resp = tc.run(tc.chain.tx("v1", [msg_commit(reveal["v1"])]), tc.chain.tx("v2", [reveal["v2"]]))
+    assert _codes(resp) == [("", 0), ("committee", 15)]
+    assert _code(tc.run(tc.chain.tx("v1", [reveal["v1"]]))) == ("committee", 17)
+    resp = tc.run(
+        tc.chain.tx("v1", [msg_commit(reveal["v1"])]), tc.chain.tx("v2", [msg_commit(reveal["v2"])])
+    )
+    assert _codes(resp) == [("committee", 14), ("", 0)]  # once per round
+    # Reveal window: too late to commit (17); a reveal must open its own commitment (16).
+    tc.advance_to(start + 6)
+    changed = msg_attest(_addr("v2"), 1, 1, 5000, [(w, 7001) for w in committee.workers], salt_of("v2", 1))
+    resp = tc.run(
+        tc.chain.tx("v3", [msg_commit(reveal["v3"])]),
+        tc.chain.tx("v2", [msg_attest(_addr("v2"), 1, 1, 5000, good, salt_of("v3", 1))]),
+        tc.chain.tx("v2", [changed]),
+        tc.chain.tx("v1", [reveal["v1"]]),
+        tc.chain.tx("v2", [reveal["v2"]]),
+    )
+    assert _codes(resp) == [("committee", 17), ("committee", 16), ("committee", 16), ("", 0), ("", 0)]
+    assert _code(tc.run(tc.chain.tx("v1", [reveal["v1"]]))) == ("committee", 9)
     tc.advance_past_round(1)
-    late = tc.run(tc.chain.tx("v2", [msg_attest(_addr("v2"), 1, 1, 5000, good)])).tx_results[-1]
-    assert (late.codespace, late.code) == ("committee", 8)
+    late = tc.run(tc.chain.tx("v3", [reveal["v3"]]), tc.chain.tx("v3", [msg_commit(reveal["v3"])]))
+    assert _codes(late) == [("committee", 8), ("committee", 8)]
+    members = {m.operator: m for m in _scores(tc, 1).members}
+    assert not members[_addr("v1")].faulty and not members[_addr("v2")].faulty
+    assert members[_addr("v3")].faulty and not members[_addr("v3")].attested
+    view = tc.app.store.view  # the judged round's commitments and attestations are gone
+    assert tc.app.committee.count_attestation_commitments(view, 1, 1) == 0
+
+
+def test_a_copier_of_commitments_and_reveals_is_faulted_unpaid_and_slashed(tc: TaskChain) -> None:
+    """v3 commits v1's commitment each round (it can read it), then sends v1's revealed scores and salt
+    as its own: the reveal does not open v3's commitment, so v3 counts as silent, twice: slashed."""
+    balances = {n: tc.chain.balance(_addr(n)) for n in FUNDS}
+    supply_before = tc.app.bank.get_supply(tc.app.store.view, DENOM)
+    task = _post_long_round(tc)
+    scores = {"bob": 8000, "carol": 8100, "dave": 7900}
+    for round_ in (1, 2):
+        updates = {w: update_vector(3 * round_ + i) for i, w in enumerate(WORKERS)}
+        _play(tc, task, round_, updates)
+        honest = {m: _attestation(tc, m, round_, 5000, scores) for m in ("v1", "v2")}
+        copied = msg_commit(honest["v1"], _addr("v3"))
+        assert copied.commitment == msg_commit(honest["v1"]).commitment
+        _run_ok(
+            tc,
+            tc.chain.tx("v1", [msg_commit(honest["v1"])]),
+            tc.chain.tx("v2", [msg_commit(honest["v2"])]),
+            tc.chain.tx("v3", [copied]),
+        )
+        # Every seat committed: the reveal window opens at once, well before its last four blocks.
+        theft = tx_pb2.MsgAttest()
+        theft.CopyFrom(honest["v1"])
+        theft.attester = _addr("v3")
+        resp = tc.run(
+            tc.chain.tx("v1", [honest["v1"]]), tc.chain.tx("v2", [honest["v2"]]), tc.chain.tx("v3", [theft])
+        )
+        assert _codes(resp) == [("", 0), ("", 0), ("committee", 16)]
+        assert logic.compute_phase(tc.task()).name == logic.SCORE  # a seat is missing: no early close
+        tc.advance_past_round(round_)
+        members = {m.operator: m for m in _scores(tc, round_).members}
+        assert members[_addr("v3")].faulty and not members[_addr("v3")].attested
+        assert members[_addr("v3")].slashed == (round_ == 2)
+        assert not members[_addr("v1")].faulty and not members[_addr("v2")].faulty
+    view = tc.app.store.view
+    params = tc.app.committee.get_params(view)
+    burnt = BOND * params.member_slash_bps // 10_000
+    v3 = tc.app.staking.require_validator(view, decode_address(_addr("v3")))
+    assert int(v3.tokens) == BOND - burnt
+    assert tc.task().status == tasks_pb2.TASK_STATUS_FINISHED
+    pool = 9001 * params.committee_reward_bps // 10_000
+    for member in ("v1", "v2"):  # the honest members share the committee's pool; the copier gets none
+        assert tc.chain.balance(_addr(member)) == balances[member] - tc.chain.fees_paid[member] + pool // 2
+    assert tc.chain.balance(_addr("v3")) == balances["v3"] - tc.chain.fees_paid["v3"]
+    assert supply_before - tc.app.bank.get_supply(view, DENOM) == burnt
+
+
+def test_a_one_block_score_phase_is_refused_at_posting(tc: TaskChain) -> None:
+    one = tasks_pb2.Schedule()
+    one.CopyFrom(SCHEDULE)
+    one.score_blocks = 1  # no room for a commit window and a reveal window
+    resp = tc.run(tc.post(schedule=one))
+    assert _code(resp) == ("tasks", ErrInvalidTask.code) and "score_blocks" in resp.tx_results[-1].log

@@ -22,7 +22,8 @@ from tests.integration.test_committee import (
     SCHEDULE,
     WORKERS,
     _addr,
-    _attest,
+    _attestation,
+    _commit_and_reveal,
     _play,
     _run_ok,
     _scores,
@@ -50,7 +51,7 @@ def _cosine_bps(a: np.ndarray, b: np.ndarray) -> int:
 
 def _attest_all(tc: TaskChain, round_: int, scores: dict[str, int]) -> None:
     """Every member attests the same honest scores, so no member is at fault."""
-    _run_ok(tc, *[_attest(tc, m, round_, 5000, scores) for m in MEMBERS])
+    _commit_and_reveal(tc, {m: _attestation(tc, m, round_, 5000, scores) for m in MEMBERS})
 
 
 def test_a_near_copy_of_an_earlier_update_is_replayed_and_slashed(tc: TaskChain) -> None:
@@ -66,7 +67,8 @@ def test_a_near_copy_of_an_earlier_update_is_replayed_and_slashed(tc: TaskChain)
     assert _cosine_bps(copy, bob1) >= tc.app.committee.get_params(tc.app.store.view).near_copy_threshold_bps
     _play(tc, task, 2, {"bob": update_vector(3), "carol": update_vector(4), "dave": copy})
     assert tc.pending[("dave", 2)][2] != tc.pending[("bob", 1)][2]  # not an exact replay
-    resp = tc.run(*[_attest(tc, m, 2, 5000, {"bob": 8200, "carol": 8300, "dave": 8400}) for m in MEMBERS])
+    scores = {"bob": 8200, "carol": 8300, "dave": 8400}
+    resp = _commit_and_reveal(tc, {m: _attestation(tc, m, 2, 5000, scores) for m in MEMBERS})
     events = {e.type: {a.key: a.value for a in e.attributes} for e in resp.events}
     assert events["near_copies"]["slashed"] == _addr("dave") and events["near_copies"]["excluded"] == ""
     tc.advance_past_round(2)

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "5624e12db413b06464bb524626478c70ab01ce89f5741a7319c1fa7e0029655e",
-    2: "35097be00f2b21affe5ea0e9c4b8b89fff342a0f8b68e4cd6a360c11ec1b9011",
-    3: "2b76b028b2637b73496d1b54f7e949ca5e2e909fd1f731b4a3ab8b7bc1bdad3d",
-    4: "ddd737d728ac5bd4b7b861a86a39f5667936b93e21cdb84356ce886650bd1fbd",
+    1: "7bb1c0ff48b9702167d223288a1d341b7b37b9c5bb6edaee16f5ec8cd8dbe483",
+    2: "2e62fe44d3bab28de8fb6e8830ecb229b59d8d2f79c1cd111702708e9c30b52f",
+    3: "2fe3b0c530ab8e086cbace3f1f6837e90d0c66f6bbf701cb2b3f490a37d3c2de",
+    4: "961d8a4e7ace8c7ab55d24beb1179d64d024422cf59cccdc26113cc39425828f",
 }
 
 

@@ -19,7 +19,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 GAS = 2_000_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash at height 20 of test_dkg_then_group_seed (epoch 9's group seed on chain).
-GOLDEN_APP_HASH = "3f69fc261eaf1bf53c7cf6170ff9d46662924b92be983b92fd5ec3ae6c2d77e4"
+GOLDEN_APP_HASH = "0e329b1074c67b8918dca058c03647db201e96134f52c3e5bce83cf7e8e0f83e"
 
 
 def _chain() -> Chain:

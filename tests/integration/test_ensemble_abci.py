@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "9411de9c184869960433dd3f8fd3e059580bfed5044168fb19fd1eba5e957353"
+GOLDEN_APP_HASH = "ba003df00ee2a927af683e28ff96038f35ecd023770cbf00d3c5ea60842951f6"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -362,7 +362,7 @@ def test_delegation_to_a_malformed_validator_address_is_refused_statelessly() ->
 # --- determinism ---------------------------------------------------------------------------------
 
 # Pinned: a change here means the staking state machine (or its encoding) changed.
-GOLDEN_APP_HASH = "30db416c3851ecf46f233b075add002e8b9d4de1db5a8a2bfc1df9c2ec28202e"
+GOLDEN_APP_HASH = "6687817d9966ef78e903094940607149c3ea41ef4f1a76bcc4fd5df1468f7969"
 
 
 def _scenario(chain: StakingChain) -> list[bytes]:

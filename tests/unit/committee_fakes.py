@@ -13,6 +13,7 @@ from app.core.architectures import param_count
 from app.core.crypto import PrivateKey, decode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from app.core.tx import decode_tx
+from app.modules.committee.logic import compute_attestation_commitment
 from synod.auth.v1 import auth_pb2
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.committee.v1 import committee_pb2, tx_pb2
@@ -45,7 +46,8 @@ class FakeNode:
     """A CometRPC stand-in holding one committee-verified task in round 1's score phase.
 
     Round 1 of task 1: commit at heights 3-4, reveal 5-6, score 7-9; the latest block is 6, so the
-    next block is the first of the score phase. MsgAttest is checked as the chain would check it.
+    next block is the first of the score phase. MsgCommitAttestation and MsgAttest are checked as the
+    chain would check them (without windows: OTHER has committed, so ours opens the reveal at once).
     """
 
     url = "http://fake-node"
@@ -75,6 +77,13 @@ class FakeNode:
             task_id=1, round=1, height=6, seed=SEED, seats=seats, workers=WORKERS
         )
         self.attestations: list[committee_pb2.Attestation] = []
+        # OTHER committed already: once we commit, every seat has, and the reveal window opens.
+        self.commitments = [
+            committee_pb2.AttestationCommitment(
+                task_id=1, round=1, attester=OTHER.address, commitment=b"\x0c" * 32, height=6
+            )
+        ]
+        self.reveal_blocks = 1  # score phase 7-9: commit window 7-8, reveal window 9
         self.scores: committee_pb2.RoundScores | None = None
         self.sequence = 0
         self.asked: list[str] = []
@@ -149,8 +158,12 @@ class FakeNode:
         if (req.task_id, req.round) != (1, 1) or not self.committee.seats:
             raise QueryFailed("no committee for this task and round", 6)
         return committee_query.QueryCommitteeResponse(
-            committee=self.committee, attestations=self.attestations
+            committee=self.committee, attestations=self.attestations, commitments=self.commitments
         )
+
+    def _committee_params(self, _: bytes) -> committee_query.QueryParamsResponse:
+        params = committee_pb2.Params(attest_reveal_blocks=self.reveal_blocks)
+        return committee_query.QueryParamsResponse(params=params)
 
     def _committee_members(self, _: bytes) -> committee_query.QueryMembersResponse:
         member = committee_pb2.Member(operator=ME.address, faults=1)
@@ -172,12 +185,42 @@ class FakeNode:
         if self.reject is not None:
             codespace, code, log = self.reject
             return {"code": code, "codespace": codespace, "log": log, "hash": txhash}
-        msg = tx_pb2.MsgAttest.FromString(decode_tx(raw).body.messages[0].value)
+        any_msg = decode_tx(raw).body.messages[0]
+        if any_msg.type_url.endswith("MsgCommitAttestation"):
+            self._commit(tx_pb2.MsgCommitAttestation.FromString(any_msg.value))
+        else:
+            self._attest(tx_pb2.MsgAttest.FromString(any_msg.value))
+        self.sequence += 1
+        self.included[txhash] = {"hash": txhash, "height": str(self.height), "tx_result": {"code": 0}}
+        return {"code": 0, "hash": txhash}
+
+    def _commit(self, msg: tx_pb2.MsgCommitAttestation) -> None:
+        """MsgCommitAttestation, checked as the chain would (seat, once, 32 bytes)."""
+        assert msg.attester in [s.operator for s in self.committee.seats]
+        assert all(c.attester != msg.attester for c in self.commitments), "committed twice"
+        assert len(msg.commitment) == 32
+        self.height += 1
+        self.commitments.append(
+            committee_pb2.AttestationCommitment(
+                task_id=msg.task_id,
+                round=msg.round,
+                attester=msg.attester,
+                commitment=msg.commitment,
+                height=self.height,
+            )
+        )
+
+    def _attest(self, msg: tx_pb2.MsgAttest) -> None:
+        """MsgAttest, checked as the chain would: it opens the sender's commitment."""
         assert [s.worker for s in msg.scores] == list(self.committee.workers)
         assert msg.attester in [s.operator for s in self.committee.seats]
         assert all(a.attester != msg.attester for a in self.attestations), "attested twice"
+        (committed,) = [c.commitment for c in self.commitments if c.attester == msg.attester]
+        opened = compute_attestation_commitment(
+            decode_address(msg.attester), msg.task_id, msg.round, msg.salt, msg.baseline_bps, msg.scores
+        )
+        assert opened == committed, "the reveal does not open its commitment"
         self.height += 1
-        self.sequence += 1
         self.attestations.append(
             committee_pb2.Attestation(
                 task_id=msg.task_id,
@@ -186,10 +229,9 @@ class FakeNode:
                 baseline_bps=msg.baseline_bps,
                 scores=msg.scores,
                 height=self.height,
+                salt=msg.salt,
             )
         )
-        self.included[txhash] = {"hash": txhash, "height": str(self.height), "tx_result": {"code": 0}}
-        return {"code": 0, "hash": txhash}
 
     def wait_for_tx(self, txhash: str, timeout: float = 0) -> dict:
         return self.included[txhash]

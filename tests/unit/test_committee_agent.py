@@ -9,18 +9,19 @@ import numpy as np
 import pytest
 
 from app.agents.committee.agent import CommitteeConfig, CommitteeMember, MemberError
-from app.agents.committee.plan import Action, Observation, decide_action, is_committee_task
+from app.agents.committee.plan import Action, Observation, decide_action, is_committee_task, is_revealing
 from app.agents.committee.score import RoundInputs, RoundScore, ScoringError, compute_attested
 from app.agents.pace import NEXT_BLOCK_POLLS
 from app.agents.progress import LogReporter
-from app.client.committeetx import msg_attest, msg_opt_in
+from app.client.committeetx import msg_attest, msg_commit_attestation, msg_opt_in
 from app.client.tasktx import msg_commit, msg_join, msg_reveal
 from app.core import bls
 from app.core.crypto import PrivateKey, decode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
-from app.ml.attacks import parse_committee_attack
+from app.ml.attacks import AttackError, parse_committee_attack
 from app.ml.evaldata import load_eval_data
 from app.modules.committee.beacon import compute_possession_message
+from app.modules.committee.logic import compute_attestation_commitment
 from app.modules.tasks.logic import COMMIT, SCORE, compute_phase
 from synod.committee.v1 import committee_pb2
 from synod.tasks.v1 import tasks_pb2
@@ -31,6 +32,7 @@ from tests.unit.committee_fakes import (
     ARCH,
     ME,
     N_FEATURES,
+    OTHER,
     SEED,
     SIZE,
     WORKERS,
@@ -54,12 +56,23 @@ COMMITTEE = committee_pb2.Committee(task_id=1, round=1, seats=[committee_pb2.Sea
         (Observation("reveal", 1), Action.IDLE),
         (Observation("score", 1), Action.NO_COMMITTEE),
         (Observation("score", 1, COMMITTEE, seated=False), Action.NOT_SEATED),
-        (Observation("score", 1, COMMITTEE, seated=True), Action.ATTEST),
-        (Observation("score", 1, COMMITTEE, seated=True, attested=True), Action.ATTESTED),
+        (Observation("score", 1, COMMITTEE, seated=True), Action.COMMIT),
+        (Observation("score", 1, COMMITTEE, seated=True, revealing=True), Action.TOO_LATE),
+        (Observation("score", 1, COMMITTEE, seated=True, committed=True), Action.WAIT),
+        (Observation("score", 1, COMMITTEE, seated=True, committed=True, revealing=True), Action.REVEAL),
+        (Observation("score", 1, COMMITTEE, seated=True, committed=True, attested=True), Action.ATTESTED),
     ],
 )
 def test_decide_action(obs: Observation, action: Action) -> None:
     assert decide_action(obs) is action
+
+
+def test_the_reveal_window_opens_at_its_start_or_once_every_seat_committed() -> None:
+    two = committee_pb2.Committee(seats=[committee_pb2.Seat(operator=a) for a in ("a", "b")])
+    one = [committee_pb2.AttestationCommitment(attester="a")]
+    both = [*one, committee_pb2.AttestationCommitment(attester="b")]
+    assert not is_revealing(15, 16, one, two)
+    assert is_revealing(16, 16, one, two) and is_revealing(12, 16, both, two)
 
 
 def test_only_joining_and_running_tasks_with_a_score_phase_are_committee_tasks() -> None:
@@ -75,13 +88,18 @@ def test_only_joining_and_running_tasks_with_a_score_phase_are_committee_tasks()
 
 def test_attestation_lists_every_committee_worker_in_the_committee_order() -> None:
     scores = {w: 7_000 + i for i, w in enumerate(reversed(WORKERS))}
-    msg = msg_attest(ME.address, 1, 2, 6_500, WORKERS, scores, {WORKERS[1]: True})
+    msg = msg_attest(ME.address, 1, 2, 6_500, WORKERS, scores, {WORKERS[1]: True}, b"\x09" * 32)
     assert [s.worker for s in msg.scores] == WORKERS
     assert [s.score_bps for s in msg.scores] == [scores[w] for w in WORKERS]
     assert [s.spot_check_failed for s in msg.scores] == [False, True, False]
     assert (msg.attester, msg.task_id, msg.round, msg.baseline_bps) == (ME.address, 1, 2, 6_500)
+    commit = msg_commit_attestation(msg)
+    assert (commit.attester, commit.task_id, commit.round) == (ME.address, 1, 2)
+    assert commit.commitment == compute_attestation_commitment(
+        decode_address(ME.address), 1, 2, b"\x09" * 32, 6_500, msg.scores
+    )
     with pytest.raises(KeyError):
-        msg_attest(ME.address, 1, 2, 6_500, WORKERS, {WORKERS[0]: 1})
+        msg_attest(ME.address, 1, 2, 6_500, WORKERS, {WORKERS[0]: 1}, None, b"\x09" * 32)
 
 
 def test_what_is_attested_honestly_lazily_and_in_collusion() -> None:
@@ -127,9 +145,11 @@ def test_a_seated_member_scores_verified_downloads_and_attests_once(tmp_path) ->
     assert [(s.worker, s.score_bps, s.spot_check_failed) for s in att.scores] == [
         (w, 7_000 + 100 * i, False) for i, w in enumerate(WORKERS)
     ]
+    ours = [c for c in node.commitments if c.attester == ME.address]
+    assert [c.height for c in ours] == [7] and att.height == 8 and len(att.salt) == 32
     (record,) = summary.records
     assert (record.height, record.evaluated, record.honest, record.judged) == (
-        7,
+        8,
         True,
         True,
         "not judged yet",
@@ -160,21 +180,80 @@ def test_a_running_member_waits_for_the_block_after_the_one_it_looked_at() -> No
     )
     summary = member.run()
     assert len(summary.records) == 1 and len(node.attestations) == 1
-    # Each wait is for the block after the one it looked at: 6, then 7 (where its attestation landed).
-    assert waits == [(6, 0.5 * NEXT_BLOCK_POLLS), (7, 0.5 * NEXT_BLOCK_POLLS)] and slept == []
+    # Each wait is for the block after the one it looked at: 6, then 8 (where its reveal landed, after
+    # its commitment in 7).
+    assert waits == [(6, 0.5 * NEXT_BLOCK_POLLS), (8, 0.5 * NEXT_BLOCK_POLLS)] and slept == []
 
 
 def test_a_restarted_member_sees_its_attestation_on_chain_and_does_not_resend() -> None:
     node = FakeNode()
     member = _member(node, FakeScorer())
     member.poll_once()
-    member.poll_once()  # the round is settled: no second query of the committee, no second tx
-    assert len(node.attestations) == 1 and node.asked.count("/synod.committee.v1.Query/Committee") == 1
+    member.poll_once()  # the round is settled: no third query of the committee (commit, reveal), no tx
+    assert len(node.attestations) == 1 and node.asked.count("/synod.committee.v1.Query/Committee") == 2
     log = io.StringIO()
     scorer = FakeScorer()
     _member(node, scorer, log).run()
     assert len(node.attestations) == 1 and not scorer.inputs
     assert "our attestation is on chain already" in log.getvalue()
+
+
+def test_a_member_restarted_between_commit_and_reveal_reveals_from_its_state_dir(tmp_path) -> None:
+    node = FakeNode()
+    node.commitments.clear()  # OTHER has not committed: the reveal waits for the reveal window (9)
+    _member(node, FakeScorer(), state_dir=tmp_path).run()
+    assert [c.attester for c in node.commitments] == [ME.address] and not node.attestations
+    assert list(tmp_path.glob("task-000001-round-000001.json"))
+    node.height = 8  # the next block is the reveal window's
+    log = io.StringIO()
+    summary = _member(node, NoScoring(), log, state_dir=tmp_path).run()  # a fresh process: no memory
+    (att,) = node.attestations
+    assert att.attester == ME.address and [r.height for r in summary.records] == [9]
+    assert summary.records[0].evaluated and summary.records[0].honest
+
+
+def test_a_member_that_lost_its_reveal_says_so_and_counts_the_round_missed(tmp_path) -> None:
+    node = FakeNode()
+    node.commitments.clear()
+    _member(node, FakeScorer()).run()  # no state dir: the reveal lived in that process only
+    node.height = 8
+    log = io.StringIO()
+    summary = _member(node, NoScoring(), log).run()
+    assert not node.attestations and "cannot be revealed" in log.getvalue()
+    assert "missed: its saved reveal was lost" in summary.records[0].describe()
+
+
+def test_a_damaged_state_file_stops_the_member_with_what_to_do(tmp_path) -> None:
+    node = FakeNode()
+    node.commitments.clear()
+    _member(node, FakeScorer(), state_dir=tmp_path).run()
+    (path,) = tmp_path.glob("*.json")
+    path.write_text(path.read_text().replace('"honest": true', '"honest": false').replace("version", "v"))
+    node.height = 8
+    with pytest.raises(MemberError, match="damaged.*move it away"):
+        _member(node, NoScoring(), state_dir=tmp_path).run()
+
+
+def test_a_copier_commits_another_commitment_then_sends_its_reveal_and_is_refused() -> None:
+    node, log = FakeNode(), io.StringIO()
+    copier = _member(node, NoScoring(), log, attack=parse_committee_attack("copy"))
+    copier.poll_once()  # it reads OTHER's commitment, the only one on chain, and commits the same bytes
+    ours = [c for c in node.commitments if c.attester == ME.address]
+    assert [c.commitment for c in ours] == [b"\x0c" * 32] and not node.attestations
+    assert "copied from" in log.getvalue()
+    copier.poll_once()  # OTHER has not revealed: nothing to copy yet
+    theirs = committee_pb2.Attestation(
+        task_id=1, round=1, attester=OTHER.address, baseline_bps=6_000, salt=b"\x0d" * 32
+    )
+    theirs.scores.extend(committee_pb2.UpdateScore(worker=w, score_bps=7_000) for w in WORKERS)
+    node.attestations.append(theirs)
+    node.reject = ("committee", 16, "these scores and salt do not hash to the commitment")
+    copier.poll_once()
+    assert len(node.attestations) == 1
+    (record,) = copier.records
+    assert not record.attested and "refused" in record.describe()
+    with pytest.raises(AttackError, match="another member's"):
+        compute_attested(None, WORKERS, parse_committee_attack("copy"))
 
 
 def test_a_member_without_a_seat_neither_scores_nor_sends() -> None:
@@ -329,7 +408,8 @@ def _committee_round_on_the_app():  # noqa: ANN202
     chain.app.committee.set_seed(block, SEED)
     chain.app._block = block
     data = load_eval_data("wine:test:split=0")
-    schedule = tasks_pb2.Schedule(rounds=1, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=3)
+    # Every tx is a block of its own on ChainNode: 8 score blocks, a commit window of 4, reveals in 4.
+    schedule = tasks_pb2.Schedule(rounds=1, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=8)
     post = post_msg(
         "alice", schedule=schedule, initial_weights=WEIGHT_FORMAT.encode(np.zeros(SIZE, np.int64))
     )
@@ -358,15 +438,31 @@ def _committee_round_on_the_app():  # noqa: ANN202
     return chain, ChainNode(chain)
 
 
+def _judged(chain) -> dict[str, bool]:  # noqa: ANN001
+    """Run blocks until task 1's round 1 is judged; each seat's faulty flag."""
+    while not chain.app.tasks.require_task(chain.app.store.view, 1).rounds_done:
+        chain.block()
+    scores = chain.app.committee.get_scores(chain.app.store.view, 1, 1)
+    return {m.operator: m.faulty for m in scores.members}
+
+
 def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() -> None:
     chain, node = _committee_round_on_the_app()
     view = lambda: chain.app.store.view  # noqa: E731
     assert len(chain.app.committee.get_committee(view(), 1, 1).seats) == 3
     honest = [_member(node, None, key=test_key(f"validator{i}")) for i in (0, 1)]  # type: ignore[arg-type]
     for member in honest:  # scorer None: the real LocalScorer, JAX on the task's evaluation data
+        member.run()  # commits; the reveal window is not open yet
+    assert chain.app.committee.count_attestation_commitments(view(), 1, 1) == 2
+    assert not list(chain.app.committee.iterate_attestations(view(), 1, 1))
+    lazy_attack = parse_committee_attack("lazy:score=100")
+    lazy = _member(node, NoScoring(), key=test_key("validator2"), attack=lazy_attack)
+    lazy.run()  # the last seat commits, so the reveal window opens and it reveals at once
+    for member in honest:
         member.run()
-    attested = {a.attester: a for _, a in chain.app.committee.iterate_attestations(view(), 1, 1)}
-    first, second = (attested[test_key(f"validator{i}").address] for i in (0, 1))
+    # Every seat revealed: the round was judged in that block (and its attestations cleared).
+    (first,), (second,) = (m.records for m in honest)
+    assert first.attested and second.attested
     assert first.baseline_bps == second.baseline_bps and first.scores == second.scores  # deterministic
     sequence = chain.app.auth.get_account(view(), decode_address(test_key("validator0").address)).sequence
     _member(node, NoScoring(), key=test_key("validator0")).run()  # restarted: nothing to do
@@ -374,18 +470,45 @@ def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() ->
         chain.app.auth.get_account(view(), decode_address(test_key("validator0").address)).sequence
         == sequence
     )
-    lazy_attack = parse_committee_attack("lazy:score=100")
-    lazy = _member(node, NoScoring(), key=test_key("validator2"), attack=lazy_attack)
-    lazy.run()
-    while not chain.app.tasks.require_task(view(), 1).rounds_done:  # judged when the score phase ends
-        chain.block()
     scores = chain.app.committee.get_scores(view(), 1, 1)
-    assert [u.median_bps for u in scores.updates] == [s.score_bps for s in first.scores]
-    faulty = {m.operator: m.faulty for m in scores.members}
-    assert faulty == {
+    assert [u.median_bps for u in scores.updates] == [first.scores[u.worker] for u in scores.updates]
+    assert _judged(chain) == {
         test_key("validator0").address: False,
         test_key("validator1").address: False,
         test_key("validator2").address: True,
     }
     assert "[within tolerance" in honest[0].summary().describe()
     assert "[faulty, deviation" in lazy.summary().describe()
+
+
+def test_a_copier_on_the_app_is_refused_and_judged_faulty_and_a_restarted_member_reveals(tmp_path) -> None:
+    chain, node = _committee_round_on_the_app()
+    view = lambda: chain.app.store.view  # noqa: E731
+    v0, v1, v2 = (test_key(f"validator{i}") for i in range(3))
+    _member(node, FakeScorer(), key=v0, state_dir=tmp_path / "v0").run()  # commits, then stops
+    copier = _member(node, NoScoring(), key=v2, attack=parse_committee_attack("copy"))
+    copier.run()  # commits v0's commitment
+    committed = {c.attester: c.commitment for c in node_commitments(chain)}
+    assert committed[v2.address] == committed[v0.address]
+    _member(node, FakeScorer(), key=v1).run()  # the last seat: it commits and reveals at once
+    copier.run()  # v0 has not revealed yet: nothing to copy
+    restarted = _member(node, NoScoring(), key=v0, state_dir=tmp_path / "v0")
+    restarted.run()  # a fresh process reveals from its state dir, without scoring again
+    assert [r.attested for r in restarted.records] == [True]
+    copier.run()  # v0's scores and salt as its own: they open no commitment of v2's
+    (record,) = copier.records
+    assert not record.attested and "code 16" in record.describe()
+    assert {a.attester for _, a in chain.app.committee.iterate_attestations(view(), 1, 1)} == {
+        v0.address,
+        v1.address,
+    }
+    assert _judged(chain) == {v0.address: False, v1.address: False, v2.address: True}
+
+
+def node_commitments(chain) -> list:  # noqa: ANN001
+    """Task 1 round 1's attestation commitments on the App."""
+    from app.modules.committee import keys
+    from synod.committee.v1 import committee_pb2 as pb
+
+    prefix = keys.STORE_PREFIX + keys.attestation_commitment_key(1, 1)
+    return [pb.AttestationCommitment.FromString(v) for _, v in chain.app.store.view.iterate(prefix)]

@@ -90,6 +90,8 @@ def test_show_committee_seats_workers_and_attestations(tmp_path, use_node) -> No
     data = json.loads(_synod(tmp_path, "query", "committee", "show", "1", "2", "-o", "json"))
     assert data["committee"]["workers"] == WORKERS and data["committee"]["seed"]["seed"] == SEED.seed.hex()
     assert data["attestations"][0]["attester"] == OPERATORS[0]
+    assert sorted(c["attester"] for c in data["commitments"]) == sorted(OPERATORS[:2])
+    assert seat_lines[OPERATORS[1]].split()[2:4] == ["yes", "no"]  # committed, not revealed
     err = _synod(tmp_path, "query", "committee", "show", "1", "9", ok=False)
     assert "no committee for this task and round" in err and "synod query task show 1" in err
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from app.modules.committee import logic
 from app.modules.committee.logic import MemberScores
+from app.modules.committee.params import default_params, validate_params
 from synod.committee.v1 import committee_pb2
 
 A, B, C, D = (bytes([i]) * 20 for i in range(1, 5))
@@ -217,3 +218,70 @@ def test_a_whale_gets_one_seat_and_one_vote_so_capture_needs_many_validators() -
         verdicts = logic.compute_verdicts([b"w"], attested, set(), max_drop_bps=1_000)
         assert verdicts.updates[b"w"] == (committee_pb2.VERDICT_ACCEPTED, 8_000)
     assert seated > 100  # the whale is usually seated: stake still buys a seat, just not the vote
+
+
+# --- attestation commitments and windows ---------------------------------------------------------
+
+
+def _scores(*values: int, failed: bool = False) -> list[committee_pb2.UpdateScore]:
+    workers = ("synod1bob", "synod1carol", "synod1dave")
+    return [
+        committee_pb2.UpdateScore(worker=w, score_bps=v, spot_check_failed=failed)
+        for w, v in zip(workers, values, strict=False)
+    ]
+
+
+_BASE = (A, 7, 3, b"\x05" * 32, 5000, _scores(8000, 8100))
+
+
+def test_the_attestation_commitment_binds_every_part() -> None:
+    base = logic.compute_attestation_commitment(*_BASE)
+    assert len(base) == logic.COMMITMENT_LEN
+    assert logic.compute_attestation_commitment(*_BASE) == base  # deterministic
+    changed = [
+        (B, 7, 3, b"\x05" * 32, 5000, _scores(8000, 8100)),  # another attester
+        (A, 8, 3, b"\x05" * 32, 5000, _scores(8000, 8100)),  # another task
+        (A, 7, 4, b"\x05" * 32, 5000, _scores(8000, 8100)),  # another round
+        (A, 7, 3, b"\x06" * 32, 5000, _scores(8000, 8100)),  # another salt
+        (A, 7, 3, b"\x05" * 32, 5001, _scores(8000, 8100)),  # another baseline
+        (A, 7, 3, b"\x05" * 32, 5000, _scores(8000, 8101)),  # another score
+        (A, 7, 3, b"\x05" * 32, 5000, _scores(8001, 8100)),
+        (A, 7, 3, b"\x05" * 32, 5000, _scores(8000, 8100, failed=True)),  # a spot-check flag
+        (A, 7, 3, b"\x05" * 32, 5000, _scores(8000)),  # a score left out
+        (A, 7, 3, b"\x05" * 32, 5000, _scores(8000, 8100, 0)),  # one more
+        (A, 7, 3, b"\x05" * 32, 5000, list(reversed(_scores(8000, 8100)))),  # another order
+    ]
+    digests = {logic.compute_attestation_commitment(*args) for args in changed}
+    assert base not in digests and len(digests) == len(changed)
+
+
+def test_the_commitment_ignores_unknown_fields_but_binds_the_known_ones() -> None:
+    score = _scores(8000)[0]
+    with_unknown = committee_pb2.UpdateScore.FromString(score.SerializeToString() + b"\xf8\x07\x01")
+    base = logic.compute_attestation_commitment(A, 7, 3, b"\x05" * 32, 5000, [score])
+    assert logic.compute_attestation_commitment(A, 7, 3, b"\x05" * 32, 5000, [with_unknown]) == base
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "reveal_blocks", "reveal_start"),
+    [
+        (10, 19, 4, 16),  # 10 blocks: commit 10-15, reveal 16-19
+        (10, 11, 4, 11),  # 2 blocks: one each
+        (10, 12, 4, 12),  # 3 blocks: commit 2, reveal 1
+        (10, 109, 4, 106),  # a long phase keeps the reveal window at its parameter
+        (10, 10, 4, 10),  # 1 block (refused at posting): the reveal window still has one block
+    ],
+)
+def test_the_reveal_window_is_the_score_phases_tail(
+    start: int, end: int, reveal_blocks: int, reveal_start: int
+) -> None:
+    assert logic.compute_reveal_start(start, end, reveal_blocks) == reveal_start
+
+
+@pytest.mark.parametrize("blocks", [0, 10_001])
+def test_a_reveal_window_outside_1_to_10000_blocks_is_refused(blocks: int) -> None:
+    params = default_params()
+    params.attest_reveal_blocks = blocks
+    with pytest.raises(ValueError, match="attest_reveal_blocks"):
+        validate_params(params)
+    validate_params(default_params())

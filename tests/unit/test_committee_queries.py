@@ -52,6 +52,11 @@ def committee_state(members: int = 3, judged: bool = True) -> tuple[CommitteeKee
         task_id=1, round=2, attester=OPERATORS[0], baseline_bps=7_900, scores=scores, height=42
     )
     k.set_attestation(store, decode_address(OPERATORS[0]), att)
+    for i, operator in enumerate(OPERATORS[:2]):  # both seats committed; only the first revealed
+        commitment = committee_pb2.AttestationCommitment(
+            task_id=1, round=2, attester=operator, commitment=bytes([0xC0 + i]) * 32, height=41
+        )
+        k.set_attestation_commitment(store, decode_address(operator), commitment)
     if judged:
         k.set_scores(store, round_scores())
         k.set_reputation(
@@ -140,12 +145,19 @@ def test_members_in_operator_address_order() -> None:
     assert all(m.since_height == 5 for m in resp.members)
 
 
-def test_committee_with_its_attestations_and_a_clear_error_without_one() -> None:
+def test_committee_with_its_commitments_and_attestations_and_a_clear_error_without_one() -> None:
     k, store = committee_state()
     req = query_pb2.QueryCommitteeRequest(task_id=1, round=2)
     resp = _ask(k, store, "Committee", req, query_pb2.QueryCommitteeResponse)
     assert list(resp.committee.workers) == WORKERS and resp.committee.seed == SEED
     assert [a.attester for a in resp.attestations] == [OPERATORS[0]]
+    assert sorted(c.attester for c in resp.commitments) == sorted(OPERATORS[:2])
+    page = query_pb2.QueryCommitteeRequest(task_id=1, round=2)
+    page.pagination.limit = 1
+    first = _ask(k, store, "Committee", page, query_pb2.QueryCommitteeResponse)
+    page.pagination.key = first.pagination.next_key or b"\xff"
+    later = _ask(k, store, "Committee", page, query_pb2.QueryCommitteeResponse)
+    assert len(first.commitments) == 2 and not later.commitments  # on the first page only
     err = _fails(k, store, "Committee", query_pb2.QueryCommitteeRequest(task_id=1, round=3))
     assert ErrNoCommittee.is_(err) and "synod query task show 1" in str(err)
 

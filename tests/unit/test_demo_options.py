@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from app.demo import DEFAULT_ATTACK, StoryParts
 from app.demo.plan import compute_schedule
+from app.modules.committee.logic import compute_reveal_start
+from app.modules.committee.params import default_params
 from cli.run.demo import _story_parts, demo
 
 
@@ -39,5 +41,8 @@ def test_combinations_the_demo_cannot_show_are_refused_before_anything_starts(
 
 def test_a_scored_schedule_has_a_score_phase_of_its_seconds() -> None:
     scored = compute_schedule(0.5, rounds=2, workers=8, cores=2, scored=True)
-    assert scored["score_blocks"] * 0.5 >= 10
+    reveal_blocks = default_params().attest_reveal_blocks
+    # The commit window alone (the phase minus its reveal window) lasts the score seconds.
+    end = scored["score_blocks"] - 1
+    assert compute_reveal_start(0, end, reveal_blocks) * 0.5 >= 10
     assert compute_schedule(0.5, rounds=2, workers=8, cores=2)["score_blocks"] == 0

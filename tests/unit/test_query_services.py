@@ -66,13 +66,20 @@ def _learning_chain() -> TaskChain:
     updates = {"bob": update_vector(1), "carol": update_vector(2), "dave": update_vector(5)}
     committee_scenario._play(tc, task, 1, updates)
     scores = {"bob": 8000, "carol": 8100, "dave": 7900}
-    committee_scenario._run_ok(
-        tc, *[committee_scenario._attest(tc, m, 1, 5000, scores) for m in committee_scenario.MEMBERS]
+    committee_scenario._commit_and_reveal(
+        tc, {m: committee_scenario._attestation(tc, m, 1, 5000, scores) for m in committee_scenario.MEMBERS}
     )
     tc.advance_past_round(1)
     committee_scenario._play(tc, task, 2, {"bob": update_vector(3), "carol": update_vector(4)})
+    # Every seat commits and v1 reveals in the same block: the reveal window opened early.
+    ours = {
+        m: committee_scenario._attestation(tc, m, 2, 8000, {"bob": 8200, "carol": 8300})
+        for m in ("v1", "v2", "v3")
+    }
     committee_scenario._run_ok(
-        tc, committee_scenario._attest(tc, "v1", 2, 8000, {"bob": 8200, "carol": 8300})
+        tc,
+        *[tc.chain.tx(m, [committee_scenario.msg_commit(a)]) for m, a in ours.items()],
+        tc.chain.tx("v1", [ours["v1"]]),
     )
     return tc
 
@@ -225,6 +232,7 @@ def test_the_scenarios_reach_every_kind_of_record(served: dict) -> None:
         "committee", "Committee", committee_query.QueryCommitteeRequest(task_id=1, round=2)
     )
     assert len(committee.committee.seats) == 3 and len(committee.attestations) == 1
+    assert len(committee.commitments) == 3
     assert client.call("committee", "Params", committee_query.QueryParamsRequest()).eligible_members == 3
     model = client.call("tasks", "Model", tasks_query.QueryModelRequest(task_id=1, round=1))
     assert hashlib.sha256(model.weights).digest() == model.round.model_hash

@@ -1,20 +1,25 @@
-"""The committee member: score every update of each round it holds a seat in, and attest in time.
+"""The committee member: score every update of each round it holds a seat in, commit, then reveal.
 
 Every poll (status height + /tasks/tasks) the member finds the committee-verified tasks whose next
-block falls in a score phase, reads that round's committee and the attestations on chain, and takes
-the step decide_action picks (app/agents/committee/plan.py). To attest it downloads the round's global
-model and the committee workers' revealed updates (and, on trace tasks, their traces), each checked
-against the hash on chain, scores them on the task's evaluation data, spot-checks the traces, and
-sends MsgAttest while the score phase lasts. It signs with the validator's operator key, so
-`attester` is the key's address. Restarted, it attests only what the chain does not hold yet.
-Between polls it waits for the next block through its follower (app/agents/pace.py).
+block falls in a score phase, reads that round's committee and the commitments and attestations on
+chain, and takes the step decide_action picks (app/agents/committee/plan.py). In the score phase's
+commit window it downloads the round's global model and the committee workers' revealed updates (and,
+on trace tasks, their traces), each checked against the hash on chain, scores them on the task's
+evaluation data, spot-checks the traces, saves the salted reveal in its state directory
+(app/agents/committee/state.py) and sends MsgCommitAttestation; in the reveal window (its last blocks,
+or as soon as every seat has committed) it sends the saved MsgAttest. It signs with the validator's
+operator key, so `attester` is the key's address. Restarted, it sends only what the chain does not
+hold yet, and reveals from its saved file. Between polls it waits for the next block through its
+follower (app/agents/pace.py).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from app.agents.committee.plan import (
@@ -23,6 +28,7 @@ from app.agents.committee.plan import (
     decide_action,
     has_attested,
     is_committee_task,
+    is_revealing,
     is_seated,
 )
 from app.agents.committee.score import (
@@ -34,23 +40,38 @@ from app.agents.committee.score import (
     ScoringError,
     compute_attested,
 )
+from app.agents.committee.state import (
+    SavedAttestation,
+    StateFileError,
+    load_attestation,
+    save_attestation,
+)
 from app.agents.committee.summary import AttestRecord, MemberSummary, compute_summary
 from app.agents.pace import BlockPacer
 from app.agents.progress import Reporter, StatusLine
 from app.agents.retry import Retrier
 from app.client.committee import CommitteeClient, RevealMismatch
-from app.client.committeetx import msg_attest
+from app.client.committeetx import msg_attest, msg_commit_attestation
 from app.client.follow import BlockWaiter
 from app.client.querier import Querier
 from app.client.rpc import CometRPC, NodeUnreachable, QueryFailed, RpcError
 from app.client.sender import SenderError, TxRejected, TxSender
 from app.client.tasks import CheckpointMismatch, TasksClient
 from app.core.crypto import PrivateKey
-from app.core.errors import ErrInvalidSequence
-from app.ml.attacks import CommitteeAttack
-from app.modules.committee.errors import ErrAlreadyAttested, ErrNoCommittee, ErrWrongPhase
-from app.modules.tasks.logic import SCORE, compute_phase
+from app.core.errors import ErrInvalidSequence, ErrorCode
+from app.ml.attacks import CommitteeAttack, Copy
+from app.modules.committee.errors import (
+    ErrAlreadyAttested,
+    ErrAlreadyCommitted,
+    ErrBadReveal,
+    ErrNoCommittee,
+    ErrWrongPhase,
+    ErrWrongWindow,
+)
+from app.modules.committee.logic import SALT_LEN, compute_reveal_start
+from app.modules.tasks.logic import SCORE, Phase, compute_phase
 from synod.committee.v1 import committee_pb2, tx_pb2
+from synod.committee.v1 import query_pb2 as committee_query
 from synod.tasks.v1 import tasks_pb2
 
 __all__ = ["CommitteeConfig", "CommitteeMember", "MemberError"]
@@ -73,6 +94,9 @@ class CommitteeConfig:
     once: bool = False  # one pass over the chain, then exit
     attack: CommitteeAttack | None = None
     colluding_workers: frozenset[str] = field(default_factory=frozenset)
+    # Where the salted reveals live (state.py); None keeps them in memory, so a restart between
+    # commit and reveal loses the round (the CLI always gives one: HOME/committee/ADDRESS).
+    state_dir: Path | None = None
 
 
 class CommitteeMember:
@@ -109,6 +133,8 @@ class CommitteeMember:
         self._idle_noted = False
         self._retrying = Retrier(reporter, sleep, rpc.url)
         self.records: list[AttestRecord] = []
+        self._saved: dict[tuple[int, int], SavedAttestation] = {}
+        self._reveal_blocks: int | None = None
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -139,52 +165,99 @@ class CommitteeMember:
         self._report_status(tasks, height)
         for task in tasks:
             phase = compute_phase(task)  # of the block a tx sent now lands in
-            self._handle(task, phase.name, phase.round)
+            self._handle(task, phase, height + 1)
             evaluates = self.config.attack is None or self.config.attack.needs_evaluation
             if phase.name != SCORE and evaluates:
                 self._warm_up(task)
         return height
 
-    def _handle(self, task: tasks_pb2.Task, phase: str, round_: int) -> None:
+    def _handle(self, task: tasks_pb2.Task, phase: Phase, next_height: int) -> None:
         """Take the step decide_action picks for one (task, round)."""
-        key = (task.id, round_)
-        if phase != SCORE or key in self._settled:
+        key = (task.id, phase.round)
+        if phase.name != SCORE or key in self._settled:
             return
-        obs = self._observe(task.id, round_)
+        obs, resp = self._observe(task, phase, next_height)
         action = decide_action(obs)
-        if action is Action.ATTEST:
-            assert obs.committee is not None  # decide_action saw it
-            self._attest(task, obs.committee)
+        if action is Action.COMMIT:
+            assert resp is not None  # decide_action saw the committee
+            landed = self._commit(task, resp)
+            if landed is not None:  # the reveal may be due at once (every seat has committed)
+                self._handle(task, phase, landed + 1)
+        elif action is Action.REVEAL:
+            assert resp is not None
+            self._reveal(task, resp)
+        elif action is Action.TOO_LATE:
+            self.reporter.warn(f"task {task.id} round {phase.round}: the commit window closed first")
+            self.records.append(AttestRecord.missed(task.id, phase.round, "the commit window closed first"))
+            self._settled[key] = action.value
         elif action is Action.NOT_SEATED:
-            self.reporter.info(f"task {task.id} round {round_}: not seated on its committee")
+            self.reporter.info(f"task {task.id} round {phase.round}: not seated on its committee")
             self._settled[key] = action.value
         elif action is Action.ATTESTED:
-            self.reporter.info(f"task {task.id} round {round_}: our attestation is on chain already")
+            self.reporter.info(f"task {task.id} round {phase.round}: our attestation is on chain already")
             self._settled[key] = action.value
         elif action is Action.NO_COMMITTEE and key not in self._no_committee_noted:
             self.reporter.warn(
-                f"task {task.id} round {round_}: no committee sampled (yet, or no member or no reveal); "
-                "looking again while the score phase lasts"
+                f"task {task.id} round {phase.round}: no committee sampled (yet, or no member or no "
+                "reveal); looking again while the score phase lasts"
             )
             self._no_committee_noted.add(key)
 
-    def _observe(self, task_id: int, round_: int) -> Observation:
-        """The round's committee, our seat and our attestation, as the chain holds them."""
+    def _observe(
+        self, task: tasks_pb2.Task, phase: Phase, next_height: int
+    ) -> tuple[Observation, committee_query.QueryCommitteeResponse | None]:
+        """The round's committee, our seat, commitment and attestation, as the chain holds them."""
+        round_ = phase.round
         try:
-            resp = self._retrying("committee", lambda: self.committees.committee(task_id, round_))
+            resp = self._retrying("committee", lambda: self.committees.committee(task.id, round_))
         except QueryFailed as e:
             # Not sampled (no eligible member, or no reveal); the codespace is not in QueryFailed.
             if e.code == ErrNoCommittee.code and ErrNoCommittee.description in str(e):
-                return Observation(SCORE, round_)
-            raise MemberError(f"committee query for task {task_id} round {round_}: {e}") from None
-        seated = is_seated(resp.committee, self.address)
-        attested = has_attested(list(resp.attestations), self.address)
-        return Observation(SCORE, round_, resp.committee, seated, attested)
+                return Observation(SCORE, round_), None
+            raise MemberError(f"committee query for task {task.id} round {round_}: {e}") from None
+        reveal_start = compute_reveal_start(
+            task.phase_start_height, phase.end_height, self._get_reveal_blocks()
+        )
+        obs = Observation(
+            SCORE,
+            round_,
+            resp.committee,
+            seated=is_seated(resp.committee, self.address),
+            attested=has_attested(list(resp.attestations), self.address),
+            committed=any(c.attester == self.address for c in resp.commitments),
+            revealing=is_revealing(next_height, reveal_start, list(resp.commitments), resp.committee),
+        )
+        return obs, resp
 
-    # --- attesting --------------------------------------------------------------------------
+    def _get_reveal_blocks(self) -> int:
+        """The chain's attest_reveal_blocks (asked once per run)."""
+        if self._reveal_blocks is None:
+            params = self._retrying("committee params", self.committees.params)
+            self._reveal_blocks = int(params.params.attest_reveal_blocks)
+        return self._reveal_blocks
 
-    def _attest(self, task: tasks_pb2.Task, committee: committee_pb2.Committee) -> None:
-        """Score the round (unless the attack skips that) and send the attestation."""
+    # --- committing and revealing -----------------------------------------------------------
+
+    def _commit(self, task: tasks_pb2.Task, resp: committee_query.QueryCommitteeResponse) -> int | None:
+        """Commit to this round's attestation (the saved one after a restart, else a new one); the
+        height that included the commitment, or None."""
+        committee = resp.committee
+        if isinstance(self.config.attack, Copy):
+            return self._commit_copy(task, resp)
+        saved = self._load(task.id, committee.round)
+        if saved is None:
+            saved = self._prepare(task, committee)
+            if saved is None:
+                return None
+            self._save(saved)
+        what = f"task {task.id} round {committee.round} commitment"
+        height = self._send(task.id, committee.round, msg_commit_attestation(saved.reveal), what)
+        if height is not None:
+            self.reporter.info(f"{what} in block {height}; revealing once the reveal window opens")
+        return height
+
+    def _prepare(self, task: tasks_pb2.Task, committee: committee_pb2.Committee) -> SavedAttestation | None:
+        """Score the round (unless the attack skips that) and build the salted reveal (None: not now)."""
         key, workers = (task.id, committee.round), list(committee.workers)
         attack = self.config.attack
         true: RoundScore | None = None
@@ -193,18 +266,18 @@ class CommitteeMember:
                 true = self._evaluate(task, committee)
             except (CheckpointMismatch, RevealMismatch) as e:
                 self.reporter.warn(f"{e}; asking again at the next poll")
-                return
+                return None
             except QueryFailed as e:  # e.g. the round was judged (its reveals cleared) meanwhile
                 self.reporter.warn(f"task {task.id} round {committee.round}: {e}; looking at the chain again")
-                return
+                return None
             except ScoringError as e:
                 self.reporter.warn(
                     f"task {task.id} round {committee.round}: cannot score ({e}); not attesting"
                 )
                 self._settled[key] = "unscorable"
-                return
+                return None
         attested = compute_attested(true, workers, attack, self.config.colluding_workers)
-        msg = msg_attest(
+        reveal = msg_attest(
             self.address,
             task.id,
             committee.round,
@@ -212,8 +285,97 @@ class CommitteeMember:
             workers,
             attested.scores,
             attested.spot_check_failed,
+            os.urandom(SALT_LEN),  # off-chain: the salt only has to be unguessable
         )
-        self._send(task, committee, msg, attested, true)
+        return SavedAttestation(
+            reveal, evaluated=true is not None, honest=true is not None and true == attested
+        )
+
+    def _reveal(self, task: tasks_pb2.Task, resp: committee_query.QueryCommitteeResponse) -> None:
+        """Send the reveal of the commitment the chain holds for us."""
+        round_ = resp.committee.round
+        key, what = (task.id, round_), f"task {task.id} round {round_} reveal"
+        if isinstance(self.config.attack, Copy):
+            self._reveal_copy(task, resp)
+            return
+        saved = self._load(task.id, round_)
+        if saved is None:
+            self.reporter.warn(
+                f"{what}: the salted attestation behind our commitment is not in the state directory "
+                f"({self.config.state_dir or 'memory only'}), so it cannot be revealed; the chain will "
+                "count this seat as silent"
+            )
+            self.records.append(AttestRecord.missed(task.id, round_, "its saved reveal was lost"))
+            self._settled[key] = "lost"
+            return
+        height = self._send(task.id, round_, saved.reveal, what)
+        if height is None:
+            return
+        record = AttestRecord.revealed(saved.reveal, height, saved.evaluated, saved.honest)
+        self.records.append(record)
+        self._settled[key] = Action.ATTESTED.value
+        self.reporter.info(f"{what} in block {height}: {record.describe()}")
+
+    def _load(self, task_id: int, round_: int) -> SavedAttestation | None:
+        """This round's saved reveal: from memory, else from the state directory."""
+        saved = self._saved.get((task_id, round_))
+        if saved is None and self.config.state_dir is not None:
+            try:
+                saved = load_attestation(self.config.state_dir, task_id, round_, self.address)
+            except StateFileError as e:
+                raise MemberError(str(e)) from None
+        return saved
+
+    def _save(self, saved: SavedAttestation) -> None:
+        """Keep a reveal before its commitment is sent: on disk (fsynced) when there is a state dir."""
+        self._saved[(saved.reveal.task_id, saved.reveal.round)] = saved
+        if self.config.state_dir is not None:
+            save_attestation(self.config.state_dir, saved)
+
+    # --- the copy attack --------------------------------------------------------------------
+
+    def _commit_copy(self, task: tasks_pb2.Task, resp: committee_query.QueryCommitteeResponse) -> int | None:
+        """Commit the first other member's commitment on chain (wait while there is none)."""
+        by_attester = {c.attester: c for c in resp.commitments}
+        source = Copy().pick_source(list(by_attester), self.address)
+        if source is None:
+            return None
+        msg = tx_pb2.MsgCommitAttestation(
+            attester=self.address,
+            task_id=task.id,
+            round=resp.committee.round,
+            commitment=by_attester[source].commitment,
+        )
+        what = f"task {task.id} round {resp.committee.round} commitment (copied from {source})"
+        height = self._send(task.id, resp.committee.round, msg, what)
+        if height is not None:
+            self.reporter.info(f"{what} in block {height}")
+        return height
+
+    def _reveal_copy(self, task: tasks_pb2.Task, resp: committee_query.QueryCommitteeResponse) -> None:
+        """Send the revealed scores and salt of the member whose commitment we copied, as our own."""
+        ours = next(c.commitment for c in resp.commitments if c.attester == self.address)
+        sources = [
+            c.attester for c in resp.commitments if c.commitment == ours and c.attester != self.address
+        ]
+        revealed = {a.attester: a for a in resp.attestations}
+        source = Copy().pick_source([a for a in sources if a in revealed], self.address)
+        if source is None:
+            return  # not revealed yet
+        theirs = revealed[source]
+        msg = tx_pb2.MsgAttest(
+            attester=self.address,
+            task_id=theirs.task_id,
+            round=theirs.round,
+            baseline_bps=theirs.baseline_bps,
+            scores=theirs.scores,
+            salt=theirs.salt,
+        )
+        what = f"task {task.id} round {resp.committee.round} reveal (copied from {source})"
+        height = self._send(task.id, resp.committee.round, msg, what, refused=(ErrBadReveal,))
+        if height is not None:  # the chain took a copied reveal: it must not
+            self.records.append(AttestRecord.revealed(msg, height, evaluated=False, honest=False))
+            self._settled[(task.id, resp.committee.round)] = Action.ATTESTED.value
 
     def _evaluate(self, task: tasks_pb2.Task, committee: committee_pb2.Committee) -> RoundScore:
         """Download and score the round's model and updates (and spot-check traces on trace tasks)."""
@@ -261,39 +423,35 @@ class CommitteeMember:
 
     def _send(
         self,
-        task: tasks_pb2.Task,
-        committee: committee_pb2.Committee,
-        msg: tx_pb2.MsgAttest,
-        attested: RoundScore,
-        true: RoundScore | None,
-    ) -> None:
-        """Send the attestation; record it, or settle the round when the chain says it is too late."""
-        key, what = (task.id, committee.round), f"task {task.id} round {committee.round} attestation"
+        task_id: int,
+        round_: int,
+        msg: tx_pb2.MsgCommitAttestation | tx_pb2.MsgAttest,
+        what: str,
+        refused: tuple[ErrorCode, ...] = (),
+    ) -> int | None:
+        """Send one message; the height that included it, or None when the chain refused it or did not
+        answer (the round is then settled when the refusal says it is over, or `refused` names it)."""
+        key = (task_id, round_)
         try:
-            outcome = self.sender.send([msg], timeout=self.config.tx_timeout)
+            return self.sender.send([msg], timeout=self.config.tx_timeout).height
         except TxRejected as e:
-            if e.is_(ErrAlreadyAttested.codespace, ErrAlreadyAttested.code):
+            if any(e.is_(err.codespace, err.code) for err in (ErrAlreadyAttested, ErrAlreadyCommitted)):
                 self.reporter.info(f"{what}: already on chain")
-                self._settled[key] = Action.ATTESTED.value
-            elif e.is_(ErrWrongPhase.codespace, ErrWrongPhase.code):
-                self.reporter.warn(f"{what} came too late: the score phase closed ({e})")
-                self.records.append(AttestRecord.missed(task.id, committee.round))
+            elif any(e.is_(err.codespace, err.code) for err in (ErrWrongPhase, ErrWrongWindow, *refused)):
+                self.reporter.warn(f"{what} was refused: {e}")
+                self.records.append(AttestRecord.missed(task_id, round_, f"refused ({e})"))
                 self._settled[key] = "missed"
             elif any(e.is_(err.codespace, err.code) for err in _TRANSIENT):
                 self.reporter.warn(f"{what} {e}; looking at the chain again")
             else:
                 raise MemberError(f"{what} {e}") from None
-            return
+            return None
         except SenderError as e:
             raise MemberError(str(e)) from None
         except RpcError as e:
             self.reporter.warn(f"{what}: {e}; will look at the chain again")
             self._sleep(1.0 if isinstance(e, NodeUnreachable) else 0.0)
-            return
-        record = AttestRecord.sent(task.id, committee.round, outcome.height, attested, true)
-        self.records.append(record)
-        self._settled[key] = Action.ATTESTED.value
-        self.reporter.info(f"{what} in block {outcome.height}: {record.describe()}")
+            return None
 
     # --- plumbing ---------------------------------------------------------------------------
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from app.agents.committee.score import RoundScore
 from app.client.committee import CommitteeClient
 from app.client.rpc import QueryFailed, RpcError
-from synod.committee.v1 import committee_pb2
+from synod.committee.v1 import committee_pb2, tx_pb2
 
 __all__ = ["AttestRecord", "MemberSummary", "compute_summary"]
 
@@ -26,27 +25,26 @@ class AttestRecord:
     evaluated: bool = False  # False: attested without evaluating (a lazy attack)
     honest: bool = True  # the attested scores are the evaluated ones
     judged: str = ""  # filled in by the summary: "within tolerance", "faulty (...)", "not judged yet"
+    missed_because: str = "the score phase closed first"  # why a missed one was (height 0)
 
     @classmethod
-    def sent(
-        cls, task_id: int, round_: int, height: int, attested: RoundScore, true: RoundScore | None
-    ) -> AttestRecord:
-        """An attestation included at height."""
+    def revealed(cls, reveal: tx_pb2.MsgAttest, height: int, evaluated: bool, honest: bool) -> AttestRecord:
+        """A reveal (MsgAttest) included at height."""
         return cls(
-            task_id,
-            round_,
+            reveal.task_id,
+            reveal.round,
             height,
-            attested.baseline_bps,
-            dict(attested.scores),
-            attested.failed_workers,
-            evaluated=true is not None,
-            honest=true is not None and true == attested,
+            reveal.baseline_bps,
+            {s.worker: s.score_bps for s in reveal.scores},
+            [s.worker for s in reveal.scores if s.spot_check_failed],
+            evaluated=evaluated,
+            honest=honest,
         )
 
     @classmethod
-    def missed(cls, task_id: int, round_: int) -> AttestRecord:
-        """A seat whose score phase closed before the attestation landed."""
-        return cls(task_id, round_)
+    def missed(cls, task_id: int, round_: int, because: str = "the score phase closed first") -> AttestRecord:
+        """A seat whose attestation never landed, and why."""
+        return cls(task_id, round_, missed_because=because)
 
     @property
     def attested(self) -> bool:
@@ -56,7 +54,7 @@ class AttestRecord:
     def describe(self) -> str:
         """One line, e.g. `baseline 81.25%, 4 updates scored 79.00%-84.10%, 1 failed spot check`."""
         if not self.attested:
-            return "missed: the score phase closed first"
+            return f"missed: {self.missed_because}"
         values = sorted(self.scores.values())
         spread = f"{values[0] / 100:.2f}%-{values[-1] / 100:.2f}%" if values else "-"
         how = "" if self.evaluated else " without evaluating"

@@ -3,8 +3,9 @@
 Each attack is one file: a frozen dataclass of its parameters with pure methods (see base.py for the
 interface). An attack is named by a spec string, ``NAME(:KEY=VALUE)*``, for example ``sign_flip``,
 ``scaled:factor=10``, ``alie:z=1.0``, ``ipm:eps=0.5``, ``gaussian:sigma=1.0``,
-``near_copy:noise=0.01:scale=2`` or ``collude:group=red:low=0``. parse_attack builds the attack a
-spec names and says clearly what is wrong with one it cannot.
+``near_copy:noise=0.01:scale=2`` or ``collude:group=red:low=0``; committee members take ``lazy``,
+``collude`` and ``copy``. parse_attack builds the attack a spec names and says clearly what is wrong
+with one it cannot.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from app.ml.attacks.alie import Alie, compute_alie_z
 from app.ml.attacks.base import BPS, AttackContext, AttackError, CommitteeAttack, WorkerAttack
 from app.ml.attacks.collude import Collude
+from app.ml.attacks.copy import Copy
 from app.ml.attacks.free_ride import FreeRide
 from app.ml.attacks.gaussian import Gaussian
 from app.ml.attacks.ipm import Ipm
@@ -31,6 +33,7 @@ from app.ml.attacks.withhold import Withhold
 __all__ = [
     "BPS",
     "COMMITTEE_ATTACKS",
+    "Copy",
     "WORKER_ATTACKS",
     "AttackContext",
     "AttackError",
@@ -58,6 +61,7 @@ WORKER_ATTACKS: dict[str, type] = {
 
 COMMITTEE_ATTACKS: dict[str, type] = {
     "collude": Collude,
+    "copy": Copy,
     "lazy": Lazy,
 }
 

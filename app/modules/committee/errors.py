@@ -6,6 +6,7 @@ from app.core.errors import register
 
 __all__ = [
     "ErrAlreadyAttested",
+    "ErrAlreadyCommitted",
     "ErrAlreadyDealt",
     "ErrAlreadyMember",
     "ErrBadAttestation",
@@ -14,17 +15,20 @@ __all__ = [
     "ErrBadComplaint",
     "ErrBadDealing",
     "ErrBadJustification",
+    "ErrBadReveal",
     "ErrDkgPhase",
+    "ErrNoCommitment",
+    "ErrNoCommittee",
     "ErrNoDkg",
     "ErrNoEpochSeed",
-    "ErrNotDkgMember",
-    "ErrNoCommittee",
     "ErrNoScores",
     "ErrNoSeed",
+    "ErrNotDkgMember",
     "ErrNotMember",
     "ErrNotOnCommittee",
     "ErrNotValidator",
     "ErrWrongPhase",
+    "ErrWrongWindow",
 ]
 
 ErrNotValidator = register("committee", 2, "only a bonded validator may join committees")
@@ -39,6 +43,10 @@ ErrBadAttestation = register("committee", 10, "attestation does not match the co
 ErrBadBeacon = register("committee", 11, "beacon transaction is invalid")
 ErrNoScores = register("committee", 12, "this round has not been judged yet")
 ErrNoSeed = register("committee", 13, "no beacon seed yet")
+ErrAlreadyCommitted = register("committee", 14, "already committed to an attestation this round")
+ErrNoCommitment = register("committee", 15, "no attestation commitment to reveal this round")
+ErrBadReveal = register("committee", 16, "the attestation does not open its commitment")
+ErrWrongWindow = register("committee", 17, "outside the score phase's commit or reveal window")
 ErrNoDkg = register("committee", 20, "no DKG in progress with this id")
 ErrDkgPhase = register("committee", 21, "DKG message outside its phase")
 ErrNotDkgMember = register("committee", 22, "not a participant of this DKG")

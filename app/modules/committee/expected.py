@@ -30,10 +30,10 @@ class CommitteeStaking(Protocol):
 
 
 class CommitteeTasks(Protocol):
-    """Where a task stands (MsgAttest is accepted only in its round's score phase), and the early
-    close of a score phase once every seat has attested."""
+    """A task's open score phase (round, first and last height: attestations are committed and
+    revealed only inside it), and the early close of a score phase once every seat has revealed."""
 
-    def get_phase(self, store: KVStore, task_id: int) -> tuple[str, int] | None: ...
+    def get_score_phase(self, store: KVStore, task_id: int) -> tuple[int, int, int] | None: ...
 
     def close_phase_now(self, store: KVStore, task_id: int, height: int) -> None: ...
 

@@ -218,11 +218,33 @@ class CommitteeKeeper:
         for k, v in self._read(store).iterate(prefix):
             yield k[len(prefix) :], committee_pb2.Attestation.FromString(v)
 
+    def get_attestation_commitment(
+        self, store: KVReader, task_id: int, round_: int, operator: bytes
+    ) -> committee_pb2.AttestationCommitment | None:
+        """One member's attestation commitment for a (task, round), or None."""
+        raw = self._read(store).get(keys.attestation_commitment_key(task_id, round_, operator))
+        return committee_pb2.AttestationCommitment.FromString(raw) if raw else None
+
+    def set_attestation_commitment(
+        self, store: KVStore, operator: bytes, commitment: committee_pb2.AttestationCommitment
+    ) -> None:
+        """Store an attestation commitment (kept until the round is judged)."""
+        key = keys.attestation_commitment_key(commitment.task_id, commitment.round, operator)
+        _put(self._store(store), key, commitment)
+
+    def count_attestation_commitments(self, store: KVReader, task_id: int, round_: int) -> int:
+        """How many members committed in a round (at most one per seat)."""
+        return sum(1 for _ in self._read(store).iterate(keys.attestation_commitment_key(task_id, round_)))
+
     def clear_attestations(self, store: KVStore, task_id: int, round_: int) -> None:
-        """Drop a judged round's attestations (its RoundScores keep the outcome)."""
+        """Drop a judged round's attestations and commitments (its RoundScores keep the outcome)."""
         ps = self._store(store)
-        for k, _ in list(ps.iterate(keys.attestation_key(task_id, round_))):
-            ps.delete(k)
+        for prefix in (
+            keys.attestation_key(task_id, round_),
+            keys.attestation_commitment_key(task_id, round_),
+        ):
+            for k, _ in list(ps.iterate(prefix)):
+                ps.delete(k)
 
     def get_scores(self, store: KVReader, task_id: int, round_: int) -> committee_pb2.RoundScores | None:
         """The judgement of a (task, round), or None."""

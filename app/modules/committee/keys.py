@@ -17,6 +17,7 @@ __all__ = [
     "MEMBER_POINTS",
     "UPDATE_SEEN",
     "MEMBER_COUNT",
+    "ATTESTATION_COMMITMENT",
     "NEAR_COPY_KEPT",
     "DKG",
     "DEALING",
@@ -35,6 +36,7 @@ __all__ = [
     "member_by_cons_key",
     "committee_key",
     "attestation_key",
+    "attestation_commitment_key",
     "scores_key",
     "reputation_key",
     "member_points_key",
@@ -57,6 +59,8 @@ UPDATE_SEEN = b"\x09"  # + task id(8) + update sha256(32) -> u32 round first see
 # -> u64be: how many MEMBER entries exist. Kept beside the table so a query (and a light client)
 # reads the eligible-member count from one proven entry instead of counting an unbounded table.
 MEMBER_COUNT = b"\x0a"
+# + task id(8) + round(4) + operator(20) -> committee.v1.AttestationCommitment (until judged)
+ATTESTATION_COMMITMENT = b"\x0b"
 # + task id(8) + worker(20) -> int16 update payload: the last judged round's accepted updates, which the
 # next round's near-copy check compares against (replaced each round, at most max_workers per task).
 NEAR_COPY_KEPT = b"\x0c"
@@ -84,6 +88,7 @@ TABLES = {
     "member_points": MEMBER_POINTS,
     "update_seen": UPDATE_SEEN,
     "member_count": MEMBER_COUNT,
+    "attestation_commitment": ATTESTATION_COMMITMENT,
     "near_copy_kept": NEAR_COPY_KEPT,
     "dkg": DKG,
     "dealing": DEALING,
@@ -119,6 +124,11 @@ def committee_key(task_id: int, round_: int) -> bytes:
 def attestation_key(task_id: int, round_: int, operator: bytes = b"") -> bytes:
     """Key of one attestation, or (no operator) the prefix of a round's attestations."""
     return ATTESTATION + _round(task_id, round_) + operator
+
+
+def attestation_commitment_key(task_id: int, round_: int, operator: bytes = b"") -> bytes:
+    """Key of one attestation commitment, or (no operator) the prefix of a round's commitments."""
+    return ATTESTATION_COMMITMENT + _round(task_id, round_) + operator
 
 
 def scores_key(task_id: int, round_: int) -> bytes:

@@ -6,6 +6,7 @@ Everything here is integer arithmetic over its arguments, so every node computes
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import comb
 
@@ -13,15 +14,20 @@ from app.core.codec import u64be
 from synod.committee.v1 import committee_pb2
 
 __all__ = [
+    "ATTEST_DOMAIN",
     "BPS",
+    "COMMITMENT_LEN",
     "MemberScores",
     "RoundVerdicts",
+    "SALT_LEN",
     "SEAT_VOTE",
+    "compute_attestation_commitment",
     "compute_capture_probability_ppb",
     "compute_committee",
     "compute_committee_size",
     "compute_member_faults",
     "compute_replayed",
+    "compute_reveal_start",
     "compute_reputation",
     "compute_reward_points",
     "compute_verdicts",
@@ -35,6 +41,46 @@ SAMPLE_DOMAIN = b"synod/committee/sample/v1"
 # stake again would hand a committee to one large validator (bench/byzantine measured a 30% validator
 # capturing every 55-seat committee), breaking the binomial bound the committee is sized by.
 SEAT_VOTE = 1
+ATTEST_DOMAIN = b"synod/committee/attest/v1"
+SALT_LEN = COMMITMENT_LEN = 32
+
+
+def _encode_score(score: committee_pb2.UpdateScore) -> bytes:
+    """One score's canonical bytes: its deterministic proto encoding without unknown fields, so a
+    field later added to UpdateScore is bound with no change here."""
+    known = committee_pb2.UpdateScore()
+    known.CopyFrom(score)
+    known.DiscardUnknownFields()  # type: ignore[attr-defined]  # in protobuf, not in its stubs
+    return known.SerializeToString(deterministic=True)
+
+
+def compute_attestation_commitment(
+    attester: bytes,
+    task_id: int,
+    round_: int,
+    salt: bytes,
+    baseline_bps: int,
+    scores: Sequence[committee_pb2.UpdateScore],
+) -> bytes:
+    """SHA-256 binding a member's attestation to its author (20-byte address), task and round.
+
+    The address, ids and salt (SALT_LEN bytes, checked by the handlers) have fixed widths and every
+    score is length-prefixed, so no two attestations share an encoding; a copied commitment opens only
+    under its author's address, which the copier cannot sign for.
+    """
+    h = hashlib.sha256(ATTEST_DOMAIN + attester + u64be(task_id) + round_.to_bytes(4, "big") + salt)
+    h.update(baseline_bps.to_bytes(4, "big") + len(scores).to_bytes(4, "big"))
+    for score in scores:
+        item = _encode_score(score)
+        h.update(len(item).to_bytes(4, "big") + item)
+    return h.digest()
+
+
+def compute_reveal_start(start_height: int, end_height: int, reveal_blocks: int) -> int:
+    """First height of a score phase's reveal window: its last min(reveal_blocks, length // 2) blocks
+    (at least one); the blocks before form the commit window, at least half the phase."""
+    length = end_height - start_height + 1
+    return end_height - max(1, min(reveal_blocks, length // 2)) + 1
 
 
 def compute_capture_probability_ppb(size: int, adversarial_bps: int) -> int:

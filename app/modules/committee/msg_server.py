@@ -6,26 +6,35 @@ from app.core import bls
 from app.core.context import Context
 from app.core.crypto import address_bytes_from_pubkey, encode_address
 from app.core.msgs import MsgRoute, decode_address_field
+from app.modules.committee import logic
 from app.modules.committee.beacon import compute_possession_message
 from app.modules.committee.errors import (
     ErrAlreadyAttested,
+    ErrAlreadyCommitted,
     ErrAlreadyMember,
     ErrBadAttestation,
     ErrBadBlsKey,
+    ErrBadReveal,
+    ErrNoCommitment,
     ErrNoCommittee,
     ErrNotMember,
     ErrNotOnCommittee,
     ErrNotValidator,
     ErrWrongPhase,
+    ErrWrongWindow,
 )
 from app.modules.committee.expected import CommitteeStaking, CommitteeTasks
 from app.modules.committee.keeper import CommitteeKeeper
 from app.modules.committee.logic import BPS
 from synod.committee.v1 import committee_pb2, tx_pb2
 
-__all__ = ["routes", "validate_attest", "validate_opt_in", "validate_opt_out"]
-
-SCORE_PHASE = "score"
+__all__ = [
+    "routes",
+    "validate_attest",
+    "validate_commit_attestation",
+    "validate_opt_in",
+    "validate_opt_out",
+]
 
 
 def validate_opt_in(msg: tx_pb2.MsgOptIn) -> None:
@@ -43,13 +52,26 @@ def validate_opt_out(msg: tx_pb2.MsgOptOut) -> None:
     decode_address_field(msg.operator, "operator")
 
 
+def validate_commit_attestation(msg: tx_pb2.MsgCommitAttestation) -> None:
+    """Stateless checks of MsgCommitAttestation: a 32-byte hash."""
+    decode_address_field(msg.attester, "attester")
+    if msg.task_id == 0 or msg.round == 0:
+        raise ErrBadAttestation.wrap("task_id and round must be positive")
+    if len(msg.commitment) != logic.COMMITMENT_LEN:
+        raise ErrBadAttestation.wrap(
+            f"commitment must be {logic.COMMITMENT_LEN} bytes (logic.compute_attestation_commitment)"
+        )
+
+
 def validate_attest(msg: tx_pb2.MsgAttest) -> None:
-    """Stateless checks of MsgAttest: scores are basis points."""
+    """Stateless checks of MsgAttest (the reveal): scores are basis points, the salt 32 bytes."""
     decode_address_field(msg.attester, "attester")
     if msg.task_id == 0 or msg.round == 0:
         raise ErrBadAttestation.wrap("task_id and round must be positive")
     if msg.baseline_bps > BPS or any(s.score_bps > BPS for s in msg.scores):
         raise ErrBadAttestation.wrap(f"scores are basis points of accuracy, at most {BPS}")
+    if len(msg.salt) != logic.SALT_LEN:
+        raise ErrBadAttestation.wrap(f"salt must be the {logic.SALT_LEN} bytes the commitment was made with")
 
 
 def _opt_in(k: CommitteeKeeper, staking: CommitteeStaking, ctx: Context, msg: tx_pb2.MsgOptIn) -> None:
@@ -94,19 +116,78 @@ def _check_scores(committee: committee_pb2.Committee, msg: tx_pb2.MsgAttest) -> 
         )
 
 
-def _attest(k: CommitteeKeeper, tasks: CommitteeTasks, ctx: Context, msg: tx_pb2.MsgAttest) -> None:
-    """A seated member records its scores for a round during the round's score phase."""
-    attester = decode_address_field(msg.attester, "attester")
-    committee = k.get_committee(ctx.store, msg.task_id, msg.round)
+def _require_seat(
+    k: CommitteeKeeper, tasks: CommitteeTasks, ctx: Context, attester: str, task_id: int, round_: int
+) -> tuple[committee_pb2.Committee, int]:
+    """The round's committee, seating attester, in its open score phase; and its reveal window's start."""
+    committee = k.get_committee(ctx.store, task_id, round_)
     if committee is None:
-        raise ErrNoCommittee.wrap(f"task {msg.task_id} has no committee for round {msg.round}")
-    if tasks.get_phase(ctx.store, msg.task_id) != (SCORE_PHASE, msg.round):
-        raise ErrWrongPhase.wrap(f"round {msg.round} of task {msg.task_id} is not in its score phase")
-    if all(seat.operator != msg.attester for seat in committee.seats):
-        raise ErrNotOnCommittee.wrap(f"{msg.attester} holds no seat on this committee")
+        raise ErrNoCommittee.wrap(f"task {task_id} has no committee for round {round_}")
+    phase = tasks.get_score_phase(ctx.store, task_id)
+    if phase is None or phase[0] != round_:
+        raise ErrWrongPhase.wrap(f"round {round_} of task {task_id} is not in its score phase")
+    if all(seat.operator != attester for seat in committee.seats):
+        raise ErrNotOnCommittee.wrap(f"{attester} holds no seat on this committee")
+    _, start, end = phase
+    return committee, logic.compute_reveal_start(start, end, k.get_params(ctx.store).attest_reveal_blocks)
+
+
+def _commit_attestation(
+    k: CommitteeKeeper, tasks: CommitteeTasks, ctx: Context, msg: tx_pb2.MsgCommitAttestation
+) -> None:
+    """A seated member commits to its scores in the score phase's commit window."""
+    attester = decode_address_field(msg.attester, "attester")
+    _, reveal_start = _require_seat(k, tasks, ctx, msg.attester, msg.task_id, msg.round)
+    if k.get_attestation_commitment(ctx.store, msg.task_id, msg.round, attester) is not None:
+        raise ErrAlreadyCommitted.wrap(f"{msg.attester} already committed round {msg.round}")
+    if ctx.block.height >= reveal_start:
+        raise ErrWrongWindow.wrap(
+            f"round {msg.round}'s commit window ended at height {reveal_start - 1}; commitments come "
+            "first, reveals (MsgAttest) in the last blocks of the score phase"
+        )
+    record = committee_pb2.AttestationCommitment(
+        task_id=msg.task_id,
+        round=msg.round,
+        attester=msg.attester,
+        commitment=msg.commitment,
+        height=ctx.block.height,
+    )
+    k.set_attestation_commitment(ctx.store, attester, record)
+    ctx.events.emit("attest_commit", task_id=msg.task_id, round=msg.round, attester=msg.attester)
+
+
+def _attest(k: CommitteeKeeper, tasks: CommitteeTasks, ctx: Context, msg: tx_pb2.MsgAttest) -> None:
+    """A seated member reveals the scores it committed to, in the score phase's reveal window.
+
+    The window opens early once every seat has committed (counting at most max_committee_size
+    entries): no commitment can then follow the plaintext.
+    """
+    attester = decode_address_field(msg.attester, "attester")
+    committee, reveal_start = _require_seat(k, tasks, ctx, msg.attester, msg.task_id, msg.round)
     if k.get_attestation(ctx.store, msg.task_id, msg.round, attester) is not None:
         raise ErrAlreadyAttested.wrap(f"{msg.attester} already attested round {msg.round}")
     _check_scores(committee, msg)
+    committed = k.get_attestation_commitment(ctx.store, msg.task_id, msg.round, attester)
+    if committed is None:
+        raise ErrNoCommitment.wrap(
+            f"{msg.attester} made no commitment in round {msg.round}'s commit window "
+            "(MsgCommitAttestation), so it has nothing to reveal"
+        )
+    seats = len(committee.seats)
+    if ctx.block.height < reveal_start and (
+        k.count_attestation_commitments(ctx.store, msg.task_id, msg.round) < seats
+    ):
+        raise ErrWrongWindow.wrap(
+            f"round {msg.round}'s reveal window opens at height {reveal_start} (or once every seat has "
+            "committed); reveal then"
+        )
+    opened = logic.compute_attestation_commitment(
+        attester, msg.task_id, msg.round, msg.salt, msg.baseline_bps, msg.scores
+    )
+    if opened != committed.commitment:
+        raise ErrBadReveal.wrap(
+            f"these scores and salt do not hash to {msg.attester}'s commitment of round {msg.round}"
+        )
     att = committee_pb2.Attestation(
         task_id=msg.task_id,
         round=msg.round,
@@ -114,12 +195,13 @@ def _attest(k: CommitteeKeeper, tasks: CommitteeTasks, ctx: Context, msg: tx_pb2
         baseline_bps=msg.baseline_bps,
         scores=msg.scores,
         height=ctx.block.height,
+        salt=msg.salt,
     )
     k.set_attestation(ctx.store, attester, att)
     ctx.events.emit("attest", task_id=msg.task_id, round=msg.round, attester=encode_address(attester))
-    # Every seat has attested (at most max_committee_size of them to count): the score phase is done.
+    # Every seat has revealed (at most max_committee_size of them to count): the score phase is done.
     attested = sum(1 for _ in k.iterate_attestations(ctx.store, msg.task_id, msg.round))
-    if attested == len(committee.seats):
+    if attested == seats:
         tasks.close_phase_now(ctx.store, msg.task_id, ctx.block.height)
 
 
@@ -130,6 +212,12 @@ def routes(k: CommitteeKeeper, staking: CommitteeStaking, tasks: CommitteeTasks)
             tx_pb2.MsgOptIn, lambda m: m.operator, validate_opt_in, lambda c, m: _opt_in(k, staking, c, m)
         ),
         MsgRoute(tx_pb2.MsgOptOut, lambda m: m.operator, validate_opt_out, lambda c, m: _opt_out(k, c, m)),
+        MsgRoute(
+            tx_pb2.MsgCommitAttestation,
+            lambda m: m.attester,
+            validate_commit_attestation,
+            lambda c, m: _commit_attestation(k, tasks, c, m),
+        ),
         MsgRoute(
             tx_pb2.MsgAttest, lambda m: m.attester, validate_attest, lambda c, m: _attest(k, tasks, c, m)
         ),

@@ -32,6 +32,7 @@ def default_params() -> committee_pb2.Params:
         reputation_window=8,
         initial_reputation_bps=5_000,
         committee_reward_bps=1_000,
+        attest_reveal_blocks=4,
         near_copy_threshold_bps=NEAR_COPY_THRESHOLD_BPS,
         max_near_copy_work=MAX_NEAR_COPY_WORK,
         dkg_phase_blocks=4,
@@ -55,6 +56,8 @@ def validate_params(p: committee_pb2.Params) -> None:
         raise ValueError("committee.max_committee_size must be between 1 and 1000")
     if p.reputation_window == 0 or p.max_member_faults == 0:
         raise ValueError("committee.reputation_window and max_member_faults must be positive")
+    if not 1 <= p.attest_reveal_blocks <= 10_000:
+        raise ValueError("committee.attest_reveal_blocks must be between 1 and 10000")
     if p.max_near_copy_work == 0:
         raise ValueError("committee.max_near_copy_work must be positive (coordinate products per round)")
     if not 1 <= p.dkg_phase_blocks <= 10_000 or not 1 <= p.epoch_blocks <= 10_000:

@@ -8,7 +8,14 @@ client; each reads full state keys through a StateReader and derives every field
 from __future__ import annotations
 
 from app.core.codec import from_u64be
-from app.core.query import QueryService, StateReader, parse_address, read_message, require_message
+from app.core.query import (
+    MAX_PAGE_LIMIT,
+    QueryService,
+    StateReader,
+    parse_address,
+    read_message,
+    require_message,
+)
 from app.modules.committee import keys, logic
 from app.modules.committee.errors import ErrNoCommittee, ErrNoEpochSeed, ErrNoScores, ErrNoSeed
 from app.modules.committee.params import default_params
@@ -74,7 +81,8 @@ def answer_members(state: StateReader, request: q.QueryMembersRequest) -> q.Quer
 
 
 def answer_committee(state: StateReader, request: q.QueryCommitteeRequest) -> q.QueryCommitteeResponse:
-    """A (task, round) committee and a page of the attestations received so far."""
+    """A (task, round) committee, every attestation commitment and a page of the attestations revealed
+    so far (plaintext exists only after a reveal, so nothing here can be copied before one)."""
     committee = require_message(
         state,
         _key(keys.committee_key(request.task_id, request.round)),
@@ -84,10 +92,19 @@ def answer_committee(state: StateReader, request: q.QueryCommitteeRequest) -> q.
         f"phase of a committee-verified round closes; check `synod query task show {request.task_id}`",
     )
     items, page = state.page(_key(keys.attestation_key(request.task_id, request.round)), request.pagination)
+    # One commitment per seat at most, and max_committee_size <= MAX_PAGE_LIMIT: one read holds them
+    # all. Only the first page carries them, so merged pages hold each once.
+    commitments: list[tuple[bytes, bytes]] = []
+    if not request.pagination.key:
+        commitments, _ = state.page(
+            _key(keys.attestation_commitment_key(request.task_id, request.round)),
+            pagination_pb2.PageRequest(limit=MAX_PAGE_LIMIT),
+        )
     return q.QueryCommitteeResponse(
         committee=committee,
         attestations=[committee_pb2.Attestation.FromString(raw) for _, raw in items],
         pagination=page,
+        commitments=[committee_pb2.AttestationCommitment.FromString(raw) for _, raw in commitments],
     )
 
 

@@ -87,13 +87,16 @@ class TasksKeeper:
         for _, raw in self._read(store).iterate(keys.TASK):
             yield tasks_pb2.Task.FromString(raw)
 
-    def get_phase(self, store: KVReader, task_id: int) -> tuple[str, int] | None:
-        """(phase name, round) of a running task now, or None if it is not running."""
+    def get_score_phase(self, store: KVReader, task_id: int) -> tuple[int, int, int] | None:
+        """(round, first height, last height) of a running task's open score phase, or None when the
+        task is not in one (a closing phase included)."""
         task = self.get_task(store, task_id)
         if task is None or task.status != tasks_pb2.TASK_STATUS_RUNNING:
             return None
         phase = logic.compute_phase(task)
-        return phase.name, phase.round
+        if phase.name != logic.SCORE:
+            return None
+        return phase.round, task.phase_start_height, phase.end_height
 
     def start_phase(
         self, store: KVStore, task: tasks_pb2.Task, phase: tasks_pb2.TaskPhase, height: int

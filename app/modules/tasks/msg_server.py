@@ -132,10 +132,16 @@ def _validate_data(d: tasks_pb2.DataRef, model: tasks_pb2.ModelSpec) -> None:
 
 
 def _validate_schedule(s: tasks_pb2.Schedule) -> None:
-    """Every phase needs at least one block (scoring may take none)."""
+    """Every phase needs at least one block; scoring takes none, or two or more (committee members
+    commit to their scores, then reveal them: committee README)."""
     _require(s.rounds >= 1, "schedule.rounds must be at least 1")
     for name in ("join_blocks", "commit_blocks", "reveal_blocks"):
         _require(getattr(s, name) >= 1, f"schedule.{name} must be at least 1")
+    _require(
+        s.score_blocks != 1,
+        "schedule.score_blocks must be 0 (no committee) or at least 2: a committee commits to its "
+        "scores in the first blocks of the score phase and reveals them in the last",
+    )
 
 
 def _validate_coins(msg: tx_pb2.MsgPostTask) -> None:
