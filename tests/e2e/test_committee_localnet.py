@@ -1,20 +1,22 @@
 """Committees end to end: sampled validators score every update, and the chain slashes three cheats.
 
-A real four-validator localnet with vote extensions on: every block carries the BLS beacon, and all
-four validators are on committee duty from genesis. The owner posts a CNN task (a JSON layer list on
-8x8x1 inputs) with a score phase on its own data: digits as a CSV of pixel columns and as a folder
-of PNGs. Its evaluation rows are published with `--eval-data` and served by `synod blob serve` over
-HTTP, so every committee member fetches them by URI and checks them against the task's hash. Four
-`synod worker run` processes join, two on shards of the training CSV and two on shards of the
-training image folder: two honest (one of each), one that sign-flips its update
-(`--attack sign_flip:scale=2`) and one free-rider that replays another worker's earlier update
-(`--attack free_ride`). Every validator runs `synod committee run`, which commits to its scores and
-then reveals them; validator 3 copies instead of evaluating (`--attack copy`): it commits another
-member's commitment and later sends that member's revealed scores and salt as its own. After three
-rounds: the sign-flipper's updates fail their scores and the free-rider's replays are caught, both
-lose stake; the copier's reveals open no commitment of its own, so it counts as silent every round
-and is slashed; the honest workers are paid and the model improved. Every node agrees on
-every verdict. At the end the served file is tampered with, and `synod task plot` refuses it.
+A real four-validator localnet with vote extensions on: all four validators are on committee duty
+from genesis, deal a threshold BLS key among themselves on chain (DKG), and sample every committee
+from the group's epoch seed. The owner posts a CNN task (a JSON layer list on 8x8x1 inputs) with a
+score phase on its own data: digits as a CSV of pixel columns and as a folder of PNGs. Its
+evaluation rows are published with `--eval-data` and served by `synod blob serve` over HTTP, so
+every committee member fetches them by URI and checks them against the task's hash. Four `synod
+worker run` processes join, two on shards of the training CSV and two on shards of the training
+image folder: two honest (one of each), one that sign-flips its update (`--attack
+sign_flip:scale=2`) and one free-rider that reveals a near copy of another worker's update the chain
+accepted last round, its bytes new (`--attack near_copy`: 1% noise). Every validator runs `synod
+committee run`, which commits to its scores and then reveals them; validator 3 copies instead of
+evaluating (`--attack copy`): it commits another member's commitment and later sends that member's
+revealed scores and salt as its own. After three rounds: the sign-flipper's updates fail their
+scores and the free-rider's near copies are caught by their cosine, both lose stake; the copier's
+reveals open no commitment of its own, so it counts as silent every round and is slashed; the honest
+workers are paid and the model improved. Every node agrees on every verdict. At the end the served
+file is tampered with, and `synod task plot` refuses it.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ ROUNDS, JOIN_BLOCKS, COMMIT_BLOCKS, REVEAL_BLOCKS, SCORE_BLOCKS = 3, 240, 8, 6, 
 REWARD, STAKE = 9_000_000, 10_000
 # Scale 2: a scale-1 flip of a converged round's small update can land within max_score_drop_bps of
 # its peers (it did in round 3 here); an attacker who means harm scales it.
-WORKER_ATTACKS = ("", "", "sign_flip:scale=2", "free_ride")
+WORKER_ATTACKS = ("", "", "sign_flip:scale=2", "near_copy")
 HONEST, SIGN_FLIP, FREE_RIDER = (0, 1), 2, 3
 IMAGE_WORKERS = (1, 3)  # on the image folder; the others on the CSV
 # 1,370 parameters. Adam at 0.01 takes one honest worker's round-1 update from chance (about 13%) to
@@ -186,6 +188,7 @@ def _run_and_check(
         agents.stop_all()
     scores = {r: _scores(network, task_id, r) for r in range(1, ROUNDS + 1)}
     _check_nodes_agree(network, task_id)
+    _check_group_seeds(network, task_id)
     _check_workers(client, task_id, workers, scores, summaries)
     _check_copier(network, scores, copier_tokens)
     task = client.task(task_id).task
@@ -225,6 +228,15 @@ def _check_nodes_agree(network: Localnet, task_id: int) -> None:
     assert all(h == hashes[0] for h in hashes)
 
 
+def _check_group_seeds(network: Localnet, task_id: int) -> None:
+    """Every round's committee was sampled from the DKG group's epoch seed, not the bootstrap beacon."""
+    client = CommitteeClient(network.rpc[0])
+    for round_ in range(1, ROUNDS + 1):
+        committee = client.committee(task_id, round_).committee
+        assert committee.seed_epoch > 0 and committee.seats, (round_, committee)
+        assert committee.seed == client.epoch_seed(committee.seed_epoch), (round_, committee.seed)
+
+
 def _describe(scores: dict[int, committee_pb2.RoundScores]) -> str:
     """The rounds' verdicts in a few lines, for failure messages."""
     lines = []
@@ -260,8 +272,8 @@ def _check_workers(
     for i in HONEST:
         assert _verdicts(scores, workers[i]) == [accepted] * ROUNDS, _describe(scores)
     assert _verdicts(scores, workers[SIGN_FLIP]) == [failed] * ROUNDS, _describe(scores)
-    # Round 1 has nothing to replay yet (its empty update scores below its peers); from round 2 on,
-    # the replayed bytes are caught.
+    # Round 1 has nothing to copy yet (its empty update scores below its peers); from round 2 on, the
+    # near copies of round r - 1's accepted updates are replays by the cosine rule.
     assert _verdicts(scores, workers[FREE_RIDER]) == [failed] + [replayed] * (ROUNDS - 1), _describe(scores)
     participants = {p.address: p for p in client.participants(task_id)}
     for cheat in (SIGN_FLIP, FREE_RIDER):

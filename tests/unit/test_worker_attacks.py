@@ -13,7 +13,7 @@ import pytest
 from app.agents.progress import LogReporter
 from app.agents.training import LocalTrainer, TrainedUpdate
 from app.agents.worker.agent import Worker, WorkerConfig, WorkerError
-from app.agents.worker.attack import RoundInputs, compute_attacked_update, forge_trace_end
+from app.agents.worker.attack import Attacker, RoundInputs, compute_attacked_update, forge_trace_end
 from app.agents.worker.state import load_update
 from app.client.tasks import TasksClient
 from app.core.crypto import decode_address
@@ -305,3 +305,14 @@ def test_a_trace_too_long_for_the_chain_is_refused_before_joining(tmp_path) -> N
     with pytest.raises(WorkerError, match="81 checkpoints, more than the chain takes"):
         _worker(node, tmp_path, data="wine", make_trainer=LocalTrainer).run()
     assert node.tc.app.tasks.get_participant(node.tc.app.store.view, 1, decode_address(BOB)) is None
+
+
+def test_a_copier_prefers_an_update_the_chain_accepted_over_later_rejected_ones() -> None:
+    """public_updates orders what the chain aggregated last (the source a copier takes), else oldest first."""
+    attacker = Attacker(parse_worker_attack("near_copy"), None, 1, BOB)  # type: ignore[arg-type]
+    good, bad, older = (UPDATE_FORMAT.encode(HONEST * k) for k in (1, -2, 3))
+    attacker._seen = {(1, 10, "w-good"): good, (1, 11, "w-bad"): bad, (0, 5, "w-old"): older}
+    attacker._seen[(2, 20, "later")] = bad
+    assert attacker.public_updates(2) == (older, good, bad)
+    assert attacker.public_updates(2, frozenset({content_hash(good)})) == (older, bad, good)
+    assert attacker.public_updates(3, frozenset({content_hash(older)}))[-1] == older

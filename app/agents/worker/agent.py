@@ -395,10 +395,12 @@ class Worker:
         """The attack's update in place of trained (None: withhold); trained itself when honest."""
         if self._attacker is None:
             return trained
-        previous = None
+        previous, accepted = None, frozenset[bytes]()
         if self._attacker.needs_history and task.rounds_done >= 1:
             previous = self._download(task.id, task.rounds_done - 1)[1]
-        return self._attacker.craft(task, round_, trained, weights, previous)
+            records = self._retrying("round records", lambda: self.tasks.rounds(task.id))
+            accepted = frozenset(h for r in records for h in r.accepted_update_hashes)
+        return self._attacker.craft(task, round_, trained, weights, previous, accepted)
 
     def _commit(self, saved: SavedUpdate) -> None:
         """Broadcast the commitment to a saved update."""

@@ -139,9 +139,14 @@ class Attacker:
                 fresh += 1
         return fresh
 
-    def public_updates(self, before_round: int) -> tuple[bytes, ...]:
-        """The updates kept from rounds before before_round, oldest first."""
-        return tuple(update for (r, _, _), update in sorted(self._seen.items()) if r < before_round)
+    def public_updates(
+        self, before_round: int, accepted: frozenset[bytes] = frozenset()
+    ) -> tuple[bytes, ...]:
+        """The updates kept from rounds before before_round, oldest first, those the chain accepted
+        (their hashes in accepted) after the rest: a copier copies an update that passed."""
+        kept = [(key, update) for key, update in sorted(self._seen.items()) if key[0] < before_round]
+        kept.sort(key=lambda item: content_hash(item[1]) in accepted)  # stable: oldest first in each part
+        return tuple(update for _, update in kept)
 
     def craft(
         self,
@@ -150,8 +155,12 @@ class Attacker:
         trained: TrainedUpdate,
         weights: bytes,
         previous_weights: bytes | None = None,
+        accepted: frozenset[bytes] = frozenset(),
     ) -> TrainedUpdate | None:
-        """The update to commit to this round, or None to commit to trained and never reveal."""
+        """The update to commit to this round, or None to commit to trained and never reveal.
+
+        accepted: hashes of the updates the chain aggregated in earlier rounds (RoundRecord).
+        """
         m = task.model
         inputs = RoundInputs(
             round_,
@@ -159,7 +168,7 @@ class Attacker:
             weights,
             model_param_count(m),
             task.worker_count,
-            self.public_updates(round_),
+            self.public_updates(round_, accepted),
             previous_weights,
         )
         return compute_attacked_update(self.attack, trained, inputs)
