@@ -2,8 +2,8 @@
 
 Each attack is one file: a frozen dataclass of its parameters with pure methods (see base.py for the
 interface). An attack is named by a spec string, ``NAME(:KEY=VALUE)*``, for example ``sign_flip``,
-``scaled:factor=10``, ``alie:z=1.0``, ``ipm:eps=0.5``, ``gaussian:sigma=1.0`` or
-``collude:group=red:low=0``. parse_attack builds the attack a spec names and says clearly what is
+``scaled:factor=10``, ``alie:z=1.0``, ``ipm:eps=0.5``, ``gaussian:sigma=1.0``, ``targeted:target=3``
+or ``collude:group=red:low=0``. parse_attack builds the attack a spec names and says clearly what is
 wrong with one it cannot.
 """
 
@@ -25,6 +25,7 @@ from app.ml.attacks.label_flip import LabelFlip
 from app.ml.attacks.lazy import Lazy
 from app.ml.attacks.scaled import Scaled
 from app.ml.attacks.sign_flip import SignFlip
+from app.ml.attacks.targeted import Targeted
 from app.ml.attacks.withhold import Withhold
 
 __all__ = [
@@ -51,6 +52,7 @@ WORKER_ATTACKS: dict[str, type] = {
     "label_flip": LabelFlip,
     "scaled": Scaled,
     "sign_flip": SignFlip,
+    "targeted": Targeted,
     "withhold": Withhold,
 }
 

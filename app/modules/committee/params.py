@@ -20,6 +20,9 @@ def default_params() -> committee_pb2.Params:
         reputation_window=8,
         initial_reputation_bps=5_000,
         committee_reward_bps=1_000,
+        min_direction_bps=-1_000,
+        eval_sample_rows=16,
+        max_norm_ratio_bps=80_000,
     )
 
 
