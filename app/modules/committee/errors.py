@@ -10,6 +10,7 @@ __all__ = [
     "ErrBadAttestation",
     "ErrBadBeacon",
     "ErrBadBlsKey",
+    "ErrBadDirection",
     "ErrNoCommittee",
     "ErrNoScores",
     "ErrNoSeed",
@@ -31,3 +32,4 @@ ErrBadAttestation = register("committee", 10, "attestation does not match the co
 ErrBadBeacon = register("committee", 11, "beacon transaction is invalid")
 ErrNoScores = register("committee", 12, "this round has not been judged yet")
 ErrNoSeed = register("committee", 13, "no beacon seed yet")
+ErrBadDirection = register("committee", 18, "direction outside [-10000, 10000] basis points")

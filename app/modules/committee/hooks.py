@@ -20,6 +20,7 @@ __all__ = ["CommitteeJudge"]
 
 _BAD = (
     committee_pb2.VERDICT_FAILED_SCORE,
+    committee_pb2.VERDICT_FAILED_DIRECTION,
     committee_pb2.VERDICT_FAILED_SPOT_CHECK,
     committee_pb2.VERDICT_REPLAYED,
 )
@@ -35,6 +36,13 @@ def _outcome(verdict: int) -> bool | None:
     if verdict == committee_pb2.VERDICT_ACCEPTED:
         return True
     return False if verdict in _BAD else None
+
+
+def _direction_rule(params: committee_pb2.Params) -> logic.DirectionRule | None:
+    """The direction test the parameters ask for (None when max_norm_ratio_bps is 0: switched off)."""
+    if not params.max_norm_ratio_bps:
+        return None
+    return logic.DirectionRule(params.min_direction_bps, params.max_norm_ratio_bps)
 
 
 class CommitteeJudge:
@@ -117,7 +125,9 @@ class CommitteeJudge:
         replayed = self._mark_seen(store, task.id, round_, reveals)
         committee = self.k.get_committee(store, task.id, round_)
         attested = self._member_scores(store, committee) if committee else []
-        verdicts = logic.compute_verdicts(workers, attested, replayed, params.max_score_drop_bps)
+        verdicts = logic.compute_verdicts(
+            workers, attested, replayed, params.max_score_drop_bps, _direction_rule(params)
+        )
         scores = committee_pb2.RoundScores(
             task_id=task.id, round=round_, baseline_bps=verdicts.baseline_bps, height=height
         )
@@ -171,7 +181,8 @@ class CommitteeJudge:
         out = []
         for operator, att in self.k.iterate_attestations(store, committee.task_id, committee.round):
             scores = {decode_address(s.worker): (s.score_bps, s.spot_check_failed) for s in att.scores}
-            out.append(logic.MemberScores(operator, logic.SEAT_VOTE, att.baseline_bps, scores))
+            directions = {decode_address(s.worker): (s.direction_bps, s.norm_bps) for s in att.scores}
+            out.append(logic.MemberScores(operator, logic.SEAT_VOTE, att.baseline_bps, scores, directions))
         return out
 
     def _observe(
@@ -201,7 +212,9 @@ class CommitteeJudge:
         """Fault members that did not attest or strayed; slash after max_member_faults; credit the rest."""
         params = self.k.get_params(store)
         seats = [decode_address(seat.operator) for seat in committee.seats]
-        faults = logic.compute_member_faults(seats, attested, verdicts, params.attest_tolerance_bps)
+        tolerance = logic.compute_stray_tolerance_bps(params.attest_tolerance_bps, params.eval_sample_rows)
+        direction_tolerance = tolerance if _direction_rule(params) is not None else None
+        faults = logic.compute_member_faults(seats, attested, verdicts, tolerance, direction_tolerance)
         attesters = {m.operator for m in attested}
         for seat, operator in zip(committee.seats, seats, strict=True):
             faulty, deviation = faults[operator]

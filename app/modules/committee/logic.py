@@ -243,13 +243,12 @@ _SCORED = (
 )
 
 
-def _direction_deviation(member: MemberScores, attested: list[MemberScores], workers: list[bytes]) -> int:
-    """The member's largest distance from the weighted median direction over the scored workers."""
-    deviation = 0
-    for worker in workers:
-        median = compute_weighted_median([(m.directions.get(worker, (0, 0))[0], m.weight) for m in attested])
-        deviation = max(deviation, abs(member.directions.get(worker, (0, 0))[0] - median))
-    return deviation
+def _median_directions(attested: list[MemberScores], workers: list[bytes]) -> dict[bytes, int]:
+    """The weighted median direction of each worker's update over the attesting members."""
+    return {
+        w: compute_weighted_median([(m.directions.get(w, (0, 0))[0], m.weight) for m in attested])
+        for w in workers
+    }
 
 
 def compute_member_faults(
@@ -267,6 +266,8 @@ def compute_member_faults(
     """
     by_operator = {m.operator: m for m in attested}
     scored = [w for w, (verdict, _) in verdicts.updates.items() if verdict in _SCORED]
+    checked = attested and direction_tolerance_bps is not None
+    directions = _median_directions(attested, scored) if checked else {}
     out: dict[bytes, tuple[bool, int]] = {}
     for operator in seats:
         member = by_operator.get(operator)
@@ -278,7 +279,10 @@ def compute_member_faults(
             deviation = max(deviation, abs(member.scores[worker][0] - verdicts.updates[worker][1]))
         faulty = deviation > tolerance_bps
         if direction_tolerance_bps is not None:
-            strayed = _direction_deviation(member, attested, scored)
+            strayed = max(
+                (abs(member.directions.get(w, (0, 0))[0] - median) for w, median in directions.items()),
+                default=0,
+            )
             faulty = faulty or strayed > direction_tolerance_bps
             deviation = max(deviation, strayed)
         out[operator] = (faulty, deviation)

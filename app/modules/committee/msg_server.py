@@ -12,6 +12,7 @@ from app.modules.committee.errors import (
     ErrAlreadyMember,
     ErrBadAttestation,
     ErrBadBlsKey,
+    ErrBadDirection,
     ErrNoCommittee,
     ErrNotMember,
     ErrNotOnCommittee,
@@ -50,6 +51,8 @@ def validate_attest(msg: tx_pb2.MsgAttest) -> None:
         raise ErrBadAttestation.wrap("task_id and round must be positive")
     if msg.baseline_bps > BPS or any(s.score_bps > BPS for s in msg.scores):
         raise ErrBadAttestation.wrap(f"scores are basis points of accuracy, at most {BPS}")
+    if any(not -BPS <= s.direction_bps <= BPS for s in msg.scores):
+        raise ErrBadDirection.wrap(f"direction_bps is a cosine in basis points, within +-{BPS}")
 
 
 def _opt_in(k: CommitteeKeeper, staking: CommitteeStaking, ctx: Context, msg: tx_pb2.MsgOptIn) -> None:

@@ -40,5 +40,9 @@ def validate_params(p: committee_pb2.Params) -> None:
         raise ValueError("committee.max_committee_size must be between 1 and 1000")
     if p.reputation_window == 0 or p.max_member_faults == 0:
         raise ValueError("committee.reputation_window and max_member_faults must be positive")
+    if not -10_000 <= p.min_direction_bps <= 10_000:
+        raise ValueError("committee.min_direction_bps is a cosine in basis points, within +-10000")
+    if p.eval_sample_rows > 1_000_000:
+        raise ValueError("committee.eval_sample_rows must be at most 1000000")
     if p.capture_target_ppb == 0 or p.capture_target_ppb > 1_000_000_000:
         raise ValueError("committee.capture_target_ppb must be in (0, 1e9]")
