@@ -30,7 +30,7 @@ from app.modules.committee.logic import (
     compute_eval_sample,
     compute_member_faults,
     compute_replayed,
-    compute_stray_tolerance_bps,
+    compute_stray_tolerances,
     compute_verdicts,
 )
 from app.modules.tasks.aggregation import Update, get_rule, make_params
@@ -194,9 +194,9 @@ def _check_members(
     result.verdicts_total += len(keys)
     result.verdicts_as_honest += sum(verdicts.updates[k][0] == reference.updates[k][0] for k in keys)
     seats = [m.operator for m in members]
-    tolerance = compute_stray_tolerance_bps(state.tolerance_bps, state.world.config.eval_sample_rows)
-    direction_tolerance = tolerance if state.rule is not None else None
-    faults = compute_member_faults(seats, members, verdicts, tolerance, direction_tolerance)
+    sample = state.world.config.eval_sample_rows
+    tolerance = compute_stray_tolerances(state.tolerance_bps, sample, state.rule is not None)
+    faults = compute_member_faults(seats, members, verdicts, tolerance)
     for operator in seats:
         if operator in bad:
             result.member_rounds += 1

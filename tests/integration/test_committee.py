@@ -67,14 +67,21 @@ def _addr(name: str) -> str:
     return test_key(name).address
 
 
-def msg_attest(attester: str, task_id: int, round_: int, baseline: int, scores: list) -> tx_pb2.MsgAttest:
-    """MsgAttest with (worker, score) pairs exactly as given (tests send malformed ones too)."""
+def msg_attest(
+    attester: str, task_id: int, round_: int, baseline: int, scores: list, directions: list | None = None
+) -> tx_pb2.MsgAttest:
+    """MsgAttest with (worker, score) pairs and (direction, norm) pairs exactly as given (tests send
+    malformed ones too)."""
+    moves = directions or [(0, 0)] * len(scores)
     return tx_pb2.MsgAttest(
         attester=attester,
         task_id=task_id,
         round=round_,
         baseline_bps=baseline,
-        scores=[committee_pb2.UpdateScore(worker=w, score_bps=s) for w, s in scores],
+        scores=[
+            committee_pb2.UpdateScore(worker=w, score_bps=s, direction_bps=d, norm_bps=n)
+            for (w, s), (d, n) in zip(scores, moves, strict=True)
+        ],
     )
 
 
@@ -84,12 +91,21 @@ def _ok(resp, i: int = -1) -> None:  # noqa: ANN001
     assert r.code == 0, r.log
 
 
-def _attest(tc: TaskChain, member: str, round_: int, baseline: int, scores: dict[str, int]) -> bytes:
-    """member's attestation of round_ (scores by worker name), in the committee's worker order."""
+def _attest(
+    tc: TaskChain,
+    member: str,
+    round_: int,
+    baseline: int,
+    scores: dict[str, int],
+    directions: dict[str, tuple[int, int]] | None = None,
+) -> bytes:
+    """member's attestation of round_ (scores and directions by worker name), in the committee's order."""
     committee = tc.app.committee.get_committee(tc.app.store.view, 1, round_)
     by_address = {_addr(name): score for name, score in scores.items()}
+    moves = {_addr(name): move for name, move in (directions or {}).items()}
     ordered = [(w, by_address[w]) for w in committee.workers]
-    return tc.chain.tx(member, [msg_attest(_addr(member), 1, round_, baseline, ordered)])
+    pairs = [moves.get(w, (0, 0)) for w in committee.workers]
+    return tc.chain.tx(member, [msg_attest(_addr(member), 1, round_, baseline, ordered, pairs)])
 
 
 def _run_ok(tc: TaskChain, *txs: bytes) -> None:
@@ -241,6 +257,7 @@ def test_attestations_outside_the_rules_are_rejected_with_their_codes(tc: TaskCh
         ("v1", msg_attest(_addr("v1"), 1, 1, 5000, good[:2]), 10),  # a worker missing
         ("v1", msg_attest(_addr("v1"), 1, 1, 5000, list(reversed(good))), 10),  # wrong order
         ("v1", msg_attest(_addr("v1"), 1, 1, 10_001, good), 10),  # not basis points
+        ("v1", msg_attest(_addr("v1"), 1, 1, 5000, good, [(-10_001, 0)] * len(good)), 18),  # not a cosine
     ]
     for sender, msg, code in cases:
         r = tc.run(tc.chain.tx(sender, [msg])).tx_results[-1]
@@ -251,3 +268,56 @@ def test_attestations_outside_the_rules_are_rejected_with_their_codes(tc: TaskCh
     tc.advance_past_round(1)
     late = tc.run(tc.chain.tx("v2", [msg_attest(_addr("v2"), 1, 1, 5000, good)])).tx_results[-1]
     assert (late.codespace, late.code) == ("committee", 8)
+
+
+def test_an_update_that_keeps_accuracy_but_points_the_wrong_way_fails_direction_and_is_slashed(
+    tc: TaskChain,
+) -> None:
+    """IPM-style: dave's update scores like the honest ones, but every member finds it opposed to its
+    reference update. The median direction fails it (FAILED_DIRECTION), dave is slashed as a score
+    failure is, and a member that attests a direction far from the median is faulted."""
+    _run_ok(tc, tc.post(schedule=SCHEDULE))
+    task = tc.task()
+    _run_ok(tc, *[tc.join(w) for w in WORKERS])
+    _play(tc, task, 1, {"bob": update_vector(1), "carol": update_vector(2), "dave": -update_vector(1)})
+    scores = {"bob": 8000, "carol": 8100, "dave": 8050}  # dave keeps accuracy
+    honest = {"bob": (3000, 9000), "carol": (2500, 11000), "dave": (-4000, 10000)}
+    # v3 colludes with dave: it calls his update aligned, which the median outvotes.
+    colluding = {**honest, "dave": (9000, 10000)}
+    _run_ok(
+        tc,
+        _attest(tc, "v1", 1, 5000, scores, honest),
+        _attest(tc, "v2", 1, 5000, scores, {w: (d - 100, n) for w, (d, n) in honest.items()}),
+        _attest(tc, "v3", 1, 5000, scores, colluding),
+    )
+    s1 = _scores(tc, 1)
+    assert _verdicts(s1) == {
+        "bob": committee_pb2.VERDICT_ACCEPTED,
+        "carol": committee_pb2.VERDICT_ACCEPTED,
+        "dave": committee_pb2.VERDICT_FAILED_DIRECTION,
+    }
+    record = tc.app.tasks.get_round(tc.app.store.view, 1, 1)
+    assert list(record.rejected_workers) == [_addr("dave")]
+    fraction = tc.app.tasks.get_params(tc.app.store.view).rejected_update_slash_bps
+    dave = tc.participant("dave")
+    assert dave.rejected_updates == 1 and int(dave.slashed) == 1000 * fraction // 10_000
+    members = {m.operator: m for m in s1.members}
+    assert members[_addr("v3")].faulty and members[_addr("v3")].max_deviation_bps == 13_000
+    assert not members[_addr("v1")].faulty and not members[_addr("v2")].faulty
+
+
+def test_an_update_far_larger_than_the_rounds_median_fails_direction(tc: TaskChain) -> None:
+    """A scaled update (norm above max_norm_ratio_bps of the median) fails even when aligned."""
+    _run_ok(tc, tc.post(schedule=SCHEDULE))
+    task = tc.task()
+    _run_ok(tc, *[tc.join(w) for w in WORKERS])
+    _play(tc, task, 1, {"bob": update_vector(1), "carol": update_vector(2), "dave": update_vector(3)})
+    limit = tc.app.committee.get_params(tc.app.store.view).max_norm_ratio_bps
+    moves = {"bob": (3000, 10000), "carol": (3000, 9000), "dave": (6000, limit + 1)}
+    scores = dict.fromkeys(WORKERS, 8000)
+    _run_ok(tc, *[_attest(tc, m, 1, 5000, scores, moves) for m in MEMBERS])
+    assert _verdicts(_scores(tc, 1)) == {
+        "bob": committee_pb2.VERDICT_ACCEPTED,
+        "carol": committee_pb2.VERDICT_ACCEPTED,
+        "dave": committee_pb2.VERDICT_FAILED_DIRECTION,
+    }

@@ -11,6 +11,7 @@ import pytest
 from app.agents.committee.agent import CommitteeConfig, CommitteeMember, MemberError
 from app.agents.committee.plan import Action, Observation, decide_action, is_committee_task
 from app.agents.committee.score import RoundInputs, RoundScore, ScoringError, compute_attested
+from app.agents.evaluation import task_eval_data
 from app.agents.pace import NEXT_BLOCK_POLLS
 from app.agents.progress import LogReporter
 from app.client.committeetx import msg_attest, msg_opt_in
@@ -21,6 +22,7 @@ from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from app.ml.attacks import parse_committee_attack
 from app.ml.evaldata import load_eval_data
 from app.modules.committee.beacon import compute_possession_message
+from app.modules.committee.logic import compute_eval_sample, compute_weighted_median
 from app.modules.tasks.logic import COMMIT, SCORE, compute_phase
 from synod.committee.v1 import committee_pb2
 from synod.tasks.v1 import tasks_pb2
@@ -310,9 +312,9 @@ def test_local_scorer_scores_as_app_ml_scoring_does_and_checks_the_eval_hash() -
 # --- against the App ----------------------------------------------------------------------------
 
 
-def _committee_round_on_the_app():  # noqa: ANN202
+def _committee_round_on_the_app(sample_rows: int = 0):  # noqa: ANN202
     """A StakingChain with validators 0-2 on committee duty and task 1 (wine, 2 workers) in round 1's
-    score phase, and a node over it."""
+    score phase, and a node over it; members score sample_rows seed-chosen rows each (0: all)."""
 
     chain, validators = StakingChain(), [f"validator{i}" for i in range(3)]
     chain.init(
@@ -327,6 +329,9 @@ def _committee_round_on_the_app():  # noqa: ANN202
     # in the block the next FinalizeBlock executes (SynodApp keeps a block staged before it).
     block = chain.app.store.branch()
     chain.app.committee.set_seed(block, SEED)
+    params = chain.app.committee.get_params(block)
+    params.eval_sample_rows = sample_rows
+    chain.app.committee.set_params(block, params)
     chain.app._block = block
     data = load_eval_data("wine:test:split=0")
     schedule = tasks_pb2.Schedule(rounds=1, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=3)
@@ -358,6 +363,27 @@ def _committee_round_on_the_app():  # noqa: ANN202
     return chain, ChainNode(chain)
 
 
+def test_members_score_their_own_seed_chosen_rows_on_the_app() -> None:
+    chain, node = _committee_round_on_the_app(sample_rows=8)
+    view = lambda: chain.app.store.view  # noqa: E731
+    for i in (0, 1):
+        _member(node, None, key=test_key(f"validator{i}")).run()  # type: ignore[arg-type]
+    attested = {a.attester: a for _, a in chain.app.committee.iterate_attestations(view(), 1, 1)}
+    committee = chain.app.committee.get_committee(view(), 1, 1)
+    rows = int(task_eval_data(chain.app.tasks.require_task(view(), 1)).y.shape[0])
+    samples = []
+    for i in (0, 1):
+        operator = test_key(f"validator{i}").address
+        samples.append(
+            compute_eval_sample(bytes(committee.seed.seed), 1, 1, decode_address(operator), rows, 8)
+        )
+        att = attested[operator]
+        # Accuracies on 8 rows are multiples of 1250 bps; a direction and norm come with every score.
+        assert all(v % 1_250 == 0 for v in (att.baseline_bps, *(s.score_bps for s in att.scores)))
+        assert all(s.norm_bps > 0 for s in att.scores)
+    assert samples[0] != samples[1] and all(len(sample) == 8 for sample in samples)
+
+
 def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() -> None:
     chain, node = _committee_round_on_the_app()
     view = lambda: chain.app.store.view  # noqa: E731
@@ -367,7 +393,10 @@ def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() ->
         member.run()
     attested = {a.attester: a for _, a in chain.app.committee.iterate_attestations(view(), 1, 1)}
     first, second = (attested[test_key(f"validator{i}").address] for i in (0, 1))
+    # On every row the honest members agree; each attests a direction and norm per update (the
+    # committee's default runs the direction test).
     assert first.baseline_bps == second.baseline_bps and first.scores == second.scores  # deterministic
+    assert all(len(a.scores) == 2 and all(s.norm_bps > 0 for s in a.scores) for a in (first, second))
     sequence = chain.app.auth.get_account(view(), decode_address(test_key("validator0").address)).sequence
     _member(node, NoScoring(), key=test_key("validator0")).run()  # restarted: nothing to do
     assert (
@@ -376,11 +405,13 @@ def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() ->
     )
     lazy_attack = parse_committee_attack("lazy:score=100")
     lazy = _member(node, NoScoring(), key=test_key("validator2"), attack=lazy_attack)
-    lazy.run()
+    lazy.run()  # the last seat: the round is judged, its attestations cleared
+    pairs = zip(first.scores, second.scores, strict=True)
+    medians = [compute_weighted_median([(a.score_bps, 1), (b.score_bps, 1), (100, 1)]) for a, b in pairs]
     while not chain.app.tasks.require_task(view(), 1).rounds_done:  # judged when the score phase ends
         chain.block()
     scores = chain.app.committee.get_scores(view(), 1, 1)
-    assert [u.median_bps for u in scores.updates] == [s.score_bps for s in first.scores]
+    assert [u.median_bps for u in scores.updates] == medians
     faulty = {m.operator: m.faulty for m in scores.members}
     assert faulty == {
         test_key("validator0").address: False,

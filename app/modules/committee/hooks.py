@@ -212,9 +212,10 @@ class CommitteeJudge:
         """Fault members that did not attest or strayed; slash after max_member_faults; credit the rest."""
         params = self.k.get_params(store)
         seats = [decode_address(seat.operator) for seat in committee.seats]
-        tolerance = logic.compute_stray_tolerance_bps(params.attest_tolerance_bps, params.eval_sample_rows)
-        direction_tolerance = tolerance if _direction_rule(params) is not None else None
-        faults = logic.compute_member_faults(seats, attested, verdicts, tolerance, direction_tolerance)
+        tolerance = logic.compute_stray_tolerances(
+            params.attest_tolerance_bps, params.eval_sample_rows, _direction_rule(params) is not None
+        )
+        faults = logic.compute_member_faults(seats, attested, verdicts, tolerance)
         attesters = {m.operator for m in attested}
         for seat, operator in zip(committee.seats, seats, strict=True):
             faulty, deviation = faults[operator]

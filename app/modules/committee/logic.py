@@ -18,6 +18,7 @@ __all__ = [
     "MemberScores",
     "RoundVerdicts",
     "SEAT_VOTE",
+    "StrayTolerances",
     "compute_capture_probability_ppb",
     "compute_committee",
     "compute_committee_size",
@@ -27,6 +28,7 @@ __all__ = [
     "compute_reputation",
     "compute_reward_points",
     "compute_stray_tolerance_bps",
+    "compute_stray_tolerances",
     "compute_verdicts",
     "compute_weighted_median",
 ]
@@ -251,40 +253,65 @@ def _median_directions(attested: list[MemberScores], workers: list[bytes]) -> di
     }
 
 
+@dataclass(frozen=True)
+class StrayTolerances:
+    """How far a member may stray from the medians: paired drops, absolute scores, directions (bps).
+
+    score covers the baseline and absolute scores, which members scoring different row samples
+    disagree on by sampling noise (compute_stray_tolerance_bps); drop covers each score's distance
+    below the member's own reference (_compute_drops), measured on one member's rows and so tight;
+    direction is None when the direction test is off.
+    """
+
+    drop: int
+    score: int
+    direction: int | None = None
+
+
+def _stray(
+    member: MemberScores, scored: list[bytes], medians: dict[bytes, tuple[int, int, int]]
+) -> tuple[int, int, int]:
+    """The member's largest distances from the medians: (absolute score, paired drop, direction)."""
+    ordered = sorted(member.scores[w][0] for w in scored)
+    reference = max(member.baseline_bps, ordered[len(ordered) // 2]) if ordered else member.baseline_bps
+    score = drop = direction = 0
+    for w in scored:
+        median_score, median_drop, median_direction = medians[w]
+        own = member.scores[w][0]
+        score = max(score, abs(own - median_score))
+        drop = max(drop, abs(reference - own - median_drop))
+        direction = max(direction, abs(member.directions.get(w, (0, 0))[0] - median_direction))
+    return score, drop, direction
+
+
 def compute_member_faults(
-    seats: list[bytes],
-    attested: list[MemberScores],
-    verdicts: RoundVerdicts,
-    tolerance_bps: int,
-    direction_tolerance_bps: int | None = None,
+    seats: list[bytes], attested: list[MemberScores], verdicts: RoundVerdicts, tolerance: StrayTolerances
 ) -> dict[bytes, tuple[bool, int]]:
     """Per seat: (faulty, largest deviation from the medians).
 
     A member that did not attest is faulty; one that did is faulty when its baseline or any score of
-    a scored update lies further than tolerance_bps from the weighted median, or (when
-    direction_tolerance_bps is given) any direction further than that from the median direction.
+    a scored update lies further than tolerance.score from the weighted median, any score's drop below
+    its own reference further than tolerance.drop from the median drop, or (when the direction test
+    is on) any direction further than tolerance.direction from the median direction.
     """
     by_operator = {m.operator: m for m in attested}
     scored = [w for w, (verdict, _) in verdicts.updates.items() if verdict in _SCORED]
-    checked = attested and direction_tolerance_bps is not None
-    directions = _median_directions(attested, scored) if checked else {}
+    drops = _compute_drops(scored, attested) if attested and scored else {}
+    directions = _median_directions(attested, scored) if attested else {}
+    medians = {w: (verdicts.updates[w][1], drops[w], directions[w]) for w in scored}
     out: dict[bytes, tuple[bool, int]] = {}
     for operator in seats:
         member = by_operator.get(operator)
         if member is None:
             out[operator] = (True, 0)
             continue
-        deviation = abs(member.baseline_bps - verdicts.baseline_bps)
-        for worker in scored:
-            deviation = max(deviation, abs(member.scores[worker][0] - verdicts.updates[worker][1]))
-        faulty = deviation > tolerance_bps
-        if direction_tolerance_bps is not None:
-            strayed = max(
-                (abs(member.directions.get(w, (0, 0))[0] - median) for w, median in directions.items()),
-                default=0,
-            )
-            faulty = faulty or strayed > direction_tolerance_bps
-            deviation = max(deviation, strayed)
+        score, drop, direction = _stray(member, scored, medians)
+        score = max(score, abs(member.baseline_bps - verdicts.baseline_bps))
+        faulty = score > tolerance.score or drop > tolerance.drop
+        deviation = max(score, drop)
+        if tolerance.direction is not None:
+            faulty = faulty or direction > tolerance.direction
+            deviation = max(deviation, direction)
         out[operator] = (faulty, deviation)
     return out
 
@@ -318,6 +345,12 @@ def compute_eval_sample(
     prefix = EVAL_SAMPLE_DOMAIN + seed + u64be(task_id) + round_.to_bytes(4, "big") + operator
     keys = sorted((hashlib.sha256(prefix + row.to_bytes(4, "big")).digest(), row) for row in range(rows))
     return sorted(row for _, row in keys[:size])
+
+
+def compute_stray_tolerances(base_tolerance_bps: int, sample_rows: int, direction: bool) -> StrayTolerances:
+    """The tolerances for members scoring sample_rows rows each (0: all rows), directions if tested."""
+    wide = compute_stray_tolerance_bps(base_tolerance_bps, sample_rows)
+    return StrayTolerances(base_tolerance_bps, wide, wide if direction else None)
 
 
 def compute_stray_tolerance_bps(base_tolerance_bps: int, sample_rows: int) -> int:
