@@ -25,7 +25,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "e32d43b46afd68f017d7e9cb6c1b93ee9225c46bc3646593a2eb0de15866e080"
+GOLDEN_APP_HASH = "4f3ca46bef877d06abaa6bb4bbc55b7d9851284d20052d3f8ff0579b9379eb57"
 
 
 def _app_state() -> dict:

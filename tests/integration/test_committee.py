@@ -31,7 +31,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "3f5c52671ab1f1c5441c5db67458f5c1813e0ca36ce10df17302ef20286234de"
+GOLDEN_COMMITTEE_APP_HASH = "cad2525d07864f0da400eaa1fed106e8a744d8f08b484d5c5f808e2cf911fa07"
 
 
 def _genesis() -> dict:

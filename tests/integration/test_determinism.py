@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "337fdd89f5d5fbb33075748192f86a934ef2f541400822a3242cfefe42471a3a",
-    2: "4f390a894281043a2eb19acf4f06144e5d2ce513f962a5f588f7d533cfb0caff",
-    3: "c2c299cd3273192550b482ecd866a01d0a815bad234748ec18fa9352dddacb3d",
-    4: "9f46f627206c2f566e652112fedb8a8333246d5e2b85c8db1c7477364c362f61",
+    1: "559e809a8beb2f36733bcfcf451c885f7bceea746097b3467c2f5def60a051c1",
+    2: "c9ca6e7ee69f88cb9782fe2c84e1384bdc6c6c2172024f8252e48c3b2a53f8f4",
+    3: "46ebe48b2c20aea78c6d0297b4b9c08238645cbef8cbe78a1ccd5f7ec4ea82de",
+    4: "b8d686250c089406e78095155b8a8384bd2eb68b238c39ce9635652540567695",
 }
 
 

@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "b24b427de8034fcc4592e415bd87735d687a1ae4f2a7e628d5997f33364b1dd1"
+GOLDEN_APP_HASH = "bb785e9c339764d08cf83c08d0bf818fc0f3c6aee859e979c43cd9b72256142e"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "db477f69a850db2206bdf48edc5871f3c7289cf901cbfd3b42459cf0a6bf2ffc"
+GOLDEN_LIFECYCLE_APP_HASH = "15d92f422e806c6b21e82633b32fde938119109301fe7cf0e8e6f4428b248b5f"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001
