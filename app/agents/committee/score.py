@@ -184,7 +184,7 @@ def _score_directions(
     from app.ml.train import TrainConfig
 
     task, h = inputs.task, inputs.task.hyper
-    # The reference's shuffle seed is the member's first sampled row: fixed by its sample, checkable.
+    # Shuffle seed 0: the reference is a function of the member's rows alone, so anyone can redo it.
     config = TrainConfig(h.optimizer, h.learning_rate_ppm / 1e6, h.batch_size, h.local_epochs, 0)
     reference = compute_reference_update(task.model.arch, weights, x, y, config, task.model.input_shape)
     return score_directions(updates, reference)
