@@ -59,7 +59,9 @@ def test_the_stray_tolerance_widens_with_sampling_noise_only() -> None:
     assert logic.compute_stray_tolerance_bps(500, 0) == 500
     assert logic.compute_stray_tolerance_bps(500, 16) == 5_000  # four standard deviations at p = 1/2
     assert logic.compute_stray_tolerance_bps(500, 1_000_000) == 500
-    assert logic.compute_stray_tolerances(500, 16, False) == StrayTolerances(500, 5_000, None)
+    assert logic.compute_stray_tolerances(500, 16, False) == StrayTolerances(5_000, 5_000, None)
+    assert logic.compute_stray_tolerances(500, 16, True) == StrayTolerances(5_000, 5_000, 10_000)
+    assert logic.compute_stray_tolerances(500, 0, True) == StrayTolerances(500, 500, 1_000)
 
 
 def _member(op: bytes, scores: dict[bytes, int], moves: dict[bytes, tuple[int, int]]) -> MemberScores:
