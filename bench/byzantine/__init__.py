@@ -12,7 +12,8 @@ accepts counts as harmless when the round's model with it is within the honest s
 of the accepted honest updates alone (the largest test-accuracy change from leaving out any one
 accepted honest update, at least one test row): the targets count malicious updates excluded or
 harmless. Costs are counted in forward passes (app.ml.scoring.count_scoring_passes). Further
-tables: the committee's threshold (max_score_drop_bps), lazy and colluding members, the verification cost, and how often adversarial
-stake captures a committee drawn by the chain's sampler. Writes bench/results/byzantine.json and .png;
-``--smoke`` (every table, one seed, two rounds, seconds) writes byzantine-smoke.json and .png.
+tables: the committee's threshold (max_score_drop_bps), lazy and colluding members, the verification
+cost, and how often adversarial stake captures a committee drawn by the chain's sampler. Writes
+bench/results/byzantine.json and .png; ``--smoke`` (every table, one seed, two rounds, seconds)
+writes byzantine-smoke.json and .png.
 """
