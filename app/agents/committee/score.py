@@ -129,12 +129,17 @@ class LocalScorer:
 
     def warm_up(self, task: tasks_pb2.Task) -> None:
         """Load the task's evaluation data and compile scoring on a zero model and update."""
-        from app.ml.scoring import score_round
+        from app.ml.scoring import compute_reference_update, score_round
+        from app.ml.train import TrainConfig
 
         data = self._eval_data(task)
         size = model_param_count(task.model)
         zeros = np.zeros(size, np.int64)
         score_round(task.model.arch, zeros, [zeros], data.x, data.y, task.model.input_shape)
+        # The direction test's reference training: batches are padded to one shape, so any rows compile it.
+        h = task.hyper
+        config = TrainConfig(h.optimizer, h.learning_rate_ppm / 1e6, h.batch_size, h.local_epochs, 0)
+        compute_reference_update(task.model.arch, zeros, data.x, data.y, config, task.model.input_shape)
 
     def score(self, inputs: RoundInputs) -> RoundScore:
         """Accuracy of the global model and of the model plus each update (exactly as the chain adds
