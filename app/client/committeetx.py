@@ -37,21 +37,29 @@ def msg_attest(
     scores: Mapping[str, int],
     spot_check_failed: Mapping[str, bool] | None,
     salt: bytes,
+    directions: Mapping[str, tuple[int, int]] | None = None,
 ) -> tx_pb2.MsgAttest:
     """One member's scores for a (task, round), revealed with the salt they were committed with: one
     UpdateScore per committee worker, in `workers`' order.
 
     `workers` is the committee's worker list as the chain stored it; the chain rejects any other order
-    or set, so a worker missing from `scores` is a bug in the caller (KeyError).
+    or set, so a worker missing from `scores` is a bug in the caller (KeyError). `directions` holds
+    (direction_bps, norm_bps) per worker when the committee runs the direction test.
     """
-    failed = spot_check_failed or {}
+    failed, moves = spot_check_failed or {}, directions or {}
     return tx_pb2.MsgAttest(
         attester=attester,
         task_id=task_id,
         round=round_,
         baseline_bps=baseline_bps,
         scores=[
-            committee_pb2.UpdateScore(worker=w, score_bps=scores[w], spot_check_failed=failed.get(w, False))
+            committee_pb2.UpdateScore(
+                worker=w,
+                score_bps=scores[w],
+                spot_check_failed=failed.get(w, False),
+                direction_bps=moves.get(w, (0, 0))[0],
+                norm_bps=moves.get(w, (0, 0))[1],
+            )
             for w in workers
         ],
         salt=salt,

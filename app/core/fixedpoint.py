@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from math import isqrt
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,7 +21,9 @@ __all__ = [
     "WEIGHT_FORMAT",
     "FixedPointError",
     "FixedPointFormat",
+    "compute_cosine_bps",
     "compute_next_weights",
+    "compute_norm_ratio_bps",
     "compute_update_between",
     "content_hash",
 ]
@@ -93,6 +96,35 @@ def compute_update_between(start: NDArray[np.int64], end: NDArray[np.int64]) -> 
     half = 1 << (_UPDATE_TO_WEIGHT_SHIFT - 1)
     delta = (end.astype(np.int64) - start.astype(np.int64) + half) >> _UPDATE_TO_WEIGHT_SHIFT
     return np.clip(delta, -UPDATE_FORMAT.bound, UPDATE_FORMAT.bound)
+
+
+def _dot(a: NDArray[np.int64], b: NDArray[np.int64]) -> int:
+    """Return the exact integer dot product of two update-format vectors."""
+    # Entries are within 2**15, so a product is below 2**30 and int64 holds 2**33 of them.
+    return int(np.dot(a.astype(np.int64), b.astype(np.int64)))
+
+
+def compute_cosine_bps(a: NDArray[np.int64], b: NDArray[np.int64]) -> int:
+    """Return floor(10^4 x cos(a, b)) in [-10^4, 10^4], exactly in integers (0 if either is zero).
+
+    Shared by every rule that compares update directions (the committee's direction test against a
+    reference update, similarity checks between updates). The square root is isqrt of the product of
+    the squared norms, so every machine gets the same number.
+    """
+    if a.shape != b.shape:
+        raise FixedPointError(f"cosine of vectors of lengths {a.shape} and {b.shape}")
+    norms = _dot(a, a) * _dot(b, b)
+    if norms == 0:
+        return 0
+    cosine = 10_000 * _dot(a, b) // isqrt(norms)
+    return max(-10_000, min(10_000, cosine))
+
+
+def compute_norm_ratio_bps(update: NDArray[np.int64], reference_sq: int) -> int:
+    """Return floor(10^4 x |update| / sqrt(reference_sq)) (10^4 x |update| when the reference is zero)."""
+    if reference_sq <= 0:
+        return 10_000 * isqrt(_dot(update, update))
+    return isqrt(10_000**2 * _dot(update, update) // reference_sq)
 
 
 def content_hash(payload: bytes) -> bytes:

@@ -5,6 +5,11 @@ chain would (app.core.fixedpoint.compute_next_weights), then decoded to float32.
 floor(10^4 x correct / rows). All candidates of a round are scored in one jitted, vmapped call, padded
 to a power-of-two batch so a round with a different number of reveals rarely compiles again.
 Evaluation rows may be passed as jax arrays, which then stay on the device between calls.
+
+The direction test (score_directions) compares each update with a reference update: the global model
+trained, with the task's own training settings, on the member's evaluation rows (FLTrust, Cao et al.
+2021). It attests the integer cosine (app.core.fixedpoint.compute_cosine_bps) and each update's norm
+relative to the round's median norm, both exact integers of the integer updates and reference.
 """
 
 from __future__ import annotations
@@ -17,11 +22,21 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from app.core.fixedpoint import compute_next_weights
+from app.core.fixedpoint import compute_cosine_bps, compute_next_weights, compute_norm_ratio_bps
 from app.ml.models import apply, infer_n_classes, layout, split_blocks
-from app.ml.quantize import WEIGHT_SPEC
+from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize_delta
+from app.ml.train import TrainConfig, train_local
 
-__all__ = ["BPS", "compute_accuracy_bps", "score_model", "score_round", "score_updates"]
+__all__ = [
+    "BPS",
+    "compute_accuracy_bps",
+    "compute_reference_update",
+    "count_scoring_passes",
+    "score_directions",
+    "score_model",
+    "score_round",
+    "score_updates",
+]
 
 BPS = 10_000
 
@@ -110,3 +125,45 @@ def score_round(
     counts = _count_correct(arch, candidates, features, labels, input_shape)
     baseline, *scores = (compute_accuracy_bps(c, labels.shape[0]) for c in counts)
     return baseline, scores
+
+
+def compute_reference_update(
+    arch: str,
+    weights_q: ArrayLike,
+    x: ArrayLike,
+    y: ArrayLike,
+    config: TrainConfig,
+    input_shape: Sequence[int] = (),
+) -> NDArray[np.int64]:
+    """Return the member's reference update: weights trained on (x, y) by config, in update integers."""
+    features, labels = _check_eval(x, y)
+    start = dequantize(np.asarray(weights_q, dtype=np.int64), WEIGHT_SPEC)
+    trained, _ = train_local(
+        arch, start, np.asarray(features), np.asarray(labels).astype(np.int64), config, input_shape
+    )
+    return quantize_delta(trained, start, UPDATE_SPEC)
+
+
+def score_directions(
+    updates_q: Sequence[ArrayLike] | NDArray[np.int64], reference_q: ArrayLike
+) -> list[tuple[int, int]]:
+    """Return per update (cosine with the reference, norm over the round's median norm), in basis points.
+
+    The median is the upper median of the squared norms, so it is an honest update's as long as fewer
+    than half of the updates are large.
+    """
+    reference = np.asarray(reference_q, dtype=np.int64)
+    updates = [np.asarray(u, dtype=np.int64) for u in updates_q]
+    squares = sorted(int(np.dot(u, u)) for u in updates)
+    median_sq = squares[len(squares) // 2] if squares else 0
+    return [(compute_cosine_bps(u, reference), compute_norm_ratio_bps(u, median_sq)) for u in updates]
+
+
+def count_scoring_passes(updates: int, rows: int, reference_rows: int, epochs: int) -> int:
+    """Return one member's scoring work in sample forward passes.
+
+    Scoring evaluates the global model and each update on every row (one pass each); the reference
+    update trains on reference_rows for epochs (forward and backward: three passes a row, as training
+    is counted); the cosines and norms are one pass-equivalent per update.
+    """
+    return (updates + 1) * rows + 3 * epochs * reference_rows + updates

@@ -52,6 +52,8 @@ ATTACKS = (
     "gaussian:sigma=1.0",
     "free_ride",
     "withhold",
+    "targeted:target=1",
+    "targeted:target=1:boost=3",
 )
 COMMITTEE_PREFIX = "committee+"
 RULES = (
@@ -76,10 +78,10 @@ KRUM_PCT = 30  # Krum's f as a share of the updates (capped by n >= 2f + 3); mul
 class ByzConfig:
     """One run of the bench: data, model, federation, attacks, rules and the committee's judging."""
 
-    datasets: tuple[str, ...] = ("digits", "breast_cancer")
+    datasets: tuple[str, ...] = ("digits", "breast_cancer", "wine")
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     workers: int = 10
-    rounds: int = 20
+    rounds: int = 10  # 20 took 453 s for two datasets; three datasets and per-member scoring need fewer
     alpha: float = 0.5
     fractions_pct: tuple[int, ...] = (0, 10, 20, 30)
     attacks: tuple[str, ...] = ATTACKS
@@ -92,6 +94,10 @@ class ByzConfig:
     committee_shares_pct: tuple[int, ...] = (10, 20, 30)
     max_drop_bps: int = field(default_factory=lambda: int(default_params().max_score_drop_bps))
     tolerance_bps: int = field(default_factory=lambda: int(default_params().attest_tolerance_bps))
+    # The direction test and the members' row samples (committee Params 14-16); 0 norm ratio: no test.
+    min_direction_bps: int = field(default_factory=lambda: int(default_params().min_direction_bps))
+    eval_sample_rows: int = field(default_factory=lambda: int(default_params().eval_sample_rows))
+    max_norm_ratio_bps: int = field(default_factory=lambda: int(default_params().max_norm_ratio_bps))
 
     def train_config(self) -> TrainConfig:
         """Return the local training hyperparameters (shuffle seeds are derived per round and worker)."""

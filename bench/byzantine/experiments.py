@@ -14,8 +14,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.ml.attacks import parse_committee_attack, parse_worker_attack
-from app.ml.federated import compute_round_weights
-from app.ml.scoring import score_round
+from app.ml.federated import compute_round_config, compute_round_weights
+from app.ml.scoring import compute_reference_update, count_scoring_passes, score_directions, score_round
 from bench.byzantine.config import DEFAULT_PIPELINE, ByzConfig, World
 from bench.byzantine.sim import RunResult, make_committee, run_scenario
 
@@ -125,23 +125,38 @@ def run_grid(
 class CostSample:
     """One round: every worker's local training summed, and one member scoring every update once.
 
-    The row counts are the work in forward passes over one sample: scoring makes one per candidate
-    model and evaluation row; training about three per training row and epoch (forward and backward).
+    The row counts are the work in forward passes over one sample (app.ml.scoring.count_scoring_passes):
+    scoring makes one per candidate model and evaluation row of the member's sample, plus its reference
+    training and one per cosine; training about three per training row and epoch (forward and
+    backward). full_row_passes is the same scoring on every evaluation row.
     """
 
     train_seconds: float
     score_seconds: float
     train_row_passes: int
     score_row_passes: int
+    full_row_passes: int = 0
 
 
 def _time_round(world: World, weights: NDArray[np.int64], round_index: int) -> tuple[float, float]:
     """Return the seconds of one round's training (all workers) and of one member scoring it."""
     config = world.config
     trained = [world.train(weights, round_index, w, world.shards[w].y) for w in range(config.workers)]
+    rows = np.arange(_sample_rows(world))
     started = time.perf_counter()
-    score_round(config.arch, weights, [update for update, _, _ in trained], world.x_val, world.y_val)
+    updates = [update for update, _, _ in trained]
+    x, y = world.x_val[rows], world.y_val[rows]
+    score_round(config.arch, weights, updates, x, y)
+    if config.max_norm_ratio_bps:
+        train = compute_round_config(config.train_config(), round_index, 1_000_000)
+        score_directions(updates, compute_reference_update(config.arch, weights, x, y, train))
     return sum(seconds for _, _, seconds in trained), time.perf_counter() - started
+
+
+def _sample_rows(world: World) -> int:
+    """Return how many evaluation rows one member scores on."""
+    rows, sample = int(world.y_val.shape[0]), world.config.eval_sample_rows
+    return rows if sample <= 0 else min(rows, sample)
 
 
 def measure_cost(world: World, repeats: int = 3) -> list[CostSample]:
@@ -157,8 +172,11 @@ def measure_cost(world: World, repeats: int = 3) -> list[CostSample]:
         timings = [_time_round(world, weights, round_index) for _ in range(repeats)]
         trained = [world.train(weights, round_index, w, world.shards[w].y) for w in range(config.workers)]
         train_passes = 3 * config.local_epochs * sum(count for _, count, _ in trained)
-        score_passes = (len(trained) + 1) * int(world.y_val.shape[0])
+        sample, full = _sample_rows(world), int(world.y_val.shape[0])
+        epochs = config.local_epochs if config.max_norm_ratio_bps else 0
+        score_passes = count_scoring_passes(len(trained), sample, sample, epochs)
+        full_passes = count_scoring_passes(len(trained), full, full, epochs)
         train_s, score_s = min(t for t, _ in timings), min(s for _, s in timings)
-        samples.append(CostSample(train_s, score_s, train_passes, score_passes))
+        samples.append(CostSample(train_s, score_s, train_passes, score_passes, full_passes))
         weights = compute_round_weights(weights, [(update, count) for update, count, _ in trained])
     return samples

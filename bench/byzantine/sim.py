@@ -20,14 +20,17 @@ from numpy.typing import NDArray
 
 from app.core.fixedpoint import UPDATE_FORMAT, compute_next_weights, compute_update_between
 from app.ml.attacks import AttackContext, CommitteeAttack, WorkerAttack
-from app.ml.federated import worker_id
+from app.ml.federated import compute_round_config, worker_id
 from app.ml.quantize import UPDATE_SPEC, WEIGHT_SPEC, dequantize, quantize
-from app.ml.scoring import score_model, score_round
+from app.ml.scoring import compute_reference_update, score_directions, score_model, score_round
 from app.modules.committee.logic import (
+    DirectionRule,
     MemberScores,
     RoundVerdicts,
+    compute_eval_sample,
     compute_member_faults,
     compute_replayed,
+    compute_stray_tolerances,
     compute_verdicts,
 )
 from app.modules.tasks.aggregation import Update, get_rule, make_params
@@ -38,6 +41,7 @@ from synod.committee.v1 import committee_pb2
 __all__ = ["Committee", "RunResult", "compute_rule_params", "make_committee", "run_scenario"]
 
 ACCEPTED = committee_pb2.VERDICT_ACCEPTED
+BPS = 10_000
 
 
 @dataclass
@@ -49,6 +53,7 @@ class RunResult:
     selects: bool
     malicious_total: int = 0
     malicious_excluded: int = 0
+    malicious_harmless: int = 0  # accepted, but the round's model is no worse on the test rows with them
     honest_total: int = 0
     honest_penalized: int = 0
     member_rounds: int = 0  # (bad member, round) pairs, for committee attacks
@@ -106,6 +111,45 @@ class _Round:
     history: set[bytes]
     max_drop_bps: int
     tolerance_bps: int
+    round_index: int = 0
+
+    @property
+    def rule(self) -> DirectionRule | None:
+        """The committee's direction test, None when the bench runs without it."""
+        config = self.world.config
+        if not config.max_norm_ratio_bps:
+            return None
+        return DirectionRule(config.min_direction_bps, config.max_norm_ratio_bps)
+
+
+def _round_seed(world: World, round_index: int) -> bytes:
+    """Return the committee seed of one simulated round (the beacon's output on chain)."""
+    return hashlib.sha256(f"synod/bench/byzantine/seed/{world.seed}/{round_index}".encode()).digest()
+
+
+def _score_member(
+    state: _Round, operator: bytes, keys: list[bytes], updates: list[NDArray[np.int64]]
+) -> MemberScores:
+    """One honest member's attestation: scores and directions on its own seed-chosen evaluation rows."""
+    world = state.world
+    config = world.config
+    rows = compute_eval_sample(
+        _round_seed(world, state.round_index),
+        0,
+        state.round_index,
+        operator,
+        int(world.y_val.shape[0]),
+        config.eval_sample_rows,
+    )
+    x, y = world.x_val[np.asarray(rows)], world.y_val[np.asarray(rows)]
+    baseline, scores = score_round(config.arch, state.weights, updates, x, y)
+    table = {key: (score, False) for key, score in zip(keys, scores, strict=True)}
+    directions: dict[bytes, tuple[int, int]] = {}
+    if state.rule is not None:
+        train = compute_round_config(config.train_config(), state.round_index, 1_000_000 + operator[0])
+        reference = compute_reference_update(config.arch, state.weights, x, y, train)
+        directions = dict(zip(keys, score_directions(updates, reference), strict=True))
+    return MemberScores(operator, 1, baseline, table, directions)
 
 
 def _judge(
@@ -123,17 +167,14 @@ def _judge(
         {key: _update_key(reveals[w][0]) for w, key in zip(ids, keys, strict=True)}, state.history
     )
     world = state.world
-    baseline, scores = score_round(
-        world.config.arch, state.weights, [reveals[w][0] for w in ids], world.x_val, world.y_val
-    )
-    table = {key: (score, False) for key, score in zip(keys, scores, strict=True)}
-    honest = [MemberScores(bytes([i]), 1, baseline, table) for i in range(world.config.committee_size)]
+    updates = [reveals[w][0] for w in ids]
+    honest = [_score_member(state, bytes([i]), keys, updates) for i in range(world.config.committee_size)]
     if committee is None:
-        verdicts = compute_verdicts(keys, honest, replayed, state.max_drop_bps)
+        verdicts = compute_verdicts(keys, honest, replayed, state.max_drop_bps, state.rule)
     else:
         colluding = {worker_id(w).encode() for w in malicious}
         members, bad = committee(honest, colluding, last_baseline)
-        verdicts = compute_verdicts(keys, members, replayed, state.max_drop_bps)
+        verdicts = compute_verdicts(keys, members, replayed, state.max_drop_bps, state.rule)
         _check_members(state, result, keys, replayed, members, bad, verdicts)
     return verdicts
 
@@ -149,11 +190,13 @@ def _check_members(
 ) -> None:
     """Record whether the verdicts match the honest members' alone and which members are flagged."""
     honest = [m for m in members if m.operator not in bad]
-    reference = compute_verdicts(keys, honest, replayed, state.max_drop_bps)
+    reference = compute_verdicts(keys, honest, replayed, state.max_drop_bps, state.rule)
     result.verdicts_total += len(keys)
     result.verdicts_as_honest += sum(verdicts.updates[k][0] == reference.updates[k][0] for k in keys)
     seats = [m.operator for m in members]
-    faults = compute_member_faults(seats, members, verdicts, state.tolerance_bps)
+    sample = state.world.config.eval_sample_rows
+    tolerance = compute_stray_tolerances(state.tolerance_bps, sample, state.rule is not None)
+    faults = compute_member_faults(seats, members, verdicts, tolerance)
     for operator in seats:
         if operator in bad:
             result.member_rounds += 1
@@ -222,6 +265,7 @@ def run_scenario(
     previous_delta: NDArray[np.float32] | None = None
     last_baseline: int | None = None
     for round_index in range(config.rounds):
+        state.round_index = round_index
         reveals = _reveal(world, attack, malicious, round_index, state.weights, public, previous_delta)
         candidates = reveals
         if judged and reveals:
@@ -232,6 +276,10 @@ def run_scenario(
             }
         aggregate, used = _aggregate(rule, candidates) if candidates else (None, set())
         _count(result, config.workers, malicious, used)
+        if judged and aggregate is not None and used & malicious:
+            result.malicious_harmless += len(used & malicious) * _harmless(
+                world, state.weights, rule, aggregate, {w: candidates[w] for w in used - malicious}
+            )
         state.history.update(_update_key(update) for update, _ in reveals.values())
         public.extend((w, dequantize(reveals[w][0], UPDATE_SPEC)) for w in sorted(reveals))
         if aggregate is not None:
@@ -252,6 +300,36 @@ def _count(result: RunResult, workers: int, malicious: set[int], used: set[int])
         else:
             result.honest_total += 1
             result.honest_penalized += w not in used
+
+
+def _harmless(
+    world: World,
+    weights: NDArray[np.int64],
+    rule: str,
+    aggregate: NDArray[np.int64],
+    honest: dict[int, tuple[NDArray[np.int64], int]],
+) -> bool:
+    """Whether the accepted malicious updates were harmless this round (measured on the test rows).
+
+    Harmless: the round's model with them is less accurate than the model the same rule makes of the
+    accepted honest updates alone by no more than the honest spread, the largest accuracy change
+    that leaving out any one accepted honest update makes (at least one test row).
+    """
+    arch, x, y = world.config.arch, world.x_test, world.y_test
+
+    def accuracy(reveals: dict[int, tuple[NDArray[np.int64], int]]) -> int:
+        """Return the test accuracy (bps) of the round's model from reveals (the start model if none)."""
+        if not reveals:
+            return score_model(arch, weights, x, y)
+        return score_model(arch, compute_next_weights(weights, _aggregate(rule, reveals)[0]), x, y)
+
+    with_them = score_model(arch, compute_next_weights(weights, aggregate), x, y)
+    without = accuracy(honest)
+    spread = max(
+        [abs(without - accuracy({w: r for w, r in honest.items() if w != out})) for out in honest],
+        default=0,
+    )
+    return without - with_them <= max(spread, -(-10_000 // int(y.shape[0])))
 
 
 def _accuracy_pct(world: World, weights: NDArray[np.int64]) -> float:
@@ -275,7 +353,14 @@ def make_committee(attack: CommitteeAttack, bad_members: int) -> Committee:
             # A member that skips evaluation only knows the baseline the chain published last round.
             baseline, scores = attack.attest(last_baseline, None, colluders, workers=sorted(true_scores))
         table = {key.encode(): (score, False) for key, score in scores.items()}
-        swapped = [MemberScores(m.operator, m.weight, baseline, table) for m in honest[:bad_members]]
+        # A bad member's directions follow its scores: its own workers look aligned, the others opposed
+        # (collude), or nothing at all (a lazy member that never trained a reference).
+        directions = {
+            key: ((BPS if key in colluding else -BPS) if attack.needs_evaluation else 0, BPS) for key in table
+        }
+        swapped = [
+            MemberScores(m.operator, m.weight, baseline, table, directions) for m in honest[:bad_members]
+        ]
         return swapped + honest[bad_members:], {m.operator for m in swapped}
 
     return attest

@@ -25,7 +25,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 SEED_KEY = committee_keys.STORE_PREFIX + committee_keys.SEED
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash after block 5 of test_app_hash_is_pinned_and_deterministic (extensions on from 1).
-GOLDEN_APP_HASH = "8bde8fadedae8e1010df9ef7107afa252bce3148c0045c5a19bebb63eaa30990"
+GOLDEN_APP_HASH = "682a4633a4ed3c926dc5a0e37f8c0762052df5ec53045e4f81f166c0dee28583"
 
 
 def _app_state() -> dict:

@@ -37,7 +37,7 @@ BOND = 5 * POWER_REDUCTION
 WORKERS = ("bob", "carol", "dave")
 SCHEDULE = tasks_pb2.Schedule(rounds=2, join_blocks=2, commit_blocks=2, reveal_blocks=2, score_blocks=2)
 # Pinned: a change means the beacon, committee or tasks state machine or their encodings changed.
-GOLDEN_COMMITTEE_APP_HASH = "c4854800976b31fe3c6f99d3fa63c44aba22d109021c4e0da86978f548eea981"
+GOLDEN_COMMITTEE_APP_HASH = "adcb6e0e0f617af2b076a5c53d807381504662985a8e5c4a54730779a8d28063"
 
 
 def _genesis() -> dict:
@@ -56,7 +56,10 @@ def _genesis() -> dict:
             ],
         },
         "committee": {
-            "members": [member_json(test_key(n).address, cons_address(n), test_bls_key(n)) for n in MEMBERS]
+            # Members score every evaluation row (the defaults otherwise): the attestations below are
+            # written as full-row scores, which honest members agree on within attest_tolerance_bps.
+            "params": {"eval_sample_rows": 0},
+            "members": [member_json(test_key(n).address, cons_address(n), test_bls_key(n)) for n in MEMBERS],
         },
     }
 
@@ -79,15 +82,26 @@ def salt_of(member: str, round_: int) -> bytes:
 
 
 def msg_attest(
-    attester: str, task_id: int, round_: int, baseline: int, scores: list, salt: bytes = b""
+    attester: str,
+    task_id: int,
+    round_: int,
+    baseline: int,
+    scores: list,
+    salt: bytes = b"",
+    directions: list | None = None,
 ) -> tx_pb2.MsgAttest:
-    """MsgAttest (a reveal) with (worker, score) pairs exactly as given (tests send malformed ones too)."""
+    """MsgAttest (a reveal) with (worker, score) pairs and (direction, norm) pairs exactly as given
+    (tests send malformed ones too)."""
+    moves = directions or [(0, 0)] * len(scores)
     return tx_pb2.MsgAttest(
         attester=attester,
         task_id=task_id,
         round=round_,
         baseline_bps=baseline,
-        scores=[committee_pb2.UpdateScore(worker=w, score_bps=s) for w, s in scores],
+        scores=[
+            committee_pb2.UpdateScore(worker=w, score_bps=s, direction_bps=d, norm_bps=n)
+            for (w, s), (d, n) in zip(scores, moves, strict=True)
+        ],
         salt=salt or hashlib.sha256(attester.encode()).digest(),
     )
 
@@ -114,13 +128,21 @@ def _code(resp) -> tuple[str, int]:  # noqa: ANN001
 
 
 def _attestation(
-    tc: TaskChain, member: str, round_: int, baseline: int, scores: dict[str, int]
+    tc: TaskChain,
+    member: str,
+    round_: int,
+    baseline: int,
+    scores: dict[str, int],
+    directions: dict[str, tuple[int, int]] | None = None,
 ) -> tx_pb2.MsgAttest:
-    """member's reveal of round_ (scores by worker name), in the committee's worker order (task 1)."""
+    """member's reveal of round_ (scores and directions by worker name), in the committee's worker order
+    (task 1)."""
     committee = tc.app.committee.get_committee(tc.app.store.view, 1, round_)
     by_address = {_addr(name): score for name, score in scores.items()}
+    moves = {_addr(name): move for name, move in (directions or {}).items()}
     ordered = [(w, by_address[w]) for w in committee.workers]
-    return msg_attest(_addr(member), 1, round_, baseline, ordered, salt_of(member, round_))
+    pairs = [moves.get(w, (0, 0)) for w in committee.workers]
+    return msg_attest(_addr(member), 1, round_, baseline, ordered, salt_of(member, round_), pairs)
 
 
 def _commit_and_reveal(tc: TaskChain, attestations: dict[str, tx_pb2.MsgAttest]):  # noqa: ANN202
@@ -309,6 +331,7 @@ def test_attestations_outside_the_rules_are_rejected_with_their_codes(tc: TaskCh
         ("v1", msg_attest(_addr("v1"), 1, 1, 10_001, good), 10),  # not basis points
         ("v1", msg_attest(_addr("v1"), 1, 1, 5000, good, b"\x01" * 31), 10),  # a short salt
         ("v1", short, 10),  # a short commitment
+        ("v1", msg_attest(_addr("v1"), 1, 1, 5000, good, b"", [(-10_001, 0)] * len(good)), 18),  # no cosine
     ]
     resp = tc.run(*[tc.chain.tx(sender, [msg]) for sender, msg, _ in cases])
     assert _codes(resp) == [("committee", code) for _, _, code in cases]
@@ -394,3 +417,59 @@ def test_a_one_block_score_phase_is_refused_at_posting(tc: TaskChain) -> None:
     one.score_blocks = 1  # no room for a commit window and a reveal window
     resp = tc.run(tc.post(schedule=one))
     assert _code(resp) == ("tasks", ErrInvalidTask.code) and "score_blocks" in resp.tx_results[-1].log
+
+
+def test_an_update_that_keeps_accuracy_but_points_the_wrong_way_fails_direction_and_is_slashed(
+    tc: TaskChain,
+) -> None:
+    """IPM-style: dave's update scores like the honest ones, but every member finds it opposed to its
+    reference update. The median direction fails it (FAILED_DIRECTION), dave is slashed as a score
+    failure is, and a member that attests a direction far from the median is faulted."""
+    _run_ok(tc, tc.post(schedule=SCHEDULE))
+    task = tc.task()
+    _run_ok(tc, *[tc.join(w) for w in WORKERS])
+    _play(tc, task, 1, {"bob": update_vector(1), "carol": update_vector(2), "dave": -update_vector(1)})
+    scores = {"bob": 8000, "carol": 8100, "dave": 8050}  # dave keeps accuracy
+    honest = {"bob": (3000, 9000), "carol": (2500, 11000), "dave": (-4000, 10000)}
+    # v3 colludes with dave: it calls his update aligned, which the median outvotes.
+    colluding = {**honest, "dave": (9000, 10000)}
+    shifted = {w: (d - 100, n) for w, (d, n) in honest.items()}
+    _commit_and_reveal(
+        tc,
+        {
+            "v1": _attestation(tc, "v1", 1, 5000, scores, honest),
+            "v2": _attestation(tc, "v2", 1, 5000, scores, shifted),
+            "v3": _attestation(tc, "v3", 1, 5000, scores, colluding),
+        },
+    )
+    s1 = _scores(tc, 1)
+    assert _verdicts(s1) == {
+        "bob": committee_pb2.VERDICT_ACCEPTED,
+        "carol": committee_pb2.VERDICT_ACCEPTED,
+        "dave": committee_pb2.VERDICT_FAILED_DIRECTION,
+    }
+    record = tc.app.tasks.get_round(tc.app.store.view, 1, 1)
+    assert list(record.rejected_workers) == [_addr("dave")]
+    fraction = tc.app.tasks.get_params(tc.app.store.view).rejected_update_slash_bps
+    dave = tc.participant("dave")
+    assert dave.rejected_updates == 1 and int(dave.slashed) == 1000 * fraction // 10_000
+    members = {m.operator: m for m in s1.members}
+    assert members[_addr("v3")].faulty and members[_addr("v3")].max_deviation_bps == 13_000
+    assert not members[_addr("v1")].faulty and not members[_addr("v2")].faulty
+
+
+def test_an_update_far_larger_than_the_rounds_median_fails_direction(tc: TaskChain) -> None:
+    """A scaled update (norm above max_norm_ratio_bps of the median) fails even when aligned."""
+    _run_ok(tc, tc.post(schedule=SCHEDULE))
+    task = tc.task()
+    _run_ok(tc, *[tc.join(w) for w in WORKERS])
+    _play(tc, task, 1, {"bob": update_vector(1), "carol": update_vector(2), "dave": update_vector(3)})
+    limit = tc.app.committee.get_params(tc.app.store.view).max_norm_ratio_bps
+    moves = {"bob": (3000, 10000), "carol": (3000, 9000), "dave": (6000, limit + 1)}
+    scores = dict.fromkeys(WORKERS, 8000)
+    _commit_and_reveal(tc, {m: _attestation(tc, m, 1, 5000, scores, moves) for m in MEMBERS})
+    assert _verdicts(_scores(tc, 1)) == {
+        "bob": committee_pb2.VERDICT_ACCEPTED,
+        "carol": committee_pb2.VERDICT_ACCEPTED,
+        "dave": committee_pb2.VERDICT_FAILED_DIRECTION,
+    }

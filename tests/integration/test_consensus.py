@@ -37,7 +37,7 @@ INPUTS = bytes(range(16))
 V2_REPUTATION = 9_000
 CONSENSUS_GENESIS = {"params": {"fast_deadline_blocks": 3, "max_inline_bytes": 64}}
 # Pinned: a change means the consensus state machine (or a module it uses) or its encodings changed.
-GOLDEN_CONSENSUS_APP_HASH = "6ebbbd13c555c259bbcaadc97da3252a6a5921e1681cc23aecbe059ce7e95de6"
+GOLDEN_CONSENSUS_APP_HASH = "503b2d83ee3a20232752a6ab663428680ab651a3b38e471b513d1a5ca459afa3"
 
 
 def _addr(name: str) -> str:

@@ -96,10 +96,10 @@ def test_distinct_blocks_give_distinct_hashes() -> None:
 # cost, genesis default or hash changes, these change: that is a consensus-breaking change. Re-pin
 # only on purpose, from `_golden_scenario()`, and say so in the change note.
 GOLDEN_APP_HASHES = {
-    1: "7bb1c0ff48b9702167d223288a1d341b7b37b9c5bb6edaee16f5ec8cd8dbe483",
-    2: "2e62fe44d3bab28de8fb6e8830ecb229b59d8d2f79c1cd111702708e9c30b52f",
-    3: "2fe3b0c530ab8e086cbace3f1f6837e90d0c66f6bbf701cb2b3f490a37d3c2de",
-    4: "961d8a4e7ace8c7ab55d24beb1179d64d024422cf59cccdc26113cc39425828f",
+    1: "740631c79986919ce433200db67e5d08e2d5bf1b5964f43b7ac9acd97f9ffd85",
+    2: "b7010c985150ac5a31d9e129e0645c522756952102c23dd476b43178b0fbb688",
+    3: "0e3c264177fbd69ec7ada040852ec1b016f38a8f716a81fa297634d0f0e7952b",
+    4: "48fee68cf4c1e41257cc370bfb0aff3f9ac38a0f5d34c997ad6d3d0e4a175411",
 }
 
 

@@ -19,7 +19,7 @@ KEYS = {cons_address(n): test_bls_key(n) for n in VALIDATORS}
 GAS = 2_000_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 # Pinned: the app hash at height 20 of test_dkg_then_group_seed (epoch 9's group seed on chain).
-GOLDEN_APP_HASH = "0e329b1074c67b8918dca058c03647db201e96134f52c3e5bce83cf7e8e0f83e"
+GOLDEN_APP_HASH = "7fba8dad4019d4e00a8a55416c83915edbbf68da3e94ad0adfe5f2fc6b3918c5"
 
 
 def _chain() -> Chain:

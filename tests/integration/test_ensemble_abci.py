@@ -46,7 +46,7 @@ REWARD = 9_000
 ACCEPT, REJECT = abci.ResponseProcessProposal.ACCEPT, abci.ResponseProcessProposal.REJECT
 SETTLED = consensus_pb2.QUERY_STATUS_SETTLED
 # Pinned: the app hash after test_fast_path_is_deterministic_and_pinned's last block.
-GOLDEN_APP_HASH = "ba003df00ee2a927af683e28ff96038f35ecd023770cbf00d3c5ea60842951f6"
+GOLDEN_APP_HASH = "f6425acd920f3aec54a09bb1694e5a4e1c80bd9510cf906b382106c2910f84be"
 
 
 def _vote_key(name: str) -> PrivateKey:

@@ -261,7 +261,7 @@ def _lifecycle(tc: TaskChain) -> bytes:
 
 
 # Pinned: a change means the tasks state machine, its encodings or its aggregation changed.
-GOLDEN_LIFECYCLE_APP_HASH = "bd61f7c08e084679d2989e01310f5c2bab2b83b8f6eab4eec4744a636879e575"
+GOLDEN_LIFECYCLE_APP_HASH = "5441febbe70ff65b98fd643cd1ffdb1ddbbf350ea441e5b922417519915d8f87"
 
 
 def test_lifecycle_is_deterministic_across_backends_and_matches_the_golden_hash(tmp_path) -> None:  # noqa: ANN001

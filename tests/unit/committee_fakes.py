@@ -14,6 +14,7 @@ from app.core.crypto import PrivateKey, decode_address
 from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from app.core.tx import decode_tx
 from app.modules.committee.logic import compute_attestation_commitment
+from app.modules.committee.params import default_params
 from synod.auth.v1 import auth_pb2
 from synod.auth.v1 import query_pb2 as auth_query
 from synod.committee.v1 import committee_pb2, tx_pb2
@@ -152,6 +153,9 @@ class FakeNode:
             num_samples=40 + WORKERS.index(worker),
             data_spec=f"wine:shard={WORKERS.index(worker)}/3" if self.task.trace.every_steps else "",
         )
+
+    def _committee_params(self, _: bytes) -> committee_query.QueryParamsResponse:
+        return committee_query.QueryParamsResponse(params=default_params())
 
     def _committee_committee(self, data: bytes) -> committee_query.QueryCommitteeResponse:
         req = committee_query.QueryCommitteeRequest.FromString(data)

@@ -22,7 +22,7 @@ from app.ml.attacks import (
 )
 from app.ml.quantize import UPDATE_SPEC, dequantize, quantize
 from app.modules.committee import nearcopy
-from app.modules.committee.logic import MemberScores, compute_member_faults, compute_verdicts
+from app.modules.committee.logic import MemberScores, StrayTolerances, compute_member_faults, compute_verdicts
 from synod.committee.v1 import committee_pb2
 
 DIM = 24
@@ -272,7 +272,7 @@ def test_a_colluding_minority_cannot_change_the_verdicts_and_is_flagged() -> Non
     attacked = compute_verdicts(workers, honest + colluders, set(), 1500)
     assert attacked == clean and clean.updates[b"bad"][0] == committee_pb2.VERDICT_FAILED_SCORE
     seats = [m.operator for m in honest + colluders]
-    faults = compute_member_faults(seats, honest + colluders, attacked, 500)
+    faults = compute_member_faults(seats, honest + colluders, attacked, StrayTolerances(500, 500))
     assert [faults[m.operator][0] for m in colluders] == [True] * 3
     assert not any(faults[m.operator][0] for m in honest)
 

@@ -11,6 +11,8 @@ import pytest
 from app.agents.committee.agent import CommitteeConfig, CommitteeMember, MemberError
 from app.agents.committee.plan import Action, Observation, decide_action, is_committee_task, is_revealing
 from app.agents.committee.score import RoundInputs, RoundScore, ScoringError, compute_attested
+from app.agents.committee.state import load_attestation
+from app.agents.evaluation import task_eval_data
 from app.agents.pace import NEXT_BLOCK_POLLS
 from app.agents.progress import LogReporter
 from app.client.committeetx import msg_attest, msg_commit_attestation, msg_opt_in
@@ -21,7 +23,7 @@ from app.core.fixedpoint import UPDATE_FORMAT, WEIGHT_FORMAT
 from app.ml.attacks import AttackError, parse_committee_attack
 from app.ml.evaldata import load_eval_data
 from app.modules.committee.beacon import compute_possession_message
-from app.modules.committee.logic import compute_attestation_commitment
+from app.modules.committee.logic import compute_attestation_commitment, compute_eval_sample
 from app.modules.tasks.logic import COMMIT, SCORE, compute_phase
 from synod.committee.v1 import committee_pb2
 from synod.tasks.v1 import tasks_pb2
@@ -389,9 +391,9 @@ def test_local_scorer_scores_as_app_ml_scoring_does_and_checks_the_eval_hash() -
 # --- against the App ----------------------------------------------------------------------------
 
 
-def _committee_round_on_the_app():  # noqa: ANN202
+def _committee_round_on_the_app(sample_rows: int = 0):  # noqa: ANN202
     """A StakingChain with validators 0-2 on committee duty and task 1 (wine, 2 workers) in round 1's
-    score phase, and a node over it."""
+    score phase, and a node over it; members score sample_rows seed-chosen rows each (0: all)."""
 
     chain, validators = StakingChain(), [f"validator{i}" for i in range(3)]
     chain.init(
@@ -406,6 +408,9 @@ def _committee_round_on_the_app():  # noqa: ANN202
     # in the block the next FinalizeBlock executes (SynodApp keeps a block staged before it).
     block = chain.app.store.branch()
     chain.app.committee.set_seed(block, SEED)
+    params = chain.app.committee.get_params(block)
+    params.eval_sample_rows = sample_rows
+    chain.app.committee.set_params(block, params)
     chain.app._block = block
     data = load_eval_data("wine:test:split=0")
     # Every tx is a block of its own on ChainNode: 8 score blocks, a commit window of 4, reveals in 4.
@@ -444,6 +449,28 @@ def _judged(chain) -> dict[str, bool]:  # noqa: ANN001
         chain.block()
     scores = chain.app.committee.get_scores(chain.app.store.view, 1, 1)
     return {m.operator: m.faulty for m in scores.members}
+
+
+def test_members_score_their_own_seed_chosen_rows_on_the_app(tmp_path) -> None:
+    chain, node = _committee_round_on_the_app(sample_rows=8)
+    view = lambda: chain.app.store.view  # noqa: E731
+    for i in (0, 1):  # each commits (the third seat has not: no reveal yet) and saves its reveal
+        _member(node, None, key=test_key(f"validator{i}"), state_dir=tmp_path / f"v{i}").run()  # type: ignore[arg-type]
+    committee = chain.app.committee.get_committee(view(), 1, 1)
+    rows = int(task_eval_data(chain.app.tasks.require_task(view(), 1)).y.shape[0])
+    samples = []
+    for i in (0, 1):
+        operator = test_key(f"validator{i}").address
+        samples.append(
+            compute_eval_sample(bytes(committee.seed.seed), 1, 1, decode_address(operator), rows, 8)
+        )
+        saved = load_attestation(tmp_path / f"v{i}", 1, 1, operator)
+        assert saved is not None
+        att = saved.reveal
+        # Accuracies on 8 rows are multiples of 1250 bps; a direction and norm come with every score.
+        assert all(v % 1_250 == 0 for v in (att.baseline_bps, *(s.score_bps for s in att.scores)))
+        assert len(att.scores) == 2 and all(s.norm_bps > 0 for s in att.scores)
+    assert samples[0] != samples[1] and all(len(sample) == 8 for sample in samples)
 
 
 def test_members_attest_on_the_app_and_the_chain_judges_the_lazy_one_faulty() -> None:

@@ -164,7 +164,7 @@ def test_member_faults_for_silence_and_straying() -> None:
         _member(C, 30, 8000, {W1: 10_000}),  # lazy: scores everything perfect
     ]
     v = logic.compute_verdicts([W1], attested, set(), 1500)
-    faults = logic.compute_member_faults([A, B, C, D], attested, v, 500)
+    faults = logic.compute_member_faults([A, B, C, D], attested, v, logic.StrayTolerances(500, 500))
     assert faults[A] == (False, 0)
     assert faults[B] == (False, 100)
     assert faults[C] == (True, 1500)

@@ -286,6 +286,7 @@ class CommitteeMember:
             attested.scores,
             attested.spot_check_failed,
             os.urandom(SALT_LEN),  # off-chain: the salt only has to be unguessable
+            attested.directions,
         )
         return SavedAttestation(
             reveal, evaluated=true is not None, honest=true is not None and true == attested
@@ -399,7 +400,8 @@ class CommitteeMember:
                     "trace download", lambda w=worker: self.committees.trace(task.id, round_, w)
                 )
                 traces[worker] = RevealedTrace(reveal.data_spec, trace, int(reveal.num_samples))
-        inputs = RoundInputs(task, committee, weights, updates, traces)
+        params = self.committees.params().params
+        inputs = RoundInputs(task, committee, weights, updates, traces, self.address, params)
         checks = f", spot-checking {len(traces)} traces" if traces else ""
         with self.reporter.training(f"task {task.id} round {round_}: scoring {len(workers)} updates{checks}"):
             return self._get_scorer().score(inputs)

@@ -2,7 +2,7 @@
 
 Each attack is one file: a frozen dataclass of its parameters with pure methods (see base.py for the
 interface). An attack is named by a spec string, ``NAME(:KEY=VALUE)*``, for example ``sign_flip``,
-``scaled:factor=10``, ``alie:z=1.0``, ``ipm:eps=0.5``, ``gaussian:sigma=1.0``,
+``scaled:factor=10``, ``alie:z=1.0``, ``ipm:eps=0.5``, ``gaussian:sigma=1.0``, ``targeted:target=3``,
 ``near_copy:noise=0.01:scale=2`` or ``collude:group=red:low=0``; committee members take ``lazy``,
 ``collude`` and ``copy``. parse_attack builds the attack a spec names and says clearly what is wrong
 with one it cannot.
@@ -28,6 +28,7 @@ from app.ml.attacks.lazy import Lazy
 from app.ml.attacks.near_copy import NearCopy
 from app.ml.attacks.scaled import Scaled
 from app.ml.attacks.sign_flip import SignFlip
+from app.ml.attacks.targeted import Targeted
 from app.ml.attacks.withhold import Withhold
 
 __all__ = [
@@ -56,6 +57,7 @@ WORKER_ATTACKS: dict[str, type] = {
     "near_copy": NearCopy,
     "scaled": Scaled,
     "sign_flip": SignFlip,
+    "targeted": Targeted,
     "withhold": Withhold,
 }
 

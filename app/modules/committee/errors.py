@@ -14,6 +14,7 @@ __all__ = [
     "ErrBadBlsKey",
     "ErrBadComplaint",
     "ErrBadDealing",
+    "ErrBadDirection",
     "ErrBadJustification",
     "ErrBadReveal",
     "ErrDkgPhase",
@@ -47,6 +48,7 @@ ErrAlreadyCommitted = register("committee", 14, "already committed to an attesta
 ErrNoCommitment = register("committee", 15, "no attestation commitment to reveal this round")
 ErrBadReveal = register("committee", 16, "the attestation does not open its commitment")
 ErrWrongWindow = register("committee", 17, "outside the score phase's commit or reveal window")
+ErrBadDirection = register("committee", 18, "direction outside [-10000, 10000] basis points")
 ErrNoDkg = register("committee", 20, "no DKG in progress with this id")
 ErrDkgPhase = register("committee", 21, "DKG message outside its phase")
 ErrNotDkgMember = register("committee", 22, "not a participant of this DKG")

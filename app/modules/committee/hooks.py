@@ -25,6 +25,7 @@ __all__ = ["CommitteeJudge"]
 
 _BAD = (
     committee_pb2.VERDICT_FAILED_SCORE,
+    committee_pb2.VERDICT_FAILED_DIRECTION,
     committee_pb2.VERDICT_FAILED_SPOT_CHECK,
     committee_pb2.VERDICT_REPLAYED,
 )
@@ -49,6 +50,13 @@ def _outcome(verdict: int) -> bool | None:
     if verdict == committee_pb2.VERDICT_ACCEPTED:
         return True
     return False if verdict in _BAD else None
+
+
+def _direction_rule(params: committee_pb2.Params) -> logic.DirectionRule | None:
+    """The direction test the parameters ask for (None when max_norm_ratio_bps is 0: switched off)."""
+    if not params.max_norm_ratio_bps:
+        return None
+    return logic.DirectionRule(params.min_direction_bps, params.max_norm_ratio_bps)
 
 
 class CommitteeJudge:
@@ -189,7 +197,11 @@ class CommitteeJudge:
             self.k.clear_waiting(store, committee.seed_epoch, task.id, round_)
         attested = self._member_scores(store, committee) if committee else []
         verdicts = logic.compute_verdicts(
-            workers, attested, set(replayed | near.slashed), params.max_score_drop_bps
+            workers,
+            attested,
+            set(replayed | near.slashed),
+            params.max_score_drop_bps,
+            _direction_rule(params),
         )
         verdicts = _exclude(verdicts, left_out)
         scores = committee_pb2.RoundScores(
@@ -296,7 +308,8 @@ class CommitteeJudge:
         out = []
         for operator, att in self.k.iterate_attestations(store, committee.task_id, committee.round):
             scores = {decode_address(s.worker): (s.score_bps, s.spot_check_failed) for s in att.scores}
-            out.append(logic.MemberScores(operator, logic.SEAT_VOTE, att.baseline_bps, scores))
+            directions = {decode_address(s.worker): (s.direction_bps, s.norm_bps) for s in att.scores}
+            out.append(logic.MemberScores(operator, logic.SEAT_VOTE, att.baseline_bps, scores, directions))
         return out
 
     def _observe(
@@ -326,7 +339,10 @@ class CommitteeJudge:
         """Fault members that did not attest or strayed; slash after max_member_faults; credit the rest."""
         params = self.k.get_params(store)
         seats = [decode_address(seat.operator) for seat in committee.seats]
-        faults = logic.compute_member_faults(seats, attested, verdicts, params.attest_tolerance_bps)
+        tolerance = logic.compute_stray_tolerances(
+            params.attest_tolerance_bps, params.eval_sample_rows, _direction_rule(params) is not None
+        )
+        faults = logic.compute_member_faults(seats, attested, verdicts, tolerance)
         attesters = {m.operator for m in attested}
         for seat, operator in zip(committee.seats, seats, strict=True):
             faulty, deviation = faults[operator]

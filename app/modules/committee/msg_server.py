@@ -14,6 +14,7 @@ from app.modules.committee.errors import (
     ErrAlreadyMember,
     ErrBadAttestation,
     ErrBadBlsKey,
+    ErrBadDirection,
     ErrBadReveal,
     ErrNoCommitment,
     ErrNoCommittee,
@@ -72,6 +73,8 @@ def validate_attest(msg: tx_pb2.MsgAttest) -> None:
         raise ErrBadAttestation.wrap(f"scores are basis points of accuracy, at most {BPS}")
     if len(msg.salt) != logic.SALT_LEN:
         raise ErrBadAttestation.wrap(f"salt must be the {logic.SALT_LEN} bytes the commitment was made with")
+    if any(not -BPS <= s.direction_bps <= BPS for s in msg.scores):
+        raise ErrBadDirection.wrap(f"direction_bps is a cosine in basis points, within +-{BPS}")
 
 
 def _opt_in(k: CommitteeKeeper, staking: CommitteeStaking, ctx: Context, msg: tx_pb2.MsgOptIn) -> None:

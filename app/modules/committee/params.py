@@ -38,6 +38,9 @@ def default_params() -> committee_pb2.Params:
         dkg_phase_blocks=4,
         max_dkg_members=128,
         epoch_blocks=2,
+        min_direction_bps=-1_000,
+        eval_sample_rows=16,
+        max_norm_ratio_bps=80_000,
     )
 
 
@@ -64,5 +67,9 @@ def validate_params(p: committee_pb2.Params) -> None:
         raise ValueError("committee.dkg_phase_blocks and epoch_blocks must be between 1 and 10000")
     if not 1 <= p.max_dkg_members <= MAX_DKG_MEMBERS:
         raise ValueError(f"committee.max_dkg_members must be between 1 and {MAX_DKG_MEMBERS}")
+    if not -10_000 <= p.min_direction_bps <= 10_000:
+        raise ValueError("committee.min_direction_bps is a cosine in basis points, within +-10000")
+    if p.eval_sample_rows > 1_000_000:
+        raise ValueError("committee.eval_sample_rows must be at most 1000000")
     if p.capture_target_ppb == 0 or p.capture_target_ppb > 1_000_000_000:
         raise ValueError("committee.capture_target_ppb must be in (0, 1e9]")
