@@ -202,27 +202,34 @@ class Chain:
             )
         )
 
+    def prepare(
+        self, votes: list[abci.ExtendedVoteInfo], txs: list[bytes] | tuple[bytes, ...] = (), height: int = 0
+    ) -> list[bytes]:
+        """PrepareProposal's txs for height (default: the next) over txs and this extended last commit."""
+        req = abci.RequestPrepareProposal(
+            height=height or self.app.store.height + 1,
+            txs=list(txs),
+            max_tx_bytes=1 << 20,
+            local_last_commit=abci.ExtendedCommitInfo(votes=votes),
+        )
+        return list(self.abci.prepare_proposal(req).txs)
+
+    def process(self, txs: list[bytes], votes: list[abci.ExtendedVoteInfo], height: int = 0) -> int:
+        """ProcessProposal's status for height (default: the next) with the last commit of votes."""
+        commit = abci.CommitInfo(
+            votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
+        )
+        req = abci.RequestProcessProposal(
+            height=height or self.app.store.height + 1, txs=txs, proposed_last_commit=commit
+        )
+        return self.abci.process_proposal(req).status
+
     def propose(self, height: int, txs: list[bytes], votes: list[abci.ExtendedVoteInfo]) -> list[bytes]:
         """PrepareProposal over txs with this extended last commit; ProcessProposal must accept it."""
-        prepared = self.abci.prepare_proposal(
-            abci.RequestPrepareProposal(
-                height=height,
-                txs=txs,
-                max_tx_bytes=1 << 40,
-                local_last_commit=abci.ExtendedCommitInfo(votes=votes),
-            )
-        )
-        processed = self.abci.process_proposal(
-            abci.RequestProcessProposal(
-                height=height,
-                txs=prepared.txs,
-                proposed_last_commit=abci.CommitInfo(
-                    votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
-                ),
-            )
-        )
-        assert processed.status == abci.ResponseProcessProposal.ACCEPT, "ProcessProposal rejected (see log)"
-        return list(prepared.txs)
+        prepared = self.prepare(votes, txs, height)
+        status = self.process(prepared, votes, height)
+        assert status == abci.ResponseProcessProposal.ACCEPT, "ProcessProposal rejected (see log)"
+        return prepared
 
     def block(self, txs: list[bytes]) -> abci.ResponseFinalizeBlock:
         """FinalizeBlock + Commit."""

@@ -54,25 +54,6 @@ def _commit(votes: list[abci.ExtendedVoteInfo]) -> abci.CommitInfo:
     )
 
 
-def _prepare(chain: Chain, txs: list[bytes], votes: list[abci.ExtendedVoteInfo]) -> list[bytes]:
-    """PrepareProposal for the next height."""
-    req = abci.RequestPrepareProposal(
-        height=chain.app.store.height + 1,
-        txs=txs,
-        max_tx_bytes=1 << 20,
-        local_last_commit=abci.ExtendedCommitInfo(votes=votes),
-    )
-    return list(chain.abci.prepare_proposal(req).txs)
-
-
-def _process(chain: Chain, txs: list[bytes], votes: list[abci.ExtendedVoteInfo]) -> int:
-    """ProcessProposal's status for the next height."""
-    req = abci.RequestProcessProposal(
-        height=chain.app.store.height + 1, txs=txs, proposed_last_commit=_commit(votes)
-    )
-    return chain.abci.process_proposal(req).status
-
-
 def _with_entries(raw: bytes, pick: Callable[[list[beacon_pb2.BeaconEntry]], list]) -> bytes:
     """The beacon tx with its entries replaced by pick(entries)."""
     tx = beacon.decode_beacon_tx(raw)
@@ -131,9 +112,9 @@ def test_process_proposal_rejects_a_tampered_beacon(caplog: pytest.LogCaptureFix
     chain.block([])
     votes = beacon_votes(KEYS, chain.app.store.height)
     user = chain.send("val0", test_key("bob").address, 5)
-    honest = _prepare(chain, [user, beacon.BEACON_TX_PREFIX + b"smuggled"], votes)
+    honest = chain.prepare(votes, [user, beacon.BEACON_TX_PREFIX + b"smuggled"])
     assert honest[1:] == [user]  # beacon first; a mempool tx with the beacon prefix is dropped
-    assert _process(chain, honest, votes) == ACCEPT
+    assert chain.process(honest, votes) == ACCEPT
     raw = honest[0]
     stale = bls.sign(test_bls_key("val2"), beacon.compute_share_message(CHAIN_ID, 1))
 
@@ -153,7 +134,7 @@ def test_process_proposal_rejects_a_tampered_beacon(caplog: pytest.LogCaptureFix
     }
     for what, (txs, reason) in tampered.items():
         caplog.clear()
-        assert _process(chain, txs, votes) == REJECT, what
+        assert chain.process(txs, votes) == REJECT, what
         assert reason in caplog.text, (what, caplog.text)
 
 
@@ -165,9 +146,9 @@ def test_a_left_out_share_costs_its_validator_the_block() -> None:
     votes = beacon_votes(KEYS, chain.app.store.height)
     late = [v for v in votes if v.validator.address == cons_address("val3")][0]
     late.vote_extension = b"\x0a\x03bad"
-    txs = _prepare(chain, [], votes)
+    txs = chain.prepare(votes)
     assert len(beacon.decode_beacon_tx(txs[0]).entries) == 3
-    assert _process(chain, txs, votes) == ACCEPT
+    assert chain.process(txs, votes) == ACCEPT
     resp = chain.abci.finalize_block(
         abci.RequestFinalizeBlock(
             height=chain.app.store.height + 1, txs=txs, decided_last_commit=_commit(votes)
@@ -185,7 +166,7 @@ def test_a_decided_bad_beacon_fails_with_its_own_result_and_keeps_the_seed() -> 
     chain.block([])
     before = _seed(chain)
     votes = beacon_votes(KEYS, chain.app.store.height)
-    raw = _with_entries(_prepare(chain, [], votes)[0], lambda e: e[3:])
+    raw = _with_entries(chain.prepare(votes)[0], lambda e: e[3:])
     user = chain.send("val1", test_key("bob").address, 5)
     resp = chain.abci.finalize_block(
         abci.RequestFinalizeBlock(
@@ -201,7 +182,7 @@ def test_a_decided_bad_beacon_fails_with_its_own_result_and_keeps_the_seed() -> 
 
 def test_check_tx_refuses_beacon_transactions() -> None:
     chain = _chain()
-    raw = _prepare(chain, [], beacon_votes(KEYS, chain.app.store.height))[0]
+    raw = chain.prepare(beacon_votes(KEYS, chain.app.store.height))[0]
     for tx in (raw, beacon.BEACON_TX_PREFIX):
         resp = chain.abci.check_tx(abci.RequestCheckTx(tx=tx))
         assert (resp.code, resp.codespace) == (11, "committee")
@@ -213,9 +194,9 @@ def test_without_vote_extensions_no_beacon_is_due_or_allowed() -> None:
     chain.init({"alice": 10**9})
     chain.block([])
     beacon_tx = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=chain.app.store.height))
-    assert _prepare(chain, [], []) == []
-    assert _process(chain, [], []) == ACCEPT
-    assert _process(chain, [beacon_tx], []) == REJECT
+    assert chain.prepare([]) == []
+    assert chain.process([], []) == ACCEPT
+    assert chain.process([beacon_tx], []) == REJECT
     resp = chain.block([beacon_tx])  # decided anyway: an ordinary malformed tx
     assert resp.tx_results[0].codespace == "sdk"
     answer = chain.abci.query(abci.RequestQuery(path="/store", data=SEED_KEY))

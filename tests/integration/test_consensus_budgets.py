@@ -136,9 +136,9 @@ def test_an_oversized_late_extension_is_left_out_and_the_proposal_stays_valid() 
     late.extension_signature = fq._vote_key("val3").sign(
         voteext.compute_extension_sign_bytes(CHAIN_ID, chain.app.store.height, 0, late.vote_extension)
     )
-    txs = fq._prepare(chain, votes)
+    txs = chain.prepare(votes)
     assert sum(map(len, txs)) <= 1 << 20  # the harness's max_tx_bytes
-    assert fq._process(chain, txs, votes) == fq.ACCEPT
+    assert chain.process(txs, votes) == fq.ACCEPT
 
 
 def test_genesis_refuses_a_block_too_small_for_the_mandatory_txs() -> None:

@@ -146,33 +146,16 @@ def _votes(chain: Chain, shares: dict[bytes, int], keep: set[bytes]) -> list[abc
     return beacon_votes(KEYS, height, shares=signed)
 
 
-def _proposal(chain: Chain, votes: list[abci.ExtendedVoteInfo]) -> list[bytes]:
-    req = abci.RequestPrepareProposal(
-        height=chain.app.store.height + 1,
-        max_tx_bytes=1 << 20,
-        local_last_commit=abci.ExtendedCommitInfo(votes=votes),
-    )
-    return list(chain.abci.prepare_proposal(req).txs)
-
-
-def _process(chain: Chain, txs: list[bytes], votes: list[abci.ExtendedVoteInfo]) -> int:
-    commit = abci.CommitInfo(
-        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
-    )
-    req = abci.RequestProcessProposal(height=chain.app.store.height + 1, txs=txs, proposed_last_commit=commit)
-    return chain.abci.process_proposal(req).status
-
-
 def test_any_subset_of_shares_gives_the_same_seed() -> None:
     chain, group, shares = _group_chain()
     addresses = sorted(shares)
-    first = _proposal(chain, _votes(chain, shares, set(addresses[:2])))
-    second = _proposal(chain, _votes(chain, shares, set(addresses[2:])))
-    third = _proposal(chain, _votes(chain, shares, set(addresses)))
+    first = chain.prepare(_votes(chain, shares, set(addresses[:2])))
+    second = chain.prepare(_votes(chain, shares, set(addresses[2:])))
+    third = chain.prepare(_votes(chain, shares, set(addresses)))
     assert first[0] == second[0] == third[0]
     tx = beacon.decode_beacon_tx(first[0])
     assert tx.epoch == 9 and len(tx.group_signature) == 96
-    assert _process(chain, first, _votes(chain, shares, set(addresses[:2]))) == ACCEPT
+    assert chain.process(first, _votes(chain, shares, set(addresses[:2]))) == ACCEPT
 
 
 def test_bad_share_and_forged_group_signature_are_rejected() -> None:
@@ -204,18 +187,18 @@ def test_bad_share_and_forged_group_signature_are_rejected() -> None:
             vote_height=height - 1, epoch=9, group_signature=threshold.sign_share(shares[a0], pending.message)
         )
     )
-    assert _process(chain, [forged], votes) == REJECT
-    old_style = _proposal(chain, beacon_votes(KEYS, height - 1))
+    assert chain.process([forged], votes) == REJECT
+    old_style = chain.prepare(beacon_votes(KEYS, height - 1))
     assert beacon.decode_beacon_tx(old_style[0]).group_signature == b""  # old shares do not verify
     wrong_epoch = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1, epoch=10))
-    assert _process(chain, [wrong_epoch], votes) == REJECT
+    assert chain.process([wrong_epoch], votes) == REJECT
     # The per-member entries of the bootstrap beacon (a grindable seed) are refused once a group serves.
     entries = [beacon_pb2.BeaconEntry(validator_address=a, signature=b"\x01" * 96) for a in sorted(shares)]
     per_member = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1, entries=entries))
-    assert _process(chain, [per_member], votes) == REJECT
+    assert chain.process([per_member], votes) == REJECT
     # Leaving the signature out (a delay, never a choice) is allowed.
     empty = beacon.encode_beacon_tx(beacon_pb2.BeaconTx(vote_height=height - 1))
-    assert _process(chain, [empty], votes) == ACCEPT
+    assert chain.process([empty], votes) == ACCEPT
 
 
 def test_a_group_signature_before_any_group_is_refused() -> None:
@@ -223,11 +206,11 @@ def test_a_group_signature_before_any_group_is_refused() -> None:
     _until(chain, 3)
     height = chain.app.store.height + 1
     votes = beacon_votes(KEYS, height - 1)
-    honest = _proposal(chain, votes)
-    assert _process(chain, honest, votes) == ACCEPT
+    honest = chain.prepare(votes)
+    assert chain.process(honest, votes) == ACCEPT
     tx = beacon.decode_beacon_tx(honest[0])
     tx.epoch, tx.group_signature = 1, b"\x02" * 96
-    assert _process(chain, [beacon.encode_beacon_tx(tx)], votes) == REJECT
+    assert chain.process([beacon.encode_beacon_tx(tx)], votes) == REJECT
 
 
 def test_fewer_than_t_plus_one_shares_no_seed_chain_continues() -> None:

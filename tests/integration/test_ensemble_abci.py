@@ -130,7 +130,7 @@ def test_a_fast_query_settles_within_two_blocks_of_its_inclusion() -> None:
     # Settled queries leave the pending set, so the next block carries no ensemble tx.
     assert chain.app.pending_fast_queries() == []
     chain.answers = {}
-    assert not any(ensemble.is_ensemble_tx(t) for t in _prepare(chain, _next_votes(chain)))
+    assert not any(ensemble.is_ensemble_tx(t) for t in chain.prepare(_next_votes(chain)))
 
 
 def test_a_minority_of_the_ensemble_does_not_settle_until_more_answer() -> None:
@@ -147,24 +147,6 @@ def test_a_minority_of_the_ensemble_does_not_settle_until_more_answer() -> None:
 
 def _next_votes(chain: Chain) -> list[abci.ExtendedVoteInfo]:
     return beacon_votes(chain.beacon_keys, chain.app.store.height, POWER, chain.vote_keys, chain.answers)
-
-
-def _prepare(chain: Chain, votes: list[abci.ExtendedVoteInfo], txs: list[bytes] | None = None) -> list[bytes]:
-    req = abci.RequestPrepareProposal(
-        height=chain.app.store.height + 1,
-        txs=txs or [],
-        max_tx_bytes=1 << 20,
-        local_last_commit=abci.ExtendedCommitInfo(votes=votes),
-    )
-    return list(chain.abci.prepare_proposal(req).txs)
-
-
-def _process(chain: Chain, txs: list[bytes], votes: list[abci.ExtendedVoteInfo]) -> int:
-    commit = abci.CommitInfo(
-        votes=[abci.VoteInfo(validator=v.validator, block_id_flag=v.block_id_flag) for v in votes]
-    )
-    req = abci.RequestProcessProposal(height=chain.app.store.height + 1, txs=txs, proposed_last_commit=commit)
-    return chain.abci.process_proposal(req).status
 
 
 def _edit(raw: bytes, change: Callable[[ensemble_pb2.EnsembleTx], None]) -> bytes:
@@ -200,28 +182,28 @@ def test_a_proposer_that_drops_or_alters_extensions_is_rejected(
     chain.block([])
     _answer(chain, query_id, {"val0": AGREE, "val1": AGREE, "val2": AGREE})
     votes = _next_votes(chain)
-    txs = _prepare(chain, votes)
-    assert ensemble.is_ensemble_tx(txs[1]) and _process(chain, txs, votes) == ACCEPT
-    assert _process(chain, [txs[0], _edit(txs[1], tamper), *txs[2:]], votes) == REJECT, name
+    txs = chain.prepare(votes)
+    assert ensemble.is_ensemble_tx(txs[1]) and chain.process(txs, votes) == ACCEPT
+    assert chain.process([txs[0], _edit(txs[1], tamper), *txs[2:]], votes) == REJECT, name
 
 
 def test_the_ensemble_tx_is_required_exactly_while_a_fast_query_waits() -> None:
     chain = _chain()
     votes = _next_votes(chain)
-    idle = _prepare(chain, votes)
+    idle = chain.prepare(votes)
     assert not any(ensemble.is_ensemble_tx(t) for t in idle)
     forged = ensemble.build_ensemble_tx(chain.app.store.height, 0, [])
-    assert _process(chain, [idle[0], forged], votes) == REJECT  # none is due
+    assert chain.process([idle[0], forged], votes) == REJECT  # none is due
     _post(chain)
     votes = _next_votes(chain)
-    txs = _prepare(chain, votes)
-    assert _process(chain, txs, votes) == ACCEPT
-    assert _process(chain, [t for t in txs if not ensemble.is_ensemble_tx(t)], votes) == REJECT  # missing
-    assert _process(chain, [txs[1], txs[0], *txs[2:]], votes) == REJECT  # misplaced
+    txs = chain.prepare(votes)
+    assert chain.process(txs, votes) == ACCEPT
+    assert chain.process([t for t in txs if not ensemble.is_ensemble_tx(t)], votes) == REJECT  # missing
+    assert chain.process([txs[1], txs[0], *txs[2:]], votes) == REJECT  # misplaced
     check = chain.abci.check_tx(abci.RequestCheckTx(tx=txs[1]))
     assert check.code != 0 and "cannot be submitted" in check.log
     # A mempool copy is never re-proposed.
-    assert [ensemble.is_ensemble_tx(t) for t in _prepare(chain, votes, [txs[1]])].count(True) == 1
+    assert [ensemble.is_ensemble_tx(t) for t in chain.prepare(votes, [txs[1]])].count(True) == 1
 
 
 def test_verify_vote_extension_checks_the_answers_form() -> None:
