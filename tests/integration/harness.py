@@ -203,13 +203,17 @@ class Chain:
         )
 
     def prepare(
-        self, votes: list[abci.ExtendedVoteInfo], txs: list[bytes] | tuple[bytes, ...] = (), height: int = 0
+        self,
+        votes: list[abci.ExtendedVoteInfo],
+        txs: list[bytes] | tuple[bytes, ...] = (),
+        height: int = 0,
+        max_tx_bytes: int = 1 << 20,
     ) -> list[bytes]:
         """PrepareProposal's txs for height (default: the next) over txs and this extended last commit."""
         req = abci.RequestPrepareProposal(
             height=height or self.app.store.height + 1,
             txs=list(txs),
-            max_tx_bytes=1 << 20,
+            max_tx_bytes=max_tx_bytes,
             local_last_commit=abci.ExtendedCommitInfo(votes=votes),
         )
         return list(self.abci.prepare_proposal(req).txs)
@@ -226,7 +230,7 @@ class Chain:
 
     def propose(self, height: int, txs: list[bytes], votes: list[abci.ExtendedVoteInfo]) -> list[bytes]:
         """PrepareProposal over txs with this extended last commit; ProcessProposal must accept it."""
-        prepared = self.prepare(votes, txs, height)
+        prepared = self.prepare(votes, txs, height, max_tx_bytes=1 << 40)  # no byte limit
         status = self.process(prepared, votes, height)
         assert status == abci.ResponseProcessProposal.ACCEPT, "ProcessProposal rejected (see log)"
         return prepared
